@@ -1,0 +1,9 @@
+/* corio: coroutines, an event loop and asyncio's model for C. */
+#ifndef CORIO_H
+#define CORIO_H
+
+#include "corio/alloc.h"
+#include "corio/coro.h"
+#include "corio/error.h"
+
+#endif

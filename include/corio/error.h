@@ -1,0 +1,40 @@
+/* corio error codes: 0 is success, a negative errno is a system error, and
+ * corio's own conditions are negative codes in a range of their own
+ * (-4000 .. -4099) so they never collide with errno values. */
+#ifndef CORIO_ERROR_H
+#define CORIO_ERROR_H
+
+#include "corio/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* X(name, value, message) — one table generates the enum, the names and
+ * the messages, so a code can never lack a description. */
+#define CORIO_ERROR_MAP(X)                                                     \
+  X(CORIO_EDEAD, -4000, "coroutine has finished")                              \
+  X(CORIO_ERUNNING, -4001, "coroutine is running or waiting on one it resumed") \
+  X(CORIO_ENOTCORO, -4002, "not called from inside a coroutine")               \
+  X(CORIO_ETHREAD, -4003, "object belongs to another thread")                  \
+  X(CORIO_ECLOSED, -4004, "coroutine is being closed")                         \
+  X(CORIO_ECLOSEIGNORED, -4005, "coroutine yielded instead of finishing on close")
+
+enum corio_error {
+#define CORIO__ERROR_ENUM(name, value, msg) name = (value),
+  CORIO_ERROR_MAP(CORIO__ERROR_ENUM)
+#undef CORIO__ERROR_ENUM
+};
+
+/* A description of any code corio returns: corio's own codes and negative
+ * errno values. Never NULL; the string is static. */
+CORIO_API const char *corio_strerror(int err);
+
+/* The symbolic name of one of corio's own codes ("CORIO_EDEAD"), or NULL
+ * for any other value. */
+CORIO_API const char *corio_err_name(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,38 @@
+/* Fault injection: tests make the Nth allocation, or the Nth call of one
+ * syscall, fail, and check that the error comes back cleanly. Armed only
+ * by tests; when disarmed the cost is one predictable branch. */
+#ifndef CORIO_CORE_FAULT_H
+#define CORIO_CORE_FAULT_H
+
+#include <stdatomic.h>
+
+enum corio__fault_point {
+  CORIO__FAULT_ALLOC,
+  CORIO__FAULT_MMAP,
+  CORIO__FAULT_MUNMAP,
+  CORIO__FAULT_MPROTECT,
+  CORIO__FAULT_MADVISE,
+  CORIO__FAULT_COUNT
+};
+
+/* Makes the nth call (1-based) at `point` fail, counting from now; n = 0
+ * disarms. Each point has its own counter. */
+void corio__fault_arm(enum corio__fault_point point, long n);
+void corio__fault_disarm_all(void);
+/* Calls seen at `point` since it was armed. */
+long corio__fault_calls(enum corio__fault_point point);
+/* Whether an injected failure fired since the point was armed. */
+int corio__fault_fired(enum corio__fault_point point);
+
+extern atomic_int corio__fault_armed;
+int corio__fault_hit_slow(enum corio__fault_point point);
+
+/* True when this call must fail. */
+static inline int corio__fault_hit(enum corio__fault_point point) {
+  if (__builtin_expect(
+          atomic_load_explicit(&corio__fault_armed, memory_order_relaxed), 0))
+    return corio__fault_hit_slow(point);
+  return 0;
+}
+
+#endif

@@ -1,0 +1,431 @@
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/compiler.h"
+#include "coro/ctx.h"
+#include "coro/stack.h"
+#include "corio/coro.h"
+
+#if CORIO_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+struct coro_thread;
+
+/* A coroutine lives at the top of its own stack region, so creating one
+ * allocates nothing but the stack. The thread's own stack is represented
+ * by `main` in struct coro_thread and has no stack of its own. */
+struct corio_coro {
+  corio__ctx ctx;             /* registers while not running */
+  const uint64_t *canary;     /* must hold CORIO__STACK_CANARY at switch-out */
+  struct coro_thread *owner;  /* thread that created it; the only user */
+  corio_coro *parent;         /* where a finished body returns; never NULL
+                                 except for the thread's main */
+  corio_coro *first_child;    /* coroutines whose parent this is */
+  corio_coro *next_sibling, *prev_sibling;
+  corio_coro_fn fn;
+  void *arg;
+  void *result;               /* valid when DEAD */
+  int error;                  /* body's error when DEAD, set by fail() */
+  corio_coro_state state;
+  /* While suspended: where the next value handed to it goes, and which
+   * coroutine it resumed (NULL inside yield/switch), so that whoever
+   * switches in can compute its return code. */
+  void **recv_out;
+  corio_coro *waiting_on;
+  corio__stack stack;
+#if CORIO_ASAN
+  void *asan_fake_stack;      /* ASan's fake frames while suspended */
+  const void *asan_bottom;    /* stack bounds ASan is told on switch-in */
+  size_t asan_size;
+#endif
+};
+
+struct coro_thread {
+  corio_coro *current; /* NULL until the thread first uses corio */
+#if CORIO_ASAN
+  corio_coro *switching_from;
+#endif
+  corio_coro main;
+};
+
+static corio__thread_local struct coro_thread thread_state;
+static const uint64_t main_canary = CORIO__STACK_CANARY;
+
+static struct coro_thread *this_thread(void) {
+  struct coro_thread *t = &thread_state;
+
+  if (corio__unlikely(!t->current)) {
+    t->main.owner = t;
+    t->main.state = CORIO_CORO_RUNNING;
+    t->main.canary = &main_canary;
+    t->current = &t->main;
+  }
+  return t;
+}
+
+/* ---- the parent tree ---------------------------------------------------- */
+
+static void unlink_child(corio_coro *co) {
+  corio_coro *p = co->parent;
+
+  if (co->prev_sibling)
+    co->prev_sibling->next_sibling = co->next_sibling;
+  else if (p)
+    p->first_child = co->next_sibling;
+  if (co->next_sibling)
+    co->next_sibling->prev_sibling = co->prev_sibling;
+  co->prev_sibling = co->next_sibling = NULL;
+}
+
+static void link_child(corio_coro *co, corio_coro *parent) {
+  co->parent = parent;
+  co->prev_sibling = NULL;
+  co->next_sibling = parent->first_child;
+  if (parent->first_child)
+    parent->first_child->prev_sibling = co;
+  parent->first_child = co;
+}
+
+static void reparent(corio_coro *co, corio_coro *parent) {
+  unlink_child(co);
+  link_child(co, parent);
+}
+
+static int is_ancestor_or_self(const corio_coro *maybe, const corio_coro *co) {
+  for (; co; co = co->parent)
+    if (co == maybe)
+      return 1;
+  return 0;
+}
+
+/* A body that finishes returns into the nearest live ancestor (greenlet). */
+static corio_coro *live_parent(const corio_coro *co) {
+  corio_coro *p = co->parent;
+
+  while (p->state == CORIO_CORO_DEAD)
+    p = p->parent;
+  return p;
+}
+
+/* ---- switching ---------------------------------------------------------- */
+
+static corio__noreturn corio__cold void stack_overflow(corio_coro *co) {
+  fprintf(stderr,
+          "corio: stack overflow in coroutine %p (stack of %zu bytes): the "
+          "canary below its stack was overwritten\n",
+          (void *)co, (size_t)(co->stack.hi - co->stack.lo));
+  abort();
+}
+
+#if CORIO_ASAN
+static void asan_before(struct coro_thread *t, corio_coro *self,
+                        corio_coro *target, int dying) {
+  t->switching_from = self;
+  __sanitizer_start_switch_fiber(dying ? NULL : &self->asan_fake_stack,
+                                 target->asan_bottom, target->asan_size);
+}
+
+static void asan_after(struct coro_thread *t, corio_coro *self) {
+  corio_coro *from = t->switching_from;
+  const void *bottom;
+  size_t size;
+
+  __sanitizer_finish_switch_fiber(self->asan_fake_stack, &bottom, &size);
+  /* The thread's own stack bounds are learnt the first time it is left. */
+  if (from == &t->main) {
+    from->asan_bottom = bottom;
+    from->asan_size = size;
+  }
+}
+#else
+#define asan_before(t, self, target, dying) ((void)0)
+#define asan_after(t, self) ((void)0)
+#endif
+
+/* Hands value (or err) to a suspended target on behalf of `from`, and
+ * returns the code target's pending call will return. The sender does the
+ * receiver's bookkeeping so that the receiver resumes straight into its
+ * caller (see corio__ctx_switch). */
+static inline int deliver(corio_coro *target, const corio_coro *from,
+                               void *value, int err, int finished) {
+  if (target->recv_out)
+    *target->recv_out = value;
+  if (finished && target->waiting_on == from)
+    return err ? err : CORIO_CORO_RETURNED;
+  return err;
+}
+
+/* Suspends self in self_state and runs target, which becomes current; code
+ * is what target's pending call returns. Returns the code self is resumed
+ * with. Always inlined so the switch is a tail call of the public API. */
+static inline __attribute__((always_inline)) int
+switch_to(struct coro_thread *t, corio_coro *self, corio_coro_state self_state,
+          corio_coro *target, void **recv_out, corio_coro *waiting_on,
+          int code) {
+  if (corio__unlikely(*self->canary != CORIO__STACK_CANARY))
+    stack_overflow(self);
+  self->recv_out = recv_out;
+  self->waiting_on = waiting_on;
+  self->state = self_state;
+  target->state = CORIO_CORO_RUNNING;
+  t->current = target;
+#if CORIO_ASAN
+  asan_before(t, self, target, 0);
+  code = corio__ctx_switch(&self->ctx, &target->ctx, code);
+  asan_after(t, self);
+  return code;
+#else
+  return corio__ctx_switch(&self->ctx, &target->ctx, code);
+#endif
+}
+
+static corio__noreturn void coro_main(int code) {
+  struct coro_thread *t = this_thread();
+  corio_coro *self = t->current;
+  corio_coro *target;
+
+  (void)code; /* the first resume's value is not delivered: fn gets arg */
+  asan_after(t, self);
+  self->result = self->fn(self->arg);
+  if (self->error)
+    self->result = NULL;
+  if (corio__unlikely(*self->canary != CORIO__STACK_CANARY))
+    stack_overflow(self);
+  target = live_parent(self);
+  code = deliver(target, self, self->result, self->error, 1);
+  self->state = CORIO_CORO_DEAD;
+  target->state = CORIO_CORO_RUNNING;
+  t->current = target;
+  asan_before(t, self, target, 1);
+  corio__ctx_switch(&self->ctx, &target->ctx, code);
+  __builtin_unreachable();
+}
+
+/* ---- public API --------------------------------------------------------- */
+
+int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
+                      size_t stack_size) {
+  struct coro_thread *t = this_thread();
+  corio__stack stack;
+  corio_coro *co;
+  uintptr_t top;
+  int rc;
+
+  if (!out || !fn)
+    return -EINVAL;
+  rc = corio__stack_get(stack_size, &stack);
+  if (rc < 0)
+    return rc;
+  top = ((uintptr_t)stack.hi - sizeof *co) & ~(uintptr_t)63;
+  co = (corio_coro *)top;
+  *co = (corio_coro){.canary = stack.canary,
+                     .owner = t,
+                     .fn = fn,
+                     .arg = arg,
+                     .state = CORIO_CORO_CREATED,
+                     .stack = stack};
+#if CORIO_ASAN
+  co->asan_bottom = stack.lo;
+  co->asan_size = (size_t)((char *)co - stack.lo);
+#endif
+  rc = corio__ctx_make(&co->ctx, stack.lo, co, coro_main);
+  if (rc < 0) {
+    corio__stack_put(&stack);
+    return rc;
+  }
+  link_child(co, t->current);
+  *out = co;
+  return 0;
+}
+
+static int check_target(const struct coro_thread *t, const corio_coro *co) {
+  if (!co)
+    return -EINVAL;
+  if (co->owner != t)
+    return CORIO_ETHREAD;
+  if (co->state == CORIO_CORO_DEAD)
+    return CORIO_EDEAD;
+  return CORIO_ERUNNING;
+}
+
+static inline __attribute__((always_inline)) int
+resume_with(corio_coro *co, void *value, int err, void **out) {
+  struct coro_thread *t = this_thread();
+  corio_coro *self = t->current;
+
+  if (corio__unlikely(!co || co->owner != t ||
+                      co->state > CORIO_CORO_SUSPENDED))
+    return check_target(t, co);
+  if (corio__unlikely(co->parent != self)) {
+    /* Resuming an ancestor would make the parent chain a loop. */
+    if (is_ancestor_or_self(co, self))
+      return CORIO_ERUNNING;
+    reparent(co, self);
+  }
+  return switch_to(t, self, CORIO_CORO_NORMAL, co, out, co,
+                   deliver(co, self, value, err, 0));
+}
+
+int corio_coro_resume(corio_coro *co, void *value, void **out) {
+  return resume_with(co, value, 0, out);
+}
+
+int corio_coro_throw(corio_coro *co, int err, void **out) {
+  if (err >= 0)
+    return -EINVAL;
+  if (co && co->owner == this_thread() && co->state == CORIO_CORO_CREATED) {
+    /* Like generator.throw() before the first next(): the body never runs. */
+    co->state = CORIO_CORO_DEAD;
+    co->error = err;
+    if (out)
+      *out = NULL;
+    return err;
+  }
+  return resume_with(co, NULL, err, out);
+}
+
+int corio_coro_yield(void *value, void **received) {
+  struct coro_thread *t = this_thread();
+  corio_coro *self = t->current;
+  corio_coro *target;
+
+  if (corio__unlikely(self == &t->main))
+    return CORIO_ENOTCORO;
+  target = live_parent(self);
+  return switch_to(t, self, CORIO_CORO_SUSPENDED, target, received, NULL,
+                   deliver(target, self, value, 0, 0));
+}
+
+int corio_coro_switch(corio_coro *target, void *value, void **received) {
+  struct coro_thread *t = this_thread();
+  corio_coro *self = t->current;
+
+  if (target == self) {
+    if (received)
+      *received = value;
+    return 0;
+  }
+  if (corio__unlikely(!target || target->owner != t ||
+                      target->state > CORIO_CORO_SUSPENDED))
+    return check_target(t, target);
+  return switch_to(t, self, CORIO_CORO_SUSPENDED, target, received, NULL,
+                   deliver(target, self, value, 0, 0));
+}
+
+int corio_coro_yield_from(corio_coro *inner, void **result) {
+  struct coro_thread *t = this_thread();
+  void *value = NULL;
+  int rc;
+
+  if (t->current == &t->main)
+    return CORIO_ENOTCORO;
+  rc = corio_coro_resume(inner, NULL, &value);
+  while (rc == 0 && inner->state != CORIO_CORO_DEAD) {
+    void *sent = NULL;
+    int thrown = corio_coro_yield(value, &sent);
+
+    rc = thrown ? corio_coro_throw(inner, thrown, &value)
+                : corio_coro_resume(inner, sent, &value);
+  }
+  if (rc < 0)
+    return rc;
+  if (result)
+    *result = value;
+  return 0;
+}
+
+void *corio_coro_fail(int err) {
+  struct coro_thread *t = this_thread();
+
+  if (t->current != &t->main)
+    t->current->error = err < 0 ? err : -EINVAL;
+  return NULL;
+}
+
+static void free_coro(corio_coro *co) {
+  corio_coro *child, *next;
+  corio__stack stack = co->stack;
+
+  /* Children are adopted by the grandparent, as in greenlet. */
+  for (child = co->first_child; child; child = next) {
+    next = child->next_sibling;
+    link_child(child, co->parent);
+  }
+  co->first_child = NULL;
+  unlink_child(co);
+  corio__stack_put(&stack);
+}
+
+int corio_coro_destroy(corio_coro *co) {
+  struct coro_thread *t = this_thread();
+  int rc = 0;
+
+  if (!co)
+    return -EINVAL;
+  if (co->owner != t)
+    return CORIO_ETHREAD;
+  if (co->state == CORIO_CORO_RUNNING || co->state == CORIO_CORO_NORMAL)
+    return CORIO_ERUNNING;
+  if (co->state == CORIO_CORO_SUSPENDED) {
+    rc = resume_with(co, NULL, CORIO_ECLOSED, NULL);
+    if (co->state != CORIO_CORO_DEAD)
+      return rc < 0 && rc != CORIO_ECLOSED ? rc : CORIO_ECLOSEIGNORED;
+    rc = co->error == CORIO_ECLOSED ? 0 : co->error;
+  }
+  free_coro(co);
+  return rc;
+}
+
+corio_coro *corio_coro_current(void) {
+  struct coro_thread *t = this_thread();
+
+  return t->current == &t->main ? NULL : t->current;
+}
+
+corio_coro_state corio_coro_state_of(const corio_coro *co) {
+  return co ? co->state : CORIO_CORO_DEAD;
+}
+
+void *corio_coro_result(const corio_coro *co) {
+  return co && co->state == CORIO_CORO_DEAD ? co->result : NULL;
+}
+
+int corio_coro_error(const corio_coro *co) {
+  if (!co)
+    return -EINVAL;
+  return co->state == CORIO_CORO_DEAD ? co->error : 0;
+}
+
+corio_coro *corio_coro_parent(const corio_coro *co) {
+  if (!co || !co->parent || co->parent == &co->owner->main)
+    return NULL;
+  return co->parent;
+}
+
+int corio_coro_set_parent(corio_coro *co, corio_coro *parent) {
+  struct coro_thread *t = this_thread();
+
+  if (!co || co == &t->main)
+    return -EINVAL;
+  if (co->owner != t || (parent && parent->owner != t))
+    return CORIO_ETHREAD;
+  if (!parent)
+    parent = &t->main;
+  if (is_ancestor_or_self(co, parent))
+    return -EINVAL;
+  reparent(co, parent);
+  return 0;
+}
+
+size_t corio_coro_stack_size(const corio_coro *co) {
+  return co ? (size_t)((const char *)co - co->stack.lo) : 0;
+}
+
+size_t corio_coro_set_guard_budget(size_t guarded_stacks) {
+  return corio__stack_set_guard_budget(guarded_stacks);
+}
+
+void corio_coro_pool_trim(void) { corio__stack_trim(); }

@@ -1,0 +1,278 @@
+#include "coro/stack.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/mman.h>
+
+#include "core/alloc.h"
+#include "core/compiler.h"
+#include "core/sys.h"
+#include "corio/coro.h"
+
+#if CORIO_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+#if CORIO_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+/* Size classes 2^14 (16 KiB) .. 2^30 (1 GiB). */
+#define MIN_SHIFT 14
+#define MAX_SHIFT 30
+#define CLASS_COUNT (MAX_SHIFT - MIN_SHIFT + 1)
+
+/* A slab aims at 64 MiB of address space and never holds more than 256
+ * regions, so a million default stacks need about 4,000 mappings. */
+#define SLAB_TARGET_BYTES ((size_t)64 << 20)
+#define SLAB_MAX_REGIONS 256
+
+/* A free region keeps its free-list link just below its top. */
+struct free_region {
+  struct free_region *next;
+};
+
+typedef struct corio__slab {
+  char *map;           /* the whole mapping: header page, then regions */
+  size_t map_len;
+  size_t region_size;  /* power of two, includes the guard page */
+  unsigned regions;    /* regions in this slab */
+  unsigned bumped;     /* regions [0, bumped) have been handed out once */
+  unsigned used;       /* regions handed out now */
+  int guarded;         /* regions have PROT_NONE guard pages */
+  struct free_region *free;
+  struct corio__slab *prev, *next; /* in its class's list of slabs with room */
+  struct stack_class *cls;
+  unsigned *valgrind_ids;
+} corio__slab;
+
+struct stack_class {
+  corio__slab *with_room; /* slabs that can hand out a region */
+};
+
+struct stack_pool {
+  struct stack_class classes[CLASS_COUNT];
+};
+
+static corio__thread_local struct stack_pool pool;
+static atomic_size_t guard_budget = 8192;
+static atomic_size_t guarded_in_use;
+
+size_t corio__stack_set_guard_budget(size_t guarded) {
+  return atomic_exchange(&guard_budget, guarded);
+}
+
+static int class_index(size_t size) {
+  int shift = MIN_SHIFT;
+
+  if (size < CORIO_CORO_STACK_MIN || size > CORIO_CORO_STACK_MAX)
+    return -1;
+  /* The region also holds the guard page and the top reserve. */
+  size += corio__page_size() + CORIO__STACK_TOP_RESERVE;
+  while (((size_t)1 << shift) < size)
+    shift++;
+  return shift <= MAX_SHIFT ? shift - MIN_SHIFT : -1;
+}
+
+size_t corio__stack_class_size(size_t size) {
+  int idx = class_index(size);
+
+  return idx < 0 ? 0 : (size_t)1 << (idx + MIN_SHIFT);
+}
+
+static char *region_base(const corio__slab *slab, unsigned i) {
+  return slab->map + corio__page_size() + (size_t)i * slab->region_size;
+}
+
+static void link_with_room(struct stack_class *cls, corio__slab *slab) {
+  slab->prev = NULL;
+  slab->next = cls->with_room;
+  if (cls->with_room)
+    cls->with_room->prev = slab;
+  cls->with_room = slab;
+}
+
+static void unlink_with_room(struct stack_class *cls, corio__slab *slab) {
+  if (slab->prev)
+    slab->prev->next = slab->next;
+  else
+    cls->with_room = slab->next;
+  if (slab->next)
+    slab->next->prev = slab->prev;
+  slab->prev = slab->next = NULL;
+}
+
+static int reserve_guards(unsigned regions) {
+  size_t now = atomic_load(&guarded_in_use);
+
+  do {
+    if (now + regions > atomic_load(&guard_budget))
+      return 0;
+  } while (!atomic_compare_exchange_weak(&guarded_in_use, &now, now + regions));
+  return 1;
+}
+
+/* Turns the first page of every region into a guard page. Each one splits
+ * the mapping, which is why their number is budgeted. */
+static int protect_guards(corio__slab *slab) {
+  for (unsigned i = 0; i < slab->regions; i++) {
+    int rc = corio__sys_mprotect(region_base(slab, i), corio__page_size(),
+                                 PROT_NONE);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
+}
+
+static void register_with_valgrind(corio__slab *slab) {
+#if CORIO_HAVE_VALGRIND
+  if (!RUNNING_ON_VALGRIND)
+    return;
+  slab->valgrind_ids = corio__calloc(slab->regions * sizeof(unsigned));
+  if (!slab->valgrind_ids)
+    return; /* only Valgrind's stack-switch heuristics suffer */
+  for (unsigned i = 0; i < slab->regions; i++) {
+    char *base = region_base(slab, i);
+    slab->valgrind_ids[i] =
+        VALGRIND_STACK_REGISTER(base, base + slab->region_size);
+  }
+#else
+  (void)slab;
+#endif
+}
+
+static void unregister_with_valgrind(corio__slab *slab) {
+#if CORIO_HAVE_VALGRIND
+  if (!slab->valgrind_ids)
+    return;
+  for (unsigned i = 0; i < slab->regions; i++)
+    VALGRIND_STACK_DEREGISTER(slab->valgrind_ids[i]);
+  corio__free(slab->valgrind_ids, slab->regions * sizeof(unsigned));
+#else
+  (void)slab;
+#endif
+}
+
+static void release_slab(corio__slab *slab) {
+  unregister_with_valgrind(slab);
+  if (slab->guarded)
+    atomic_fetch_sub(&guarded_in_use, slab->regions);
+  /* A failed munmap leaves address space behind but nothing to undo. */
+  (void)corio__sys_munmap(slab->map, slab->map_len);
+  corio__free(slab, sizeof *slab);
+}
+
+static int map_slab(struct stack_class *cls, size_t region_size,
+                    corio__slab **out) {
+  corio__slab *slab;
+  size_t regions = SLAB_TARGET_BYTES / region_size;
+  void *map;
+  int rc;
+
+  if (regions < 1)
+    regions = 1;
+  if (regions > SLAB_MAX_REGIONS)
+    regions = SLAB_MAX_REGIONS;
+  slab = corio__calloc(sizeof *slab);
+  if (!slab)
+    return -ENOMEM;
+  slab->region_size = region_size;
+  slab->regions = (unsigned)regions;
+  slab->map_len = corio__page_size() + regions * region_size;
+  slab->cls = cls;
+  rc = corio__sys_mmap_anon(slab->map_len, PROT_READ | PROT_WRITE,
+                            MAP_NORESERVE | MAP_STACK, &map);
+  if (rc < 0) {
+    corio__free(slab, sizeof *slab);
+    return rc == -EINVAL ? -EINVAL : -ENOMEM;
+  }
+  slab->map = map;
+  /* Huge pages would commit 2 MiB for a stack that touched one page. The
+   * advice is an optimisation, so its failure is not an error. */
+  (void)corio__sys_madvise(map, slab->map_len, MADV_NOHUGEPAGE);
+  slab->guarded = reserve_guards(slab->regions);
+  if (slab->guarded && (rc = protect_guards(slab)) < 0) {
+    release_slab(slab);
+    return -ENOMEM;
+  }
+  register_with_valgrind(slab);
+  *out = slab;
+  return 0;
+}
+
+static void fill_stack(corio__slab *slab, char *base, corio__stack *out) {
+  size_t page = corio__page_size();
+
+  out->lo = base + page;
+  out->hi = base + slab->region_size - CORIO__STACK_TOP_RESERVE;
+  out->canary = (uint64_t *)base - 2;
+  out->slab = slab;
+  *out->canary = CORIO__STACK_CANARY;
+}
+
+int corio__stack_get(size_t size, corio__stack *out) {
+  int idx = class_index(size);
+  struct stack_class *cls;
+  corio__slab *slab;
+  char *base;
+
+  if (idx < 0)
+    return -EINVAL;
+  cls = &pool.classes[idx];
+  slab = cls->with_room;
+  if (!slab) {
+    int rc = map_slab(cls, (size_t)1 << (idx + MIN_SHIFT), &slab);
+    if (rc < 0)
+      return rc;
+    link_with_room(cls, slab);
+  }
+  if (slab->free) {
+    struct free_region *region = slab->free;
+    slab->free = region->next;
+    base = (char *)region + sizeof *region + CORIO__STACK_TOP_RESERVE -
+           slab->region_size;
+  } else {
+    base = region_base(slab, slab->bumped++);
+  }
+  if (++slab->used == slab->regions)
+    unlink_with_room(cls, slab);
+  fill_stack(slab, base, out);
+  return 0;
+}
+
+void corio__stack_put(const corio__stack *stack) {
+  corio__slab *slab = stack->slab;
+  struct stack_class *cls = slab->cls;
+  struct free_region *region;
+
+#if CORIO_ASAN
+  /* Frames of the finished coroutine leave poisoned redzones behind. */
+  ASAN_UNPOISON_MEMORY_REGION(stack->lo, (size_t)(stack->hi - stack->lo));
+#endif
+  region = (struct free_region *)stack->hi - 1;
+  if (slab->used-- == slab->regions)
+    link_with_room(cls, slab);
+  /* Keep one empty slab per class for reuse; unmap the rest. */
+  if (slab->used == 0 && (slab->prev || slab->next)) {
+    unlink_with_room(cls, slab);
+    release_slab(slab);
+    return;
+  }
+  region->next = slab->free;
+  slab->free = region;
+}
+
+void corio__stack_trim(void) {
+  for (int i = 0; i < CLASS_COUNT; i++) {
+    struct stack_class *cls = &pool.classes[i];
+    corio__slab *slab = cls->with_room, *next;
+
+    for (; slab; slab = next) {
+      next = slab->next;
+      if (slab->used == 0) {
+        unlink_with_room(cls, slab);
+        release_slab(slab);
+      }
+    }
+  }
+}
