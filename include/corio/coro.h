@@ -18,9 +18,11 @@ typedef struct corio_coro corio_coro;
  * finish with an error instead, `return corio_coro_fail(err);`. */
 typedef void *(*corio_coro_fn)(void *arg);
 
-/* Stack sizes. Stacks are committed lazily, so the size is address space,
- * not memory: a coroutine that stays shallow costs one page whatever its
- * size. Sizes are rounded up to a power of two. */
+/* Stack sizes. A size is the whole reservation for one coroutine, guard
+ * page included, rounded up to a power of two; the usable stack is one page
+ * and 16 bytes less (corio_coro_stack_size() tells). Stacks are committed
+ * lazily, so the size is address space, not memory: a coroutine that stays
+ * shallow costs one page whatever its size. */
 #define CORIO_CORO_STACK_DEFAULT ((size_t)256 * 1024)
 #define CORIO_CORO_STACK_MIN ((size_t)16 * 1024)
 #define CORIO_CORO_STACK_MAX ((size_t)1024 * 1024 * 1024)
@@ -37,8 +39,8 @@ typedef enum corio_coro_state {
   CORIO_CORO_DEAD       /* the body has returned */
 } corio_coro_state;
 
-/* Creates a suspended coroutine that will run fn(arg) on its own stack of
- * stack_size bytes (CORIO_CORO_STACK_DEFAULT is a good choice). Its parent
+/* Creates a suspended coroutine that will run fn(arg) on its own stack
+ * reserving stack_size bytes (CORIO_CORO_STACK_DEFAULT is a good choice). Its parent
  * is the coroutine that creates it (or the thread itself). The coroutine
  * belongs to the calling thread.
  * Errors: -EINVAL (NULL out or fn, stack size outside
@@ -49,9 +51,10 @@ CORIO_API int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
 /* Frees a coroutine. A created or dead one is freed at once. A suspended
  * one is closed first, as Python's generator.close(): it is resumed with
  * CORIO_ECLOSED as the return of its pending yield/switch so it can clean up
- * and return; if it yields again instead, it stays alive and this returns
- * CORIO_ECLOSEIGNORED. Errors: -EINVAL (NULL), CORIO_ERUNNING (running or
- * normal), CORIO_ETHREAD, CORIO_ECLOSEIGNORED. */
+ * and return (its result or error is then dropped). Returns 0 exactly when
+ * the coroutine was freed; any other code means it is still alive:
+ * CORIO_ECLOSEIGNORED (the body yielded again instead of finishing),
+ * CORIO_ERUNNING (running or normal), CORIO_ETHREAD, -EINVAL (NULL). */
 CORIO_API int corio_coro_destroy(corio_coro *co);
 
 /* Runs co until it yields or returns; co's parent becomes the caller.
@@ -76,8 +79,10 @@ CORIO_API int corio_coro_yield(void *value, void **received);
 /* Greenlet's switch: suspends the caller and runs target with value,
  * without changing anyone's parent. Returns 0 with *received = the value
  * passed back when something switches, yields or returns into the caller
- * (a body that finishes returns into its parent). The calling thread itself
- * can switch too. Switching to oneself returns value at once.
+ * (a body that finishes returns into its parent; as in greenlet, that is
+ * not told apart: check corio_coro_state_of(), or the body's error comes
+ * back as the return code). The calling thread itself can switch too.
+ * Switching to oneself returns value at once.
  * Errors: -EINVAL (NULL), CORIO_EDEAD, CORIO_ERUNNING (target is normal),
  * CORIO_ETHREAD, or the code thrown in. */
 CORIO_API int corio_coro_switch(corio_coro *target, void *value,
@@ -85,11 +90,16 @@ CORIO_API int corio_coro_switch(corio_coro *target, void *value,
 
 /* Python's `yield from`: runs inner to completion from inside the current
  * coroutine, passing every value inner yields up to the caller's parent
- * and every value (or thrown code) sent down to inner. Returns inner's
- * result (*result) or its error; inner is left dead, not freed. */
+ * and every value (or thrown code) sent down to inner. Returns 0 with
+ * *result = inner's result, inner's error, or an error resuming inner
+ * (CORIO_ENOTCORO outside a coroutine, CORIO_EDEAD...). inner is never
+ * freed here: destroy it afterwards, dead or not. */
 CORIO_API int corio_coro_yield_from(corio_coro *inner, void **result);
 
-/* In a body: `return corio_coro_fail(err);` finishes with error err. */
+/* In a body: `return corio_coro_fail(err);` finishes with error err (a
+ * negative code; 0 or positive becomes -EINVAL). Use it only in that
+ * return statement: it marks the running coroutine as failed at once. Outside
+ * a coroutine it does nothing and returns NULL. */
 CORIO_API void *corio_coro_fail(int err);
 
 /* The running coroutine, or NULL on the thread's own stack. */
@@ -105,7 +115,8 @@ CORIO_API corio_coro *corio_coro_parent(const corio_coro *co);
 /* Sets the parent (greenlet's g.parent = p; NULL is the thread). A parent
  * chain may not loop: -EINVAL. */
 CORIO_API int corio_coro_set_parent(corio_coro *co, corio_coro *parent);
-/* The usable stack size in bytes. */
+/* The usable stack size in bytes (below the control block, above the
+ * guard page). */
 CORIO_API size_t corio_coro_stack_size(const corio_coro *co);
 
 /* Stack pool policy (per process, read when a slab of stacks is mapped).

@@ -47,10 +47,4 @@ int corio__sys_madvise(void *addr, size_t len, int advice) {
 
 long corio__sys_mapped_bytes(void) { return atomic_load(&mapped_bytes); }
 
-size_t corio__page_size(void) {
-  static size_t page;
-
-  if (!page)
-    page = (size_t)sysconf(_SC_PAGESIZE);
-  return page;
-}
+size_t corio__page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }

@@ -361,7 +361,6 @@ static void free_coro(corio_coro *co) {
 
 int corio_coro_destroy(corio_coro *co) {
   struct coro_thread *t = this_thread();
-  int rc = 0;
 
   if (!co)
     return -EINVAL;
@@ -370,13 +369,14 @@ int corio_coro_destroy(corio_coro *co) {
   if (co->state == CORIO_CORO_RUNNING || co->state == CORIO_CORO_NORMAL)
     return CORIO_ERUNNING;
   if (co->state == CORIO_CORO_SUSPENDED) {
-    rc = resume_with(co, NULL, CORIO_ECLOSED, NULL);
+    /* Whatever the body finishes with is dropped: a non-zero return must
+     * always mean "still alive", so no body's error can be mistaken. */
+    (void)resume_with(co, NULL, CORIO_ECLOSED, NULL);
     if (co->state != CORIO_CORO_DEAD)
-      return rc < 0 && rc != CORIO_ECLOSED ? rc : CORIO_ECLOSEIGNORED;
-    rc = co->error == CORIO_ECLOSED ? 0 : co->error;
+      return CORIO_ECLOSEIGNORED;
   }
   free_coro(co);
-  return rc;
+  return 0;
 }
 
 corio_coro *corio_coro_current(void) {

@@ -17,7 +17,8 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
-/* Size classes 2^14 (16 KiB) .. 2^30 (1 GiB). */
+/* Region size classes 2^14 (16 KiB) .. 2^30 (1 GiB). A region is the
+ * whole reservation: guard page, stack and top reserve. */
 #define MIN_SHIFT 14
 #define MAX_SHIFT 30
 #define CLASS_COUNT (MAX_SHIFT - MIN_SHIFT + 1)
@@ -55,6 +56,9 @@ struct stack_pool {
 };
 
 static corio__thread_local struct stack_pool pool;
+static corio__thread_local int pool_registered;
+static pthread_key_t pool_key;
+static pthread_once_t pool_key_once = PTHREAD_ONCE_INIT;
 static atomic_size_t guard_budget = 8192;
 static atomic_size_t guarded_in_use;
 
@@ -63,12 +67,15 @@ size_t corio__stack_set_guard_budget(size_t guarded) {
 }
 
 static int class_index(size_t size) {
+  /* A region holds at least a guard page and three pages of stack, which
+   * matters where pages are 64 KiB. */
+  size_t floor = 4 * corio__page_size();
   int shift = MIN_SHIFT;
 
   if (size < CORIO_CORO_STACK_MIN || size > CORIO_CORO_STACK_MAX)
     return -1;
-  /* The region also holds the guard page and the top reserve. */
-  size += corio__page_size() + CORIO__STACK_TOP_RESERVE;
+  if (size < floor)
+    size = floor;
   while (((size_t)1 << shift) < size)
     shift++;
   return shift <= MAX_SHIFT ? shift - MIN_SHIFT : -1;
@@ -210,6 +217,23 @@ static void fill_stack(corio__slab *slab, char *base, corio__stack *out) {
   *out->canary = CORIO__STACK_CANARY;
 }
 
+/* A thread that exits gives its empty slabs back; slabs still holding
+ * live coroutines (leaked by the program) stay mapped. */
+static void release_pool_at_exit(void *unused) {
+  (void)unused;
+  corio__stack_trim();
+}
+
+static void create_pool_key(void) {
+  (void)pthread_key_create(&pool_key, release_pool_at_exit);
+}
+
+static void register_pool_cleanup(void) {
+  pool_registered = 1;
+  if (pthread_once(&pool_key_once, create_pool_key) == 0)
+    (void)pthread_setspecific(pool_key, &pool);
+}
+
 int corio__stack_get(size_t size, corio__stack *out) {
   int idx = class_index(size);
   struct stack_class *cls;
@@ -224,6 +248,8 @@ int corio__stack_get(size_t size, corio__stack *out) {
     int rc = map_slab(cls, (size_t)1 << (idx + MIN_SHIFT), &slab);
     if (rc < 0)
       return rc;
+    if (!pool_registered)
+      register_pool_cleanup();
     link_with_room(cls, slab);
   }
   if (slab->free) {

@@ -25,8 +25,9 @@ typedef struct corio__stack {
  * above it. */
 #define CORIO__STACK_TOP_RESERVE 16
 
-/* Takes a stack of at least `size` usable bytes from the calling thread's
- * pool. Returns 0, -EINVAL (size out of range) or -ENOMEM. */
+/* Takes a stack from the calling thread's pool: a region of `size` bytes
+ * rounded up to a power of two, guard page included. Returns 0, -EINVAL
+ * (size out of range) or -ENOMEM. */
 int corio__stack_get(size_t size, corio__stack *out);
 
 /* Returns a stack to the pool of the thread that got it. */

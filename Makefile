@@ -1,0 +1,41 @@
+# Thin front end over CMake: the README's commands.
+#   make demo    build (Release, build/release) and run the demo
+#   make test    install what is missing, then every test stage (scripts/test.sh)
+#   make bench   build Release and run every program in bench/
+#   make install install headers, libraries, corio.pc and the CMake package
+
+BUILD_DIR ?= build
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+RELEASE := $(BUILD_DIR)/release
+
+.PHONY: all release demo test deps bench install format clean
+
+all: release
+
+release:
+	cmake -S . -B $(RELEASE) -DCMAKE_BUILD_TYPE=Release -DCORIO_BUILD_TESTS=OFF
+	cmake --build $(RELEASE) -j $(JOBS)
+
+demo: release
+	./$(RELEASE)/examples/demo
+
+deps:
+	./scripts/deps.sh
+
+test: deps
+	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) ./scripts/test.sh
+
+bench: release
+	@set -e; for b in $(RELEASE)/bench/*; do \
+	  if [ -f "$$b" ] && [ -x "$$b" ]; then echo "# $$b"; "$$b"; fi; \
+	done
+
+install: release
+	cmake --install $(RELEASE) --prefix $(PREFIX)
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,49 @@
+/* The examples, one function each, so that each can be built as its own
+ * program (with EXAMPLE_STANDALONE defined, which adds its main) and the
+ * demo can run them all in turn. Each returns 0, or 1 after reporting a
+ * failed call on stderr. */
+#ifndef CORIO_EXAMPLE_H
+#define CORIO_EXAMPLE_H
+
+#include <stdio.h>
+
+#include <corio/coro.h>
+
+/* greenlet: task 1 and task 2 switch to each other (seed 000). */
+int example_greenlet_pingpong(void);
+/* Generators: next(), send(), throw() and a return value (seed 004). */
+int example_generator(void);
+/* `yield from`: a generator that delegates to another (seed 004). */
+int example_yield_from(void);
+
+/* What a return code means, for reports: resume and throw return 0 for a
+ * yield and CORIO_CORO_RETURNED for a return, which are not errors. */
+static inline const char *example_describe(int rc) {
+  if (rc == 0)
+    return "success, or a value was yielded";
+  if (rc == CORIO_CORO_RETURNED)
+    return "the body returned";
+  return corio_strerror(rc);
+}
+
+/* Reports that `call` failed with rc in `example`, and returns 1 so that a
+ * caller can `return example_fail(...)`. */
+static inline int example_fail(const char *example, const char *call, int rc) {
+  const char *name = corio_err_name(rc);
+
+  fprintf(stderr, "%s: %s failed: %s%s%s%s\n", example, call,
+          corio_strerror(rc), name ? " (" : "", name ? name : "",
+          name ? ")" : "");
+  return 1;
+}
+
+/* Reports that `call` returned rc where want was expected, and returns 1.
+ * This is how a change in corio's behaviour shows up. */
+static inline int example_unexpected(const char *example, const char *call,
+                                     int rc, int want) {
+  fprintf(stderr, "%s: %s returned %d (%s) instead of %d (%s)\n", example,
+          call, rc, example_describe(rc), want, example_describe(want));
+  return 1;
+}
+
+#endif

@@ -1,0 +1,55 @@
+#!/bin/sh
+# Installs what building and testing corio needs, when it can (root with
+# apt-get); otherwise names the exact command to run and fails.
+set -eu
+
+missing=""
+need() { # need <package> <test command...>
+  pkg=$1
+  shift
+  if ! "$@" >/dev/null 2>&1; then
+    missing="$missing $pkg"
+  fi
+}
+
+have_file() { [ -e "$1" ]; }
+
+need cmake command -v cmake
+need make command -v make
+need gcc command -v gcc
+need libc6-dev have_file /usr/include/stdio.h
+need libcmocka-dev have_file /usr/include/cmocka.h
+need valgrind command -v valgrind
+need qemu-user command -v qemu-aarch64
+need gcc-aarch64-linux-gnu command -v aarch64-linux-gnu-gcc
+need libc6-dev-arm64-cross have_file /usr/aarch64-linux-gnu/include/stdio.h
+need libcmocka-dev:arm64 have_file /usr/lib/aarch64-linux-gnu/libcmocka.so
+# Only `make bench` uses it, to measure Boost's fcontext side by side.
+need libboost-context-dev have_file /usr/include/boost/context/detail/fcontext.hpp
+
+if [ -z "$missing" ]; then
+  exit 0
+fi
+
+arm64=""
+case "$missing" in *:arm64*) arm64=yes ;; esac
+command="apt-get update && apt-get install -y$missing"
+if [ -n "$arm64" ]; then
+  command="dpkg --add-architecture arm64 && $command"
+fi
+
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+  echo "corio: missing build/test dependencies:$missing" >&2
+  echo "corio: install them with (as root):" >&2
+  echo "    $command" >&2
+  exit 1
+fi
+
+echo "corio: installing:$missing"
+if [ -n "$arm64" ]; then
+  dpkg --add-architecture arm64
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing

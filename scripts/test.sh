@@ -1,0 +1,55 @@
+#!/bin/sh
+# Every test stage of `make test`, in order; stops at the first failure.
+#   1. normal build (RelWithDebInfo), whole suite
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer build, whole suite
+#   3. coroutine tests under Valgrind memcheck (0 errors, no definite leaks)
+#   4. ucontext backend, coroutine tests
+#   5. aarch64 cross build, coroutine tests under qemu-aarch64
+set -eu
+
+BUILD_DIR=${BUILD_DIR:-build}
+JOBS=${JOBS:-2}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+stage() { printf '\n=== corio test stage: %s ===\n' "$*"; }
+
+build() { # build <dir> <cmake args...>
+  dir=$1
+  shift
+  cmake -S . -B "$dir" -DCORIO_BUILD_BENCH=OFF "$@" >/dev/null
+  cmake --build "$dir" -j "$JOBS"
+}
+
+run_ctest() { # run_ctest <dir> <ctest args...>
+  dir=$1
+  shift
+  (cd "$dir" && ctest --output-on-failure -j "$JOBS" "$@")
+}
+
+stage "normal build"
+build "$BUILD_DIR/test" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+run_ctest "$BUILD_DIR/test"
+
+stage "ASan + UBSan"
+build "$BUILD_DIR/asan" -DCMAKE_BUILD_TYPE=Debug -DCORIO_SANITIZE=ON
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_ctest "$BUILD_DIR/asan"
+
+stage "Valgrind memcheck (coroutine tests)"
+build "$BUILD_DIR/valgrind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  "-DCMAKE_CROSSCOMPILING_EMULATOR=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
+run_ctest "$BUILD_DIR/valgrind" -L coro
+
+stage "ucontext backend (coroutine tests)"
+build "$BUILD_DIR/ucontext" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_CONTEXT=ucontext
+run_ctest "$BUILD_DIR/ucontext" -L coro
+
+stage "aarch64 cross build under qemu-aarch64 (coroutine tests)"
+build "$BUILD_DIR/aarch64" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" \
+  -DCORIO_BUILD_EXAMPLES=OFF
+run_ctest "$BUILD_DIR/aarch64" -L coro
+
+printf '\ncorio: all test stages passed\n'

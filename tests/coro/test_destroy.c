@@ -1,0 +1,191 @@
+/* Destroying coroutines: the close rule (Python's generator.close()). */
+#include <errno.h>
+
+#include "corio/coro.h"
+#include "support.h"
+
+static int cleaned_up;
+
+/* Holds a resource across a yield and releases it when closed. */
+static void *holds_resource(void *arg) {
+  int rc;
+  (void)arg;
+
+  rc = corio_coro_yield(NULL, NULL);
+  assert_int_equal(rc, CORIO_ECLOSED);
+  cleaned_up = 1;
+  return corio_coro_fail(rc);
+}
+
+static void test_destroy_suspended_closes_it(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_coro *co;
+  (void)state;
+
+  cleaned_up = 0;
+  assert_int_equal(corio_coro_create(&co, holds_resource, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(co), 0);
+  assert_int_equal(cleaned_up, 1);
+  corio_test_assert_no_leak(before);
+}
+
+static void *returns_normally_on_close(void *arg) {
+  (void)arg;
+  if (corio_coro_yield(NULL, NULL) == CORIO_ECLOSED)
+    cleaned_up = 2;
+  return CORIO_PTR(1);
+}
+
+static void test_close_then_normal_return_is_success(void **state) {
+  corio_coro *co;
+  (void)state;
+
+  cleaned_up = 0;
+  assert_int_equal(corio_coro_create(&co, returns_normally_on_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(co), 0);
+  assert_int_equal(cleaned_up, 2);
+}
+
+static void *fails_with_close_ignored(void *arg) {
+  (void)arg;
+  (void)corio_coro_yield(NULL, NULL);
+  /* A body may pass such a code up; destroy must still report "freed". */
+  return corio_coro_fail(CORIO_ECLOSEIGNORED);
+}
+
+static void test_body_error_never_looks_like_alive(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_coro *co;
+  (void)state;
+
+  assert_int_equal(corio_coro_create(&co, fails_with_close_ignored, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(co), 0);
+  corio_test_assert_no_leak(before);
+}
+
+static int ignore_budget;
+
+/* Ignores close a number of times, like a generator that yields in its
+ * finally block. */
+static void *ignores_close(void *arg) {
+  (void)arg;
+  for (;;) {
+    int rc = corio_coro_yield(NULL, NULL);
+    if (rc == CORIO_ECLOSED && ignore_budget-- == 0)
+      return NULL;
+  }
+}
+
+static void test_close_ignored_keeps_coroutine(void **state) {
+  corio_coro *co;
+  (void)state;
+
+  ignore_budget = 1;
+  assert_int_equal(corio_coro_create(&co, ignores_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(co), CORIO_ECLOSEIGNORED);
+  /* Still alive and usable; the next close is honoured. */
+  assert_int_equal(corio_coro_state_of(co), CORIO_CORO_SUSPENDED);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(co), 0);
+}
+
+static void *fails_differently_on_close(void *arg) {
+  (void)arg;
+  (void)corio_coro_yield(NULL, NULL);
+  return corio_coro_fail(-EBADMSG);
+}
+
+static void test_other_error_on_close_is_dropped(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_coro *co;
+  (void)state;
+
+  assert_int_equal(corio_coro_create(&co, fails_differently_on_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  /* Freed, so 0: a non-zero return always means "still alive". */
+  assert_int_equal(corio_coro_destroy(co), 0);
+  corio_test_assert_no_leak(before);
+}
+
+static void *never_runs(void *arg) {
+  (void)arg;
+  fail();
+  return NULL;
+}
+
+static void test_destroy_created_and_dead(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_coro *co;
+  (void)state;
+
+  assert_int_equal(corio_coro_create(&co, never_runs, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(corio_coro_destroy(co), 0);
+  assert_int_equal(corio_coro_create(&co, returns_normally_on_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_throw(co, -EIO, NULL), -EIO);
+  assert_int_equal(corio_coro_destroy(co), 0);
+  corio_test_assert_no_leak(before);
+}
+
+static void *destroy_self_and_parent(void *arg) {
+  corio_coro *me = corio_coro_current();
+  (void)arg;
+
+  assert_int_equal(corio_coro_destroy(me), CORIO_ERUNNING);
+  return NULL;
+}
+
+static void *resumes_child(void *arg) {
+  corio_coro *child;
+  (void)arg;
+
+  assert_int_equal(corio_coro_create(&child, destroy_self_and_parent, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(child, NULL, NULL), CORIO_CORO_RETURNED);
+  assert_int_equal(corio_coro_destroy(child), 0);
+  return NULL;
+}
+
+static void *destroys_its_resumer(void *arg) {
+  /* arg is the coroutine waiting in NORMAL state on us. */
+  assert_int_equal(corio_coro_destroy(arg), CORIO_ERUNNING);
+  return NULL;
+}
+
+static void *resumes_destroyer(void *arg) {
+  corio_coro *child;
+  (void)arg;
+
+  assert_int_equal(corio_coro_create(&child, destroys_its_resumer, corio_coro_current(), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(child, NULL, NULL), CORIO_CORO_RETURNED);
+  assert_int_equal(corio_coro_destroy(child), 0);
+  return NULL;
+}
+
+static void test_destroy_running_or_normal_is_refused(void **state) {
+  corio_coro *co;
+  (void)state;
+
+  assert_int_equal(corio_coro_destroy(NULL), -EINVAL);
+  assert_int_equal(corio_coro_create(&co, resumes_child, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
+  assert_int_equal(corio_coro_destroy(co), 0);
+  assert_int_equal(corio_coro_create(&co, resumes_destroyer, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
+  assert_int_equal(corio_coro_destroy(co), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_destroy_suspended_closes_it),
+      cmocka_unit_test(test_close_then_normal_return_is_success),
+      cmocka_unit_test(test_close_ignored_keeps_coroutine),
+      cmocka_unit_test(test_other_error_on_close_is_dropped),
+      cmocka_unit_test(test_body_error_never_looks_like_alive),
+      cmocka_unit_test(test_destroy_created_and_dead),
+      cmocka_unit_test(test_destroy_running_or_normal_is_refused),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

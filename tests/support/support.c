@@ -1,0 +1,70 @@
+#include "support.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/sys.h"
+#include "corio/coro.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define CORIO_TEST_HAVE_VALGRIND 1
+#endif
+#endif
+
+corio_test_usage corio_test_usage_now(void) {
+  corio_test_usage u;
+
+  /* Cached empty slabs would make two readings incomparable. */
+  corio_test_release_pools();
+  u.allocations = corio__alloc_outstanding();
+  u.mapped_bytes = corio__sys_mapped_bytes();
+  return u;
+}
+
+void corio_test_release_pools(void) { corio_coro_pool_trim(); }
+
+void corio_test_assert_no_leak(corio_test_usage before) {
+  corio_test_usage now;
+
+  corio_test_release_pools();
+  now = corio_test_usage_now();
+  assert_int_equal(now.allocations, before.allocations);
+  assert_int_equal(now.mapped_bytes, before.mapped_bytes);
+}
+
+long corio_test_fault_walk(enum corio__fault_point point, corio_test_op op,
+                           void *ctx, void (*check)(int rc)) {
+  long n;
+
+  for (n = 1;; n++) {
+    corio_test_usage before;
+    int rc;
+
+    corio_test_release_pools();
+    before = corio_test_usage_now();
+    corio__fault_arm(point, n);
+    rc = op(ctx);
+    if (!corio__fault_fired(point)) {
+      /* The nth call was never reached: every point has been walked. */
+      corio__fault_arm(point, 0);
+      assert_int_equal(rc, 0);
+      return n - 1;
+    }
+    corio__fault_arm(point, 0);
+    /* Failures the code may tolerate (advice) let op succeed. */
+    if (check)
+      check(rc);
+    corio_test_assert_no_leak(before);
+  }
+}
+
+int corio_test_under_valgrind(void) {
+#if CORIO_TEST_HAVE_VALGRIND
+  if (RUNNING_ON_VALGRIND)
+    return 1;
+#endif
+  return getenv("CORIO_TEST_UNDER_VALGRIND") != NULL;
+}

@@ -1,0 +1,44 @@
+/* Shared helpers for corio's tests: leak accounting and fault walks. */
+#ifndef CORIO_TEST_SUPPORT_H
+#define CORIO_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "core/fault.h"
+
+/* What corio holds right now, once empty pooled slabs are released:
+ * allocations not freed and bytes mapped. */
+typedef struct corio_test_usage {
+  long allocations;
+  long mapped_bytes;
+} corio_test_usage;
+
+corio_test_usage corio_test_usage_now(void);
+
+/* Releases pooled memory (empty stack slabs) so usage can be compared. */
+void corio_test_release_pools(void);
+
+/* Asserts that usage is back to `before` once pools are released. */
+void corio_test_assert_no_leak(corio_test_usage before);
+
+/* Runs op() once per call it makes at `point`, failing the 1st, 2nd, ...
+ * call in turn, until op() gets through a run with nothing failing. After
+ * each injected failure, `check` judges op's return code (a negative code,
+ * or 0 where the failure is tolerated) and usage must be as it was.
+ * Returns the number of points walked. */
+typedef int (*corio_test_op)(void *ctx);
+long corio_test_fault_walk(enum corio__fault_point point, corio_test_op op,
+                           void *ctx, void (*check)(int rc));
+
+/* Under Valgrind some tests (forking crash tests) are skipped. */
+int corio_test_under_valgrind(void);
+
+#define CORIO_INT(p) ((intptr_t)(p))
+#define CORIO_PTR(i) ((void *)(intptr_t)(i))
+
+#endif
