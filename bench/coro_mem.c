@@ -59,8 +59,8 @@ int main(int argc, char **argv) {
 
   double t0 = bench_now_s();
   for (long i = 0; i < count; i++) {
-    int rc = corio_coro_create(&cos[i], yield_once, NULL,
-                               CORIO_CORO_STACK_DEFAULT);
+    int rc =
+        corio_coro_create(&cos[i], yield_once, NULL, CORIO_CORO_STACK_DEFAULT);
 
     if (rc == 0)
       rc = corio_coro_resume(cos[i], NULL, NULL);
@@ -95,8 +95,7 @@ int main(int argc, char **argv) {
     int rc = corio_coro_destroy(cos[i]);
 
     if (rc != 0) {
-      fprintf(stderr, "coro_mem: coroutine %ld: destroy failed (%d)\n", i,
-              rc);
+      fprintf(stderr, "coro_mem: coroutine %ld: destroy failed (%d)\n", i, rc);
       return 1;
     }
   }

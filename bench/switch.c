@@ -36,7 +36,8 @@ static void die(const char *what, int rc) {
   exit(1);
 }
 
-/* ---- corio ---------------------------------------------------------------- */
+/* ---- corio ----------------------------------------------------------------
+ */
 
 static void *yield_loop(void *arg) {
   (void)arg;
@@ -59,7 +60,8 @@ static double corio_run(corio_coro *co, long pairs) {
   return (t1 - t0) * 1e9 / (2.0 * (double)pairs);
 }
 
-/* ---- glibc ucontext --------------------------------------------------------- */
+/* ---- glibc ucontext ---------------------------------------------------------
+ */
 
 static ucontext_t uc_main, uc_peer;
 
@@ -88,7 +90,8 @@ static double uc_run(long pairs) {
   return (t1 - t0) * 1e9 / (2.0 * (double)pairs);
 }
 
-/* ---- Boost.Context fcontext --------------------------------------------------- */
+/* ---- Boost.Context fcontext
+ * --------------------------------------------------- */
 
 #if CORIO_BENCH_HAVE_FCONTEXT
 /* Boost.Context's C-linkage primitives (boost/context/detail/fcontext.hpp). */
@@ -125,8 +128,8 @@ static fcontext_t fctx_setup(void) {
   if (!stack)
     die("fcontext setup", -1);
   /* make_fcontext takes the top of the stack: it grows down. */
-  return fctx_switch(make_fcontext(stack + PEER_STACK_SIZE, PEER_STACK_SIZE,
-                                   fctx_body))
+  return fctx_switch(
+             make_fcontext(stack + PEER_STACK_SIZE, PEER_STACK_SIZE, fctx_body))
       .fctx;
 }
 
@@ -142,11 +145,10 @@ static double fctx_run(fcontext_t *peer, long pairs) {
 }
 #endif
 
-/* ---- create + run to end + destroy ------------------------------------------- */
+/* ---- create + run to end + destroy
+ * ------------------------------------------- */
 
-static void *return_at_once(void *arg) {
-  return arg;
-}
+static void *return_at_once(void *arg) { return arg; }
 
 /* Nanoseconds per cycle over `cycles` cycles. */
 static double create_destroy_run(long cycles) {
@@ -154,8 +156,8 @@ static double create_destroy_run(long cycles) {
 
   for (long i = 0; i < cycles; i++) {
     corio_coro *co;
-    int rc = corio_coro_create(&co, return_at_once, NULL,
-                               CORIO_CORO_STACK_DEFAULT);
+    int rc =
+        corio_coro_create(&co, return_at_once, NULL, CORIO_CORO_STACK_DEFAULT);
 
     if (rc != 0)
       die("corio_coro_create", rc);

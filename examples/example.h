@@ -41,9 +41,19 @@ static inline int example_fail(const char *example, const char *call, int rc) {
  * This is how a change in corio's behaviour shows up. */
 static inline int example_unexpected(const char *example, const char *call,
                                      int rc, int want) {
-  fprintf(stderr, "%s: %s returned %d (%s) instead of %d (%s)\n", example,
-          call, rc, example_describe(rc), want, example_describe(want));
+  fprintf(stderr, "%s: %s returned %d (%s) instead of %d (%s)\n", example, call,
+          rc, example_describe(rc), want, example_describe(want));
   return 1;
 }
+
+/* The main of a standalone example: run it, then hand the cached stacks
+ * back to the OS so that nothing is left at exit. */
+#define EXAMPLE_MAIN(example)                                                  \
+  int main(void) {                                                             \
+    int failed = example();                                                    \
+                                                                               \
+    corio_coro_pool_trim();                                                    \
+    return failed;                                                             \
+  }
 
 #endif

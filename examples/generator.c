@@ -176,11 +176,5 @@ int example_generator(void) {
 }
 
 #ifdef EXAMPLE_STANDALONE
-int main(void) {
-  int failed = example_generator();
-
-  /* Hands the cached stacks back to the OS: nothing is left at exit. */
-  corio_coro_pool_trim();
-  return failed;
-}
+EXAMPLE_MAIN(example_generator)
 #endif

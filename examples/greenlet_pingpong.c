@@ -101,11 +101,5 @@ int example_greenlet_pingpong(void) {
 }
 
 #ifdef EXAMPLE_STANDALONE
-int main(void) {
-  int failed = example_greenlet_pingpong();
-
-  /* Hands the cached stacks back to the OS: nothing is left at exit. */
-  corio_coro_pool_trim();
-  return failed;
-}
+EXAMPLE_MAIN(example_greenlet_pingpong)
 #endif

@@ -96,11 +96,5 @@ int example_yield_from(void) {
 }
 
 #ifdef EXAMPLE_STANDALONE
-int main(void) {
-  int failed = example_yield_from();
-
-  /* Hands the cached stacks back to the OS: nothing is left at exit. */
-  corio_coro_pool_trim();
-  return failed;
-}
+EXAMPLE_MAIN(example_yield_from)
 #endif

@@ -40,8 +40,8 @@ typedef enum corio_coro_state {
 } corio_coro_state;
 
 /* Creates a suspended coroutine that will run fn(arg) on its own stack
- * reserving stack_size bytes (CORIO_CORO_STACK_DEFAULT is a good choice). Its parent
- * is the coroutine that creates it (or the thread itself). The coroutine
+ * reserving stack_size bytes (CORIO_CORO_STACK_DEFAULT is a good choice). Its
+ * parent is the coroutine that creates it (or the thread itself). The coroutine
  * belongs to the calling thread.
  * Errors: -EINVAL (NULL out or fn, stack size outside
  * [CORIO_CORO_STACK_MIN, CORIO_CORO_STACK_MAX]), -ENOMEM. */

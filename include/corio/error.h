@@ -14,11 +14,13 @@ extern "C" {
  * the messages, so a code can never lack a description. */
 #define CORIO_ERROR_MAP(X)                                                     \
   X(CORIO_EDEAD, -4000, "coroutine has finished")                              \
-  X(CORIO_ERUNNING, -4001, "coroutine is running or waiting on one it resumed") \
+  X(CORIO_ERUNNING, -4001,                                                     \
+    "coroutine is running or waiting on one it resumed")                       \
   X(CORIO_ENOTCORO, -4002, "not called from inside a coroutine")               \
   X(CORIO_ETHREAD, -4003, "object belongs to another thread")                  \
   X(CORIO_ECLOSED, -4004, "coroutine is being closed")                         \
-  X(CORIO_ECLOSEIGNORED, -4005, "coroutine yielded instead of finishing on close")
+  X(CORIO_ECLOSEIGNORED, -4005,                                                \
+    "coroutine yielded instead of finishing on close")
 
 enum corio_error {
 #define CORIO__ERROR_ENUM(name, value, msg) name = (value),

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 
 #include "core/compiler.h"
+#include "corio/coro.h"
 #include "coro/ctx.h"
 #include "coro/stack.h"
-#include "corio/coro.h"
 
 #if CORIO_ASAN
 #include <sanitizer/common_interface_defs.h>
@@ -18,17 +18,17 @@ struct coro_thread;
  * allocates nothing but the stack. The thread's own stack is represented
  * by `main` in struct coro_thread and has no stack of its own. */
 struct corio_coro {
-  corio__ctx ctx;             /* registers while not running */
-  const uint64_t *canary;     /* must hold CORIO__STACK_CANARY at switch-out */
-  struct coro_thread *owner;  /* thread that created it; the only user */
-  corio_coro *parent;         /* where a finished body returns; never NULL
-                                 except for the thread's main */
-  corio_coro *first_child;    /* coroutines whose parent this is */
+  corio__ctx ctx;            /* registers while not running */
+  const uint64_t *canary;    /* must hold CORIO__STACK_CANARY at switch-out */
+  struct coro_thread *owner; /* thread that created it; the only user */
+  corio_coro *parent;        /* where a finished body returns; never NULL
+                                except for the thread's main */
+  corio_coro *first_child;   /* coroutines whose parent this is */
   corio_coro *next_sibling, *prev_sibling;
   corio_coro_fn fn;
   void *arg;
-  void *result;               /* valid when DEAD */
-  int error;                  /* body's error when DEAD, set by fail() */
+  void *result; /* valid when DEAD */
+  int error;    /* body's error when DEAD, set by fail() */
   corio_coro_state state;
   /* While suspended: where the next value handed to it goes, and which
    * coroutine it resumed (NULL inside yield/switch), so that whoever
@@ -37,8 +37,8 @@ struct corio_coro {
   corio_coro *waiting_on;
   corio__stack stack;
 #if CORIO_ASAN
-  void *asan_fake_stack;      /* ASan's fake frames while suspended */
-  const void *asan_bottom;    /* stack bounds ASan is told on switch-in */
+  void *asan_fake_stack;   /* ASan's fake frames while suspended */
+  const void *asan_bottom; /* stack bounds ASan is told on switch-in */
   size_t asan_size;
 #endif
 };
@@ -150,7 +150,7 @@ static void asan_after(struct coro_thread *t, corio_coro *self) {
  * receiver's bookkeeping so that the receiver resumes straight into its
  * caller (see corio__ctx_switch). */
 static inline int deliver(corio_coro *target, const corio_coro *from,
-                               void *value, int err, int finished) {
+                          void *value, int err, int finished) {
   if (target->recv_out)
     *target->recv_out = value;
   if (finished && target->waiting_on == from)

@@ -34,13 +34,13 @@ struct free_region {
 };
 
 typedef struct corio__slab {
-  char *map;           /* the whole mapping: header page, then regions */
+  char *map; /* the whole mapping: header page, then regions */
   size_t map_len;
-  size_t region_size;  /* power of two, includes the guard page */
-  unsigned regions;    /* regions in this slab */
-  unsigned bumped;     /* regions [0, bumped) have been handed out once */
-  unsigned used;       /* regions handed out now */
-  int guarded;         /* regions have PROT_NONE guard pages */
+  size_t region_size; /* power of two, includes the guard page */
+  unsigned regions;   /* regions in this slab */
+  unsigned bumped;    /* regions [0, bumped) have been handed out once */
+  unsigned used;      /* regions handed out now */
+  int guarded;        /* regions have PROT_NONE guard pages */
   struct free_region *free;
   struct corio__slab *prev, *next; /* in its class's list of slabs with room */
   struct stack_class *cls;

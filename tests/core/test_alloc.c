@@ -39,7 +39,8 @@ static void test_custom_allocator_sees_every_allocation(void **state) {
   corio_coro_pool_trim();
   assert_int_equal(corio__alloc_outstanding(), 0);
   assert_int_equal(corio_set_allocator(&a), 0);
-  assert_int_equal(corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(
+      corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_DEFAULT), 0);
   assert_true(c.allocs > 0);
   /* Memory must go back where it came from: no switching now. */
   assert_int_equal(corio_set_allocator(NULL), -EBUSY);

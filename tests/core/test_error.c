@@ -22,7 +22,8 @@ static void test_own_codes_are_named_and_described(void **state) {
     assert_string_not_equal(corio_strerror(code), "unknown error");
     for (size_t j = 0; j < i; j++) {
       assert_int_not_equal(code, own_codes[j]);
-      assert_string_not_equal(corio_strerror(code), corio_strerror(own_codes[j]));
+      assert_string_not_equal(corio_strerror(code),
+                              corio_strerror(own_codes[j]));
     }
   }
   assert_string_equal(corio_err_name(CORIO_EDEAD), "CORIO_EDEAD");

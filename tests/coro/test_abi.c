@@ -36,9 +36,12 @@ static void test_callee_saved_registers_survive_switches(void **state) {
   long coro_mask[3] = {-1, -1, -1};
   (void)state;
 
-  assert_int_equal(corio_coro_create(&target, body_preserving, coro_mask, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&target, body_preserving, coro_mask,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   for (int i = 0; i < 4; i++)
-    assert_int_equal(corio_test_preserve(resume_target, NULL, 0x1000 + i * 64), 0);
+    assert_int_equal(corio_test_preserve(resume_target, NULL, 0x1000 + i * 64),
+                     0);
   assert_int_equal(corio_coro_state_of(target), CORIO_CORO_DEAD);
   for (int i = 0; i < 3; i++)
     assert_int_equal(coro_mask[i], 0);
@@ -60,7 +63,8 @@ static void test_rounding_mode_is_per_coroutine(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, rounds_upward, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, rounds_upward, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(fegetround(), FE_TONEAREST);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_int_equal(fegetround(), FE_TONEAREST);
@@ -87,7 +91,8 @@ static void test_new_coroutine_inherits_control_state(void **state) {
   (void)state;
 
   assert_int_equal(fesetround(FE_TOWARDZERO), 0);
-  assert_int_equal(corio_coro_create(&co, reports_rounding, &seen, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, reports_rounding, &seen, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(fesetround(FE_TONEAREST), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(seen, FE_TOWARDZERO);
@@ -111,7 +116,9 @@ static void test_mxcsr_only_bits_are_per_coroutine(void **state) {
   if (corio_test_under_valgrind())
     skip(); /* Valgrind does not emulate flush-to-zero */
   assert_false(_mm_getcsr() & _MM_FLUSH_ZERO_ON);
-  assert_int_equal(corio_coro_create(&co, sets_flush_to_zero, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, sets_flush_to_zero, NULL, CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_false(_mm_getcsr() & _MM_FLUSH_ZERO_ON);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
@@ -139,7 +146,9 @@ static void test_x87_control_word_is_per_coroutine(void **state) {
   if (corio_test_under_valgrind())
     skip(); /* Valgrind does not emulate x87 precision control */
   __asm__ volatile("fnstcw %0" : "=m"(before));
-  assert_int_equal(corio_coro_create(&co, sets_x87_precision, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, sets_x87_precision, NULL, CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   __asm__ volatile("fnstcw %0" : "=m"(cw));
   assert_int_equal(cw, before);
@@ -163,21 +172,22 @@ static void test_stack_alignment(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, check_alignment, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, check_alignment, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(co), 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_callee_saved_registers_survive_switches),
-      cmocka_unit_test(test_rounding_mode_is_per_coroutine),
-      cmocka_unit_test(test_new_coroutine_inherits_control_state),
+    cmocka_unit_test(test_callee_saved_registers_survive_switches),
+    cmocka_unit_test(test_rounding_mode_is_per_coroutine),
+    cmocka_unit_test(test_new_coroutine_inherits_control_state),
 #if defined(__x86_64__)
-      cmocka_unit_test(test_mxcsr_only_bits_are_per_coroutine),
-      cmocka_unit_test(test_x87_control_word_is_per_coroutine),
+    cmocka_unit_test(test_mxcsr_only_bits_are_per_coroutine),
+    cmocka_unit_test(test_x87_control_word_is_per_coroutine),
 #endif
-      cmocka_unit_test(test_stack_alignment),
+    cmocka_unit_test(test_stack_alignment),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,8 @@ static void test_destroy_suspended_closes_it(void **state) {
   (void)state;
 
   cleaned_up = 0;
-  assert_int_equal(corio_coro_create(&co, holds_resource, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, holds_resource, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_int_equal(corio_coro_destroy(co), 0);
   assert_int_equal(cleaned_up, 1);
@@ -42,7 +43,9 @@ static void test_close_then_normal_return_is_success(void **state) {
   (void)state;
 
   cleaned_up = 0;
-  assert_int_equal(corio_coro_create(&co, returns_normally_on_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&co, returns_normally_on_close, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_int_equal(corio_coro_destroy(co), 0);
   assert_int_equal(cleaned_up, 2);
@@ -60,7 +63,9 @@ static void test_body_error_never_looks_like_alive(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, fails_with_close_ignored, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&co, fails_with_close_ignored, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_int_equal(corio_coro_destroy(co), 0);
   corio_test_assert_no_leak(before);
@@ -84,7 +89,8 @@ static void test_close_ignored_keeps_coroutine(void **state) {
   (void)state;
 
   ignore_budget = 1;
-  assert_int_equal(corio_coro_create(&co, ignores_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, ignores_close, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_int_equal(corio_coro_destroy(co), CORIO_ECLOSEIGNORED);
   /* Still alive and usable; the next close is honoured. */
@@ -104,7 +110,9 @@ static void test_other_error_on_close_is_dropped(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, fails_differently_on_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&co, fails_differently_on_close, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   /* Freed, so 0: a non-zero return always means "still alive". */
   assert_int_equal(corio_coro_destroy(co), 0);
@@ -122,9 +130,12 @@ static void test_destroy_created_and_dead(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, never_runs, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(
+      corio_coro_create(&co, never_runs, NULL, CORIO_CORO_STACK_DEFAULT), 0);
   assert_int_equal(corio_coro_destroy(co), 0);
-  assert_int_equal(corio_coro_create(&co, returns_normally_on_close, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&co, returns_normally_on_close, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_throw(co, -EIO, NULL), -EIO);
   assert_int_equal(corio_coro_destroy(co), 0);
   corio_test_assert_no_leak(before);
@@ -142,7 +153,9 @@ static void *resumes_child(void *arg) {
   corio_coro *child;
   (void)arg;
 
-  assert_int_equal(corio_coro_create(&child, destroy_self_and_parent, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&child, destroy_self_and_parent, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_resume(child, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(child), 0);
   return NULL;
@@ -158,7 +171,10 @@ static void *resumes_destroyer(void *arg) {
   corio_coro *child;
   (void)arg;
 
-  assert_int_equal(corio_coro_create(&child, destroys_its_resumer, corio_coro_current(), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&child, destroys_its_resumer,
+                                     corio_coro_current(),
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_resume(child, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(child), 0);
   return NULL;
@@ -169,10 +185,12 @@ static void test_destroy_running_or_normal_is_refused(void **state) {
   (void)state;
 
   assert_int_equal(corio_coro_destroy(NULL), -EINVAL);
-  assert_int_equal(corio_coro_create(&co, resumes_child, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, resumes_child, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(co), 0);
-  assert_int_equal(corio_coro_create(&co, resumes_destroyer, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, resumes_destroyer, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(co), 0);
 }

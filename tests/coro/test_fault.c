@@ -35,13 +35,17 @@ static void only_enomem(int rc) {
 static void walk_all_points(size_t size) {
   long walked;
 
-  walked = corio_test_fault_walk(CORIO__FAULT_ALLOC, coroutine_life, &size, only_enomem);
+  walked = corio_test_fault_walk(CORIO__FAULT_ALLOC, coroutine_life, &size,
+                                 only_enomem);
   assert_true(walked >= 1); /* the slab descriptor */
-  walked = corio_test_fault_walk(CORIO__FAULT_MMAP, coroutine_life, &size, only_enomem);
+  walked = corio_test_fault_walk(CORIO__FAULT_MMAP, coroutine_life, &size,
+                                 only_enomem);
   assert_int_equal(walked, 1);
-  walked = corio_test_fault_walk(CORIO__FAULT_MADVISE, coroutine_life, &size, only_enomem);
+  walked = corio_test_fault_walk(CORIO__FAULT_MADVISE, coroutine_life, &size,
+                                 only_enomem);
   assert_int_equal(walked, 1);
-  walked = corio_test_fault_walk(CORIO__FAULT_MPROTECT, coroutine_life, &size, only_enomem);
+  walked = corio_test_fault_walk(CORIO__FAULT_MPROTECT, coroutine_life, &size,
+                                 only_enomem);
   /* One guard page per region of a guarded slab. */
   assert_true(walked >= 1);
   /* And the pool still works. */
@@ -64,7 +68,9 @@ static void test_unguarded_slabs_make_no_mprotect(void **state) {
   size_t old = corio_coro_set_guard_budget(0);
   (void)state;
 
-  assert_int_equal(corio_test_fault_walk(CORIO__FAULT_MPROTECT, coroutine_life, &size, only_enomem), 0);
+  assert_int_equal(corio_test_fault_walk(CORIO__FAULT_MPROTECT, coroutine_life,
+                                         &size, only_enomem),
+                   0);
   corio_coro_set_guard_budget(old);
 }
 

@@ -54,7 +54,8 @@ static void test_send_becomes_value_of_yield(void **state) {
   void *seen = NULL, *out = NULL;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, echo_sent, &seen, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, echo_sent, &seen, CORIO_CORO_STACK_MIN), 0);
   /* The first resume's value is not delivered: the body gets its arg. */
   assert_int_equal(corio_coro_resume(co, "ignored", &out), 0);
   assert_int_equal(CORIO_INT(out), 1);
@@ -81,7 +82,8 @@ static void test_throw_uncaught_finishes_with_error(void **state) {
   void *out = CORIO_PTR(7);
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, propagate_thrown, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, propagate_thrown, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_int_equal(corio_coro_throw(co, -EIO, &out), -EIO);
   assert_null(out);
@@ -107,7 +109,9 @@ static void test_throw_caught_continues(void **state) {
   void *out;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, catch_and_continue, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, catch_and_continue, NULL, CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_resume(co, NULL, &out), 0);
   assert_int_equal(corio_coro_throw(co, -EPIPE, &out), 0);
   assert_int_equal(CORIO_INT(out), 2);
@@ -129,7 +133,8 @@ static void test_throw_before_start_skips_body(void **state) {
   (void)state;
 
   body_ran = 0;
-  assert_int_equal(corio_coro_create(&co, mark_ran, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&co, mark_ran, NULL, CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_throw(co, -EINTR, NULL), -EINTR);
   assert_int_equal(body_ran, 0);
   assert_int_equal(corio_coro_state_of(co), CORIO_CORO_DEAD);
@@ -163,7 +168,8 @@ static void *outer(void *arg) {
   (void)arg;
 
   assert_int_equal(corio_coro_yield(CORIO_PTR(1), NULL), 0);
-  assert_int_equal(corio_coro_create(&sub, inner, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&sub, inner, NULL, CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_yield_from(sub, &val), 0);
   assert_int_equal(corio_coro_destroy(sub), 0);
   assert_int_equal(CORIO_INT(val), 3); /* print('outer', val) */
@@ -178,10 +184,12 @@ static void test_yield_from_passes_values_both_ways(void **state) {
   (void)state;
 
   trace_of = &trace;
-  assert_int_equal(corio_coro_create(&co, outer, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(
+      corio_coro_create(&co, outer, NULL, CORIO_CORO_STACK_DEFAULT), 0);
   assert_int_equal(corio_coro_resume(co, NULL, &out), 0);
   assert_int_equal(CORIO_INT(out), 1);
-  assert_int_equal(corio_coro_resume(co, NULL, &out), 0); /* goes inside inner */
+  assert_int_equal(corio_coro_resume(co, NULL, &out),
+                   0); /* goes inside inner */
   assert_int_equal(CORIO_INT(out), 2);
   assert_int_equal(corio_coro_resume(co, "abc", &out), 0);
   assert_int_equal(trace.n, 1);
@@ -202,7 +210,9 @@ static void *outer_delegates(void *arg) {
   int rc;
   (void)arg;
 
-  assert_int_equal(corio_coro_create(&sub, inner_fails_on_throw, CORIO_PTR(9), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&sub, inner_fails_on_throw, CORIO_PTR(9),
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   rc = corio_coro_yield_from(sub, NULL);
   assert_int_equal(corio_coro_destroy(sub), 0);
   return corio_coro_fail(rc);
@@ -213,7 +223,8 @@ static void test_yield_from_forwards_throw_and_error(void **state) {
   void *out;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, outer_delegates, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, outer_delegates, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, &out), 0);
   assert_int_equal(CORIO_INT(out), 9);
   /* The thrown code reaches the inner body; its own error comes back out. */
@@ -226,7 +237,8 @@ static void test_yield_from_outside_coroutine(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, mark_ran, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&co, mark_ran, NULL, CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_yield_from(co, NULL), CORIO_ENOTCORO);
   assert_int_equal(corio_coro_destroy(co), 0);
 }
@@ -246,7 +258,8 @@ static void test_current(void **state) {
   (void)state;
 
   assert_null(corio_coro_current());
-  assert_int_equal(corio_coro_create(&co, report_current, &seen, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, report_current, &seen, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
   assert_ptr_equal(seen, co);
   assert_null(corio_coro_current());
@@ -262,8 +275,11 @@ static void *chain_link(void *arg) {
 
   if (depth == 0)
     return CORIO_PTR(1);
-  assert_int_equal(corio_coro_create(&next, chain_link, CORIO_PTR(depth - 1), CORIO_CORO_STACK_MIN), 0);
-  assert_int_equal(corio_coro_state_of(corio_coro_current()), CORIO_CORO_RUNNING);
+  assert_int_equal(corio_coro_create(&next, chain_link, CORIO_PTR(depth - 1),
+                                     CORIO_CORO_STACK_MIN),
+                   0);
+  assert_int_equal(corio_coro_state_of(corio_coro_current()),
+                   CORIO_CORO_RUNNING);
   assert_int_equal(corio_coro_resume(next, NULL, &v), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(next), 0);
   return CORIO_PTR(CORIO_INT(v) + 1);
@@ -274,7 +290,9 @@ static void test_deep_resume_chain(void **state) {
   void *out;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, chain_link, CORIO_PTR(200), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, chain_link, CORIO_PTR(200), CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_resume(co, NULL, &out), CORIO_CORO_RETURNED);
   assert_int_equal(CORIO_INT(out), 201);
   assert_int_equal(corio_coro_destroy(co), 0);
@@ -283,7 +301,8 @@ static void test_deep_resume_chain(void **state) {
 static void *normal_state_probe(void *arg) {
   corio_coro *parent = arg;
 
-  /* The coroutine that resumed us waits in NORMAL state and can't be resumed. */
+  /* The coroutine that resumed us waits in NORMAL state and can't be resumed.
+   */
   assert_int_equal(corio_coro_state_of(parent), CORIO_CORO_NORMAL);
   assert_int_equal(corio_coro_resume(parent, NULL, NULL), CORIO_ERUNNING);
   return NULL;
@@ -293,11 +312,15 @@ static void *spawn_probe(void *arg) {
   corio_coro *child;
   (void)arg;
 
-  assert_int_equal(corio_coro_create(&child, normal_state_probe, corio_coro_current(), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&child, normal_state_probe,
+                                     corio_coro_current(),
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_int_equal(corio_coro_resume(child, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(child), 0);
   /* Resuming itself is refused too. */
-  assert_int_equal(corio_coro_resume(corio_coro_current(), NULL, NULL), CORIO_ERUNNING);
+  assert_int_equal(corio_coro_resume(corio_coro_current(), NULL, NULL),
+                   CORIO_ERUNNING);
   return NULL;
 }
 
@@ -305,7 +328,8 @@ static void test_normal_state(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, spawn_probe, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, spawn_probe, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(co), 0);
 }
@@ -319,7 +343,9 @@ static void test_fail_with_non_negative_code_is_einval(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, fail_with_positive, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, fail_with_positive, NULL, CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), -EINVAL);
   assert_int_equal(corio_coro_destroy(co), 0);
   /* Outside a coroutine it only returns NULL. */

@@ -36,8 +36,10 @@ static void test_ping_pong_then_return_to_parent(void **state) {
   (void)state;
 
   log_buf[0] = 0;
-  assert_int_equal(corio_coro_create(&g1, task_1, CORIO_PTR(4), CORIO_CORO_STACK_MIN), 0);
-  assert_int_equal(corio_coro_create(&g2, task_2, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&g1, task_1, CORIO_PTR(4), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&g2, task_2, NULL, CORIO_CORO_STACK_MIN),
+                   0);
   /* Both were created by the thread, so the thread is their parent: when
    * task_1 returns, this switch returns its result. */
   assert_int_equal(corio_coro_switch(g1, NULL, &got), 0);
@@ -69,8 +71,10 @@ static void test_switch_passes_values(void **state) {
   void *got = NULL;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&g1, relay, NULL, CORIO_CORO_STACK_MIN), 0);
-  assert_int_equal(corio_coro_create(&g2, yield_zero, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&g1, relay, NULL, CORIO_CORO_STACK_MIN),
+                   0);
+  assert_int_equal(
+      corio_coro_create(&g2, yield_zero, NULL, CORIO_CORO_STACK_MIN), 0);
   /* g1 switches to g2, which yields 0 to its parent: the thread. */
   assert_int_equal(corio_coro_switch(g1, NULL, &got), 0);
   assert_int_equal(CORIO_INT(got), 0);
@@ -88,7 +92,9 @@ static corio_coro *grandchild;
 
 static void *parent_dies_first(void *arg) {
   (void)arg;
-  assert_int_equal(corio_coro_create(&grandchild, child_returns, CORIO_PTR(42), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_create(&grandchild, child_returns, CORIO_PTR(42),
+                                     CORIO_CORO_STACK_MIN),
+                   0);
   assert_ptr_equal(corio_coro_parent(grandchild), corio_coro_current());
   return CORIO_PTR(1);
 }
@@ -98,7 +104,8 @@ static void test_finish_goes_to_nearest_live_ancestor(void **state) {
   void *got;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&p, parent_dies_first, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&p, parent_dies_first, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_null(corio_coro_parent(p));
   assert_int_equal(corio_coro_switch(p, NULL, &got), 0);
   assert_int_equal(corio_coro_state_of(p), CORIO_CORO_DEAD);
@@ -116,9 +123,13 @@ static void test_orphans_are_adopted_on_destroy(void **state) {
   void *got;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&a, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
-  assert_int_equal(corio_coro_create(&b, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
-  assert_int_equal(corio_coro_create(&c, child_returns, CORIO_PTR(5), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&a, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&b, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&c, child_returns, CORIO_PTR(5), CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_set_parent(b, a), 0);
   assert_int_equal(corio_coro_set_parent(c, b), 0);
   assert_ptr_equal(corio_coro_parent(c), b);
@@ -135,8 +146,10 @@ static void test_set_parent_rejects_loops(void **state) {
   corio_coro *a, *b;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&a, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
-  assert_int_equal(corio_coro_create(&b, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&a, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&b, child_returns, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_set_parent(b, a), 0);
   assert_int_equal(corio_coro_set_parent(a, b), -EINVAL);
   assert_int_equal(corio_coro_set_parent(a, a), -EINVAL);
@@ -153,7 +166,9 @@ static void test_switch_to_self_and_bad_targets(void **state) {
   (void)state;
 
   assert_int_equal(corio_coro_switch(NULL, NULL, NULL), -EINVAL);
-  assert_int_equal(corio_coro_create(&a, child_returns, CORIO_PTR(3), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&a, child_returns, CORIO_PTR(3), CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_switch(a, NULL, &got), 0);
   assert_int_equal(CORIO_INT(got), 3);
   assert_int_equal(corio_coro_switch(a, NULL, &got), CORIO_EDEAD);
@@ -172,7 +187,9 @@ static void test_switch_to_self_returns_value(void **state) {
   void *got = NULL;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&a, switch_to_self, CORIO_PTR(8), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&a, switch_to_self, CORIO_PTR(8), CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(corio_coro_resume(a, NULL, &got), CORIO_CORO_RETURNED);
   assert_int_equal(CORIO_INT(got), 8);
   assert_int_equal(corio_coro_destroy(a), 0);

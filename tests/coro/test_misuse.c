@@ -12,12 +12,20 @@ static void test_create_rejects_bad_arguments(void **state) {
   corio_coro *co = CORIO_PTR(1);
   (void)state;
 
-  assert_int_equal(corio_coro_create(NULL, returns_arg, NULL, CORIO_CORO_STACK_DEFAULT), -EINVAL);
-  assert_int_equal(corio_coro_create(&co, NULL, NULL, CORIO_CORO_STACK_DEFAULT), -EINVAL);
+  assert_int_equal(
+      corio_coro_create(NULL, returns_arg, NULL, CORIO_CORO_STACK_DEFAULT),
+      -EINVAL);
+  assert_int_equal(corio_coro_create(&co, NULL, NULL, CORIO_CORO_STACK_DEFAULT),
+                   -EINVAL);
   assert_int_equal(corio_coro_create(&co, returns_arg, NULL, 0), -EINVAL);
-  assert_int_equal(corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_MIN - 1), -EINVAL);
-  assert_int_equal(corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_MAX + 1), -EINVAL);
-  assert_int_equal(corio_coro_create(&co, returns_arg, NULL, SIZE_MAX), -EINVAL);
+  assert_int_equal(
+      corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_MIN - 1),
+      -EINVAL);
+  assert_int_equal(
+      corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_MAX + 1),
+      -EINVAL);
+  assert_int_equal(corio_coro_create(&co, returns_arg, NULL, SIZE_MAX),
+                   -EINVAL);
   /* Nothing was written on failure. */
   assert_ptr_equal(co, CORIO_PTR(1));
 }
@@ -27,12 +35,16 @@ static void test_stack_sizes_at_the_limits(void **state) {
   void *out;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, returns_arg, CORIO_PTR(1), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, returns_arg, CORIO_PTR(1), CORIO_CORO_STACK_MIN),
+      0);
   assert_true(corio_coro_stack_size(co) >= CORIO_CORO_STACK_MIN / 2);
   assert_int_equal(corio_coro_resume(co, NULL, &out), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_destroy(co), 0);
   /* 1 GiB of address space, committed lazily. */
-  assert_int_equal(corio_coro_create(&co, returns_arg, CORIO_PTR(2), CORIO_CORO_STACK_MAX), 0);
+  assert_int_equal(
+      corio_coro_create(&co, returns_arg, CORIO_PTR(2), CORIO_CORO_STACK_MAX),
+      0);
   assert_true(corio_coro_stack_size(co) >= CORIO_CORO_STACK_MAX - 8192);
   assert_int_equal(corio_coro_resume(co, NULL, &out), CORIO_CORO_RETURNED);
   assert_int_equal(CORIO_INT(out), 2);
@@ -60,7 +72,8 @@ static void test_resume_dead(void **state) {
   corio_coro *co;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&co, returns_arg, NULL, CORIO_CORO_STACK_MIN), 0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_EDEAD);
   assert_int_equal(corio_coro_throw(co, -EIO, NULL), CORIO_EDEAD);
@@ -90,7 +103,9 @@ static void test_other_thread_is_refused(void **state) {
   void *out;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&f.co, returns_arg, CORIO_PTR(4), CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&f.co, returns_arg, CORIO_PTR(4), CORIO_CORO_STACK_MIN),
+      0);
   assert_int_equal(pthread_create(&thread, NULL, use_foreign, &f), 0);
   assert_int_equal(pthread_join(thread, NULL), 0);
   assert_int_equal(f.resume_rc, CORIO_ETHREAD);
@@ -112,7 +127,9 @@ static void *count_on_thread(void *arg) {
 
   /* Each thread has its own current coroutine and its own stack pool. */
   for (int round = 0; round < 1000; round++) {
-    assert_int_equal(corio_coro_create(&co, returns_arg, CORIO_PTR(round), CORIO_CORO_STACK_MIN), 0);
+    assert_int_equal(corio_coro_create(&co, returns_arg, CORIO_PTR(round),
+                                       CORIO_CORO_STACK_MIN),
+                     0);
     assert_int_equal(corio_coro_resume(co, NULL, &v), CORIO_CORO_RETURNED);
     sum += CORIO_INT(v);
     assert_int_equal(corio_coro_destroy(co), 0);
@@ -127,7 +144,8 @@ static void test_threads_run_coroutines_independently(void **state) {
   (void)state;
 
   for (int i = 0; i < 4; i++)
-    assert_int_equal(pthread_create(&threads[i], NULL, count_on_thread, NULL), 0);
+    assert_int_equal(pthread_create(&threads[i], NULL, count_on_thread, NULL),
+                     0);
   for (int i = 0; i < 4; i++) {
     assert_int_equal(pthread_join(threads[i], &sum), 0);
     assert_int_equal(CORIO_INT(sum), 999 * 1000 / 2);

@@ -126,7 +126,9 @@ static void test_deep_but_legal_use_is_fine(void **state) {
   for (int guarded = 0; guarded < 2; guarded++) {
     size_t old = corio_coro_set_guard_budget(guarded ? 8192 : 0);
     corio_coro_pool_trim();
-    assert_int_equal(corio_coro_create(&co, use_most_of_stack, NULL, CORIO_CORO_STACK_MIN), 0);
+    assert_int_equal(
+        corio_coro_create(&co, use_most_of_stack, NULL, CORIO_CORO_STACK_MIN),
+        0);
     assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
     assert_int_equal(corio_coro_resume(co, NULL, NULL), CORIO_CORO_RETURNED);
     assert_int_equal(corio_coro_destroy(co), 0);

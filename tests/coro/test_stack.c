@@ -40,18 +40,22 @@ static void test_stacks_are_reused(void **state) {
   corio_coro *a, *b;
   (void)state;
 
-  assert_int_equal(corio_coro_create(&a, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(
+      corio_coro_create(&a, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT),
+      0);
   assert_int_equal(corio_coro_destroy(a), 0);
   /* The same stack (and so the same control block) comes back. */
-  assert_int_equal(corio_coro_create(&b, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(
+      corio_coro_create(&b, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT),
+      0);
   assert_ptr_equal(a, b);
   assert_int_equal(corio_coro_destroy(b), 0);
 }
 
 static void test_size_classes(void **state) {
-  static const size_t sizes[] = {CORIO_CORO_STACK_MIN, 20000, 64 * 1024,
-                                 100 * 1000, CORIO_CORO_STACK_DEFAULT,
-                                 1024 * 1024, 8 * 1024 * 1024};
+  static const size_t sizes[] = {
+      CORIO_CORO_STACK_MIN,     20000,       64 * 1024,      100 * 1000,
+      CORIO_CORO_STACK_DEFAULT, 1024 * 1024, 8 * 1024 * 1024};
   corio_coro *co;
   (void)state;
 
@@ -60,7 +64,10 @@ static void test_size_classes(void **state) {
 
     size_t page = corio__page_size();
 
-    assert_int_equal(corio_coro_create(&co, touch_stack, CORIO_PTR(sizes[i] - 3 * page), sizes[i]), 0);
+    assert_int_equal(corio_coro_create(&co, touch_stack,
+                                       CORIO_PTR(sizes[i] - 3 * page),
+                                       sizes[i]),
+                     0);
     got = corio_coro_stack_size(co);
     /* The request, less the guard page and the control block, up to the
      * next power of two. */
@@ -85,7 +92,9 @@ static void test_many_live_coroutines(void **state) {
   corio_coro_pool_trim();
   before = corio_test_usage_now();
   for (intptr_t i = 0; i < MANY; i++) {
-    assert_int_equal(corio_coro_create(&all[i], yield_then_return, CORIO_PTR(i), CORIO_CORO_STACK_DEFAULT), 0);
+    assert_int_equal(corio_coro_create(&all[i], yield_then_return, CORIO_PTR(i),
+                                       CORIO_CORO_STACK_DEFAULT),
+                     0);
     assert_int_equal(corio_coro_resume(all[i], NULL, &out), 0);
     assert_int_equal(CORIO_INT(out), i);
   }
@@ -94,7 +103,8 @@ static void test_many_live_coroutines(void **state) {
   assert_true(count_maps() < 2 * 8192 + MANY / 256 + 1000);
   /* Every one is intact and resumes to its own value. */
   for (intptr_t i = MANY - 1; i >= 0; i--) {
-    assert_int_equal(corio_coro_resume(all[i], NULL, &out), CORIO_CORO_RETURNED);
+    assert_int_equal(corio_coro_resume(all[i], NULL, &out),
+                     CORIO_CORO_RETURNED);
     assert_int_equal(CORIO_INT(out), i);
     assert_int_equal(corio_coro_destroy(all[i]), 0);
   }
@@ -111,7 +121,9 @@ static void test_guard_budget_is_respected(void **state) {
   corio_coro_pool_trim();
   maps_before = count_maps();
   for (int i = 0; i < 300; i++)
-    assert_int_equal(corio_coro_create(&all[i], yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+    assert_int_equal(corio_coro_create(&all[i], yield_then_return, NULL,
+                                       CORIO_CORO_STACK_DEFAULT),
+                     0);
   /* Two unguarded slabs: a handful of mappings, not hundreds. */
   assert_true(count_maps() - maps_before <= 4);
   for (int i = 0; i < 300; i++)
@@ -121,7 +133,9 @@ static void test_guard_budget_is_respected(void **state) {
 
   /* With guards, each stack of a slab splits the mapping. */
   maps_before = count_maps();
-  assert_int_equal(corio_coro_create(&all[0], yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(corio_coro_create(&all[0], yield_then_return, NULL,
+                                     CORIO_CORO_STACK_DEFAULT),
+                   0);
   assert_true(count_maps() - maps_before >= 256);
   assert_int_equal(corio_coro_destroy(all[0]), 0);
   corio_coro_pool_trim();
@@ -134,7 +148,9 @@ static void test_trim_releases_empty_slabs(void **state) {
 
   corio_coro_pool_trim();
   before = corio__sys_mapped_bytes();
-  assert_int_equal(corio_coro_create(&co, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(
+      corio_coro_create(&co, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT),
+      0);
   assert_true(corio__sys_mapped_bytes() > before);
   assert_int_equal(corio_coro_destroy(co), 0);
   /* One empty slab per class stays cached until trimmed. */
@@ -147,7 +163,9 @@ static void *thread_leaves_pool_behind(void *arg) {
   corio_coro *co;
   (void)arg;
 
-  assert_int_equal(corio_coro_create(&co, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT), 0);
+  assert_int_equal(
+      corio_coro_create(&co, yield_then_return, NULL, CORIO_CORO_STACK_DEFAULT),
+      0);
   assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
   assert_int_equal(corio_coro_destroy(co), 0);
   return NULL; /* no trim: thread exit must release the pool */
@@ -160,7 +178,8 @@ static void test_thread_exit_releases_its_pool(void **state) {
 
   corio_coro_pool_trim();
   before = corio_test_usage_now();
-  assert_int_equal(pthread_create(&t, NULL, thread_leaves_pool_behind, NULL), 0);
+  assert_int_equal(pthread_create(&t, NULL, thread_leaves_pool_behind, NULL),
+                   0);
   assert_int_equal(pthread_join(t, NULL), 0);
   corio_test_assert_no_leak(before);
 }
