@@ -39,7 +39,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 
 stage "Valgrind memcheck (coroutine tests)"
 build "$BUILD_DIR/valgrind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  "-DCMAKE_CROSSCOMPILING_EMULATOR=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
+  "-DCORIO_TEST_LAUNCHER=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
 run_ctest "$BUILD_DIR/valgrind" -L coro
 
 stage "ucontext backend (coroutine tests)"

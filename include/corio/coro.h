@@ -110,7 +110,8 @@ CORIO_API corio_coro_state corio_coro_state_of(const corio_coro *co);
 CORIO_API void *corio_coro_result(const corio_coro *co);
 /* The error a dead coroutine finished with, 0 if it returned a result. */
 CORIO_API int corio_coro_error(const corio_coro *co);
-/* The coroutine a finished body returns into, NULL for the thread. */
+/* The parent, NULL for the thread. It may be dead: a finished body returns
+ * into the nearest live ancestor. */
 CORIO_API corio_coro *corio_coro_parent(const corio_coro *co);
 /* Sets the parent (greenlet's g.parent = p; NULL is the thread). A parent
  * chain may not loop: -EINVAL. */

@@ -15,9 +15,11 @@
  *                                           +144  d14 d15
  *     +160  FPCR         +168  padding
  *
- * As on x86_64, writing FPCR is the slow part, so it happens only when the
- * two contexts' FPCR values differ; and control goes to the saved lr with
- * br, not ret, so the return-address predictor is not misled.
+ * Writing FPCR is the slow part, so it happens only when the two contexts'
+ * values differ: unlike MXCSR on x86_64, FPCR is read straight into a
+ * register (mrs), so the comparison costs no store-forwarding stall. Control
+ * goes to the saved lr with br, not ret, so the return-address predictor is
+ * not misled.
  */
         .text
         .globl  corio__ctx_switch

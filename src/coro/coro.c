@@ -366,7 +366,10 @@ int corio_coro_destroy(corio_coro *co) {
     return -EINVAL;
   if (co->owner != t)
     return CORIO_ETHREAD;
-  if (co->state == CORIO_CORO_RUNNING || co->state == CORIO_CORO_NORMAL)
+  /* Closing a suspended ancestor would run it on top of its own
+   * descendants: refused like a running one. */
+  if (co->state == CORIO_CORO_RUNNING || co->state == CORIO_CORO_NORMAL ||
+      is_ancestor_or_self(co, t->current))
     return CORIO_ERUNNING;
   if (co->state == CORIO_CORO_SUSPENDED) {
     /* Whatever the body finishes with is dropped: a non-zero return must

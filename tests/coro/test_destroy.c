@@ -180,6 +180,41 @@ static void *resumes_destroyer(void *arg) {
   return NULL;
 }
 
+static corio_coro *suspended_parent;
+
+static void *destroys_suspended_ancestor(void *arg) {
+  (void)arg;
+  /* Its parent switched here, so it is suspended, not normal. */
+  assert_int_equal(corio_coro_state_of(suspended_parent),
+                   CORIO_CORO_SUSPENDED);
+  assert_int_equal(corio_coro_destroy(suspended_parent), CORIO_ERUNNING);
+  return NULL;
+}
+
+static void *switches_to_child(void *arg) {
+  corio_coro *child;
+  (void)arg;
+
+  assert_int_equal(corio_coro_create(&child, destroys_suspended_ancestor, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
+  /* The child returns into us, its parent. */
+  assert_int_equal(corio_coro_switch(child, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(child), 0);
+  return NULL;
+}
+
+static void test_destroy_suspended_ancestor_is_refused(void **state) {
+  (void)state;
+
+  assert_int_equal(corio_coro_create(&suspended_parent, switches_to_child,
+                                     NULL, CORIO_CORO_STACK_MIN),
+                   0);
+  assert_int_equal(corio_coro_resume(suspended_parent, NULL, NULL),
+                   CORIO_CORO_RETURNED);
+  assert_int_equal(corio_coro_destroy(suspended_parent), 0);
+}
+
 static void test_destroy_running_or_normal_is_refused(void **state) {
   corio_coro *co;
   (void)state;
@@ -204,6 +239,7 @@ int main(void) {
       cmocka_unit_test(test_body_error_never_looks_like_alive),
       cmocka_unit_test(test_destroy_created_and_dead),
       cmocka_unit_test(test_destroy_running_or_normal_is_refused),
+      cmocka_unit_test(test_destroy_suspended_ancestor_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
