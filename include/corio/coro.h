@@ -19,8 +19,9 @@ typedef struct corio_coro corio_coro;
 typedef void *(*corio_coro_fn)(void *arg);
 
 /* Stack sizes. A size is the whole reservation for one coroutine, guard
- * page included, rounded up to a power of two; the usable stack is one page
- * and 16 bytes less (corio_coro_stack_size() tells). Stacks are committed
+ * page included, rounded up to a power of two; the usable stack is that
+ * less one page, 32 bytes and the control block (corio_coro_stack_size()
+ * tells). Stacks are committed
  * lazily, so the size is address space, not memory: a coroutine that stays
  * shallow costs one page whatever its size. */
 #define CORIO_CORO_STACK_DEFAULT ((size_t)256 * 1024)
@@ -48,7 +49,9 @@ typedef enum corio_coro_state {
 CORIO_API int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
                                 size_t stack_size);
 
-/* Frees a coroutine. A created or dead one is freed at once. A suspended
+/* Frees a coroutine. A created or dead one is freed at once. Calls on a
+ * destroyed coroutine (a second destroy included) return -EINVAL as long as
+ * its stack has not been handed to a new coroutine. A suspended
  * one is closed first, as Python's generator.close(): it is resumed with
  * CORIO_ECLOSED as the return of its pending yield/switch so it can clean up
  * and return (its result or error is then dropped). Returns 0 exactly when

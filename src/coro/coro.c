@@ -242,7 +242,8 @@ int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
 }
 
 static int check_target(const struct coro_thread *t, const corio_coro *co) {
-  if (!co)
+  /* A destroyed coroutine has no owner (see free_coro). */
+  if (!co || !co->owner)
     return -EINVAL;
   if (co->owner != t)
     return CORIO_ETHREAD;
@@ -356,13 +357,18 @@ static void free_coro(corio_coro *co) {
   }
   co->first_child = NULL;
   unlink_child(co);
+  /* Until the stack is reused, a stale pointer is still readable: with no
+   * owner, every call on it fails with -EINVAL instead of corrupting the
+   * pool (a second destroy would free the stack twice). */
+  co->owner = NULL;
+  co->state = CORIO_CORO_DEAD;
   corio__stack_put(&stack);
 }
 
 int corio_coro_destroy(corio_coro *co) {
   struct coro_thread *t = this_thread();
 
-  if (!co)
+  if (!co || !co->owner)
     return -EINVAL;
   if (co->owner != t)
     return CORIO_ETHREAD;
@@ -411,7 +417,7 @@ corio_coro *corio_coro_parent(const corio_coro *co) {
 int corio_coro_set_parent(corio_coro *co, corio_coro *parent) {
   struct coro_thread *t = this_thread();
 
-  if (!co || co == &t->main)
+  if (!co || co == &t->main || !co->owner || (parent && !parent->owner))
     return -EINVAL;
   if (co->owner != t || (parent && parent->owner != t))
     return CORIO_ETHREAD;

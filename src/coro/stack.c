@@ -30,7 +30,8 @@
 #define SLAB_TARGET_BYTES ((size_t)64 << 20)
 #define SLAB_MAX_REGIONS 256
 
-/* A free region keeps its free-list link just below its top. */
+/* A free region keeps its free-list link in its link slot, just above the
+ * usable stack, so it never overlaps what the coroutine left there. */
 struct free_region {
   struct free_region *next;
 };
@@ -257,8 +258,7 @@ int corio__stack_get(size_t size, corio__stack *out) {
   if (slab->free) {
     struct free_region *region = slab->free;
     slab->free = region->next;
-    base = (char *)region + sizeof *region + CORIO__STACK_TOP_RESERVE -
-           slab->region_size;
+    base = (char *)region + CORIO__STACK_TOP_RESERVE - slab->region_size;
   } else {
     base = region_base(slab, slab->bumped++);
   }
@@ -277,7 +277,7 @@ void corio__stack_put(const corio__stack *stack) {
   /* Frames of the finished coroutine leave poisoned redzones behind. */
   ASAN_UNPOISON_MEMORY_REGION(stack->lo, (size_t)(stack->hi - stack->lo));
 #endif
-  region = (struct free_region *)stack->hi - 1;
+  region = (struct free_region *)stack->hi;
   if (slab->used-- == slab->regions)
     link_with_room(cls, slab);
   /* Keep one empty slab per class for reuse; unmap the rest. */

@@ -10,8 +10,10 @@
 struct corio__slab;
 
 /* One stack handed out by the pool. Usable memory is [lo, hi); the page
- * below lo is the guard page (PROT_NONE, or untouched in canary-only slabs)
- * and the 16 bytes at hi hold the canary of the stack above. */
+ * below lo is the guard page (PROT_NONE, or untouched in canary-only slabs).
+ * Above hi come the pool's free-list link (used only while the stack is
+ * free) and, in the top 16 bytes of the region, the canary of the stack
+ * above. */
 typedef struct corio__stack {
   char *lo;
   char *hi;
@@ -21,9 +23,12 @@ typedef struct corio__stack {
 
 #define CORIO__STACK_CANARY UINT64_C(0xC0210CA7A5C0FFEE)
 
-/* Bytes reserved at the top of every region for the canary of the region
- * above it. */
-#define CORIO__STACK_TOP_RESERVE 16
+/* Bytes reserved at the top of every region: the pool's link, then the
+ * canary of the region above. */
+#define CORIO__STACK_LINK_SLOT 16
+#define CORIO__STACK_CANARY_SLOT 16
+#define CORIO__STACK_TOP_RESERVE                                               \
+  (CORIO__STACK_LINK_SLOT + CORIO__STACK_CANARY_SLOT)
 
 /* Takes a stack from the calling thread's pool: a region of `size` bytes
  * rounded up to a power of two, guard page included. Returns 0, -EINVAL

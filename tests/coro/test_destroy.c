@@ -71,6 +71,37 @@ static void test_body_error_never_looks_like_alive(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+static void test_double_destroy_and_use_after_destroy(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_coro *co, *next;
+  (void)state;
+
+  assert_int_equal(
+      corio_coro_create(&co, holds_resource, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  cleaned_up = 0;
+  assert_int_equal(corio_coro_destroy(co), 0);
+  /* The stack sits in the pool: the stale pointer is refused, and the
+   * pool is not corrupted by a second free. */
+  assert_int_equal(corio_coro_destroy(co), -EINVAL);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), -EINVAL);
+  assert_int_equal(corio_coro_throw(co, -EIO, NULL), -EINVAL);
+  assert_int_equal(corio_coro_switch(co, NULL, NULL), -EINVAL);
+  assert_int_equal(corio_coro_set_parent(co, NULL), -EINVAL);
+  assert_int_equal(corio_coro_state_of(co), CORIO_CORO_DEAD);
+  /* The pool hands the stack out once, not twice. */
+  assert_int_equal(
+      corio_coro_create(&next, holds_resource, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_ptr_equal(next, co);
+  corio_coro *other;
+  assert_int_equal(
+      corio_coro_create(&other, holds_resource, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_ptr_not_equal(other, next);
+  assert_int_equal(corio_coro_destroy(other), 0);
+  assert_int_equal(corio_coro_destroy(next), 0);
+  corio_test_assert_no_leak(before);
+}
+
 static int ignore_budget;
 
 /* Ignores close a number of times, like a generator that yields in its
@@ -185,8 +216,7 @@ static corio_coro *suspended_parent;
 static void *destroys_suspended_ancestor(void *arg) {
   (void)arg;
   /* Its parent switched here, so it is suspended, not normal. */
-  assert_int_equal(corio_coro_state_of(suspended_parent),
-                   CORIO_CORO_SUSPENDED);
+  assert_int_equal(corio_coro_state_of(suspended_parent), CORIO_CORO_SUSPENDED);
   assert_int_equal(corio_coro_destroy(suspended_parent), CORIO_ERUNNING);
   return NULL;
 }
@@ -207,8 +237,8 @@ static void *switches_to_child(void *arg) {
 static void test_destroy_suspended_ancestor_is_refused(void **state) {
   (void)state;
 
-  assert_int_equal(corio_coro_create(&suspended_parent, switches_to_child,
-                                     NULL, CORIO_CORO_STACK_MIN),
+  assert_int_equal(corio_coro_create(&suspended_parent, switches_to_child, NULL,
+                                     CORIO_CORO_STACK_MIN),
                    0);
   assert_int_equal(corio_coro_resume(suspended_parent, NULL, NULL),
                    CORIO_CORO_RETURNED);
@@ -239,6 +269,7 @@ int main(void) {
       cmocka_unit_test(test_body_error_never_looks_like_alive),
       cmocka_unit_test(test_destroy_created_and_dead),
       cmocka_unit_test(test_destroy_running_or_normal_is_refused),
+      cmocka_unit_test(test_double_destroy_and_use_after_destroy),
       cmocka_unit_test(test_destroy_suspended_ancestor_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
