@@ -17,10 +17,25 @@
  *
  * Writing FPCR is the slow part, so it happens only when the two contexts'
  * values differ: unlike MXCSR on x86_64, FPCR is read straight into a
- * register (mrs), so the comparison costs no store-forwarding stall. Control
- * goes to the saved lr with br, not ret, so the return-address predictor is
- * not misled.
+ * register (mrs), so the comparison costs no store-forwarding stall.
+ *
+ * Control goes to the saved lr with ret, although the return-address
+ * predictor then guesses wrong (it pairs this ret with the other context's
+ * bl): a br would be predicted better, but with branch target
+ * identification (BTI, Armv8.5) a br may only land on a BTI pad, and the
+ * return address in the caller is none, so a BTI-enabled program would
+ * fault. ret is exempt from BTI.
  */
+
+/* With -mbranch-protection the functions get BTI pads and the file says so
+ * in a GNU property note, so the library stays BTI-compatible. */
+#if defined(__ARM_FEATURE_BTI_DEFAULT) && __ARM_FEATURE_BTI_DEFAULT
+#define BTI_C bti c
+#define CORIO_AARCH64_BTI 1
+#else
+#define BTI_C
+#define CORIO_AARCH64_BTI 0
+#endif
         .text
         .globl  corio__ctx_switch
         .hidden corio__ctx_switch
@@ -28,13 +43,27 @@
         .p2align 4
 corio__ctx_switch:
         .cfi_startproc
+        BTI_C
         sub     sp, sp, #176
+        .cfi_def_cfa_offset 176
         stp     x19, x20, [sp, #0]
         stp     x21, x22, [sp, #16]
         stp     x23, x24, [sp, #32]
         stp     x25, x26, [sp, #48]
         stp     x27, x28, [sp, #64]
         stp     x29, x30, [sp, #80]
+        .cfi_offset x19, -176
+        .cfi_offset x20, -168
+        .cfi_offset x21, -160
+        .cfi_offset x22, -152
+        .cfi_offset x23, -144
+        .cfi_offset x24, -136
+        .cfi_offset x25, -128
+        .cfi_offset x26, -120
+        .cfi_offset x27, -112
+        .cfi_offset x28, -104
+        .cfi_offset x29, -96
+        .cfi_offset x30, -88
         stp     d8, d9, [sp, #96]
         stp     d10, d11, [sp, #112]
         stp     d12, d13, [sp, #128]
@@ -60,8 +89,21 @@ corio__ctx_switch:
         ldp     d12, d13, [sp, #128]
         ldp     d14, d15, [sp, #144]
         add     sp, sp, #176
+        .cfi_def_cfa_offset 0
+        .cfi_restore x19
+        .cfi_restore x20
+        .cfi_restore x21
+        .cfi_restore x22
+        .cfi_restore x23
+        .cfi_restore x24
+        .cfi_restore x25
+        .cfi_restore x26
+        .cfi_restore x27
+        .cfi_restore x28
+        .cfi_restore x29
+        .cfi_restore x30
         mov     x0, x2
-        br      x30
+        ret     x30
 .Lreload_fpcr:
         msr     fpcr, x10
         b       .Lrestore
@@ -77,6 +119,7 @@ corio__ctx_switch:
 corio__ctx_trampoline:
         .cfi_startproc
         .cfi_undefined x30              /* outermost frame for unwinders */
+        BTI_C
         blr     x19
         brk     #0
         .cfi_endproc
@@ -91,6 +134,7 @@ corio__ctx_trampoline:
         .p2align 4
 corio__ctx_init_frame:
         .cfi_startproc
+        BTI_C
         sub     x0, x0, #176
         stp     x1, xzr, [x0, #0]       /* x19 = entry */
         stp     xzr, xzr, [x0, #16]
@@ -110,3 +154,18 @@ corio__ctx_init_frame:
         .size   corio__ctx_init_frame, .-corio__ctx_init_frame
 
         .section .note.GNU-stack,"",@progbits
+
+#if CORIO_AARCH64_BTI
+/* GNU_PROPERTY_AARCH64_FEATURE_1_AND = 0xc0000000, BTI bit = 1. */
+        .pushsection .note.gnu.property, "a"
+        .p2align 3
+        .word   4
+        .word   16
+        .word   5                       /* NT_GNU_PROPERTY_TYPE_0 */
+        .asciz  "GNU"
+        .word   0xc0000000
+        .word   4
+        .word   1
+        .word   0
+        .popsection
+#endif

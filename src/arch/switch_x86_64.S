@@ -28,6 +28,11 @@
  *    them only when they differ needs the just-stored MXCSR read back, and
  *    stmxcsr does not forward to a load: that stall costs more than the
  *    reloads it saves.
+ *
+ * Control-flow enforcement: jmp *%rcx lands on a return address, which no
+ * ENDBR64 marks, and the shadow stack is not switched; so this file carries
+ * no IBT/SHSTK property note, and a program that links corio runs without
+ * CET (the linker and loader turn it off), rather than faulting.
  */
         .text
         .globl  corio__ctx_switch
@@ -41,23 +46,39 @@ corio__ctx_switch:
         stmxcsr (%rsp)
         fnstcw  4(%rsp)
         movq    %r15, 8(%rsp)
+        .cfi_rel_offset %r15, 8
         movq    %r14, 16(%rsp)
+        .cfi_rel_offset %r14, 16
         movq    %r13, 24(%rsp)
+        .cfi_rel_offset %r13, 24
         movq    %r12, 32(%rsp)
+        .cfi_rel_offset %r12, 32
         movq    %rbx, 40(%rsp)
+        .cfi_rel_offset %rbx, 40
         movq    %rbp, 48(%rsp)
+        .cfi_rel_offset %rbp, 48
         movq    %rsp, (%rdi)
+        /* The incoming frame has the same layout, so the unwind rules
+         * above describe it too from here on. */
         movq    (%rsi), %rsp            /* now on the incoming stack */
         movq    56(%rsp), %rcx          /* resume address, fetched early */
         ldmxcsr (%rsp)
         fldcw   4(%rsp)
         movq    8(%rsp), %r15
+        .cfi_restore %r15
         movq    16(%rsp), %r14
+        .cfi_restore %r14
         movq    24(%rsp), %r13
+        .cfi_restore %r13
         movq    32(%rsp), %r12
+        .cfi_restore %r12
         movq    40(%rsp), %rbx
+        .cfi_restore %rbx
         movq    48(%rsp), %rbp
+        .cfi_restore %rbp
         leaq    64(%rsp), %rsp
+        .cfi_def_cfa_offset 0
+        .cfi_register %rip, %rcx
         movq    %rdx, %rax
         jmpq    *%rcx
         .cfi_endproc

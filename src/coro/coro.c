@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,9 @@ struct coro_thread;
 struct corio_coro {
   corio__ctx ctx;            /* registers while not running */
   const uint64_t *canary;    /* must hold CORIO__STACK_CANARY at switch-out */
-  struct coro_thread *owner; /* thread that created it; the only user */
+  uint64_t owner_id;         /* id of the thread that created it, the only
+                                one that may use it; 0 once destroyed */
+  struct coro_thread *owner; /* that thread's state */
   corio_coro *parent;        /* where a finished body returns; never NULL
                                 except for the thread's main */
   corio_coro *first_child;   /* coroutines whose parent this is */
@@ -30,6 +33,7 @@ struct corio_coro {
   void *result; /* valid when DEAD */
   int error;    /* body's error when DEAD, set by fail() */
   corio_coro_state state;
+  int closing; /* destroy is closing it: a nested destroy must not free it */
   /* While suspended: where the next value handed to it goes, and which
    * coroutine it resumed (NULL inside yield/switch), so that whoever
    * switches in can compute its return code. */
@@ -45,6 +49,10 @@ struct corio_coro {
 
 struct coro_thread {
   corio_coro *current; /* NULL until the thread first uses corio */
+  /* Never reused, unlike the address of this thread-local state, which a
+   * later thread may get: coroutines leaked by an exited thread must not
+   * pass as the new thread's. */
+  uint64_t id;
 #if CORIO_ASAN
   corio_coro *switching_from;
 #endif
@@ -53,11 +61,14 @@ struct coro_thread {
 
 static corio__thread_local struct coro_thread thread_state;
 static const uint64_t main_canary = CORIO__STACK_CANARY;
+static atomic_uint_fast64_t last_thread_id;
 
 static struct coro_thread *this_thread(void) {
   struct coro_thread *t = &thread_state;
 
   if (corio__unlikely(!t->current)) {
+    t->id = (uint64_t)atomic_fetch_add(&last_thread_id, 1) + 1;
+    t->main.owner_id = t->id;
     t->main.owner = t;
     t->main.state = CORIO_CORO_RUNNING;
     t->main.canary = &main_canary;
@@ -89,7 +100,20 @@ static void link_child(corio_coro *co, corio_coro *parent) {
   parent->first_child = co;
 }
 
+/* A parent waiting in resume(co) would wait forever once co belongs to
+ * another parent: it becomes suspended, and whatever next switches into it
+ * ends its pending resume. */
+static void release_waiting_parent(corio_coro *co) {
+  corio_coro *p = co->parent;
+
+  if (p && p->state == CORIO_CORO_NORMAL && p->waiting_on == co) {
+    p->state = CORIO_CORO_SUSPENDED;
+    p->waiting_on = NULL;
+  }
+}
+
 static void reparent(corio_coro *co, corio_coro *parent) {
+  release_waiting_parent(co);
   unlink_child(co);
   link_child(co, parent);
 }
@@ -118,6 +142,13 @@ static corio__noreturn corio__cold void stack_overflow(corio_coro *co) {
           "canary below its stack was overwritten\n",
           (void *)co, (size_t)(co->stack.hi - co->stack.lo));
   abort();
+}
+
+/* A coroutine that overran its stack may have scribbled over the pool's
+ * data below it: stop before the pool is used, not at the next switch. */
+static void check_own_stack(const struct coro_thread *t) {
+  if (corio__unlikely(*t->current->canary != CORIO__STACK_CANARY))
+    stack_overflow(t->current);
 }
 
 #if CORIO_ASAN
@@ -216,12 +247,14 @@ int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
 
   if (!out || !fn)
     return -EINVAL;
+  check_own_stack(t);
   rc = corio__stack_get(stack_size, &stack);
   if (rc < 0)
     return rc;
   top = ((uintptr_t)stack.hi - sizeof *co) & ~(uintptr_t)63;
   co = (corio_coro *)top;
   *co = (corio_coro){.canary = stack.canary,
+                     .owner_id = t->id,
                      .owner = t,
                      .fn = fn,
                      .arg = arg,
@@ -243,9 +276,9 @@ int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
 
 static int check_target(const struct coro_thread *t, const corio_coro *co) {
   /* A destroyed coroutine has no owner (see free_coro). */
-  if (!co || !co->owner)
+  if (!co || !co->owner_id)
     return -EINVAL;
-  if (co->owner != t)
+  if (co->owner_id != t->id)
     return CORIO_ETHREAD;
   if (co->state == CORIO_CORO_DEAD)
     return CORIO_EDEAD;
@@ -257,7 +290,7 @@ resume_with(corio_coro *co, void *value, int err, void **out) {
   struct coro_thread *t = this_thread();
   corio_coro *self = t->current;
 
-  if (corio__unlikely(!co || co->owner != t ||
+  if (corio__unlikely(!co || co->owner_id != t->id ||
                       co->state > CORIO_CORO_SUSPENDED))
     return check_target(t, co);
   if (corio__unlikely(co->parent != self)) {
@@ -277,7 +310,8 @@ int corio_coro_resume(corio_coro *co, void *value, void **out) {
 int corio_coro_throw(corio_coro *co, int err, void **out) {
   if (err >= 0)
     return -EINVAL;
-  if (co && co->owner == this_thread() && co->state == CORIO_CORO_CREATED) {
+  if (co && co->owner_id == this_thread()->id &&
+      co->state == CORIO_CORO_CREATED) {
     /* Like generator.throw() before the first next(): the body never runs. */
     co->state = CORIO_CORO_DEAD;
     co->error = err;
@@ -309,11 +343,22 @@ int corio_coro_switch(corio_coro *target, void *value, void **received) {
       *received = value;
     return 0;
   }
-  if (corio__unlikely(!target || target->owner != t ||
+  if (corio__unlikely(!target || target->owner_id != t->id ||
                       target->state > CORIO_CORO_SUSPENDED))
     return check_target(t, target);
   return switch_to(t, self, CORIO_CORO_SUSPENDED, target, received, NULL,
                    deliver(target, self, value, 0, 0));
+}
+
+/* PEP 380: closing the delegating coroutine closes the inner one first;
+ * the delegating one then sees CORIO_ECLOSED, or the error the inner one
+ * finished with instead. */
+static int close_delegate(corio_coro *inner) {
+  int rc = corio_coro_throw(inner, CORIO_ECLOSED, NULL);
+
+  if (inner->state != CORIO_CORO_DEAD)
+    return CORIO_ECLOSEIGNORED;
+  return rc < 0 ? rc : CORIO_ECLOSED;
 }
 
 int corio_coro_yield_from(corio_coro *inner, void **result) {
@@ -328,6 +373,8 @@ int corio_coro_yield_from(corio_coro *inner, void **result) {
     void *sent = NULL;
     int thrown = corio_coro_yield(value, &sent);
 
+    if (thrown == CORIO_ECLOSED)
+      return close_delegate(inner);
     rc = thrown ? corio_coro_throw(inner, thrown, &value)
                 : corio_coro_resume(inner, sent, &value);
   }
@@ -356,10 +403,13 @@ static void free_coro(corio_coro *co) {
     link_child(child, co->parent);
   }
   co->first_child = NULL;
+  release_waiting_parent(co);
   unlink_child(co);
-  /* Until the stack is reused, a stale pointer is still readable: with no
+  /* The stack stays mapped in the pool (or reads as zeros once the pool
+   * gives its pages back), so a stale pointer is still readable: with no
    * owner, every call on it fails with -EINVAL instead of corrupting the
    * pool (a second destroy would free the stack twice). */
+  co->owner_id = 0;
   co->owner = NULL;
   co->state = CORIO_CORO_DEAD;
   corio__stack_put(&stack);
@@ -368,19 +418,23 @@ static void free_coro(corio_coro *co) {
 int corio_coro_destroy(corio_coro *co) {
   struct coro_thread *t = this_thread();
 
-  if (!co || !co->owner)
+  if (!co || !co->owner_id)
     return -EINVAL;
-  if (co->owner != t)
+  if (co->owner_id != t->id)
     return CORIO_ETHREAD;
   /* Closing a suspended ancestor would run it on top of its own
-   * descendants: refused like a running one. */
+   * descendants, and one being closed already is the business of the
+   * destroy closing it: both refused like a running one. */
   if (co->state == CORIO_CORO_RUNNING || co->state == CORIO_CORO_NORMAL ||
-      is_ancestor_or_self(co, t->current))
+      co->closing || is_ancestor_or_self(co, t->current))
     return CORIO_ERUNNING;
+  check_own_stack(t);
   if (co->state == CORIO_CORO_SUSPENDED) {
     /* Whatever the body finishes with is dropped: a non-zero return must
      * always mean "still alive", so no body's error can be mistaken. */
+    co->closing = 1;
     (void)resume_with(co, NULL, CORIO_ECLOSED, NULL);
+    co->closing = 0;
     if (co->state != CORIO_CORO_DEAD)
       return CORIO_ECLOSEIGNORED;
   }
@@ -394,22 +448,26 @@ corio_coro *corio_coro_current(void) {
   return t->current == &t->main ? NULL : t->current;
 }
 
+/* The queries accept destroyed coroutines (no owner) while their memory
+ * is readable, and answer as for a dead one that holds nothing. */
 corio_coro_state corio_coro_state_of(const corio_coro *co) {
-  return co ? co->state : CORIO_CORO_DEAD;
+  return co && co->owner_id ? co->state : CORIO_CORO_DEAD;
 }
 
 void *corio_coro_result(const corio_coro *co) {
-  return co && co->state == CORIO_CORO_DEAD ? co->result : NULL;
+  return corio_coro_state_of(co) == CORIO_CORO_DEAD && co && co->owner_id
+             ? co->result
+             : NULL;
 }
 
 int corio_coro_error(const corio_coro *co) {
-  if (!co)
+  if (!co || !co->owner_id)
     return -EINVAL;
   return co->state == CORIO_CORO_DEAD ? co->error : 0;
 }
 
 corio_coro *corio_coro_parent(const corio_coro *co) {
-  if (!co || !co->parent || co->parent == &co->owner->main)
+  if (!co || !co->owner_id || !co->parent || co->parent == &co->owner->main)
     return NULL;
   return co->parent;
 }
@@ -417,9 +475,9 @@ corio_coro *corio_coro_parent(const corio_coro *co) {
 int corio_coro_set_parent(corio_coro *co, corio_coro *parent) {
   struct coro_thread *t = this_thread();
 
-  if (!co || co == &t->main || !co->owner || (parent && !parent->owner))
+  if (!co || co == &t->main || !co->owner_id || (parent && !parent->owner_id))
     return -EINVAL;
-  if (co->owner != t || (parent && parent->owner != t))
+  if (co->owner_id != t->id || (parent && parent->owner_id != t->id))
     return CORIO_ETHREAD;
   if (!parent)
     parent = &t->main;
@@ -430,7 +488,7 @@ int corio_coro_set_parent(corio_coro *co, corio_coro *parent) {
 }
 
 size_t corio_coro_stack_size(const corio_coro *co) {
-  return co ? (size_t)((const char *)co - co->stack.lo) : 0;
+  return co && co->owner_id ? (size_t)((const char *)co - co->stack.lo) : 0;
 }
 
 size_t corio_coro_set_guard_budget(size_t guarded_stacks) {

@@ -44,6 +44,7 @@ typedef struct corio__slab {
   unsigned bumped;    /* regions [0, bumped) have been handed out once */
   unsigned used;      /* regions handed out now */
   int guarded;        /* regions have PROT_NONE guard pages */
+  int warm_empty;     /* empty, with its pages kept (its class's only one) */
   struct free_region *free;
   struct corio__slab *prev, *next; /* in its class's list of slabs with room */
   struct stack_class *cls;
@@ -51,7 +52,10 @@ typedef struct corio__slab {
 } corio__slab;
 
 struct stack_class {
-  corio__slab *with_room; /* slabs that can hand out a region */
+  /* Slabs that can hand out a region, partly used ones first: an empty
+   * slab whose pages were given back is moved to the tail. */
+  corio__slab *with_room, *with_room_tail;
+  corio__slab *warm_empty; /* the one empty slab kept ready, if any */
 };
 
 struct stack_pool {
@@ -99,7 +103,19 @@ static void link_with_room(struct stack_class *cls, corio__slab *slab) {
   slab->next = cls->with_room;
   if (cls->with_room)
     cls->with_room->prev = slab;
+  else
+    cls->with_room_tail = slab;
   cls->with_room = slab;
+}
+
+static void link_with_room_at_tail(struct stack_class *cls, corio__slab *slab) {
+  slab->next = NULL;
+  slab->prev = cls->with_room_tail;
+  if (cls->with_room_tail)
+    cls->with_room_tail->next = slab;
+  else
+    cls->with_room = slab;
+  cls->with_room_tail = slab;
 }
 
 static void unlink_with_room(struct stack_class *cls, corio__slab *slab) {
@@ -109,6 +125,8 @@ static void unlink_with_room(struct stack_class *cls, corio__slab *slab) {
     cls->with_room = slab->next;
   if (slab->next)
     slab->next->prev = slab->prev;
+  else
+    cls->with_room_tail = slab->prev;
   slab->prev = slab->next = NULL;
 }
 
@@ -262,32 +280,52 @@ int corio__stack_get(size_t size, corio__stack *out) {
   } else {
     base = region_base(slab, slab->bumped++);
   }
+  if (slab->warm_empty) {
+    slab->warm_empty = 0;
+    cls->warm_empty = NULL;
+  }
   if (++slab->used == slab->regions)
     unlink_with_room(cls, slab);
   fill_stack(slab, base, out);
   return 0;
 }
 
+/* Gives the pages of an empty slab back to the OS but keeps it mapped:
+ * pointers to coroutines that lived there stay readable (as zeros, which
+ * the coroutine code reads as "destroyed"), and the slab is reused as is.
+ * Only trim and thread exit unmap. */
+static void give_back_pages(struct stack_class *cls, corio__slab *slab) {
+  unlink_with_room(cls, slab);
+  link_with_room_at_tail(cls, slab);
+  if (corio__sys_madvise(slab->map, slab->map_len, MADV_DONTNEED) < 0)
+    return; /* the pages stay, and so do the free-list links in them */
+  slab->free = NULL;
+  slab->bumped = 0;
+}
+
 void corio__stack_put(const corio__stack *stack) {
   corio__slab *slab = stack->slab;
   struct stack_class *cls = slab->cls;
-  struct free_region *region;
+  struct free_region *region = (struct free_region *)stack->hi;
 
 #if CORIO_ASAN
   /* Frames of the finished coroutine leave poisoned redzones behind. */
   ASAN_UNPOISON_MEMORY_REGION(stack->lo, (size_t)(stack->hi - stack->lo));
 #endif
-  region = (struct free_region *)stack->hi;
-  if (slab->used-- == slab->regions)
-    link_with_room(cls, slab);
-  /* Keep one empty slab per class for reuse; unmap the rest. */
-  if (slab->used == 0 && (slab->prev || slab->next)) {
-    unlink_with_room(cls, slab);
-    release_slab(slab);
-    return;
-  }
   region->next = slab->free;
   slab->free = region;
+  if (slab->used-- == slab->regions)
+    link_with_room(cls, slab);
+  if (slab->used > 0)
+    return;
+  /* One empty slab per class stays warm for the next create; any other
+   * slab that empties gives its memory back. */
+  if (!cls->warm_empty) {
+    cls->warm_empty = slab;
+    slab->warm_empty = 1;
+  } else {
+    give_back_pages(cls, slab);
+  }
 }
 
 void corio__stack_trim(void) {
@@ -298,6 +336,8 @@ void corio__stack_trim(void) {
     for (; slab; slab = next) {
       next = slab->next;
       if (slab->used == 0) {
+        if (slab->warm_empty)
+          cls->warm_empty = NULL;
         unlink_with_room(cls, slab);
         release_slab(slab);
       }

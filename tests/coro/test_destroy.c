@@ -102,6 +102,76 @@ static void test_double_destroy_and_use_after_destroy(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* A close that re-enters: while being closed, the body switches to a
+ * coroutine that tries to destroy it too. */
+static corio_coro *victim, *meddler;
+static int meddler_rc;
+
+static void *victim_body(void *arg) {
+  (void)arg;
+  if (corio_coro_yield(NULL, NULL) == CORIO_ECLOSED)
+    (void)corio_coro_switch(meddler, NULL, NULL);
+  return NULL;
+}
+
+static void *meddler_body(void *arg) {
+  (void)arg;
+  meddler_rc = corio_coro_destroy(victim);
+  (void)corio_coro_switch(victim, NULL, NULL);
+  return NULL;
+}
+
+static void test_destroy_during_close_is_refused(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_coro *a, *b;
+  (void)state;
+
+  assert_int_equal(
+      corio_coro_create(&victim, victim_body, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&meddler, meddler_body, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(victim, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(victim), 0);
+  assert_int_equal(meddler_rc, CORIO_ERUNNING);
+  assert_int_equal(corio_coro_destroy(meddler), 0);
+  /* Freed once: two new coroutines get two different stacks. */
+  assert_int_equal(
+      corio_coro_create(&a, victim_body, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(
+      corio_coro_create(&b, victim_body, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_ptr_not_equal(a, b);
+  assert_int_equal(corio_coro_destroy(a), 0);
+  assert_int_equal(corio_coro_destroy(b), 0);
+  corio_test_assert_no_leak(before);
+}
+
+enum { SLAB_PLUS = 300 }; /* more than one slab of default stacks */
+
+static void test_stale_pointer_after_pages_are_given_back(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_coro *all[SLAB_PLUS];
+  (void)state;
+
+  for (int i = 0; i < SLAB_PLUS; i++)
+    assert_int_equal(corio_coro_create(&all[i], holds_resource, NULL,
+                                       CORIO_CORO_STACK_DEFAULT),
+                     0);
+  /* Empty the second slab (kept warm: the class's one empty slab), then
+   * the first: its pages go back to the OS, but it stays mapped. */
+  for (int i = 256; i < SLAB_PLUS; i++)
+    assert_int_equal(corio_coro_destroy(all[i]), 0);
+  for (int i = 0; i < 256; i++)
+    assert_int_equal(corio_coro_destroy(all[i]), 0);
+  for (int i = 0; i < 256; i++) {
+    assert_int_equal(corio_coro_destroy(all[i]), -EINVAL);
+    assert_int_equal(corio_coro_resume(all[i], NULL, NULL), -EINVAL);
+    assert_int_equal(corio_coro_state_of(all[i]), CORIO_CORO_DEAD);
+    assert_null(corio_coro_parent(all[i]));
+    assert_int_equal(corio_coro_stack_size(all[i]), 0);
+  }
+  corio_test_assert_no_leak(before);
+}
+
 static int ignore_budget;
 
 /* Ignores close a number of times, like a generator that yields in its
@@ -270,6 +340,8 @@ int main(void) {
       cmocka_unit_test(test_destroy_created_and_dead),
       cmocka_unit_test(test_destroy_running_or_normal_is_refused),
       cmocka_unit_test(test_double_destroy_and_use_after_destroy),
+      cmocka_unit_test(test_destroy_during_close_is_refused),
+      cmocka_unit_test(test_stale_pointer_after_pages_are_given_back),
       cmocka_unit_test(test_destroy_suspended_ancestor_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -233,6 +233,79 @@ static void test_yield_from_forwards_throw_and_error(void **state) {
   assert_int_equal(corio_coro_destroy(co), 0);
 }
 
+/* Closing the delegating coroutine closes the inner one first (PEP 380). */
+static int inner_closed, outer_saw;
+
+static void *inner_until_closed(void *arg) {
+  int rc;
+  (void)arg;
+
+  while ((rc = corio_coro_yield(NULL, NULL)) == 0)
+    ;
+  inner_closed = rc == CORIO_ECLOSED;
+  return arg; /* handled the close and returned normally */
+}
+
+static void *outer_delegates_forever(void *arg) {
+  corio_coro *sub;
+  (void)arg;
+
+  assert_int_equal(
+      corio_coro_create(&sub, inner_until_closed, NULL, CORIO_CORO_STACK_MIN),
+      0);
+  outer_saw = corio_coro_yield_from(sub, NULL);
+  assert_int_equal(corio_coro_destroy(sub), 0);
+  return corio_coro_fail(outer_saw);
+}
+
+static void test_close_propagates_through_yield_from(void **state) {
+  corio_coro *co;
+  (void)state;
+
+  inner_closed = 0;
+  outer_saw = 0;
+  assert_int_equal(corio_coro_create(&co, outer_delegates_forever, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  /* Freed, not "ignored": the delegating body saw the close too. */
+  assert_int_equal(corio_coro_destroy(co), 0);
+  assert_true(inner_closed);
+  assert_int_equal(outer_saw, CORIO_ECLOSED);
+}
+
+static void *inner_fails_on_close(void *arg) {
+  (void)arg;
+  (void)corio_coro_yield(NULL, NULL);
+  return corio_coro_fail(-ENOTRECOVERABLE);
+}
+
+static void *outer_reports_inner_error(void *arg) {
+  corio_coro *sub;
+  (void)arg;
+
+  assert_int_equal(
+      corio_coro_create(&sub, inner_fails_on_close, NULL, CORIO_CORO_STACK_MIN),
+      0);
+  outer_saw = corio_coro_yield_from(sub, NULL);
+  assert_int_equal(corio_coro_destroy(sub), 0);
+  return NULL;
+}
+
+static void test_inner_error_on_close_reaches_outer(void **state) {
+  corio_coro *co;
+  (void)state;
+
+  outer_saw = 0;
+  assert_int_equal(corio_coro_create(&co, outer_reports_inner_error, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
+  assert_int_equal(corio_coro_resume(co, NULL, NULL), 0);
+  assert_int_equal(corio_coro_destroy(co), 0);
+  assert_int_equal(outer_saw, -ENOTRECOVERABLE);
+}
+
 static void test_yield_from_outside_coroutine(void **state) {
   corio_coro *co;
   (void)state;
@@ -361,6 +434,8 @@ int main(void) {
       cmocka_unit_test(test_throw_before_start_skips_body),
       cmocka_unit_test(test_yield_from_passes_values_both_ways),
       cmocka_unit_test(test_yield_from_forwards_throw_and_error),
+      cmocka_unit_test(test_close_propagates_through_yield_from),
+      cmocka_unit_test(test_inner_error_on_close_reaches_outer),
       cmocka_unit_test(test_yield_from_outside_coroutine),
       cmocka_unit_test(test_current),
       cmocka_unit_test(test_deep_resume_chain),

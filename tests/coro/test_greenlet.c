@@ -195,6 +195,50 @@ static void test_switch_to_self_returns_value(void **state) {
   assert_int_equal(corio_coro_destroy(a), 0);
 }
 
+/* main resumes A, A resumes B, and B leaves A for another parent: A must
+ * not wait for B forever. */
+static corio_coro *coro_a, *coro_b;
+
+static void *b_changes_parent(void *arg) {
+  (void)arg;
+  assert_int_equal(corio_coro_set_parent(corio_coro_current(), NULL), 0);
+  /* A no longer waits on us. */
+  assert_int_equal(corio_coro_state_of(coro_a), CORIO_CORO_SUSPENDED);
+  (void)corio_coro_yield(CORIO_PTR(21), NULL); /* to the thread */
+  return NULL;
+}
+
+static void *a_resumes_b(void *arg) {
+  void *got = NULL;
+  int rc;
+  (void)arg;
+
+  assert_int_equal(
+      corio_coro_create(&coro_b, b_changes_parent, NULL, CORIO_CORO_STACK_MIN),
+      0);
+  /* Ends when something switches back into A, not when B yields. */
+  rc = corio_coro_resume(coro_b, NULL, &got);
+  assert_int_equal(rc, 0);
+  assert_string_equal(got, "wake");
+  return CORIO_PTR(22);
+}
+
+static void test_parent_waiting_on_a_child_that_leaves(void **state) {
+  void *got = NULL;
+  (void)state;
+
+  assert_int_equal(
+      corio_coro_create(&coro_a, a_resumes_b, NULL, CORIO_CORO_STACK_MIN), 0);
+  assert_int_equal(corio_coro_resume(coro_a, NULL, &got), 0);
+  assert_int_equal(CORIO_INT(got), 21); /* B's value, through its new parent */
+  assert_int_equal(corio_coro_state_of(coro_a), CORIO_CORO_SUSPENDED);
+  assert_int_equal(corio_coro_resume(coro_a, "wake", &got),
+                   CORIO_CORO_RETURNED);
+  assert_int_equal(CORIO_INT(got), 22);
+  assert_int_equal(corio_coro_destroy(coro_a), 0);
+  assert_int_equal(corio_coro_destroy(coro_b), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ping_pong_then_return_to_parent),
@@ -204,6 +248,7 @@ int main(void) {
       cmocka_unit_test(test_set_parent_rejects_loops),
       cmocka_unit_test(test_switch_to_self_and_bad_targets),
       cmocka_unit_test(test_switch_to_self_returns_value),
+      cmocka_unit_test(test_parent_waiting_on_a_child_that_leaves),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

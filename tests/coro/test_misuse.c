@@ -6,6 +6,15 @@
 #include "corio/coro.h"
 #include "support.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define LEAK_ON_PURPOSE_BEGIN() __lsan_disable()
+#define LEAK_ON_PURPOSE_END() __lsan_enable()
+#else
+#define LEAK_ON_PURPOSE_BEGIN() ((void)0)
+#define LEAK_ON_PURPOSE_END() ((void)0)
+#endif
+
 static void *returns_arg(void *arg) { return arg; }
 
 static void test_create_rejects_bad_arguments(void **state) {
@@ -119,6 +128,40 @@ static void test_other_thread_is_refused(void **state) {
   assert_int_equal(corio_coro_destroy(f.co), 0);
 }
 
+static void *create_and_exit(void *arg) {
+  corio_coro **slot = arg;
+
+  int rc;
+
+  /* Leaked on purpose: the thread exits with it suspended, and its slab
+   * can never be reclaimed. */
+  LEAK_ON_PURPOSE_BEGIN();
+  rc = corio_coro_create(slot, returns_arg, NULL, CORIO_CORO_STACK_MIN);
+  LEAK_ON_PURPOSE_END();
+  assert_int_equal(rc, 0);
+  return NULL;
+}
+
+static void *use_leaked(void *arg) {
+  return CORIO_PTR(corio_coro_resume(arg, NULL, NULL));
+}
+
+static void test_coroutine_of_an_exited_thread_is_refused(void **state) {
+  corio_coro *leaked = NULL;
+  pthread_t t;
+  void *rc;
+  (void)state;
+
+  assert_int_equal(pthread_create(&t, NULL, create_and_exit, &leaked), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  /* A new thread often gets the old one's thread-local storage: it must
+   * still not pass as the owner. */
+  assert_int_equal(pthread_create(&t, NULL, use_leaked, leaked), 0);
+  assert_int_equal(pthread_join(t, &rc), 0);
+  assert_int_equal(CORIO_INT(rc), CORIO_ETHREAD);
+  assert_int_equal(corio_coro_resume(leaked, NULL, NULL), CORIO_ETHREAD);
+}
+
 static void *count_on_thread(void *arg) {
   intptr_t sum = 0;
   corio_coro *co;
@@ -160,6 +203,7 @@ int main(void) {
       cmocka_unit_test(test_resume_dead),
       cmocka_unit_test(test_other_thread_is_refused),
       cmocka_unit_test(test_threads_run_coroutines_independently),
+      cmocka_unit_test(test_coroutine_of_an_exited_thread_is_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
