@@ -47,4 +47,15 @@ int corio__sys_madvise(void *addr, size_t len, int advice) {
 
 long corio__sys_mapped_bytes(void) { return atomic_load(&mapped_bytes); }
 
-size_t corio__page_size(void) { return (size_t)sysconf(_SC_PAGESIZE); }
+/* Asked on every stack handed out: cached after the first call. Racing
+ * first calls store the same value. */
+size_t corio__page_size(void) {
+  static atomic_size_t cached;
+  size_t page = atomic_load_explicit(&cached, memory_order_relaxed);
+
+  if (!page) {
+    page = (size_t)sysconf(_SC_PAGESIZE);
+    atomic_store_explicit(&cached, page, memory_order_relaxed);
+  }
+  return page;
+}

@@ -77,14 +77,16 @@ static int class_index(size_t size) {
   /* A region holds at least a guard page and three pages of stack, which
    * matters where pages are 64 KiB. */
   size_t floor = 4 * corio__page_size();
-  int shift = MIN_SHIFT;
+  int shift;
 
   if (size < CORIO_CORO_STACK_MIN || size > CORIO_CORO_STACK_MAX)
     return -1;
   if (size < floor)
     size = floor;
-  while (((size_t)1 << shift) < size)
-    shift++;
+  /* The smallest power of two >= size. */
+  shift = (int)(sizeof(unsigned long long) * 8) - __builtin_clzll(size - 1);
+  if (shift < MIN_SHIFT)
+    shift = MIN_SHIFT;
   return shift <= MAX_SHIFT ? shift - MIN_SHIFT : -1;
 }
 
