@@ -5,5 +5,6 @@
 #include "corio/alloc.h"
 #include "corio/coro.h"
 #include "corio/error.h"
+#include "corio/loop.h"
 
 #endif

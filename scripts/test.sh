@@ -2,7 +2,8 @@
 # Every test stage of `make test`, in order; stops at the first failure.
 #   1. normal build (RelWithDebInfo), whole suite
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, whole suite
-#   3. coroutine tests under Valgrind memcheck (0 errors, no definite leaks)
+#   3. coroutine and loop tests under Valgrind memcheck (0 errors, no
+#      definite leaks)
 #   4. ucontext backend, coroutine tests
 #   5. aarch64 cross build, coroutine tests under qemu-aarch64
 set -eu
@@ -37,10 +38,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest "$BUILD_DIR/asan"
 
-stage "Valgrind memcheck (coroutine tests)"
+stage "Valgrind memcheck (coroutine and loop tests)"
 build "$BUILD_DIR/valgrind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCORIO_TEST_LAUNCHER=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
-run_ctest "$BUILD_DIR/valgrind" -L coro
+run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop'
 
 stage "ucontext backend (coroutine tests)"
 build "$BUILD_DIR/ucontext" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_CONTEXT=ucontext

@@ -1,9 +1,16 @@
 #include "core/sys.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef __linux__
+#include <sys/epoll.h>
+#endif
 
 #include "core/fault.h"
 
@@ -58,4 +65,69 @@ size_t corio__page_size(void) {
     atomic_store_explicit(&cached, page, memory_order_relaxed);
   }
   return page;
+}
+
+#ifdef __linux__
+int corio__sys_epoll_create(void) {
+  int fd;
+
+  if (corio__fault_hit(CORIO__FAULT_EPOLL_CREATE))
+    return -EMFILE;
+  fd = epoll_create1(EPOLL_CLOEXEC);
+  return fd >= 0 ? fd : -errno;
+}
+
+int corio__sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+  if (corio__fault_hit(CORIO__FAULT_EPOLL_CTL))
+    return -ENOMEM;
+  return epoll_ctl(epfd, op, fd, ev) == 0 ? 0 : -errno;
+}
+
+int corio__sys_epoll_wait(int epfd, struct epoll_event *events, int max,
+                          int timeout_ms) {
+  int n;
+
+  if (corio__fault_hit(CORIO__FAULT_EPOLL_WAIT))
+    return -EINTR;
+  n = epoll_wait(epfd, events, max, timeout_ms);
+  return n >= 0 ? n : -errno;
+}
+#endif
+
+int corio__sys_poll(struct pollfd *fds, size_t nfds, int64_t timeout_ns) {
+  int n;
+
+  if (corio__fault_hit(CORIO__FAULT_POLL))
+    return -ENOMEM;
+#ifdef __linux__
+  if (timeout_ns >= 0) {
+    struct timespec ts;
+
+    ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+    ts.tv_nsec = (long)(timeout_ns % 1000000000);
+    n = ppoll(fds, (nfds_t)nfds, &ts, NULL);
+  } else {
+    n = ppoll(fds, (nfds_t)nfds, NULL, NULL);
+  }
+#else
+  {
+    /* Rounded up, so a caller never wakes before its deadline. */
+    int64_t ms = timeout_ns / 1000000 + (timeout_ns % 1000000 > 0);
+
+    n = poll(fds, (nfds_t)nfds,
+             timeout_ns < 0 ? -1
+             : ms > INT_MAX ? INT_MAX
+                            : (int)ms);
+  }
+#endif
+  return n >= 0 ? n : -errno;
+}
+
+int corio__sys_fcntl_getfd(int fd) {
+  int flags;
+
+  if (corio__fault_hit(CORIO__FAULT_FCNTL))
+    return -EBADF;
+  flags = fcntl(fd, F_GETFD);
+  return flags >= 0 ? flags : -errno;
 }

@@ -1,0 +1,177 @@
+/* The event loop: ready queue, timers, fd readiness, cross-thread wake-ups
+ * and signals, with asyncio's semantics. See docs/loop.md. */
+#ifndef CORIO_LOOP_H
+#define CORIO_LOOP_H
+
+#include <stdint.h>
+
+#include "corio/error.h"
+#include "corio/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct corio_loop corio_loop;
+typedef struct corio_handle corio_handle;
+
+/* A callback. Returning a negative code reports an error to the loop's
+ * exception handler (the C form of a callback raising); the loop goes on. */
+typedef int (*corio_callback)(void *arg);
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+/* Creates a loop (reference count 1). The poller is epoll, or poll(2) when
+ * the environment says CORIO_POLLER=poll. CORIO_DEBUG=1 turns debug mode on.
+ * Errors: -EINVAL (NULL), -ENOMEM, a syscall's -errno. */
+CORIO_API int corio_loop_create(corio_loop **out);
+
+/* Reference counting: the loop's memory goes when the last reference does;
+ * the last unref of a loop not closed yet closes it first. */
+CORIO_API corio_loop *corio_loop_ref(corio_loop *loop);
+CORIO_API void corio_loop_unref(corio_loop *loop);
+
+/* Runs until corio_loop_stop(). Returns 0 once stopped, -EINVAL (NULL),
+ * CORIO_ELOOPCLOSED, CORIO_ELOOPRUNNING (this loop, or another loop on this
+ * thread, is running). */
+CORIO_API int corio_loop_run_forever(corio_loop *loop);
+
+/* Asks the loop to stop: the current iteration finishes (callbacks already
+ * ready run), then run_forever returns. Before run_forever, the next run
+ * does one iteration and returns, as in asyncio. */
+CORIO_API int corio_loop_stop(corio_loop *loop);
+
+/* Releases the poller, the wake-up fd and signal handlers; callbacks still
+ * scheduled are dropped. Refused while running (CORIO_ELOOPRUNNING);
+ * closing a closed loop does nothing (0). */
+CORIO_API int corio_loop_close(corio_loop *loop);
+
+CORIO_API int corio_loop_is_running(const corio_loop *loop);
+CORIO_API int corio_loop_is_closed(const corio_loop *loop);
+
+/* The loop running on this thread, or NULL. */
+CORIO_API corio_loop *corio_loop_running(void);
+/* The thread's current loop: the running one, else the one set with
+ * corio_loop_set_current (not referenced by the thread), else NULL. */
+CORIO_API corio_loop *corio_loop_current(void);
+CORIO_API void corio_loop_set_current(corio_loop *loop);
+
+/* ---- clock --------------------------------------------------------------- */
+
+/* The loop's clock: CLOCK_MONOTONIC, in seconds and in nanoseconds. */
+CORIO_API double corio_loop_time(const corio_loop *loop);
+CORIO_API int64_t corio_loop_time_ns(const corio_loop *loop);
+
+/* ---- callbacks and timers ------------------------------------------------ */
+
+/* Schedules cb(arg) for the next iteration, in FIFO order. If handle is
+ * not NULL it receives a reference to a handle that can cancel the call
+ * (release it with corio_handle_unref). Errors: -EINVAL (NULL loop or cb),
+ * CORIO_ELOOPCLOSED, -ENOMEM. */
+CORIO_API int corio_loop_call_soon(corio_loop *loop, corio_callback cb,
+                                   void *arg, corio_handle **handle);
+
+/* cb(arg) after delay seconds, or at the loop time `when`. Equal deadlines
+ * run in the order they were scheduled. Errors as call_soon, and -EINVAL
+ * for a negative, NaN or infinite delay or time. */
+CORIO_API int corio_loop_call_later(corio_loop *loop, double delay,
+                                    corio_callback cb, void *arg,
+                                    corio_handle **handle);
+CORIO_API int corio_loop_call_at(corio_loop *loop, double when,
+                                 corio_callback cb, void *arg,
+                                 corio_handle **handle);
+/* The same with nanoseconds: a delay >= 0, or a time on corio_loop_time_ns. */
+CORIO_API int corio_loop_call_later_ns(corio_loop *loop, int64_t delay_ns,
+                                       corio_callback cb, void *arg,
+                                       corio_handle **handle);
+CORIO_API int corio_loop_call_at_ns(corio_loop *loop, int64_t when_ns,
+                                    corio_callback cb, void *arg,
+                                    corio_handle **handle);
+
+/* From any thread: schedules cb(arg) on the loop and wakes it if it is
+ * waiting in the poller. Errors: -EINVAL, CORIO_ELOOPCLOSED (also when
+ * the loop is closing concurrently), -ENOMEM. */
+CORIO_API int corio_loop_call_soon_threadsafe(corio_loop *loop,
+                                              corio_callback cb, void *arg);
+
+/* Cancels the call: it will not run. Cancelling twice, or after it ran, is
+ * harmless. Loop thread only. */
+CORIO_API void corio_handle_cancel(corio_handle *handle);
+CORIO_API int corio_handle_cancelled(const corio_handle *handle);
+/* The loop time (seconds) of a timer handle; 0 for a call_soon handle. */
+CORIO_API double corio_handle_when(const corio_handle *handle);
+/* A handle reference also keeps its loop's memory alive (the loop is
+ * closed by its last reference all the same). */
+CORIO_API corio_handle *corio_handle_ref(corio_handle *handle);
+CORIO_API void corio_handle_unref(corio_handle *handle);
+
+/* ---- file descriptors ---------------------------------------------------- */
+
+/* Runs cb(arg) in every iteration while fd is readable (writable), until
+ * removed; adding again replaces the callback. A callback may remove its
+ * own watcher. Errors: -EINVAL (NULL, fd < 0), -EBADF (not an open fd),
+ * -EPERM (a file the poller cannot watch), CORIO_ELOOPCLOSED, -ENOMEM. */
+CORIO_API int corio_loop_add_reader(corio_loop *loop, int fd, corio_callback cb,
+                                    void *arg);
+CORIO_API int corio_loop_add_writer(corio_loop *loop, int fd, corio_callback cb,
+                                    void *arg);
+/* Returns 1 if a watcher was removed, 0 if there was none; negative on
+ * bad input. Remove before closing the fd. */
+CORIO_API int corio_loop_remove_reader(corio_loop *loop, int fd);
+CORIO_API int corio_loop_remove_writer(corio_loop *loop, int fd);
+
+/* ---- signals ------------------------------------------------------------- */
+
+/* Runs cb(arg) on the loop's thread, as an ordinary callback, each time
+ * signal signum arrives; adding again replaces it. The previous disposition
+ * comes back on removal and on close. One loop per signal at a time.
+ * Errors: -EINVAL (bad or uncatchable signal: SIGKILL, SIGSTOP), -EBUSY
+ * (another loop handles it), CORIO_ELOOPCLOSED, a syscall's -errno. */
+CORIO_API int corio_loop_add_signal_handler(corio_loop *loop, int signum,
+                                            corio_callback cb, void *arg);
+/* Returns 1 if a handler was removed, 0 if there was none. */
+CORIO_API int corio_loop_remove_signal_handler(corio_loop *loop, int signum);
+
+/* ---- errors from callbacks ----------------------------------------------- */
+
+/* What the exception handler is told; valid during the call only. */
+typedef struct corio_loop_error {
+  const char *message;     /* what happened, e.g. "callback failed" */
+  int error;               /* the negative code */
+  corio_callback callback; /* the callback that failed, if any */
+  void *callback_arg;
+} corio_loop_error;
+
+typedef void (*corio_exception_handler)(corio_loop *loop,
+                                        const corio_loop_error *error,
+                                        void *arg);
+
+/* NULL restores the default, which logs to stderr. */
+CORIO_API void corio_loop_set_exception_handler(corio_loop *loop,
+                                                corio_exception_handler h,
+                                                void *arg);
+CORIO_API corio_exception_handler
+corio_loop_get_exception_handler(const corio_loop *loop, void **arg);
+CORIO_API void corio_loop_default_exception_handler(corio_loop *loop,
+                                                    const corio_loop_error *e,
+                                                    void *arg);
+/* Reports an error through the loop's handler, as a failing callback
+ * does. */
+CORIO_API void corio_loop_call_exception_handler(corio_loop *loop,
+                                                 const corio_loop_error *e);
+
+/* ---- debug mode ---------------------------------------------------------- */
+
+/* Debug mode warns (through the exception handler) about callbacks that
+ * run longer than the slow-callback threshold (default 0.1 s), and refuses
+ * calls from a thread other than the one running the loop (CORIO_ETHREAD). */
+CORIO_API void corio_loop_set_debug(corio_loop *loop, int enabled);
+CORIO_API int corio_loop_get_debug(const corio_loop *loop);
+CORIO_API int corio_loop_set_slow_callback_duration(corio_loop *loop,
+                                                    double seconds);
+CORIO_API double corio_loop_get_slow_callback_duration(const corio_loop *loop);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

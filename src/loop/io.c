@@ -1,0 +1,159 @@
+/* File-descriptor watchers, asyncio style: a reader's (writer's) callback
+ * runs in every iteration while its fd is readable (writable), until it is
+ * removed. Watchers live in a table indexed by fd; each holds a handle that
+ * the poll phase queues when the fd is ready. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/sys_fd.h"
+#include "loop/loop_internal.h"
+
+static int ensure_slot(corio_loop *loop, int fd) {
+  int len;
+  fd_watch *fds;
+
+  if (fd < loop->fds_len)
+    return 0;
+  len = loop->fds_len ? loop->fds_len : 64;
+  while (len <= fd)
+    len *= 2;
+  fds = corio__calloc((size_t)len * sizeof *fds);
+  if (!fds)
+    return -ENOMEM;
+  if (loop->fds_len)
+    memcpy(fds, loop->fds, (size_t)loop->fds_len * sizeof *fds);
+  corio__free(loop->fds, (size_t)loop->fds_len * sizeof *fds);
+  loop->fds = fds;
+  loop->fds_len = len;
+  return 0;
+}
+
+static corio_handle **slot_of(fd_watch *w, unsigned event) {
+  return event == CORIO__POLL_IN ? &w->reader : &w->writer;
+}
+
+static int add_watcher(corio_loop *loop, int fd, unsigned event,
+                       corio_callback cb, void *arg) {
+  corio_handle *h, **slot;
+  fd_watch *w;
+  unsigned events;
+  int rc;
+
+  if (!loop || !cb || fd < 0)
+    return -EINVAL;
+  if (loop->closed)
+    return CORIO_ELOOPCLOSED;
+  if ((rc = corio__loop_check_thread(loop)) < 0)
+    return rc;
+  if (fd == loop->wakeup_fd || fd == loop->signal_pipe[0])
+    return -EINVAL; /* the loop's own */
+  if ((rc = corio__sys_fd_valid(fd)) < 0)
+    return rc;
+  if ((rc = ensure_slot(loop, fd)) < 0)
+    return rc;
+  w = &loop->fds[fd];
+  slot = slot_of(w, event);
+  if ((rc = corio__handle_new(loop, HANDLE_FD, cb, arg, &h)) < 0)
+    return rc;
+  events = w->events | event;
+  if (events != w->events) {
+    rc = loop->poller_ops->set(loop->poller, fd, w->events, events);
+    if (rc < 0) {
+      corio__handle_release(h);
+      return rc;
+    }
+    w->events = events;
+  }
+  /* Replacing: the old callback must not run even if already queued. */
+  if (*slot) {
+    corio_handle_cancel(*slot);
+    corio__handle_release(*slot);
+  }
+  *slot = h;
+  return 0;
+}
+
+static int remove_watcher(corio_loop *loop, int fd, unsigned event) {
+  corio_handle **slot;
+  fd_watch *w;
+  int rc;
+
+  if (!loop || fd < 0)
+    return -EINVAL;
+  if ((rc = corio__loop_check_thread(loop)) < 0)
+    return rc;
+  if (loop->closed || fd >= loop->fds_len)
+    return 0;
+  w = &loop->fds[fd];
+  slot = slot_of(w, event);
+  if (!*slot)
+    return 0;
+  /* It may be queued for this iteration already: cancel, then drop the
+   * table's reference. */
+  corio_handle_cancel(*slot);
+  corio__handle_release(*slot);
+  *slot = NULL;
+  /* A closed fd is already gone from the poller; nothing to undo then. */
+  (void)loop->poller_ops->set(loop->poller, fd, w->events, w->events & ~event);
+  w->events &= ~event;
+  return 1;
+}
+
+int corio_loop_add_reader(corio_loop *loop, int fd, corio_callback cb,
+                          void *arg) {
+  return add_watcher(loop, fd, CORIO__POLL_IN, cb, arg);
+}
+
+int corio_loop_add_writer(corio_loop *loop, int fd, corio_callback cb,
+                          void *arg) {
+  return add_watcher(loop, fd, CORIO__POLL_OUT, cb, arg);
+}
+
+int corio_loop_remove_reader(corio_loop *loop, int fd) {
+  return remove_watcher(loop, fd, CORIO__POLL_IN);
+}
+
+int corio_loop_remove_writer(corio_loop *loop, int fd) {
+  return remove_watcher(loop, fd, CORIO__POLL_OUT);
+}
+
+static void queue_watcher(corio_loop *loop, corio_handle *h) {
+  if (!h)
+    return;
+  h->refs++; /* the ready queue's reference */
+  corio__queue_push(&loop->ready, h);
+}
+
+void corio__io_dispatch(corio_loop *loop, const corio__poll_event *ev) {
+  fd_watch *w;
+
+  if (ev->fd == loop->wakeup_fd) {
+    corio__remote_drain(loop);
+    return;
+  }
+  if (ev->fd == loop->signal_pipe[0]) {
+    corio__signal_dispatch(loop);
+    return;
+  }
+  if (ev->fd >= loop->fds_len)
+    return;
+  w = &loop->fds[ev->fd];
+  if (ev->events & CORIO__POLL_IN)
+    queue_watcher(loop, w->reader);
+  if (ev->events & CORIO__POLL_OUT)
+    queue_watcher(loop, w->writer);
+}
+
+void corio__io_close(corio_loop *loop) {
+  for (int fd = 0; fd < loop->fds_len; fd++) {
+    fd_watch *w = &loop->fds[fd];
+    if (w->reader)
+      corio__handle_release(w->reader);
+    if (w->writer)
+      corio__handle_release(w->writer);
+  }
+  corio__free(loop->fds, (size_t)loop->fds_len * sizeof *loop->fds);
+  loop->fds = NULL;
+  loop->fds_len = 0;
+}

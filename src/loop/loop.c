@@ -1,0 +1,453 @@
+/* The event loop: life cycle, scheduling and the iteration itself, which
+ * follows asyncio's _run_once: run what was ready when the iteration
+ * started, poll only as long as nothing is ready and no timer is due, then
+ * queue I/O callbacks and expired timers for the next iteration. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/alloc.h"
+#include "core/compiler.h"
+#include "loop/loop_internal.h"
+
+/* Purge cancelled timers once they are half the heap (and the heap is not
+ * tiny), as asyncio does, so cancelling many timers costs no growth. */
+enum { PURGE_MIN_TIMERS = 100 };
+#define EVENTS_PER_POLL 256
+#define DEFAULT_SLOW_CALLBACK_NS ((int64_t)100 * 1000 * 1000)
+
+static corio__thread_local corio_loop *running_loop;
+static corio__thread_local corio_loop *current_loop;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static const corio__poller_ops *poller_from_env(void) {
+  const char *name = getenv("CORIO_POLLER");
+
+  if (name && strcmp(name, "poll") == 0)
+    return &corio__poller_poll;
+  return &corio__poller_epoll;
+}
+
+static void free_loop(corio_loop *loop) {
+  pthread_mutex_destroy(&loop->remote_lock);
+  corio__free(loop->events, (size_t)loop->events_max * sizeof *loop->events);
+  corio__free(loop, sizeof *loop);
+}
+
+int corio_loop_create(corio_loop **out) {
+  corio_loop *loop;
+  const char *debug = getenv("CORIO_DEBUG");
+  int rc;
+
+  if (!out)
+    return -EINVAL;
+  loop = corio__calloc(sizeof *loop);
+  if (!loop)
+    return -ENOMEM;
+  atomic_init(&loop->refs, 1);
+  loop->wakeup_fd = loop->signal_pipe[0] = loop->signal_pipe[1] = -1;
+  loop->slow_callback_ns = DEFAULT_SLOW_CALLBACK_NS;
+  loop->debug = debug && debug[0] && strcmp(debug, "0") != 0;
+  loop->poller_ops = poller_from_env();
+  rc = pthread_mutex_init(&loop->remote_lock, NULL);
+  if (rc != 0) {
+    corio__free(loop, sizeof *loop);
+    return -rc;
+  }
+  loop->events_max = EVENTS_PER_POLL;
+  loop->events = corio__alloc((size_t)loop->events_max * sizeof *loop->events);
+  if (!loop->events) {
+    loop->events_max = 0;
+    free_loop(loop);
+    return -ENOMEM;
+  }
+  rc = loop->poller_ops->create(&loop->poller);
+  if (rc < 0) {
+    free_loop(loop);
+    return rc;
+  }
+  rc = corio__remote_open(loop);
+  if (rc < 0) {
+    loop->poller_ops->destroy(loop->poller);
+    free_loop(loop);
+    return rc;
+  }
+  *out = loop;
+  return 0;
+}
+
+corio_loop *corio_loop_ref(corio_loop *loop) {
+  if (loop)
+    atomic_fetch_add(&loop->refs, 1);
+  return loop;
+}
+
+void corio_loop_unref(corio_loop *loop) {
+  if (!loop || atomic_fetch_sub(&loop->refs, 1) != 1)
+    return;
+  /* Closing may release handles that hold references: keep one meanwhile. */
+  atomic_store(&loop->refs, 1);
+  (void)corio_loop_close(loop);
+  if (atomic_fetch_sub(&loop->refs, 1) != 1)
+    return;
+  corio__handles_free_all(loop);
+  free_loop(loop);
+}
+
+static void drop_ready(corio_loop *loop) {
+  corio_handle *h = loop->ready.head, *next;
+
+  for (; h; h = next) {
+    next = h->next;
+    corio__handle_release(h);
+  }
+  loop->ready.head = loop->ready.tail = NULL;
+}
+
+int corio_loop_close(corio_loop *loop) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->running)
+    return CORIO_ELOOPRUNNING;
+  if (loop->closed)
+    return 0;
+  loop->closed = 1;
+  corio__remote_close(loop);
+  corio__signal_close(loop);
+  corio__io_close(loop);
+  drop_ready(loop);
+  corio__timers_free(&loop->timers);
+  loop->poller_ops->destroy(loop->poller);
+  loop->poller = NULL;
+  if (current_loop == loop)
+    current_loop = NULL;
+  return 0;
+}
+
+int corio_loop_is_running(const corio_loop *loop) {
+  return loop ? loop->running : 0;
+}
+
+int corio_loop_is_closed(const corio_loop *loop) {
+  return loop ? loop->closed : 0;
+}
+
+corio_loop *corio_loop_running(void) { return running_loop; }
+
+corio_loop *corio_loop_current(void) {
+  return running_loop ? running_loop : current_loop;
+}
+
+void corio_loop_set_current(corio_loop *loop) { current_loop = loop; }
+
+/* ---- clock --------------------------------------------------------------- */
+
+double corio_loop_time(const corio_loop *loop) {
+  (void)loop;
+  return (double)now_ns() / 1e9;
+}
+
+int64_t corio_loop_time_ns(const corio_loop *loop) {
+  (void)loop;
+  return now_ns();
+}
+
+/* ---- checks -------------------------------------------------------------- */
+
+/* Debug mode: a loop that is running may only be used from its thread. */
+int corio__loop_check_thread(const corio_loop *loop) {
+  if (loop->debug && loop->running &&
+      !pthread_equal(loop->thread, pthread_self()))
+    return CORIO_ETHREAD;
+  return 0;
+}
+
+static int check_usable(const corio_loop *loop, corio_callback cb) {
+  if (!loop || !cb)
+    return -EINVAL;
+  if (loop->closed)
+    return CORIO_ELOOPCLOSED;
+  return corio__loop_check_thread(loop);
+}
+
+/* ---- scheduling ---------------------------------------------------------- */
+
+int corio_loop_call_soon(corio_loop *loop, corio_callback cb, void *arg,
+                         corio_handle **handle) {
+  corio_handle *h;
+  int rc = check_usable(loop, cb);
+
+  if (corio__unlikely(rc < 0))
+    return rc;
+  rc = corio__handle_new(loop, HANDLE_SOON, cb, arg, &h);
+  if (corio__unlikely(rc < 0))
+    return rc;
+  corio__queue_push(&loop->ready, h);
+  corio__handle_give_to_user(h, handle);
+  return 0;
+}
+
+int corio_loop_call_at_ns(corio_loop *loop, int64_t when_ns, corio_callback cb,
+                          void *arg, corio_handle **handle) {
+  corio_handle *h;
+  int rc = check_usable(loop, cb);
+
+  if (rc < 0)
+    return rc;
+  if (when_ns < 0)
+    return -EINVAL;
+  rc = corio__handle_new(loop, HANDLE_TIMER, cb, arg, &h);
+  if (rc < 0)
+    return rc;
+  h->when = when_ns;
+  h->seq = loop->next_seq++;
+  rc = corio__timers_push(&loop->timers, h);
+  if (rc < 0) {
+    corio__handle_release(h);
+    return rc;
+  }
+  corio__handle_give_to_user(h, handle);
+  return 0;
+}
+
+int corio_loop_call_later_ns(corio_loop *loop, int64_t delay_ns,
+                             corio_callback cb, void *arg,
+                             corio_handle **handle) {
+  if (delay_ns < 0)
+    return -EINVAL;
+  return corio_loop_call_at_ns(loop, now_ns() + delay_ns, cb, arg, handle);
+}
+
+/* Seconds as nanoseconds; -EINVAL for what no deadline can be. */
+static int seconds_to_ns(double seconds, int64_t *ns) {
+  if (!isfinite(seconds) || seconds < 0 || seconds > 9.0e9)
+    return -EINVAL;
+  *ns = (int64_t)(seconds * 1e9);
+  return 0;
+}
+
+int corio_loop_call_later(corio_loop *loop, double delay, corio_callback cb,
+                          void *arg, corio_handle **handle) {
+  int64_t ns;
+  int rc = seconds_to_ns(delay, &ns);
+
+  return rc < 0 ? rc : corio_loop_call_later_ns(loop, ns, cb, arg, handle);
+}
+
+int corio_loop_call_at(corio_loop *loop, double when, corio_callback cb,
+                       void *arg, corio_handle **handle) {
+  int64_t ns;
+  int rc = seconds_to_ns(when, &ns);
+
+  return rc < 0 ? rc : corio_loop_call_at_ns(loop, ns, cb, arg, handle);
+}
+
+/* ---- errors -------------------------------------------------------------- */
+
+void corio_loop_default_exception_handler(corio_loop *loop,
+                                          const corio_loop_error *e,
+                                          void *arg) {
+  (void)arg;
+  fprintf(stderr, "corio: loop %p: %s", (void *)loop,
+          e && e->message ? e->message : "error");
+  if (e && e->error)
+    fprintf(stderr, ": %s (%d)", corio_strerror(e->error), e->error);
+  if (e && e->callback)
+    fprintf(stderr, " [callback %p, arg %p]", (void *)(uintptr_t)e->callback,
+            e->callback_arg);
+  fputc('\n', stderr);
+}
+
+void corio_loop_set_exception_handler(corio_loop *loop,
+                                      corio_exception_handler h, void *arg) {
+  if (!loop)
+    return;
+  loop->exception_handler = h;
+  loop->exception_arg = h ? arg : NULL;
+}
+
+corio_exception_handler corio_loop_get_exception_handler(const corio_loop *loop,
+                                                         void **arg) {
+  if (arg)
+    *arg = loop ? loop->exception_arg : NULL;
+  return loop ? loop->exception_handler : NULL;
+}
+
+void corio_loop_call_exception_handler(corio_loop *loop,
+                                       const corio_loop_error *e) {
+  if (!loop || !e)
+    return;
+  if (loop->exception_handler)
+    loop->exception_handler(loop, e, loop->exception_arg);
+  else
+    corio_loop_default_exception_handler(loop, e, NULL);
+}
+
+void corio__loop_report(corio_loop *loop, const char *message, int error,
+                        corio_callback cb, void *arg) {
+  corio_loop_error e = {message, error, cb, arg};
+
+  corio_loop_call_exception_handler(loop, &e);
+}
+
+/* ---- debug --------------------------------------------------------------- */
+
+void corio_loop_set_debug(corio_loop *loop, int enabled) {
+  if (loop)
+    loop->debug = enabled != 0;
+}
+
+int corio_loop_get_debug(const corio_loop *loop) {
+  return loop ? loop->debug : 0;
+}
+
+int corio_loop_set_slow_callback_duration(corio_loop *loop, double seconds) {
+  int64_t ns;
+  int rc;
+
+  if (!loop)
+    return -EINVAL;
+  rc = seconds_to_ns(seconds, &ns);
+  if (rc == 0)
+    loop->slow_callback_ns = ns;
+  return rc;
+}
+
+double corio_loop_get_slow_callback_duration(const corio_loop *loop) {
+  return loop ? (double)loop->slow_callback_ns / 1e9 : 0.0;
+}
+
+/* ---- the iteration ------------------------------------------------------- */
+
+static void run_handle(corio_loop *loop, corio_handle *h) {
+  int64_t started = 0;
+  int rc;
+
+  if (loop->debug)
+    started = now_ns();
+  rc = h->cb(h->arg);
+  if (rc < 0)
+    corio__loop_report(loop, "callback failed", rc, h->cb, h->arg);
+  if (loop->debug) {
+    int64_t took = now_ns() - started;
+    if (took >= loop->slow_callback_ns) {
+      char message[96];
+      snprintf(message, sizeof message, "executing a callback took %.3f s",
+               (double)took / 1e9);
+      corio__loop_report(loop, message, 0, h->cb, h->arg);
+    }
+  }
+}
+
+/* How long the poller may block: not at all when something is ready or
+ * the loop is stopping, until the next timer, or until woken. */
+static int64_t poll_timeout(const corio_loop *loop, int64_t now) {
+  const corio_handle *top;
+
+  if (loop->ready.head || loop->stopping)
+    return 0;
+  top = corio__timers_top(&loop->timers);
+  if (!top)
+    return -1;
+  return top->when > now ? top->when - now : 0;
+}
+
+static void prune_timers(corio_loop *loop) {
+  timer_heap *heap = &loop->timers;
+  corio_handle *top;
+
+  if (heap->size > PURGE_MIN_TIMERS && heap->cancelled * 2 > heap->size) {
+    corio__timers_purge_cancelled(heap);
+    return;
+  }
+  while ((top = corio__timers_top(heap)) && top->cancelled)
+    corio__handle_release(corio__timers_pop(heap));
+}
+
+static void queue_expired_timers(corio_loop *loop, int64_t now) {
+  corio_handle *top;
+
+  while ((top = corio__timers_top(&loop->timers)) && top->when <= now) {
+    corio_handle *h = corio__timers_pop(&loop->timers);
+    if (h->cancelled)
+      corio__handle_release(h);
+    else
+      corio__queue_push(&loop->ready, h);
+  }
+}
+
+static int poll_once(corio_loop *loop) {
+  int n = loop->poller_ops->wait(loop->poller, poll_timeout(loop, now_ns()),
+                                 loop->events, loop->events_max);
+
+  if (n < 0) {
+    corio__loop_report(loop, "polling failed", n, NULL, NULL);
+    return n;
+  }
+  for (int i = 0; i < n; i++)
+    corio__io_dispatch(loop, &loop->events[i]);
+  return 0;
+}
+
+static void run_ready(corio_loop *loop) {
+  /* Only what is ready now: callbacks these schedule wait for the next
+   * iteration. */
+  corio_handle *h = loop->ready.head;
+
+  loop->ready.head = loop->ready.tail = NULL;
+  while (h) {
+    corio_handle *next = h->next;
+    if (!h->cancelled)
+      run_handle(loop, h);
+    corio__handle_release(h);
+    h = next;
+  }
+}
+
+static void run_once(corio_loop *loop) {
+  prune_timers(loop);
+  (void)poll_once(loop);
+  queue_expired_timers(loop, now_ns());
+  run_ready(loop);
+}
+
+int corio_loop_run_forever(corio_loop *loop) {
+  if (!loop)
+    return -EINVAL;
+  if (loop->closed)
+    return CORIO_ELOOPCLOSED;
+  if (loop->running || running_loop)
+    return CORIO_ELOOPRUNNING;
+  corio_loop_ref(loop);
+  loop->running = 1;
+  loop->thread = pthread_self();
+  running_loop = loop;
+  for (;;) {
+    run_once(loop);
+    if (loop->stopping)
+      break;
+  }
+  loop->stopping = 0;
+  loop->running = 0;
+  running_loop = NULL;
+  corio_loop_unref(loop);
+  return 0;
+}
+
+int corio_loop_stop(corio_loop *loop) {
+  if (!loop)
+    return -EINVAL;
+  loop->stopping = 1;
+  return 0;
+}

@@ -1,0 +1,303 @@
+/* DESIGN.md §4 rule 1: what runs in which iteration, in which order, and
+ * how long the poller blocks. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "loop/loop_internal.h"
+#include "loop_test.h"
+
+struct step {
+  struct trace *trace;
+  char mark;
+};
+
+static int mark(void *arg) {
+  struct step *s = arg;
+
+  trace_add(s->trace, s->mark);
+  return 0;
+}
+
+/* Schedules `then` while the ready queue is being run. */
+struct chain {
+  struct trace *trace;
+  char mark;
+  struct step *then;
+};
+
+static int mark_and_schedule(void *arg) {
+  struct chain *c = arg;
+
+  trace_add(c->trace, c->mark);
+  return corio_loop_call_soon(c->trace->loop, mark, c->then, NULL);
+}
+
+static void test_ready_callbacks_run_fifo(void **state) {
+  struct trace t = {"", new_loop()};
+  struct step s[5] = {{&t, 'a'}, {&t, 'b'}, {&t, 'c'}, {&t, 'd'}, {&t, 'e'}};
+  (void)state;
+
+  for (int i = 0; i < 5; i++)
+    assert_int_equal(corio_loop_call_soon(t.loop, mark, &s[i], NULL), 0);
+  assert_int_equal(corio_loop_stop(t.loop), 0);
+  assert_int_equal(corio_loop_run_forever(t.loop), 0);
+  assert_string_equal(t.log, "abcde");
+  corio_loop_unref(t.loop);
+}
+
+static void test_scheduled_during_iteration_runs_next_iteration(void **state) {
+  struct trace t = {"", new_loop()};
+  struct step later = {&t, 'x'}, b = {&t, 'b'};
+  struct chain a = {&t, 'a', &later};
+  (void)state;
+
+  assert_int_equal(corio_loop_call_soon(t.loop, mark_and_schedule, &a, NULL),
+                   0);
+  assert_int_equal(corio_loop_call_soon(t.loop, mark, &b, NULL), 0);
+  /* One iteration: a and b ran; x, scheduled by a, waits. */
+  assert_int_equal(corio_loop_stop(t.loop), 0);
+  assert_int_equal(corio_loop_run_forever(t.loop), 0);
+  assert_string_equal(t.log, "ab");
+  assert_int_equal(corio_loop_stop(t.loop), 0);
+  assert_int_equal(corio_loop_run_forever(t.loop), 0);
+  assert_string_equal(t.log, "abx");
+  corio_loop_unref(t.loop);
+}
+
+static int stop_then_mark(void *arg) {
+  struct step *s = arg;
+
+  trace_add(s->trace, s->mark);
+  return corio_loop_stop(s->trace->loop);
+}
+
+static void test_stop_takes_effect_after_the_iteration(void **state) {
+  struct trace t = {"", new_loop()};
+  struct step stopper = {&t, 's'}, after = {&t, 'z'};
+  (void)state;
+
+  assert_int_equal(corio_loop_call_soon(t.loop, stop_then_mark, &stopper, NULL),
+                   0);
+  /* Already ready when stop was called: still runs. */
+  assert_int_equal(corio_loop_call_soon(t.loop, mark, &after, NULL), 0);
+  assert_int_equal(corio_loop_run_forever(t.loop), 0);
+  assert_string_equal(t.log, "sz");
+  corio_loop_unref(t.loop);
+}
+
+static void test_timers_in_deadline_then_scheduling_order(void **state) {
+  struct trace t = {"", new_loop()};
+  struct step s[6] = {{&t, 'c'}, {&t, 'a'}, {&t, 'd'},
+                      {&t, 'b'}, {&t, 'e'}, {&t, 'f'}};
+  int64_t now = corio_loop_time_ns(t.loop);
+  (void)state;
+
+  /* Deadlines: c=30ms, a=10ms, d=30ms, b=20ms, e=30ms, f=30ms. */
+  assert_int_equal(
+      corio_loop_call_at_ns(t.loop, now + 30000000, mark, &s[0], NULL), 0);
+  assert_int_equal(
+      corio_loop_call_at_ns(t.loop, now + 10000000, mark, &s[1], NULL), 0);
+  assert_int_equal(
+      corio_loop_call_at_ns(t.loop, now + 30000000, mark, &s[2], NULL), 0);
+  assert_int_equal(
+      corio_loop_call_at_ns(t.loop, now + 20000000, mark, &s[3], NULL), 0);
+  assert_int_equal(
+      corio_loop_call_at_ns(t.loop, now + 30000000, mark, &s[4], NULL), 0);
+  assert_int_equal(
+      corio_loop_call_at_ns(t.loop, now + 30000000, mark, &s[5], NULL), 0);
+  assert_int_equal(
+      corio_loop_call_at_ns(t.loop, now + 40000000, stop_loop, t.loop, NULL),
+      0);
+  assert_int_equal(corio_loop_run_forever(t.loop), 0);
+  assert_string_equal(t.log, "abcdef");
+  corio_loop_unref(t.loop);
+}
+
+static void test_expired_timers_together_keep_their_order(void **state) {
+  struct trace t = {"", new_loop()};
+  struct step s[3] = {{&t, '1'}, {&t, '2'}, {&t, '3'}};
+  int64_t now = corio_loop_time_ns(t.loop);
+  (void)state;
+
+  /* All expire before the loop even starts: one iteration, heap order. */
+  assert_int_equal(corio_loop_call_at_ns(t.loop, now - 3, mark, &s[2], NULL),
+                   0);
+  assert_int_equal(corio_loop_call_at_ns(t.loop, now - 1000, mark, &s[0], NULL),
+                   0);
+  assert_int_equal(corio_loop_call_at_ns(t.loop, now - 3, mark, &s[1], NULL),
+                   0);
+  /* Equal deadlines: scheduling order; s[2] was scheduled before s[1]. */
+  usleep(1000);
+  assert_int_equal(corio_loop_stop(t.loop), 0);
+  assert_int_equal(corio_loop_run_forever(t.loop), 0);
+  assert_string_equal(t.log, "132");
+  corio_loop_unref(t.loop);
+}
+
+static void test_call_later_zero_runs_after_earlier_ready(void **state) {
+  struct trace t = {"", new_loop()};
+  struct step a = {&t, 'a'}, b = {&t, 'b'}, c = {&t, 'c'};
+  (void)state;
+
+  /* asyncio: a timer due now joins the ready queue after what is already
+   * there, so b (call_soon after it) runs first. */
+  assert_int_equal(corio_loop_call_later(t.loop, 0, mark, &a, NULL), 0);
+  assert_int_equal(corio_loop_call_soon(t.loop, mark, &b, NULL), 0);
+  assert_int_equal(corio_loop_call_soon(t.loop, mark, &c, NULL), 0);
+  assert_int_equal(corio_loop_call_later(t.loop, 0.02, stop_loop, t.loop, NULL),
+                   0);
+  assert_int_equal(corio_loop_run_forever(t.loop), 0);
+  assert_string_equal(t.log, "bca");
+  corio_loop_unref(t.loop);
+}
+
+/* ---- how long the poller blocks
+ * ---------------------------------------------- */
+
+static void test_poller_blocks_until_the_next_timer(void **state) {
+  corio_loop *loop = new_loop();
+  double t0, took;
+  (void)state;
+
+  assert_int_equal(corio_loop_call_later(loop, 0.05, stop_loop, loop, NULL), 0);
+  t0 = wall_s();
+  assert_int_equal(corio_loop_run_forever(loop), 0);
+  took = wall_s() - t0;
+  /* Not before the timer, and not much after (loose bound: shared CI). */
+  assert_true(took >= 0.05);
+  assert_true(took < 0.5);
+  corio_loop_unref(loop);
+}
+
+static int count_iterations(void *arg) {
+  corio_loop *loop = *(corio_loop **)arg;
+  int *n = (int *)((corio_loop **)arg + 1);
+
+  ++*n;
+  return *n < 3 ? corio_loop_call_soon(loop, count_iterations, arg, NULL) : 0;
+}
+
+static void test_poller_does_not_block_while_callbacks_are_ready(void **state) {
+  struct {
+    corio_loop *loop;
+    int n;
+  } ctx = {new_loop(), 0};
+  double t0;
+  (void)state;
+
+  /* A far timer must not delay callbacks that keep becoming ready. */
+  assert_int_equal(
+      corio_loop_call_later(ctx.loop, 10, stop_loop, ctx.loop, NULL), 0);
+  assert_int_equal(corio_loop_call_soon(ctx.loop, count_iterations, &ctx, NULL),
+                   0);
+  assert_int_equal(
+      corio_loop_call_later(ctx.loop, 0.02, stop_loop, ctx.loop, NULL), 0);
+  t0 = wall_s();
+  assert_int_equal(corio_loop_run_forever(ctx.loop), 0);
+  assert_true(wall_s() - t0 < 1.0);
+  assert_int_equal(ctx.n, 3);
+  corio_loop_unref(ctx.loop);
+}
+
+struct waker {
+  corio_loop *loop;
+  double delay;
+};
+
+static void *wake_later(void *arg) {
+  struct waker *w = arg;
+
+  usleep((useconds_t)(w->delay * 1e6));
+  assert_int_equal(corio_loop_call_soon_threadsafe(w->loop, stop_loop, w->loop),
+                   0);
+  return NULL;
+}
+
+static void test_idle_loop_blocks_until_woken(void **state) {
+  struct waker w = {new_loop(), 0.05};
+  pthread_t t;
+  double t0, took;
+  (void)state;
+
+  /* No timers, no watchers: only the wake-up ends the wait. */
+  t0 = wall_s();
+  assert_int_equal(pthread_create(&t, NULL, wake_later, &w), 0);
+  assert_int_equal(corio_loop_run_forever(w.loop), 0);
+  took = wall_s() - t0;
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_true(took >= 0.05);
+  assert_true(took < 1.0);
+  corio_loop_unref(w.loop);
+}
+
+/* ---- cancelled timers
+ * ---------------------------------------------------------- */
+
+static int noop(void *arg) {
+  (void)arg;
+  return 0;
+}
+
+static void test_cancelled_timers_are_purged(void **state) {
+  corio_loop *loop = new_loop();
+  enum { N = 20000 };
+  corio_handle **handles = calloc(N, sizeof *handles);
+  (void)state;
+
+  assert_non_null(handles);
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < N; i++)
+      assert_int_equal(
+          corio_loop_call_later(loop, 100 + i, noop, NULL, &handles[i]), 0);
+    for (int i = 0; i < N; i++) {
+      corio_handle_cancel(handles[i]);
+      corio_handle_unref(handles[i]);
+    }
+    assert_int_equal(corio_loop_stop(loop), 0);
+    assert_int_equal(corio_loop_run_forever(loop), 0);
+    /* Purged in one iteration, and the heap does not keep growing. */
+    assert_int_equal(loop->timers.size, 0);
+    assert_true(loop->timers.capacity <= 2 * N);
+  }
+  free(handles);
+  corio_loop_unref(loop);
+}
+
+static void test_few_cancelled_timers_stay_until_the_top(void **state) {
+  corio_loop *loop = new_loop();
+  corio_handle *h[10];
+  (void)state;
+
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(corio_loop_call_later(loop, 100 + i, noop, NULL, &h[i]),
+                     0);
+  corio_handle_cancel(h[5]);
+  corio_handle_cancel(h[0]);
+  assert_int_equal(corio_loop_stop(loop), 0);
+  assert_int_equal(corio_loop_run_forever(loop), 0);
+  /* Small heap: no purge, but the cancelled top is popped. */
+  assert_int_equal(loop->timers.size, 9);
+  assert_int_equal(loop->timers.cancelled, 1);
+  for (int i = 0; i < 10; i++)
+    corio_handle_unref(h[i]);
+  corio_loop_unref(loop);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_ready_callbacks_run_fifo),
+      cmocka_unit_test(test_scheduled_during_iteration_runs_next_iteration),
+      cmocka_unit_test(test_stop_takes_effect_after_the_iteration),
+      cmocka_unit_test(test_timers_in_deadline_then_scheduling_order),
+      cmocka_unit_test(test_expired_timers_together_keep_their_order),
+      cmocka_unit_test(test_call_later_zero_runs_after_earlier_ready),
+      cmocka_unit_test(test_poller_blocks_until_the_next_timer),
+      cmocka_unit_test(test_poller_does_not_block_while_callbacks_are_ready),
+      cmocka_unit_test(test_idle_loop_blocks_until_woken),
+      cmocka_unit_test(test_cancelled_timers_are_purged),
+      cmocka_unit_test(test_few_cancelled_timers_stay_until_the_top),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,662 @@
+/* The readiness backends through their ops tables: every test runs once
+ * per backend (epoll, poll), and where they differ by design (regular
+ * files, fds closed while watched) each one's behaviour is checked. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/fault.h"
+#include "loop/poller.h"
+#include "support.h"
+
+enum { IN = CORIO__POLL_IN, OUT = CORIO__POLL_OUT, MAXEV = 1024 };
+
+/* cmocka hands the state over as void *: a mutable wrapper per backend. */
+typedef struct backend {
+  const corio__poller_ops *ops;
+} backend;
+
+static backend epoll_backend = {&corio__poller_epoll};
+static backend poll_backend = {&corio__poller_poll};
+
+static const corio__poller_ops *ops_of(void **state) {
+  return ((backend *)*state)->ops;
+}
+
+static int is_epoll(const corio__poller_ops *ops) {
+  return ops == &corio__poller_epoll;
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Open fds of this process, to prove that failures leak none. */
+static int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+
+  assert_non_null(d);
+  while (readdir(d))
+    n++;
+  closedir(d);
+  return n;
+}
+
+static void make_pipe(int fds[2]) { assert_int_equal(pipe(fds), 0); }
+
+static void put_byte(int fd) { assert_int_equal(write(fd, "x", 1), 1); }
+
+static void take_byte(int fd) {
+  char c;
+
+  assert_int_equal(read(fd, &c, 1), 1);
+}
+
+/* Waits once and expects exactly the given (fd, events) pairs, in any
+ * order. */
+static void expect_ready(const corio__poller_ops *ops, struct corio__poller *p,
+                         int64_t timeout_ns, int n, const int *fds,
+                         const unsigned *evs) {
+  corio__poll_event got[MAXEV];
+  int rc = ops->wait(p, timeout_ns, got, MAXEV);
+
+  assert_int_equal(rc, n);
+  for (int i = 0; i < n; i++) {
+    int found = 0;
+
+    for (int j = 0; j < rc; j++) {
+      if (got[j].fd == fds[i]) {
+        assert_int_equal(got[j].events, evs[i]);
+        found++;
+      }
+    }
+    assert_int_equal(found, 1);
+  }
+}
+
+static void expect_none(const corio__poller_ops *ops, struct corio__poller *p) {
+  expect_ready(ops, p, 0, 0, NULL, NULL);
+}
+
+static void expect_one(const corio__poller_ops *ops, struct corio__poller *p,
+                       int fd, unsigned events) {
+  expect_ready(ops, p, 0, 1, &fd, &events);
+}
+
+static void test_add_mod_del(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  corio_test_usage before = corio_test_usage_now();
+  struct corio__poller *p;
+  int fds[2];
+
+  make_pipe(fds);
+  assert_int_equal(ops->create(&p), 0);
+  /* An empty pipe: registered, nothing ready. */
+  assert_int_equal(ops->set(p, fds[0], 0, IN), 0);
+  expect_none(ops, p);
+  /* Readable after a write, and stays so (level-triggered) until read. */
+  put_byte(fds[1]);
+  expect_one(ops, p, fds[0], IN);
+  expect_one(ops, p, fds[0], IN);
+  take_byte(fds[0]);
+  expect_none(ops, p);
+  /* Removed: a byte no longer reports it. */
+  put_byte(fds[1]);
+  assert_int_equal(ops->set(p, fds[0], IN, 0), 0);
+  expect_none(ops, p);
+  /* The write end: writable; changed to IN it never becomes readable;
+   * changed back it is writable again. */
+  assert_int_equal(ops->set(p, fds[1], 0, OUT), 0);
+  expect_one(ops, p, fds[1], OUT);
+  assert_int_equal(ops->set(p, fds[1], OUT, IN), 0);
+  expect_none(ops, p);
+  assert_int_equal(ops->set(p, fds[1], IN, OUT), 0);
+  expect_one(ops, p, fds[1], OUT);
+  /* Unchanged interest and removal of what is not there are no-ops. */
+  assert_int_equal(ops->set(p, fds[1], OUT, OUT), 0);
+  assert_int_equal(ops->set(p, fds[0], 0, 0), 0);
+  assert_int_equal(ops->set(p, fds[1], OUT, 0), 0);
+  expect_none(ops, p);
+  ops->destroy(p);
+  close(fds[0]);
+  close(fds[1]);
+  corio_test_assert_no_leak(before);
+}
+
+static void test_in_and_out_together(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int sv[2];
+
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  assert_int_equal(ops->create(&p), 0);
+  assert_int_equal(ops->set(p, sv[0], 0, IN | OUT), 0);
+  expect_one(ops, p, sv[0], OUT);
+  put_byte(sv[1]);
+  /* One event per fd carries both. */
+  expect_one(ops, p, sv[0], IN | OUT);
+  assert_int_equal(ops->set(p, sv[0], IN | OUT, IN), 0);
+  expect_one(ops, p, sv[0], IN);
+  ops->destroy(p);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+static void test_hangup_reports_what_was_asked(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int a[2], b[2];
+
+  make_pipe(a);
+  make_pipe(b);
+  assert_int_equal(ops->create(&p), 0);
+  /* Write end closed: the reader is told IN, and read() returns 0. */
+  assert_int_equal(ops->set(p, a[0], 0, IN), 0);
+  close(a[1]);
+  expect_one(ops, p, a[0], IN);
+  assert_int_equal(ops->set(p, a[0], IN, 0), 0);
+  /* Read end closed: the writer is told OUT, and write() fails EPIPE.
+   * IN was not asked for, so the error is not reported as IN. */
+  assert_int_equal(ops->set(p, b[1], 0, OUT), 0);
+  close(b[0]);
+  expect_one(ops, p, b[1], OUT);
+  ops->destroy(p);
+  close(a[0]);
+  close(b[1]);
+}
+
+static void test_only_asked_events_are_reported(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int sv[2];
+
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  assert_int_equal(ops->create(&p), 0);
+  /* Writable, but only IN is asked for. */
+  assert_int_equal(ops->set(p, sv[0], 0, IN), 0);
+  expect_none(ops, p);
+  /* The peer gone: HUP maps onto IN only. */
+  close(sv[1]);
+  expect_one(ops, p, sv[0], IN);
+  ops->destroy(p);
+  close(sv[0]);
+}
+
+static void check_timeout(const corio__poller_ops *ops, struct corio__poller *p,
+                          int64_t ns) {
+  corio__poll_event ev[4];
+  int64_t t0 = now_ns(), took;
+
+  assert_int_equal(ops->wait(p, ns, ev, 4), 0);
+  took = now_ns() - t0;
+  assert_true(took >= ns);
+  /* Generous: Valgrind and loaded machines are slow. */
+  assert_true(took < ns + 2000000000);
+}
+
+static void test_timeout_is_never_early(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int fds[2];
+
+  make_pipe(fds);
+  assert_int_equal(ops->create(&p), 0);
+  /* Nothing watched at all. */
+  check_timeout(ops, p, 20000000);
+  /* An idle fd watched; not whole milliseconds (epoll rounds up). */
+  assert_int_equal(ops->set(p, fds[0], 0, IN), 0);
+  check_timeout(ops, p, 20000000);
+  check_timeout(ops, p, 1500000);
+  check_timeout(ops, p, 1);
+  check_timeout(ops, p, 3999999);
+  ops->destroy(p);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+static void test_zero_and_infinite_timeouts(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  corio__poll_event ev[4];
+  struct corio__poller *p;
+  int64_t t0;
+  int fds[2];
+
+  make_pipe(fds);
+  assert_int_equal(ops->create(&p), 0);
+  assert_int_equal(ops->set(p, fds[0], 0, IN), 0);
+  t0 = now_ns();
+  for (int i = 0; i < 10; i++)
+    assert_int_equal(ops->wait(p, 0, ev, 4), 0);
+  assert_true(now_ns() - t0 < 500000000);
+  /* No limit, but something is ready: returns at once. */
+  put_byte(fds[1]);
+  assert_int_equal(ops->wait(p, -1, ev, 4), 1);
+  assert_int_equal(ev[0].fd, fds[0]);
+  /* Huge timeouts are capped, not wrapped into the past. */
+  assert_int_equal(ops->wait(p, INT64_MAX, ev, 4), 1);
+  /* max must leave room for one event. */
+  assert_int_equal(ops->wait(p, 0, ev, 0), -EINVAL);
+  ops->destroy(p);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+static void on_alarm(int sig) { (void)sig; }
+
+static void test_signal_interrupts_with_zero(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct itimerval it = {{0, 0}, {0, 20000}};
+  struct sigaction sa, old;
+  corio__poll_event ev[4];
+  struct corio__poller *p;
+  int fds[2];
+
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm; /* no SA_RESTART */
+  sigemptyset(&sa.sa_mask);
+  assert_int_equal(sigaction(SIGALRM, &sa, &old), 0);
+  make_pipe(fds);
+  assert_int_equal(ops->create(&p), 0);
+  assert_int_equal(ops->set(p, fds[0], 0, IN), 0);
+  assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
+  /* Would block forever; the signal ends it as "nothing ready". */
+  assert_int_equal(ops->wait(p, -1, ev, 4), 0);
+  ops->destroy(p);
+  close(fds[0]);
+  close(fds[1]);
+  assert_int_equal(sigaction(SIGALRM, &old, NULL), 0);
+}
+
+static void test_closed_fd_is_refused(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int fds[2];
+
+  /* The poller first: its own fd must not take the closed number. */
+  assert_int_equal(ops->create(&p), 0);
+  make_pipe(fds);
+  close(fds[0]);
+  close(fds[1]);
+  assert_int_equal(ops->set(p, fds[0], 0, IN), -EBADF);
+  assert_int_equal(ops->set(p, -1, 0, IN), -EBADF);
+  /* Removing a closed fd succeeds: it is not watched either way. */
+  assert_int_equal(ops->set(p, fds[0], IN, 0), 0);
+  expect_none(ops, p);
+  ops->destroy(p);
+}
+
+/* Closed without being removed first: epoll forgets it (no event), poll
+ * reports POLLNVAL as readiness so the owner notices. Removal then
+ * succeeds in both. */
+static void test_fd_closed_while_watched(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int fds[2];
+
+  make_pipe(fds);
+  assert_int_equal(ops->create(&p), 0);
+  assert_int_equal(ops->set(p, fds[0], 0, IN), 0);
+  close(fds[0]);
+  if (is_epoll(ops))
+    expect_none(ops, p);
+  else
+    expect_one(ops, p, fds[0], IN);
+  assert_int_equal(ops->set(p, fds[0], IN, 0), 0);
+  expect_none(ops, p);
+  ops->destroy(p);
+  close(fds[1]);
+}
+
+/* A caller that lost track: adding what is there changes it, changing
+ * what is not there adds it. */
+static void test_stale_old_interest_is_tolerated(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int fds[2];
+
+  make_pipe(fds);
+  assert_int_equal(ops->create(&p), 0);
+  assert_int_equal(ops->set(p, fds[1], IN, OUT), 0);
+  expect_one(ops, p, fds[1], OUT);
+  assert_int_equal(ops->set(p, fds[1], 0, IN), 0);
+  expect_none(ops, p);
+  ops->destroy(p);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+static void test_regular_file(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  FILE *f = tmpfile();
+  int fd;
+
+  assert_non_null(f);
+  fd = fileno(f);
+  assert_int_equal(ops->create(&p), 0);
+  if (is_epoll(ops)) {
+    /* epoll cannot watch files: the caller does the I/O directly. */
+    assert_int_equal(ops->set(p, fd, 0, IN), -EPERM);
+    expect_none(ops, p);
+  } else {
+    /* poll says a file is always ready, as POSIX has it. */
+    assert_int_equal(ops->set(p, fd, 0, IN | OUT), 0);
+    expect_one(ops, p, fd, IN | OUT);
+    assert_int_equal(ops->set(p, fd, IN | OUT, 0), 0);
+  }
+  ops->destroy(p);
+  fclose(f);
+}
+
+enum { MANY = 300 };
+
+typedef struct many {
+  int fds[MANY][2];
+} many;
+
+static void open_many(many *m) {
+  for (int i = 0; i < MANY; i++)
+    make_pipe(m->fds[i]);
+}
+
+static void close_many(many *m) {
+  for (int i = 0; i < MANY; i++) {
+    close(m->fds[i][0]);
+    close(m->fds[i][1]);
+  }
+}
+
+/* Every third pipe gets a byte; exactly those are reported. Then every
+ * other one is removed (moving slots around in poll's array) and only the
+ * rest are reported. */
+static void test_many_fds(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  corio_test_usage before = corio_test_usage_now();
+  static corio__poll_event ev[MAXEV];
+  static char seen[1 << 16];
+  struct corio__poller *p;
+  static many m;
+  int n;
+
+  open_many(&m);
+  assert_int_equal(ops->create(&p), 0);
+  for (int i = 0; i < MANY; i++)
+    assert_int_equal(ops->set(p, m.fds[i][0], 0, IN), 0);
+  expect_none(ops, p);
+  for (int i = 0; i < MANY; i += 3)
+    put_byte(m.fds[i][1]);
+  n = ops->wait(p, 0, ev, MAXEV);
+  assert_int_equal(n, MANY / 3);
+  memset(seen, 0, sizeof seen);
+  for (int i = 0; i < n; i++) {
+    assert_int_equal(ev[i].events, IN);
+    seen[ev[i].fd] = 1;
+  }
+  for (int i = 0; i < MANY; i++)
+    assert_int_equal(seen[m.fds[i][0]], i % 3 == 0);
+  /* Remove the even ones, from the front, so that poll's array is
+   * reshuffled by the swap-removals; then make every pipe ready. */
+  for (int i = 0; i < MANY; i += 2)
+    assert_int_equal(ops->set(p, m.fds[i][0], IN, 0), 0);
+  for (int i = 0; i < MANY; i++)
+    if (i % 3)
+      put_byte(m.fds[i][1]);
+  n = ops->wait(p, 0, ev, MAXEV);
+  assert_int_equal(n, MANY / 2);
+  memset(seen, 0, sizeof seen);
+  for (int i = 0; i < n; i++)
+    seen[ev[i].fd]++;
+  for (int i = 0; i < MANY; i++)
+    assert_int_equal(seen[m.fds[i][0]], i % 2);
+  ops->destroy(p);
+  close_many(&m);
+  corio_test_assert_no_leak(before);
+}
+
+/* More ready fds than `max`, and all stay ready (nothing is read): a
+ * run of small waits still goes round every one of them before it
+ * repeats any. */
+static void test_small_batches_are_fair(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  static char seen[1 << 16];
+  corio__poll_event ev[7];
+  struct corio__poller *p;
+  static many m;
+  int distinct = 0;
+
+  open_many(&m);
+  assert_int_equal(ops->create(&p), 0);
+  for (int i = 0; i < MANY; i++) {
+    assert_int_equal(ops->set(p, m.fds[i][0], 0, IN), 0);
+    put_byte(m.fds[i][1]);
+  }
+  memset(seen, 0, sizeof seen);
+  for (int round = 0; round < MANY / 7; round++) {
+    assert_int_equal(ops->wait(p, 0, ev, 7), 7);
+    for (int i = 0; i < 7; i++) {
+      assert_int_equal(seen[ev[i].fd], 0);
+      seen[ev[i].fd] = 1;
+      distinct++;
+    }
+  }
+  /* The last round: the remaining 6, then the first one again. */
+  assert_int_equal(ops->wait(p, 0, ev, 7), 7);
+  for (int i = 0; i < 7; i++)
+    distinct += !seen[ev[i].fd]++;
+  assert_int_equal(distinct, MANY);
+  ops->destroy(p);
+  close_many(&m);
+}
+
+/* A high fd number makes poll's map grow past it in one step. */
+static void test_high_fd_number(void **state) {
+  const corio__poller_ops *ops = ops_of(state);
+  struct corio__poller *p;
+  int fds[2], high = 900;
+
+  make_pipe(fds);
+  assert_int_equal(dup2(fds[0], high), high);
+  assert_int_equal(ops->create(&p), 0);
+  assert_int_equal(ops->set(p, high, 0, IN), 0);
+  put_byte(fds[1]);
+  expect_one(ops, p, high, IN);
+  assert_int_equal(ops->set(p, high, IN, 0), 0);
+  ops->destroy(p);
+  close(high);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+/* ---- fault injection ---- */
+
+typedef struct fault_ctx {
+  const corio__poller_ops *ops;
+  int fds[2];
+} fault_ctx;
+
+/* create + destroy. */
+static int life_create(void *arg) {
+  fault_ctx *c = arg;
+  struct corio__poller *p;
+  int rc = c->ops->create(&p);
+
+  if (rc < 0)
+    return rc;
+  c->ops->destroy(p);
+  return 0;
+}
+
+/* A full life: create, add, change, wait, remove. A failure part-way
+ * tears down and reports it. */
+static int life_full(void *arg) {
+  fault_ctx *c = arg;
+  corio__poll_event ev[4];
+  struct corio__poller *p;
+  int rc = c->ops->create(&p);
+
+  if (rc < 0)
+    return rc;
+  rc = c->ops->set(p, c->fds[0], 0, IN);
+  if (rc == 0)
+    rc = c->ops->set(p, c->fds[1], 0, OUT);
+  if (rc == 0)
+    rc = c->ops->set(p, c->fds[1], OUT, IN);
+  if (rc == 0) {
+    rc = c->ops->wait(p, 0, ev, 4);
+    /* The byte put in beforehand. */
+    if (rc >= 0) {
+      assert_int_equal(rc, 1);
+      rc = c->ops->set(p, c->fds[0], IN, 0);
+    }
+  }
+  if (rc == 0)
+    rc = c->ops->set(p, c->fds[1], IN, 0);
+  c->ops->destroy(p);
+  return rc;
+}
+
+static many fault_many;
+
+/* Growth of poll's arrays: 300 fds, added and removed. */
+static int life_many(void *arg) {
+  fault_ctx *c = arg;
+  corio__poll_event ev[4];
+  struct corio__poller *p;
+  int rc = c->ops->create(&p), added = 0;
+
+  if (rc < 0)
+    return rc;
+  for (; added < MANY; added++) {
+    rc = c->ops->set(p, fault_many.fds[added][0], 0, IN);
+    if (rc < 0)
+      break;
+  }
+  /* What was added is watched and works, whatever failed after it. */
+  if (added > 0) {
+    put_byte(fault_many.fds[0][1]);
+    assert_int_equal(c->ops->wait(p, 0, ev, 4), 1);
+    assert_int_equal(ev[0].fd, fault_many.fds[0][0]);
+    take_byte(fault_many.fds[0][0]);
+  }
+  for (int i = 0; i < added; i++)
+    assert_int_equal(c->ops->set(p, fault_many.fds[i][0], IN, 0), 0);
+  c->ops->destroy(p);
+  return rc;
+}
+
+static int expected_rc;
+
+static void exactly_expected(int rc) { assert_int_equal(rc, expected_rc); }
+
+static long walk(enum corio__fault_point point, corio_test_op op, fault_ctx *c,
+                 int rc) {
+  int fds_before = open_fds();
+  long walked;
+
+  expected_rc = rc;
+  walked = corio_test_fault_walk(point, op, c, exactly_expected);
+  assert_int_equal(open_fds(), fds_before);
+  return walked;
+}
+
+static void test_faults_epoll(void **state) {
+  fault_ctx c = {&corio__poller_epoll, {-1, -1}};
+  corio__poll_event ev[4];
+  struct corio__poller *p;
+  (void)state;
+
+  make_pipe(c.fds);
+  put_byte(c.fds[1]);
+  assert_int_equal(walk(CORIO__FAULT_ALLOC, life_create, &c, -ENOMEM), 1);
+  assert_int_equal(walk(CORIO__FAULT_EPOLL_CREATE, life_create, &c, -EMFILE),
+                   1);
+  /* add, add, change, remove, remove. */
+  assert_int_equal(walk(CORIO__FAULT_EPOLL_CTL, life_full, &c, -ENOMEM), 5);
+  /* An interrupted wait is "nothing ready". */
+  assert_int_equal(c.ops->create(&p), 0);
+  assert_int_equal(c.ops->set(p, c.fds[0], 0, IN), 0);
+  corio__fault_arm(CORIO__FAULT_EPOLL_WAIT, 1);
+  assert_int_equal(c.ops->wait(p, -1, ev, 4), 0);
+  assert_true(corio__fault_fired(CORIO__FAULT_EPOLL_WAIT));
+  corio__fault_arm(CORIO__FAULT_EPOLL_WAIT, 0);
+  assert_int_equal(c.ops->wait(p, -1, ev, 4), 1);
+  c.ops->destroy(p);
+  close(c.fds[0]);
+  close(c.fds[1]);
+}
+
+static void test_faults_poll(void **state) {
+  fault_ctx c = {&corio__poller_poll, {-1, -1}};
+  corio__poll_event ev[4];
+  struct corio__poller *p;
+  long walked;
+  (void)state;
+
+  make_pipe(c.fds);
+  put_byte(c.fds[1]);
+  assert_int_equal(walk(CORIO__FAULT_ALLOC, life_create, &c, -ENOMEM), 1);
+  /* The poller, the fd map, the pollfd array. */
+  assert_int_equal(walk(CORIO__FAULT_ALLOC, life_full, &c, -ENOMEM), 3);
+  /* Only additions look at the fd. */
+  assert_int_equal(walk(CORIO__FAULT_FCNTL, life_full, &c, -EBADF), 2);
+  /* A failed poll is an error, not a timeout. */
+  assert_int_equal(walk(CORIO__FAULT_POLL, life_full, &c, -ENOMEM), 1);
+  open_many(&fault_many);
+  walked = walk(CORIO__FAULT_ALLOC, life_many, &c, -ENOMEM);
+  /* The poller plus a few doublings of each array. */
+  assert_true(walked >= 5 && walked <= 20);
+  close_many(&fault_many);
+  /* And it still works afterwards. */
+  assert_int_equal(c.ops->create(&p), 0);
+  assert_int_equal(c.ops->set(p, c.fds[0], 0, IN), 0);
+  assert_int_equal(c.ops->wait(p, 0, ev, 4), 1);
+  c.ops->destroy(p);
+  close(c.fds[0]);
+  close(c.fds[1]);
+}
+
+#define BOTH(f)                                                                \
+  {"epoll_" #f, f, NULL, NULL, &epoll_backend}, {                              \
+    "poll_" #f, f, NULL, NULL, &poll_backend                                   \
+  }
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      BOTH(test_add_mod_del),
+      BOTH(test_in_and_out_together),
+      BOTH(test_hangup_reports_what_was_asked),
+      BOTH(test_only_asked_events_are_reported),
+      BOTH(test_timeout_is_never_early),
+      BOTH(test_zero_and_infinite_timeouts),
+      BOTH(test_signal_interrupts_with_zero),
+      BOTH(test_closed_fd_is_refused),
+      BOTH(test_fd_closed_while_watched),
+      BOTH(test_stale_old_interest_is_tolerated),
+      BOTH(test_regular_file),
+      BOTH(test_many_fds),
+      BOTH(test_small_batches_are_fair),
+      BOTH(test_high_fd_number),
+      cmocka_unit_test(test_faults_epoll),
+      cmocka_unit_test(test_faults_poll),
+  };
+  struct rlimit rl;
+
+  /* 300 pipes at once need 600 fds (and one at 900). */
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 2048 &&
+      rl.rlim_max > rl.rlim_cur) {
+    rl.rlim_cur = rl.rlim_max < 2048 ? rl.rlim_max : 2048;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
