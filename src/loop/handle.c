@@ -37,12 +37,8 @@ int corio__handle_new(corio_loop *loop, enum handle_kind kind,
     h = loop->free_handles;
   }
   loop->free_handles = h->next;
-  *h = (corio_handle){.cb = cb,
-                      .arg = arg,
-                      .loop = loop,
-                      .refs = 1,
-                      .heap_index = UINT32_MAX,
-                      .kind = (uint8_t)kind};
+  *h = (corio_handle){
+      .cb = cb, .arg = arg, .loop = loop, .refs = 1, .kind = (uint8_t)kind};
   *out = h;
   return 0;
 }
@@ -85,7 +81,7 @@ void corio_handle_cancel(corio_handle *h) {
   h->cancelled = 1;
   /* A cancelled timer stays in the heap until it reaches the top or the
    * cancelled share makes the loop purge them. */
-  if (h->kind == HANDLE_TIMER && h->heap_index != UINT32_MAX)
+  if (h->kind == HANDLE_TIMER && h->in_heap)
     h->loop->timers.cancelled++;
 }
 

@@ -13,8 +13,9 @@
 #include "core/compiler.h"
 #include "loop/loop_internal.h"
 
-/* Purge cancelled timers once they are half the heap (and the heap is not
- * tiny), as asyncio does, so cancelling many timers costs no growth. */
+/* Purge cancelled timers once they are half the heap or more (and the
+ * heap is not tiny), as asyncio does, so cancelling many timers costs no
+ * growth: one O(n) rebuild instead of an O(log n) pop for each. */
 enum { PURGE_MIN_TIMERS = 100 };
 #define EVENTS_PER_POLL 256
 #define DEFAULT_SLOW_CALLBACK_NS ((int64_t)100 * 1000 * 1000)
@@ -367,7 +368,7 @@ static void prune_timers(corio_loop *loop) {
   timer_heap *heap = &loop->timers;
   corio_handle *top;
 
-  if (heap->size > PURGE_MIN_TIMERS && heap->cancelled * 2 > heap->size) {
+  if (heap->size > PURGE_MIN_TIMERS && heap->cancelled * 2 >= heap->size) {
     corio__timers_purge_cancelled(heap);
     return;
   }

@@ -19,9 +19,9 @@ struct corio_handle {
   int64_t when;              /* timers: deadline on the loop clock (ns) */
   uint64_t seq;              /* timers: scheduling order, breaks ties */
   uint32_t refs;             /* the loop's (while scheduled) + the user's */
-  uint32_t heap_index;       /* timers: position in the heap */
   uint8_t kind;              /* enum handle_kind */
   uint8_t cancelled;
+  uint8_t in_heap;           /* timers: still in the heap */
 };
 
 /* A FIFO of handles linked through `next`. */
@@ -29,9 +29,18 @@ typedef struct handle_queue {
   corio_handle *head, *tail;
 } handle_queue;
 
-/* Timers: a binary min-heap ordered by (when, seq). */
+/* Timers: a 4-ary min-heap ordered by (when, seq). The keys are kept
+ * in the entries, so sifting never touches the handles (a cache miss each
+ * in a large heap); cancellation is lazy, so no handle needs to know its
+ * position. */
+typedef struct timer_entry {
+  int64_t when;
+  uint64_t seq;
+  corio_handle *handle;
+} timer_entry;
+
 typedef struct timer_heap {
-  corio_handle **items;
+  timer_entry *items;
   uint32_t size, capacity;
   uint32_t cancelled; /* cancelled handles still in the heap */
 } timer_heap;

@@ -1,55 +1,54 @@
-/* A binary min-heap of timer handles ordered by (deadline, sequence), so
- * timers with equal deadlines fire in the order they were scheduled. Each
- * handle knows its index; a handle out of the heap has UINT32_MAX. */
+/* A 4-ary min-heap of timers ordered by (deadline, sequence), so timers
+ * with equal deadlines fire in the order they were scheduled. Four
+ * children per node halve the depth of a binary heap, and the four sit in
+ * about one cache line (24-byte entries), which matters for a million
+ * timers. */
 #include <errno.h>
 #include <string.h>
 
 #include "core/alloc.h"
 #include "loop/loop_internal.h"
 
-static int before(const corio_handle *a, const corio_handle *b) {
+static int before(const timer_entry *a, const timer_entry *b) {
   return a->when < b->when || (a->when == b->when && a->seq < b->seq);
 }
 
-static void place(timer_heap *heap, uint32_t i, corio_handle *h) {
-  heap->items[i] = h;
-  h->heap_index = i;
-}
-
 static void sift_up(timer_heap *heap, uint32_t i) {
-  corio_handle *h = heap->items[i];
+  timer_entry e = heap->items[i];
 
   while (i > 0) {
-    uint32_t parent = (i - 1) / 2;
-    if (!before(h, heap->items[parent]))
+    uint32_t parent = (i - 1) / 4;
+    if (!before(&e, &heap->items[parent]))
       break;
-    place(heap, i, heap->items[parent]);
+    heap->items[i] = heap->items[parent];
     i = parent;
   }
-  place(heap, i, h);
+  heap->items[i] = e;
 }
 
 static void sift_down(timer_heap *heap, uint32_t i) {
-  corio_handle *h = heap->items[i];
+  timer_entry e = heap->items[i];
 
   for (;;) {
-    uint32_t child = 2 * i + 1;
-    if (child >= heap->size)
+    uint32_t first = 4 * i + 1, best, end;
+    if (first >= heap->size)
       break;
-    if (child + 1 < heap->size &&
-        before(heap->items[child + 1], heap->items[child]))
-      child++;
-    if (!before(heap->items[child], h))
+    end = first + 4 < heap->size ? first + 4 : heap->size;
+    best = first;
+    for (uint32_t c = first + 1; c < end; c++)
+      if (before(&heap->items[c], &heap->items[best]))
+        best = c;
+    if (!before(&heap->items[best], &e))
       break;
-    place(heap, i, heap->items[child]);
-    i = child;
+    heap->items[i] = heap->items[best];
+    i = best;
   }
-  place(heap, i, h);
+  heap->items[i] = e;
 }
 
 static int grow(timer_heap *heap) {
   uint32_t capacity = heap->capacity ? heap->capacity * 2 : 64;
-  corio_handle **items;
+  timer_entry *items;
 
   if (capacity <= heap->capacity)
     return -ENOMEM;
@@ -70,23 +69,24 @@ int corio__timers_push(timer_heap *heap, corio_handle *h) {
     if (rc < 0)
       return rc;
   }
-  place(heap, heap->size++, h);
-  sift_up(heap, heap->size - 1);
+  heap->items[heap->size] = (timer_entry){h->when, h->seq, h};
+  h->in_heap = 1;
+  sift_up(heap, heap->size++);
   return 0;
 }
 
 corio_handle *corio__timers_top(const timer_heap *heap) {
-  return heap->size ? heap->items[0] : NULL;
+  return heap->size ? heap->items[0].handle : NULL;
 }
 
 corio_handle *corio__timers_pop(timer_heap *heap) {
-  corio_handle *top = heap->items[0];
+  corio_handle *top = heap->items[0].handle;
 
-  top->heap_index = UINT32_MAX;
+  top->in_heap = 0;
   if (top->cancelled)
     heap->cancelled--;
   if (--heap->size > 0) {
-    place(heap, 0, heap->items[heap->size]);
+    heap->items[0] = heap->items[heap->size];
     sift_down(heap, 0);
   }
   return top;
@@ -97,24 +97,25 @@ void corio__timers_purge_cancelled(timer_heap *heap) {
   uint32_t kept = 0;
 
   for (uint32_t i = 0; i < heap->size; i++) {
-    corio_handle *h = heap->items[i];
+    corio_handle *h = heap->items[i].handle;
     if (h->cancelled) {
-      h->heap_index = UINT32_MAX;
+      h->in_heap = 0;
       corio__handle_release(h);
     } else {
-      place(heap, kept++, h);
+      heap->items[kept++] = heap->items[i];
     }
   }
   heap->size = kept;
   heap->cancelled = 0;
-  for (uint32_t i = kept / 2; i-- > 0;)
-    sift_down(heap, i);
+  for (uint32_t i = kept / 4 + 1; i-- > 0;)
+    if (i < kept)
+      sift_down(heap, i);
 }
 
 void corio__timers_free(timer_heap *heap) {
   for (uint32_t i = 0; i < heap->size; i++) {
-    heap->items[i]->heap_index = UINT32_MAX;
-    corio__handle_release(heap->items[i]);
+    heap->items[i].handle->in_heap = 0;
+    corio__handle_release(heap->items[i].handle);
   }
   corio__free(heap->items, (size_t)heap->capacity * sizeof *heap->items);
   *heap = (timer_heap){0};

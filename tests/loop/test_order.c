@@ -285,6 +285,67 @@ static void test_few_cancelled_timers_stay_until_the_top(void **state) {
   corio_loop_unref(loop);
 }
 
+/* Thousands of expired timers with duplicate deadlines, most cancelled
+ * (so the purge rebuilds the heap): the survivors run in (deadline,
+ * scheduling) order. */
+enum { RANDOM_TIMERS = 5000 };
+
+struct stamped {
+  int64_t when;
+  int order;
+  int *log, *n;
+};
+
+static int record(void *arg) {
+  struct stamped *s = arg;
+
+  s->log[(*s->n)++] = s->order;
+  return 0;
+}
+
+static void test_random_timers_run_sorted(void **state) {
+  corio_loop *loop = new_loop();
+  struct stamped *t = calloc(RANDOM_TIMERS, sizeof *t);
+  corio_handle **h = calloc(RANDOM_TIMERS, sizeof *h);
+  int *log = calloc(RANDOM_TIMERS, sizeof *log);
+  int n = 0, expected = 0;
+  uint32_t x = 12345;
+  int64_t base = corio_loop_time_ns(loop) - 1000000;
+  (void)state;
+
+  assert_non_null(t);
+  assert_non_null(h);
+  assert_non_null(log);
+  for (int i = 0; i < RANDOM_TIMERS; i++) {
+    x = x * 1103515245u + 12345u;
+    t[i] = (struct stamped){base - (int64_t)(x >> 16) % 64, i, log, &n};
+    assert_int_equal(
+        corio_loop_call_at_ns(loop, t[i].when, record, &t[i], &h[i]), 0);
+  }
+  for (int i = 0; i < RANDOM_TIMERS; i++) {
+    x = x * 1103515245u + 12345u;
+    if ((x >> 16) % 3 != 0) /* about two thirds */
+      corio_handle_cancel(h[i]);
+    else
+      expected++;
+  }
+  assert_int_equal(corio_loop_stop(loop), 0);
+  assert_int_equal(corio_loop_run_forever(loop), 0);
+  assert_int_equal(n, expected);
+  for (int k = 1; k < n; k++) {
+    const struct stamped *a = &t[log[k - 1]], *b = &t[log[k]];
+    assert_true(a->when < b->when ||
+                (a->when == b->when && a->order < b->order));
+    assert_false(corio_handle_cancelled(h[log[k]]));
+  }
+  for (int i = 0; i < RANDOM_TIMERS; i++)
+    corio_handle_unref(h[i]);
+  free(t);
+  free(h);
+  free(log);
+  corio_loop_unref(loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ready_callbacks_run_fifo),
@@ -298,6 +359,7 @@ int main(void) {
       cmocka_unit_test(test_idle_loop_blocks_until_woken),
       cmocka_unit_test(test_cancelled_timers_are_purged),
       cmocka_unit_test(test_few_cancelled_timers_stay_until_the_top),
+      cmocka_unit_test(test_random_timers_run_sorted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
