@@ -33,7 +33,8 @@ CORIO_API void corio_loop_unref(corio_loop *loop);
 
 /* Runs until corio_loop_stop(). Returns 0 once stopped, -EINVAL (NULL),
  * CORIO_ELOOPCLOSED, CORIO_ELOOPRUNNING (this loop, or another loop on this
- * thread, is running). */
+ * thread, is running), or the poller's error if waiting for I/O failed
+ * (after finishing that iteration; the loop can be run again). */
 CORIO_API int corio_loop_run_forever(corio_loop *loop);
 
 /* Asks the loop to stop: the current iteration finishes (callbacks already
@@ -109,8 +110,9 @@ CORIO_API void corio_handle_unref(corio_handle *handle);
 
 /* Runs cb(arg) in every iteration while fd is readable (writable), until
  * removed; adding again replaces the callback. A callback may remove its
- * own watcher. Errors: -EINVAL (NULL, fd < 0), -EBADF (not an open fd),
- * -EPERM (a file the poller cannot watch), CORIO_ELOOPCLOSED, -ENOMEM. */
+ * own watcher. Errors: -EINVAL (NULL, fd < 0, the loop's own fds), -EBADF
+ * (not an open fd), -EPERM (a regular file or directory: always ready,
+ * so never watched, with either poller), CORIO_ELOOPCLOSED, -ENOMEM. */
 CORIO_API int corio_loop_add_reader(corio_loop *loop, int fd, corio_callback cb,
                                     void *arg);
 CORIO_API int corio_loop_add_writer(corio_loop *loop, int fd, corio_callback cb,

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/fault.h"
@@ -56,4 +57,12 @@ int corio__sys_sigaction(int signum, const struct sigaction *act,
   return sigaction(signum, act, old) == 0 ? 0 : -errno;
 }
 
-int corio__sys_fd_valid(int fd) { return fcntl(fd, F_GETFD) < 0 ? -errno : 0; }
+int corio__sys_fd_pollable(int fd) {
+  struct stat st;
+
+  if (corio__fault_hit(CORIO__FAULT_FSTAT))
+    return -EBADF;
+  if (fstat(fd, &st) != 0)
+    return -errno;
+  return S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ? -EPERM : 0;
+}

@@ -15,7 +15,8 @@ ssize_t corio__sys_write(int fd, const void *buf, size_t len);
 void corio__sys_close(int fd);
 int corio__sys_sigaction(int signum, const struct sigaction *act,
                          struct sigaction *old);
-/* Whether fd is open (fcntl F_GETFD): 0 or -EBADF. */
-int corio__sys_fd_valid(int fd);
+/* Whether fd is open and can be polled: 0, -EBADF (not open) or -EPERM
+ * (a regular file or a directory, which are always "ready"). */
+int corio__sys_fd_pollable(int fd);
 
 #endif

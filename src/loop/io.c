@@ -48,7 +48,9 @@ static int add_watcher(corio_loop *loop, int fd, unsigned event,
     return rc;
   if (fd == loop->wakeup_fd || fd == loop->signal_pipe[0])
     return -EINVAL; /* the loop's own */
-  if ((rc = corio__sys_fd_valid(fd)) < 0)
+  /* Both pollers then behave alike: epoll refuses regular files, poll(2)
+   * would call them ready forever; asyncio's epoll selector refuses. */
+  if ((rc = corio__sys_fd_pollable(fd)) < 0)
     return rc;
   if ((rc = ensure_slot(loop, fd)) < 0)
     return rc;

@@ -392,10 +392,8 @@ static int poll_once(corio_loop *loop) {
   int n = loop->poller_ops->wait(loop->poller, poll_timeout(loop, now_ns()),
                                  loop->events, loop->events_max);
 
-  if (n < 0) {
-    corio__loop_report(loop, "polling failed", n, NULL, NULL);
+  if (n < 0)
     return n;
-  }
   for (int i = 0; i < n; i++)
     corio__io_dispatch(loop, &loop->events[i]);
   return 0;
@@ -416,14 +414,19 @@ static void run_ready(corio_loop *loop) {
   }
 }
 
-static void run_once(corio_loop *loop) {
+static int run_once(corio_loop *loop) {
+  int rc;
+
   prune_timers(loop);
-  (void)poll_once(loop);
+  rc = poll_once(loop);
   queue_expired_timers(loop, now_ns());
   run_ready(loop);
+  return rc;
 }
 
 int corio_loop_run_forever(corio_loop *loop) {
+  int rc;
+
   if (!loop)
     return -EINVAL;
   if (loop->closed)
@@ -434,16 +437,16 @@ int corio_loop_run_forever(corio_loop *loop) {
   loop->running = 1;
   loop->thread = pthread_self();
   running_loop = loop;
-  for (;;) {
-    run_once(loop);
-    if (loop->stopping)
-      break;
-  }
+  /* A poller that fails would fail again: the loop stops with its error
+   * (callbacks' errors, by contrast, never stop it). */
+  do
+    rc = run_once(loop);
+  while (rc == 0 && !loop->stopping);
   loop->stopping = 0;
   loop->running = 0;
   running_loop = NULL;
   corio_loop_unref(loop);
-  return 0;
+  return rc;
 }
 
 int corio_loop_stop(corio_loop *loop) {

@@ -21,7 +21,7 @@ struct corio_handle {
   uint32_t refs;             /* the loop's (while scheduled) + the user's */
   uint8_t kind;              /* enum handle_kind */
   uint8_t cancelled;
-  uint8_t in_heap;           /* timers: still in the heap */
+  uint8_t in_heap; /* timers: still in the heap */
 };
 
 /* A FIFO of handles linked through `next`. */

@@ -17,6 +17,20 @@ typedef struct corio__poll_event {
 
 struct corio__poller;
 
+/* Contract details both backends keep:
+ * - An fd must be removed (set x -> 0) before it is closed: epoll forgets a
+ *   closed fd only if no duplicate of it is open, poll reports it POLLNVAL.
+ * - `old` should be the interest last set; both backends recover from a
+ *   wrong one (epoll retries ADD as MOD and the reverse; poll keeps its
+ *   own table), but the loop passes the right one.
+ * - Regular files: epoll refuses them (-EPERM), poll calls them always
+ *   ready; the loop refuses them before they get here.
+ * - wait reports each fd at most once, may report fewer than are ready
+ *   (epoll at most 256 a call), returns -EINVAL for max <= 0, treats any
+ *   negative timeout as no limit, and never wakes early (epoll rounds up
+ *   to whole milliseconds). Events are copied out, so set may be called
+ *   while handling them.
+ * - A poller must not be used on both sides of a fork. */
 typedef struct corio__poller_ops {
   const char *name;
   /* 0 or a negative errno. */

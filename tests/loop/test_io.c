@@ -2,6 +2,7 @@
  * while the fd is ready, until removed. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "loop_test.h"
@@ -161,6 +162,23 @@ static void test_bad_fds(void **state) {
   corio_loop_unref(loop);
 }
 
+static void test_regular_files_are_refused_by_every_poller(void **state) {
+  corio_loop *loop = new_loop();
+  char path[] = "/tmp/corio-test-XXXXXX";
+  int fd = mkstemp(path);
+  (void)state;
+
+  assert_true(fd >= 0);
+  unlink(path);
+  /* Always "ready", so never watched: epoll refuses them, and the loop
+   * makes poll(2) do the same. */
+  assert_int_equal(corio_loop_add_reader(loop, fd, noop, NULL), -EPERM);
+  assert_int_equal(corio_loop_add_writer(loop, fd, noop, NULL), -EPERM);
+  assert_int_equal(corio_loop_remove_reader(loop, fd), 0);
+  close(fd);
+  corio_loop_unref(loop);
+}
+
 static void test_many_fds(void **state) {
   enum { N = 200 };
   int pipes[N][2];
@@ -193,6 +211,7 @@ int main(void) {
       cmocka_unit_test(test_replacing_a_reader),
       cmocka_unit_test(test_writer_and_reader_on_one_fd),
       cmocka_unit_test(test_bad_fds),
+      cmocka_unit_test(test_regular_files_are_refused_by_every_poller),
       cmocka_unit_test(test_many_fds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
