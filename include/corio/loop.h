@@ -101,8 +101,9 @@ CORIO_API void corio_handle_cancel(corio_handle *handle);
 CORIO_API int corio_handle_cancelled(const corio_handle *handle);
 /* The loop time (seconds) of a timer handle; 0 for a call_soon handle. */
 CORIO_API double corio_handle_when(const corio_handle *handle);
-/* A handle reference also keeps its loop's memory alive (the loop is
- * closed by its last reference all the same). */
+/* A handle reference keeps the handle's memory (part of its loop's) but
+ * not the loop open: the loop's last reference closes it all the same. An
+ * unref without a matching reference is ignored. */
 CORIO_API corio_handle *corio_handle_ref(corio_handle *handle);
 CORIO_API void corio_handle_unref(corio_handle *handle);
 

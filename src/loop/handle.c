@@ -43,15 +43,15 @@ int corio__handle_new(corio_loop *loop, enum handle_kind kind,
   return 0;
 }
 
-/* Each reference the user holds also holds the loop, since a handle's
- * memory belongs to the loop's pool; it is dropped with the user's
- * reference (corio_handle_unref), not when the memory goes, which for a
- * timer the loop still holds would be a cycle. */
+/* Each reference the user holds also holds the loop's memory (not the
+ * loop: see corio__loop_mem_ref), since a handle's memory is in the loop's
+ * pool. */
 void corio__handle_give_to_user(corio_handle *h, corio_handle **user) {
   if (!user)
     return;
   h->refs++;
-  corio_loop_ref(h->loop);
+  h->user_refs++;
+  corio__loop_mem_ref(h->loop);
   *user = h;
 }
 
@@ -60,6 +60,9 @@ void corio__handle_release(corio_handle *h) {
 
   if (--h->refs > 0)
     return;
+  /* A queued signal arrival holds its handler. */
+  if (h->kind == HANDLE_SIGNAL)
+    corio__handle_release(h->arg);
   h->next = loop->free_handles;
   loop->free_handles = h;
 }
@@ -96,7 +99,8 @@ double corio_handle_when(const corio_handle *h) {
 corio_handle *corio_handle_ref(corio_handle *h) {
   if (h) {
     h->refs++;
-    corio_loop_ref(h->loop);
+    h->user_refs++;
+    corio__loop_mem_ref(h->loop);
   }
   return h;
 }
@@ -104,9 +108,11 @@ corio_handle *corio_handle_ref(corio_handle *h) {
 void corio_handle_unref(corio_handle *h) {
   corio_loop *loop;
 
-  if (!h)
+  /* An unref the user does not own would free what the loop still uses. */
+  if (!h || h->user_refs == 0)
     return;
+  h->user_refs--;
   loop = h->loop;
   corio__handle_release(h);
-  corio_loop_unref(loop);
+  corio__loop_mem_unref(loop);
 }

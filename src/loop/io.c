@@ -46,15 +46,19 @@ static int add_watcher(corio_loop *loop, int fd, unsigned event,
     return CORIO_ELOOPCLOSED;
   if ((rc = corio__loop_check_thread(loop)) < 0)
     return rc;
-  if (fd == loop->wakeup_fd || fd == loop->signal_pipe[0])
+  if (fd == loop->wakeup_fd || fd == loop->signal_pipe[0] ||
+      fd == loop->signal_pipe[1])
     return -EINVAL; /* the loop's own */
-  /* Both pollers then behave alike: epoll refuses regular files, poll(2)
-   * would call them ready forever; asyncio's epoll selector refuses. */
-  if ((rc = corio__sys_fd_pollable(fd)) < 0)
-    return rc;
   if ((rc = ensure_slot(loop, fd)) < 0)
     return rc;
   w = &loop->fds[fd];
+  /* A new fd for poll(2): refuse regular files and directories as epoll
+   * does (poll would call them ready forever), so both pollers behave
+   * alike. epoll reports that itself, and a replaced watcher needs no
+   * check: no syscall on those paths. */
+  if (w->events == 0 && loop->poller_ops != &corio__poller_epoll &&
+      (rc = corio__sys_fd_pollable(fd)) < 0)
+    return rc;
   slot = slot_of(w, event);
   if ((rc = corio__handle_new(loop, HANDLE_FD, cb, arg, &h)) < 0)
     return rc;

@@ -57,6 +57,7 @@ int corio_loop_create(corio_loop **out) {
   if (!loop)
     return -ENOMEM;
   atomic_init(&loop->refs, 1);
+  atomic_init(&loop->mem_refs, 1); /* held by the references together */
   loop->wakeup_fd = loop->signal_pipe[0] = loop->signal_pipe[1] = -1;
   loop->slow_callback_ns = DEFAULT_SLOW_CALLBACK_NS;
   loop->debug = debug && debug[0] && strcmp(debug, "0") != 0;
@@ -94,16 +95,26 @@ corio_loop *corio_loop_ref(corio_loop *loop) {
   return loop;
 }
 
-void corio_loop_unref(corio_loop *loop) {
-  if (!loop || atomic_fetch_sub(&loop->refs, 1) != 1)
-    return;
-  /* Closing may release handles that hold references: keep one meanwhile. */
-  atomic_store(&loop->refs, 1);
-  (void)corio_loop_close(loop);
-  if (atomic_fetch_sub(&loop->refs, 1) != 1)
+/* Two counts: references to the loop (the last one closes it), and holders
+ * of its memory (those references together, plus each user reference to a
+ * handle, whose memory is in the loop's pool). A forgotten handle then
+ * keeps a few bytes, not the loop's fds and signal handlers. */
+void corio__loop_mem_ref(corio_loop *loop) {
+  atomic_fetch_add(&loop->mem_refs, 1);
+}
+
+void corio__loop_mem_unref(corio_loop *loop) {
+  if (atomic_fetch_sub(&loop->mem_refs, 1) != 1)
     return;
   corio__handles_free_all(loop);
   free_loop(loop);
+}
+
+void corio_loop_unref(corio_loop *loop) {
+  if (!loop || atomic_fetch_sub(&loop->refs, 1) != 1)
+    return;
+  (void)corio_loop_close(loop);
+  corio__loop_mem_unref(loop);
 }
 
 static void drop_ready(corio_loop *loop) {
@@ -225,9 +236,14 @@ int corio_loop_call_at_ns(corio_loop *loop, int64_t when_ns, corio_callback cb,
 int corio_loop_call_later_ns(corio_loop *loop, int64_t delay_ns,
                              corio_callback cb, void *arg,
                              corio_handle **handle) {
+  int64_t now = now_ns();
+
   if (delay_ns < 0)
     return -EINVAL;
-  return corio_loop_call_at_ns(loop, now_ns() + delay_ns, cb, arg, handle);
+  /* A delay past the end of the clock means never: the last instant. */
+  if (delay_ns > INT64_MAX - now)
+    delay_ns = INT64_MAX - now;
+  return corio_loop_call_at_ns(loop, now + delay_ns, cb, arg, handle);
 }
 
 /* Seconds as nanoseconds; -EINVAL for what no deadline can be. */

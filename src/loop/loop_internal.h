@@ -9,7 +9,12 @@
 #include "corio/loop.h"
 #include "loop/poller.h"
 
-enum handle_kind { HANDLE_SOON, HANDLE_TIMER, HANDLE_FD };
+enum handle_kind {
+  HANDLE_SOON,
+  HANDLE_TIMER,
+  HANDLE_FD,
+  HANDLE_SIGNAL /* one arrival of a signal: arg is the handler's handle */
+};
 
 struct corio_handle {
   corio_callback cb;
@@ -19,6 +24,7 @@ struct corio_handle {
   int64_t when;              /* timers: deadline on the loop clock (ns) */
   uint64_t seq;              /* timers: scheduling order, breaks ties */
   uint32_t refs;             /* the loop's (while scheduled) + the user's */
+  uint32_t user_refs;        /* the user's alone, to refuse an extra unref */
   uint8_t kind;              /* enum handle_kind */
   uint8_t cancelled;
   uint8_t in_heap; /* timers: still in the heap */
@@ -59,7 +65,8 @@ typedef struct remote_call {
 } remote_call;
 
 struct corio_loop {
-  atomic_int refs;
+  atomic_int refs;     /* references to the loop; the last one closes it */
+  atomic_int mem_refs; /* holders of its memory: see corio__loop_mem_ref */
   int closed;
   int running;
   int stopping;
@@ -136,6 +143,8 @@ void corio__signal_dispatch(corio_loop *loop);
 void corio__signal_close(corio_loop *loop);
 
 /* loop.c */
+void corio__loop_mem_ref(corio_loop *loop);
+void corio__loop_mem_unref(corio_loop *loop);
 void corio__loop_report(corio_loop *loop, const char *message, int error,
                         corio_callback cb, void *arg);
 int corio__loop_check_thread(const corio_loop *loop);

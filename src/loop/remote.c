@@ -79,6 +79,33 @@ int corio_loop_call_soon_threadsafe(corio_loop *loop, corio_callback cb,
   return rc;
 }
 
+/* Puts calls that could not be queued back in front of those posted
+ * since, and re-arms the wake-up so the next iteration tries again: a
+ * call accepted with 0 is never dropped. */
+static void put_back(corio_loop *loop, remote_call *first) {
+  remote_call *last = first;
+
+  while (last->next)
+    last = last->next;
+  pthread_mutex_lock(&loop->remote_lock);
+  last->next = loop->remote_head;
+  loop->remote_head = first;
+  if (!loop->remote_tail)
+    loop->remote_tail = last;
+  if (!atomic_exchange(&loop->wake_sent, 1)) {
+    uint64_t one = 1;
+    (void)corio__sys_write(loop->wakeup_fd, &one, sizeof one);
+  }
+  pthread_mutex_unlock(&loop->remote_lock);
+}
+
+static void recycle(corio_loop *loop, remote_call *first, remote_call *last) {
+  pthread_mutex_lock(&loop->remote_lock);
+  last->next = loop->remote_free;
+  loop->remote_free = first;
+  pthread_mutex_unlock(&loop->remote_lock);
+}
+
 /* On the loop's thread, when the eventfd is readable: moves the posted
  * calls to the ready queue, in the order they were posted. */
 void corio__remote_drain(corio_loop *loop) {
@@ -94,18 +121,18 @@ void corio__remote_drain(corio_loop *loop) {
   for (call = calls; call; last = call, call = call->next) {
     corio_handle *h;
     int rc = corio__handle_new(loop, HANDLE_SOON, call->cb, call->arg, &h);
-    if (rc < 0)
-      corio__loop_report(loop, "dropped a call from another thread", rc,
+    if (rc < 0) {
+      corio__loop_report(loop, "out of memory for calls from other threads", rc,
                          call->cb, call->arg);
-    else
-      corio__queue_push(&loop->ready, h);
+      if (last)
+        last->next = NULL;
+      put_back(loop, call);
+      break;
+    }
+    corio__queue_push(&loop->ready, h);
   }
-  if (!last)
-    return;
-  pthread_mutex_lock(&loop->remote_lock);
-  last->next = loop->remote_free;
-  loop->remote_free = calls;
-  pthread_mutex_unlock(&loop->remote_lock);
+  if (last)
+    recycle(loop, calls, last);
 }
 
 void corio__remote_close(corio_loop *loop) {

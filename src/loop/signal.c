@@ -4,6 +4,7 @@
  * callback. One loop per signal at a time, as the process has one
  * disposition per signal. */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -17,6 +18,10 @@ enum { SIGNAL_SLOTS = 65 };
 /* Per signal: the write end of the pipe of the loop that handles it, or
  * -1. Read by the handler, so atomic. */
 static atomic_int signal_target[SIGNAL_SLOTS];
+/* Handlers between reading signal_target and finishing their write: a
+ * loop that stops handling a signal waits for them before closing the
+ * pipe, so a late write cannot land in a reused fd. */
+static atomic_int handlers_in_flight[SIGNAL_SLOTS];
 static atomic_int targets_ready;
 static pthread_mutex_t targets_lock = PTHREAD_MUTEX_INITIALIZER;
 
@@ -34,15 +39,24 @@ static void init_targets(void) {
 
 static void on_signal(int signum) {
   int saved = errno;
-  int fd = atomic_load(&signal_target[signum]);
+  int fd;
 
+  atomic_fetch_add(&handlers_in_flight[signum], 1);
+  fd = atomic_load(&signal_target[signum]);
   if (fd >= 0) {
     unsigned char byte = (unsigned char)signum;
     /* A full pipe drops the byte: the loop is behind and will run the
      * handler for the signals still queued. */
     (void)corio__sys_write(fd, &byte, 1);
   }
+  atomic_fetch_sub(&handlers_in_flight[signum], 1);
   errno = saved;
+}
+
+/* A handler that read the old target finishes within a few instructions. */
+static void wait_for_handlers(int signum) {
+  while (atomic_load(&handlers_in_flight[signum]) > 0)
+    sched_yield();
 }
 
 static int valid_signal(int signum) {
@@ -92,7 +106,9 @@ int corio_loop_add_signal_handler(corio_loop *loop, int signum,
     return rc;
   saved = loop->signal_saved;
   if (loop->signal_handlers[signum]) {
-    /* Replacing our own handler: the disposition is ours already. */
+    /* Replacing our own handler: the disposition is ours already. Arrivals
+     * queued for the old one are dropped with it. */
+    corio_handle_cancel(loop->signal_handlers[signum]);
     corio__handle_release(loop->signal_handlers[signum]);
     loop->signal_handlers[signum] = h;
     return 0;
@@ -121,6 +137,9 @@ static void restore(corio_loop *loop, int signum) {
 
   (void)corio__sys_sigaction(signum, &saved[signum], NULL);
   atomic_store(&signal_target[signum], -1);
+  wait_for_handlers(signum);
+  /* Arrivals already queued must not call a handler the user removed. */
+  corio_handle_cancel(loop->signal_handlers[signum]);
   corio__handle_release(loop->signal_handlers[signum]);
   loop->signal_handlers[signum] = NULL;
 }
@@ -138,6 +157,12 @@ int corio_loop_remove_signal_handler(corio_loop *loop, int signum) {
   return 1;
 }
 
+static int run_signal_handler(void *arg) {
+  corio_handle *handler = arg;
+
+  return handler->cancelled ? 0 : handler->cb(handler->arg);
+}
+
 void corio__signal_dispatch(corio_loop *loop) {
   unsigned char bytes[64];
   ssize_t n;
@@ -151,14 +176,17 @@ void corio__signal_dispatch(corio_loop *loop) {
 
       if (!handler)
         continue;
-      /* Each arrival is one call, like asyncio's call_soon of the handler. */
-      rc = corio__handle_new(loop, HANDLE_SOON, handler->cb, handler->arg,
+      /* Each arrival is one call, like asyncio's call_soon of the handler;
+       * it holds the handler and runs only if that is still installed. */
+      rc = corio__handle_new(loop, HANDLE_SIGNAL, run_signal_handler, handler,
                              &call);
-      if (rc < 0)
+      if (rc < 0) {
         corio__loop_report(loop, "dropped a signal", rc, handler->cb,
                            handler->arg);
-      else
-        corio__queue_push(&loop->ready, call);
+        continue;
+      }
+      handler->refs++;
+      corio__queue_push(&loop->ready, call);
     }
   }
 }

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -152,15 +153,59 @@ static void test_handle_outlives_loop_reference(void **state) {
   corio_test_usage before = corio_test_usage_now();
   corio_loop *loop = new_loop();
   corio_handle *h;
+  struct sigaction now;
   (void)state;
 
   assert_int_equal(corio_loop_call_later(loop, 5, noop, NULL, &h), 0);
-  /* The handle holds the loop: it stays valid, and the loop goes with it. */
+  assert_int_equal(corio_loop_add_signal_handler(loop, SIGUSR2, noop, NULL), 0);
+  /* The handle keeps its memory valid, but the loop's last reference still
+   * closes it: its fds and signal handlers go now. */
   corio_loop_unref(loop);
+  assert_true(corio_loop_is_closed(loop));
+  assert_int_equal(sigaction(SIGUSR2, NULL, &now), 0);
+  assert_ptr_equal(now.sa_handler, SIG_DFL);
   assert_false(corio_handle_cancelled(h));
   corio_handle_cancel(h);
   corio_handle_unref(h);
   corio_test_assert_no_leak(before);
+}
+
+static void test_extra_handle_unref_is_ignored(void **state) {
+  corio_loop *loop = new_loop();
+  corio_handle *h;
+  int ran = 0;
+  (void)state;
+
+  assert_int_equal(corio_loop_call_soon(loop, count, &ran, &h), 0);
+  corio_handle_unref(h);
+  /* Not the user's to drop: the loop's own reference is untouched. */
+  corio_handle_unref(h);
+  assert_int_equal(corio_loop_stop(loop), 0);
+  assert_int_equal(corio_loop_run_forever(loop), 0);
+  assert_int_equal(ran, 1);
+  corio_loop_unref(loop);
+}
+
+static void test_extreme_deadlines(void **state) {
+  corio_loop *loop = new_loop();
+  corio_handle *far, *due;
+  int ran = 0;
+  (void)state;
+
+  /* Past the end of the clock: clamped, not overflowed. */
+  assert_int_equal(corio_loop_call_later_ns(loop, INT64_MAX, count, &ran, &far),
+                   0);
+  assert_true(corio_handle_when(far) > 1e9);
+  /* Due exactly now: runs in the first iteration. */
+  assert_int_equal(
+      corio_loop_call_at_ns(loop, corio_loop_time_ns(loop), count, &ran, &due),
+      0);
+  assert_int_equal(corio_loop_stop(loop), 0);
+  assert_int_equal(corio_loop_run_forever(loop), 0);
+  assert_int_equal(ran, 1);
+  corio_handle_unref(far);
+  corio_handle_unref(due);
+  corio_loop_unref(loop);
 }
 
 /* ---- errors from callbacks ----------------------------------------------- */
@@ -330,6 +375,8 @@ int main(void) {
       cmocka_unit_test(test_bad_input),
       cmocka_unit_test(test_handles),
       cmocka_unit_test(test_handle_outlives_loop_reference),
+      cmocka_unit_test(test_extra_handle_unref_is_ignored),
+      cmocka_unit_test(test_extreme_deadlines),
       cmocka_unit_test(test_failing_callback_goes_to_handler),
       cmocka_unit_test(test_debug_warns_about_slow_callbacks),
       cmocka_unit_test(test_debug_refuses_other_threads),

@@ -1,6 +1,7 @@
 /* Fault injection over every allocation and syscall of the loop's own
  * code: each failure is a clean error, nothing leaks, and the loop works
  * afterwards. */
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -44,6 +45,35 @@ out:
   return rc;
 }
 
+/* Open fds of this process: a failure path that forgets to close one
+ * shows here. */
+static int open_fds(void) {
+  DIR *dir = opendir("/proc/self/fd");
+  int n = 0;
+
+  assert_non_null(dir);
+  while (readdir(dir))
+    n++;
+  closedir(dir);
+  return n;
+}
+
+static int checked_life(void *ctx) {
+  int fds = open_fds();
+  struct sigaction now;
+  int rc = loop_life(ctx);
+
+  assert_int_equal(open_fds(), fds);
+  assert_int_equal(sigaction(SIGUSR1, NULL, &now), 0);
+  /* Only a failed restore (injected: sigaction cannot fail for a signal it
+   * just accepted) may leave the loop's disarmed handler in place. */
+  if (now.sa_handler != SIG_DFL) {
+    assert_true(corio__fault_fired(CORIO__FAULT_SIGACTION));
+    signal(SIGUSR1, SIG_DFL);
+  }
+  return rc;
+}
+
 static void negative(int rc) { assert_true(rc < 0); }
 
 /* Unregistering an fd the loop is about to close, or restoring a signal
@@ -70,8 +100,8 @@ static void test_walk_every_point(void **state) {
   (void)state;
 
   for (size_t i = 0; i < sizeof walks / sizeof walks[0]; i++)
-    total +=
-        corio_test_fault_walk(walks[i].point, loop_life, NULL, walks[i].check);
+    total += corio_test_fault_walk(walks[i].point, checked_life, NULL,
+                                   walks[i].check);
   /* At least the loop, its handle pool, eventfd, pipe and sigaction. */
   assert_true(total >= 5);
   assert_int_equal(loop_life(NULL), 0);

@@ -162,6 +162,76 @@ static void test_bad_fds(void **state) {
   corio_loop_unref(loop);
 }
 
+/* Two fds ready in the same iteration; whichever callback runs first
+ * removes (or replaces) the other's watcher, which must then not run. */
+struct rivals {
+  corio_loop *loop;
+  int fd[2];
+  int calls[2];
+  int replaced;
+  int replace; /* replace instead of remove */
+};
+
+static int replacement(void *arg) {
+  ((struct rivals *)arg)->replaced++;
+  return 0;
+}
+
+static int rival(struct rivals *r, int me) {
+  int other = 1 - me;
+
+  r->calls[me]++;
+  if (r->replace)
+    assert_int_equal(
+        corio_loop_add_reader(r->loop, r->fd[other], replacement, r), 0);
+  else
+    assert_int_equal(corio_loop_remove_reader(r->loop, r->fd[other]), 1);
+  assert_int_equal(corio_loop_remove_reader(r->loop, r->fd[me]), 1);
+  return 0;
+}
+
+static int rival0(void *arg) { return rival(arg, 0); }
+static int rival1(void *arg) { return rival(arg, 1); }
+
+static void run_rivals(int replace) {
+  int a[2], b[2];
+  struct rivals r = {new_loop(), {-1, -1}, {0, 0}, 0, replace};
+
+  assert_int_equal(pipe(a), 0);
+  assert_int_equal(pipe(b), 0);
+  r.fd[0] = a[0];
+  r.fd[1] = b[0];
+  assert_int_equal(write(a[1], "a", 1), 1);
+  assert_int_equal(write(b[1], "b", 1), 1);
+  assert_int_equal(corio_loop_add_reader(r.loop, a[0], rival0, &r), 0);
+  assert_int_equal(corio_loop_add_reader(r.loop, b[0], rival1, &r), 0);
+  run_iterations(r.loop, 1);
+  /* Exactly one ran; the other was removed or replaced while queued. */
+  assert_int_equal(r.calls[0] + r.calls[1], 1);
+  assert_int_equal(r.replaced, 0);
+  if (replace) {
+    run_iterations(r.loop, 1);
+    assert_int_equal(r.replaced, 1); /* the replacement runs from now on */
+    (void)corio_loop_remove_reader(r.loop, a[0]);
+    (void)corio_loop_remove_reader(r.loop, b[0]);
+  }
+  close(a[0]);
+  close(a[1]);
+  close(b[0]);
+  close(b[1]);
+  corio_loop_unref(r.loop);
+}
+
+static void test_watcher_removed_while_queued_does_not_run(void **state) {
+  (void)state;
+  run_rivals(0);
+}
+
+static void test_watcher_replaced_while_queued_does_not_run(void **state) {
+  (void)state;
+  run_rivals(1);
+}
+
 static void test_regular_files_are_refused_by_every_poller(void **state) {
   corio_loop *loop = new_loop();
   char path[] = "/tmp/corio-test-XXXXXX";
@@ -211,6 +281,8 @@ int main(void) {
       cmocka_unit_test(test_replacing_a_reader),
       cmocka_unit_test(test_writer_and_reader_on_one_fd),
       cmocka_unit_test(test_bad_fds),
+      cmocka_unit_test(test_watcher_removed_while_queued_does_not_run),
+      cmocka_unit_test(test_watcher_replaced_while_queued_does_not_run),
       cmocka_unit_test(test_regular_files_are_refused_by_every_poller),
       cmocka_unit_test(test_many_fds),
   };

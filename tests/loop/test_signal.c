@@ -122,12 +122,60 @@ static void test_signals_that_cannot_be_handled(void **state) {
   corio_loop_unref(loop);
 }
 
+/* An arrival queued before its handler was removed must not call it: the
+ * handler's context may already be gone. */
+struct removal {
+  corio_loop *loop;
+  int handler_calls;
+};
+
+static int counting_handler(void *arg) {
+  ((struct removal *)arg)->handler_calls++;
+  return 0;
+}
+
+static int remove_the_handler(void *arg) {
+  struct removal *r = arg;
+
+  assert_int_equal(corio_loop_remove_signal_handler(r->loop, SIGUSR1), 1);
+  return 0;
+}
+
+static int raise_then_schedule_removal(void *arg) {
+  struct removal *r = arg;
+
+  /* The removal is queued now; the arrival joins the queue after it, in
+   * the next iteration's poll. */
+  assert_int_equal(corio_loop_call_soon(r->loop, remove_the_handler, r, NULL),
+                   0);
+  assert_int_equal(raise(SIGUSR1), 0);
+  return 0;
+}
+
+static void test_removed_handler_skips_queued_arrivals(void **state) {
+  struct removal r = {new_loop(), 0};
+  (void)state;
+
+  assert_int_equal(
+      corio_loop_add_signal_handler(r.loop, SIGUSR1, counting_handler, &r), 0);
+  assert_int_equal(
+      corio_loop_call_soon(r.loop, raise_then_schedule_removal, &r, NULL), 0);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(corio_loop_stop(r.loop), 0);
+    assert_int_equal(corio_loop_run_forever(r.loop), 0);
+  }
+  assert_int_equal(r.handler_calls, 0);
+  assert_ptr_equal(disposition(SIGUSR1), SIG_DFL);
+  corio_loop_unref(r.loop);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_signal_runs_as_a_callback),
       cmocka_unit_test(test_close_restores_previous_disposition),
       cmocka_unit_test(test_replace_and_one_loop_per_signal),
       cmocka_unit_test(test_signals_that_cannot_be_handled),
+      cmocka_unit_test(test_removed_handler_skips_queued_arrivals),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
