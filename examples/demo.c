@@ -22,12 +22,23 @@ static const struct part parts[] = {
      "corio_coro_yield_from() passes values up from an inner coroutine and\n"
      "sends down into it, and returns the inner coroutine's result.",
      example_yield_from},
+    {"The event loop: callbacks and timers",
+     "call_soon callbacks run in FIFO order, one iteration at a time; timers\n"
+     "join them when due, in deadline order; a cancelled handle never runs;\n"
+     "a failing callback goes to the exception handler; stop ends the loop\n"
+     "once the current iteration is done.",
+     example_loop_timers},
+    {"The select loop: echoing lines from a pipe",
+     "The loop waits in the poller until the pipe is readable, then runs\n"
+     "the reader callback; a timer callback writes the lines. At end of\n"
+     "file the reader removes itself, closes the pipe and stops the loop.",
+     example_select_loop},
 };
 
 int main(void) {
   size_t i;
 
-  puts("corio demo: coroutines with their own stacks");
+  puts("corio demo: coroutines with their own stacks, and an event loop");
   for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     printf("\n== %zu. %s ==\n%s\n\n", i + 1, parts[i].title, parts[i].what);
     if (parts[i].run() != 0) {

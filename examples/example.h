@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include <corio/coro.h>
+#include <corio/loop.h>
 
 /* greenlet: task 1 and task 2 switch to each other (seed 000). */
 int example_greenlet_pingpong(void);
@@ -15,6 +16,12 @@ int example_greenlet_pingpong(void);
 int example_generator(void);
 /* `yield from`: a generator that delegates to another (seed 004). */
 int example_yield_from(void);
+/* The event loop: call_soon, call_later, call_at, a cancelled handle, an
+ * exception handler and stop (seed 001's event loop, with callbacks). */
+int example_loop_timers(void);
+/* The select loop: a reader callback echoes lines written into a pipe by
+ * a timer callback (seed 004's I/O event loop). */
+int example_select_loop(void);
 
 /* What a return code means, for reports: resume and throw return 0 for a
  * yield and CORIO_CORO_RETURNED for a return, which are not errors. */

@@ -26,6 +26,8 @@ need libc6-dev-arm64-cross have_file /usr/aarch64-linux-gnu/include/stdio.h
 need libcmocka-dev:arm64 have_file /usr/lib/aarch64-linux-gnu/libcmocka.so
 # Only `make bench` uses it, to measure Boost's fcontext side by side.
 need libboost-context-dev have_file /usr/include/boost/context/detail/fcontext.hpp
+# Only `make bench` uses it, to measure libuv's timers side by side.
+need libuv1-dev have_file /usr/include/uv.h
 
 if [ -z "$missing" ]; then
   exit 0

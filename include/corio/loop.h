@@ -41,6 +41,9 @@ CORIO_API int corio_loop_run_forever(corio_loop *loop);
  * ready run), then run_forever returns. Before run_forever, the next run
  * does one iteration and returns, as in asyncio. */
 CORIO_API int corio_loop_stop(corio_loop *loop);
+/* corio_loop_stop as a callback, for `call_soon_threadsafe(loop,
+ * corio_loop_stop_cb, loop)` and timers: arg is the loop. */
+CORIO_API int corio_loop_stop_cb(void *loop);
 
 /* Releases the poller, the wake-up fd and signal handlers; callbacks still
  * scheduled are dropped. Refused while running (CORIO_ELOOPRUNNING);
@@ -101,6 +104,8 @@ CORIO_API void corio_handle_cancel(corio_handle *handle);
 CORIO_API int corio_handle_cancelled(const corio_handle *handle);
 /* The loop time (seconds) of a timer handle; 0 for a call_soon handle. */
 CORIO_API double corio_handle_when(const corio_handle *handle);
+/* The same in nanoseconds on corio_loop_time_ns, exact. */
+CORIO_API int64_t corio_handle_when_ns(const corio_handle *handle);
 /* A handle reference keeps the handle's memory (part of its loop's) but
  * not the loop open: the loop's last reference closes it all the same. An
  * unref without a matching reference is ignored. */

@@ -96,6 +96,10 @@ double corio_handle_when(const corio_handle *h) {
   return h && h->kind == HANDLE_TIMER ? (double)h->when / 1e9 : 0.0;
 }
 
+int64_t corio_handle_when_ns(const corio_handle *h) {
+  return h && h->kind == HANDLE_TIMER ? h->when : 0;
+}
+
 corio_handle *corio_handle_ref(corio_handle *h) {
   if (h) {
     h->refs++;

@@ -471,3 +471,5 @@ int corio_loop_stop(corio_loop *loop) {
   loop->stopping = 1;
   return 0;
 }
+
+int corio_loop_stop_cb(void *loop) { return corio_loop_stop(loop); }

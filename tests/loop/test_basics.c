@@ -132,6 +132,8 @@ static void test_handles(void **state) {
       corio_loop_call_later(loop, 0.001, count, &cancelled, &timer), 0);
   assert_int_equal(corio_loop_call_soon(loop, count, &ran, &ran_handle), 0);
   assert_true(corio_handle_when(timer) >= t0 + 0.001);
+  assert_true(corio_handle_when_ns(timer) >= (int64_t)(t0 * 1e9) + 1000000);
+  assert_int_equal(corio_handle_when_ns(soon), 0);
   assert_true(corio_handle_when(soon) == 0.0);
   corio_handle_cancel(soon);
   corio_handle_cancel(soon); /* twice: harmless */
