@@ -20,7 +20,7 @@ extern "C" {
   X(CORIO_ETHREAD, -4003, "object belongs to another thread")                  \
   X(CORIO_ECLOSED, -4004, "coroutine is being closed")                         \
   X(CORIO_ECLOSEIGNORED, -4005,                                                \
-    "coroutine yielded instead of finishing on close")                            \
+    "coroutine yielded instead of finishing on close")                         \
   X(CORIO_ELOOPCLOSED, -4010, "event loop is closed")                          \
   X(CORIO_ELOOPRUNNING, -4011, "an event loop is already running")
 
