@@ -368,16 +368,24 @@ static void run_handle(corio_loop *loop, corio_handle *h) {
 }
 
 /* How long the poller may block: not at all when something is ready or
- * the loop is stopping, until the next timer, or until woken. */
+ * the loop is stopping, until the next timer, or until woken. A wait for a
+ * timer is rounded up to whole milliseconds, with every poller (epoll can
+ * do no better): timers fire up to about 1 ms late, never early, and
+ * timers close together are run by one wake-up instead of one each. */
 static int64_t poll_timeout(const corio_loop *loop, int64_t now) {
+  const int64_t ms = 1000000;
   const corio_handle *top;
+  int64_t wait;
 
   if (loop->ready.head || loop->stopping)
     return 0;
   top = corio__timers_top(&loop->timers);
   if (!top)
     return -1;
-  return top->when > now ? top->when - now : 0;
+  if (top->when <= now)
+    return 0;
+  wait = top->when - now;
+  return wait > INT64_MAX - ms ? wait : (wait + ms - 1) / ms * ms;
 }
 
 static void prune_timers(corio_loop *loop) {
