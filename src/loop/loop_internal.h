@@ -35,14 +35,13 @@ typedef struct handle_queue {
   corio_handle *head, *tail;
 } handle_queue;
 
-/* Timers: a 4-ary min-heap ordered by (when, seq). The keys are kept
- * in the entries, so sifting never touches the handles (a cache miss each
- * in a large heap); cancellation is lazy, so no handle needs to know its
- * position. */
+/* Timers: a 4-ary min-heap ordered by (when, seq). Deadlines are kept in
+ * the 16-byte entries, so sifting touches a handle only on an exact tie (a
+ * cache miss each in a large heap) and four children share a cache line;
+ * cancellation is lazy, so no handle needs to know its position. */
 typedef struct timer_entry {
   int64_t when;
-  uint64_t seq;
-  corio_handle *handle;
+  corio_handle *handle; /* its seq breaks ties, read only on a tie */
 } timer_entry;
 
 typedef struct timer_heap {

@@ -1,7 +1,7 @@
 /* A 4-ary min-heap of timers ordered by (deadline, sequence), so timers
  * with equal deadlines fire in the order they were scheduled. Four
  * children per node halve the depth of a binary heap, and the four sit in
- * about one cache line (24-byte entries), which matters for a million
+ * one cache line or two (16-byte entries), which matters for a million
  * timers. */
 #include <errno.h>
 #include <string.h>
@@ -10,7 +10,8 @@
 #include "loop/loop_internal.h"
 
 static int before(const timer_entry *a, const timer_entry *b) {
-  return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+  return a->when < b->when ||
+         (a->when == b->when && a->handle->seq < b->handle->seq);
 }
 
 static void sift_up(timer_heap *heap, uint32_t i) {
@@ -69,7 +70,7 @@ int corio__timers_push(timer_heap *heap, corio_handle *h) {
     if (rc < 0)
       return rc;
   }
-  heap->items[heap->size] = (timer_entry){h->when, h->seq, h};
+  heap->items[heap->size] = (timer_entry){h->when, h};
   h->in_heap = 1;
   sift_up(heap, heap->size++);
   return 0;
