@@ -81,6 +81,17 @@ static inline long long bench_status_bytes(const char *field) {
 }
 
 /* Lines of /proc/self/maps: the number of memory mappings, or -1. */
+/* A fixed-seed pseudo-random sequence (xorshift64), the same in every
+ * program that compares one workload across libraries. */
+static inline uint64_t bench_xorshift64(uint64_t *state) {
+  uint64_t x = *state;
+
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return *state = x;
+}
+
 static inline long bench_map_count(void) {
   FILE *f = fopen("/proc/self/maps", "r");
   long lines = 0;

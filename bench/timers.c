@@ -41,15 +41,6 @@ static void die(const char *what, int rc) {
   exit(1);
 }
 
-static uint64_t xorshift64(uint64_t *s) {
-  uint64_t x = *s;
-
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
-
 static int fired(void *arg) {
   struct state *st = arg;
 
@@ -93,7 +84,7 @@ int main(void) {
   /* Even timers fire; odd ones are cancelled, so they keep a handle. */
   t0 = bench_now_s();
   for (long i = 0; i < TIMERS; i++) {
-    int64_t delay = (int64_t)(xorshift64(&seed) % MAX_DELAY_NS);
+    int64_t delay = (int64_t)(bench_xorshift64(&seed) % MAX_DELAY_NS);
 
     if (i % 2 == 0)
       rc = corio_loop_call_later_ns(st.loop, delay, fired, &st, NULL);

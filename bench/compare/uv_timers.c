@@ -37,15 +37,6 @@ static void die(const char *what, int rc) {
   exit(1);
 }
 
-static uint64_t xorshift64(uint64_t *s) {
-  uint64_t x = *s;
-
-  x ^= x << 13;
-  x ^= x >> 7;
-  x ^= x << 17;
-  return *s = x;
-}
-
 static void fired(uv_timer_t *timer) {
   struct state *st = timer->data;
 
@@ -87,7 +78,7 @@ int main(void) {
 
   t0 = bench_now_s();
   for (long i = 0; i < TIMERS; i++) {
-    uint64_t delay_ms = (xorshift64(&seed) % MAX_DELAY_NS) / 1000000;
+    uint64_t delay_ms = (bench_xorshift64(&seed) % MAX_DELAY_NS) / 1000000;
 
     rc = uv_timer_init(&loop, &timers[i]);
     if (rc < 0)

@@ -61,3 +61,27 @@ void corio__free(void *ptr, size_t size) {
 }
 
 long corio__alloc_outstanding(void) { return atomic_load(&outstanding); }
+
+int corio__grow_array(void **arr, size_t *cap, size_t elem, size_t need,
+                      size_t min_cap) {
+  size_t n = *cap > min_cap ? *cap : (min_cap ? min_cap : 1);
+  char *bigger;
+
+  while (n < need) {
+    if (n > (size_t)-1 / 2 / elem)
+      return -ENOMEM;
+    n *= 2;
+  }
+  if (n == *cap)
+    return 0;
+  bigger = corio__alloc(n * elem);
+  if (!bigger)
+    return -ENOMEM;
+  if (*cap)
+    memcpy(bigger, *arr, *cap * elem);
+  memset(bigger + *cap * elem, 0, (n - *cap) * elem);
+  corio__free(*arr, *cap * elem);
+  *arr = bigger;
+  *cap = n;
+  return 0;
+}

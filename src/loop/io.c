@@ -3,30 +3,16 @@
  * removed. Watchers live in a table indexed by fd; each holds a handle that
  * the poll phase queues when the fd is ready. */
 #include <errno.h>
-#include <string.h>
 
 #include "core/alloc.h"
 #include "core/sys_fd.h"
 #include "loop/loop_internal.h"
 
 static int ensure_slot(corio_loop *loop, int fd) {
-  int len;
-  fd_watch *fds;
-
-  if (fd < loop->fds_len)
+  if ((size_t)fd < loop->fds_len)
     return 0;
-  len = loop->fds_len ? loop->fds_len : 64;
-  while (len <= fd)
-    len *= 2;
-  fds = corio__calloc((size_t)len * sizeof *fds);
-  if (!fds)
-    return -ENOMEM;
-  if (loop->fds_len)
-    memcpy(fds, loop->fds, (size_t)loop->fds_len * sizeof *fds);
-  corio__free(loop->fds, (size_t)loop->fds_len * sizeof *fds);
-  loop->fds = fds;
-  loop->fds_len = len;
-  return 0;
+  return corio__grow_array((void **)&loop->fds, &loop->fds_len,
+                           sizeof *loop->fds, (size_t)fd + 1, 64);
 }
 
 static corio_handle **slot_of(fd_watch *w, unsigned event) {
@@ -89,7 +75,7 @@ static int remove_watcher(corio_loop *loop, int fd, unsigned event) {
     return -EINVAL;
   if ((rc = corio__loop_check_thread(loop)) < 0)
     return rc;
-  if (loop->closed || fd >= loop->fds_len)
+  if (loop->closed || (size_t)fd >= loop->fds_len)
     return 0;
   w = &loop->fds[fd];
   slot = slot_of(w, event);
@@ -142,7 +128,7 @@ void corio__io_dispatch(corio_loop *loop, const corio__poll_event *ev) {
     corio__signal_dispatch(loop);
     return;
   }
-  if (ev->fd >= loop->fds_len)
+  if ((size_t)ev->fd >= loop->fds_len)
     return;
   w = &loop->fds[ev->fd];
   if (ev->events & CORIO__POLL_IN)
@@ -152,7 +138,7 @@ void corio__io_dispatch(corio_loop *loop, const corio__poll_event *ev) {
 }
 
 void corio__io_close(corio_loop *loop) {
-  for (int fd = 0; fd < loop->fds_len; fd++) {
+  for (size_t fd = 0; fd < loop->fds_len; fd++) {
     fd_watch *w = &loop->fds[fd];
     if (w->reader)
       corio__handle_release(w->reader);

@@ -46,7 +46,8 @@ typedef struct timer_entry {
 
 typedef struct timer_heap {
   timer_entry *items;
-  uint32_t size, capacity;
+  size_t capacity;
+  uint32_t size;
   uint32_t cancelled; /* cancelled handles still in the heap */
 } timer_heap;
 
@@ -84,7 +85,7 @@ struct corio_loop {
   corio__poll_event *events;
   int events_max;
   fd_watch *fds;
-  int fds_len;
+  size_t fds_len;
 
   /* Cross-thread calls: posted under the lock, moved to the ready queue
    * when the loop is woken through wakeup_fd. */

@@ -20,29 +20,6 @@ struct corio__poller {
   size_t start; /* where the next wait starts scanning, for fairness */
 };
 
-/* Grows *arr (cap elements of elem bytes) to hold at least `need`. The
- * allocator has no realloc: allocate, copy, free. The old array stays
- * valid if this fails. */
-static int grow(void **arr, size_t *cap, size_t elem, size_t need) {
-  size_t n = *cap ? *cap : 16;
-  void *bigger;
-
-  while (n < need) {
-    if (n > (size_t)-1 / 2 / elem)
-      return -ENOMEM;
-    n *= 2;
-  }
-  bigger = corio__alloc(n * elem);
-  if (!bigger)
-    return -ENOMEM;
-  if (*cap)
-    memcpy(bigger, *arr, *cap * elem);
-  corio__free(*arr, *cap * elem);
-  *arr = bigger;
-  *cap = n;
-  return 0;
-}
-
 static int poll_create(struct corio__poller **out) {
   struct corio__poller *p = corio__calloc(sizeof *p);
 
@@ -83,14 +60,16 @@ static int reserve(struct corio__poller *p, int fd) {
   int rc;
 
   if ((size_t)fd >= p->slot_cap) {
-    rc = grow((void **)&p->slot, &p->slot_cap, sizeof *p->slot, (size_t)fd + 1);
+    rc = corio__grow_array((void **)&p->slot, &p->slot_cap, sizeof *p->slot,
+                           (size_t)fd + 1, 16);
     if (rc < 0)
       return rc;
     for (size_t i = old_cap; i < p->slot_cap; i++)
       p->slot[i] = -1;
   }
   if (p->nfds == p->fds_cap)
-    return grow((void **)&p->fds, &p->fds_cap, sizeof *p->fds, p->nfds + 1);
+    return corio__grow_array((void **)&p->fds, &p->fds_cap, sizeof *p->fds,
+                             p->nfds + 1, 16);
   return 0;
 }
 

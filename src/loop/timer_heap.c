@@ -4,7 +4,6 @@
  * one cache line or two (16-byte entries), which matters for a million
  * timers. */
 #include <errno.h>
-#include <string.h>
 
 #include "core/alloc.h"
 #include "loop/loop_internal.h"
@@ -47,26 +46,13 @@ static void sift_down(timer_heap *heap, uint32_t i) {
   heap->items[i] = e;
 }
 
-static int grow(timer_heap *heap) {
-  uint32_t capacity = heap->capacity ? heap->capacity * 2 : 64;
-  timer_entry *items;
-
-  if (capacity <= heap->capacity)
-    return -ENOMEM;
-  items = corio__alloc((size_t)capacity * sizeof *items);
-  if (!items)
-    return -ENOMEM;
-  if (heap->size)
-    memcpy(items, heap->items, (size_t)heap->size * sizeof *items);
-  corio__free(heap->items, (size_t)heap->capacity * sizeof *items);
-  heap->items = items;
-  heap->capacity = capacity;
-  return 0;
-}
-
 int corio__timers_push(timer_heap *heap, corio_handle *h) {
   if (heap->size == heap->capacity) {
-    int rc = grow(heap);
+    int rc = heap->size == UINT32_MAX
+                 ? -ENOMEM
+                 : corio__grow_array((void **)&heap->items, &heap->capacity,
+                                     sizeof *heap->items,
+                                     (size_t)heap->size + 1, 64);
     if (rc < 0)
       return rc;
   }

@@ -1,7 +1,6 @@
 /* Fault injection over every allocation and syscall of the loop's own
  * code: each failure is a clean error, nothing leaks, and the loop works
  * afterwards. */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <unistd.h>
@@ -45,25 +44,12 @@ out:
   return rc;
 }
 
-/* Open fds of this process: a failure path that forgets to close one
- * shows here. */
-static int open_fds(void) {
-  DIR *dir = opendir("/proc/self/fd");
-  int n = 0;
-
-  assert_non_null(dir);
-  while (readdir(dir))
-    n++;
-  closedir(dir);
-  return n;
-}
-
 static int checked_life(void *ctx) {
-  int fds = open_fds();
+  int fds = corio_test_open_fds();
   struct sigaction now;
   int rc = loop_life(ctx);
 
-  assert_int_equal(open_fds(), fds);
+  assert_int_equal(corio_test_open_fds(), fds);
   assert_int_equal(sigaction(SIGUSR1, NULL, &now), 0);
   /* Only a failed restore (injected: sigaction cannot fail for a signal it
    * just accepted) may leave the loop's disarmed handler in place. */

@@ -1,7 +1,6 @@
 /* The readiness backends through their ops tables: every test runs once
  * per backend (epoll, poll), and where they differ by design (regular
  * files, fds closed while watched) each one's behaviour is checked. */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,18 +38,6 @@ static int64_t now_ns(void) {
 
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-/* Open fds of this process, to prove that failures leak none. */
-static int open_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  int n = 0;
-
-  assert_non_null(d);
-  while (readdir(d))
-    n++;
-  closedir(d);
-  return n;
 }
 
 static void make_pipe(int fds[2]) { assert_int_equal(pipe(fds), 0); }
@@ -561,12 +548,12 @@ static void exactly_expected(int rc) { assert_int_equal(rc, expected_rc); }
 
 static long walk(enum corio__fault_point point, corio_test_op op, fault_ctx *c,
                  int rc) {
-  int fds_before = open_fds();
+  int fds_before = corio_test_open_fds();
   long walked;
 
   expected_rc = rc;
   walked = corio_test_fault_walk(point, op, c, exactly_expected);
-  assert_int_equal(open_fds(), fds_before);
+  assert_int_equal(corio_test_open_fds(), fds_before);
   return walked;
 }
 

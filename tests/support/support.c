@@ -1,5 +1,6 @@
 #include "support.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,4 +68,15 @@ int corio_test_under_valgrind(void) {
     return 1;
 #endif
   return getenv("CORIO_TEST_UNDER_VALGRIND") != NULL;
+}
+
+int corio_test_open_fds(void) {
+  DIR *dir = opendir("/proc/self/fd");
+  int n = 0;
+
+  assert_non_null(dir);
+  while (readdir(dir))
+    n++;
+  closedir(dir);
+  return n;
 }

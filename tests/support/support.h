@@ -35,6 +35,10 @@ typedef int (*corio_test_op)(void *ctx);
 long corio_test_fault_walk(enum corio__fault_point point, corio_test_op op,
                            void *ctx, void (*check)(int rc));
 
+/* Open fds of this process: a failure path that forgets to close one
+ * shows as a difference. */
+int corio_test_open_fds(void);
+
 /* Under Valgrind some tests (forking crash tests) are skipped. */
 int corio_test_under_valgrind(void);
 
