@@ -16,6 +16,14 @@
 #define corio__thread_local                                                    \
   _Thread_local __attribute__((tls_model("initial-exec")))
 
+#if defined(__SANITIZE_THREAD__)
+#define CORIO_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CORIO_TSAN 1
+#endif
+#endif
+
 #if defined(__SANITIZE_ADDRESS__)
 #define CORIO_ASAN 1
 #elif defined(__has_feature)

@@ -12,6 +12,9 @@
 #if CORIO_ASAN
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if CORIO_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
 
 struct coro_thread;
 
@@ -40,6 +43,9 @@ struct corio_coro {
   void **recv_out;
   corio_coro *waiting_on;
   corio__stack stack;
+#if CORIO_TSAN
+  void *tsan_fiber; /* ThreadSanitizer's state for this stack */
+#endif
 #if CORIO_ASAN
   void *asan_fake_stack;   /* ASan's fake frames while suspended */
   const void *asan_bottom; /* stack bounds ASan is told on switch-in */
@@ -72,6 +78,9 @@ static struct coro_thread *this_thread(void) {
     t->main.owner = t;
     t->main.state = CORIO_CORO_RUNNING;
     t->main.canary = &main_canary;
+#if CORIO_TSAN
+    t->main.tsan_fiber = __tsan_get_current_fiber();
+#endif
     t->current = &t->main;
   }
   return t;
@@ -151,15 +160,26 @@ static void check_own_stack(const struct coro_thread *t) {
     stack_overflow(t->current);
 }
 
+/* Sanitizers are told about every switch: ASan which stack is in use (and
+ * to drop a dying coroutine's fake frames), TSan which fiber runs. */
+static void before_switch(struct coro_thread *t, corio_coro *self,
+                          corio_coro *target, int dying) {
 #if CORIO_ASAN
-static void asan_before(struct coro_thread *t, corio_coro *self,
-                        corio_coro *target, int dying) {
   t->switching_from = self;
   __sanitizer_start_switch_fiber(dying ? NULL : &self->asan_fake_stack,
                                  target->asan_bottom, target->asan_size);
+#endif
+#if CORIO_TSAN
+  __tsan_switch_to_fiber(target->tsan_fiber, 0);
+#endif
+  (void)t;
+  (void)self;
+  (void)target;
+  (void)dying;
 }
 
-static void asan_after(struct coro_thread *t, corio_coro *self) {
+static void after_switch(struct coro_thread *t, corio_coro *self) {
+#if CORIO_ASAN
   corio_coro *from = t->switching_from;
   const void *bottom;
   size_t size;
@@ -170,10 +190,15 @@ static void asan_after(struct coro_thread *t, corio_coro *self) {
     from->asan_bottom = bottom;
     from->asan_size = size;
   }
+#endif
+  (void)t;
+  (void)self;
 }
+
+#if CORIO_ASAN || CORIO_TSAN
+#define CORIO_SANITIZED 1
 #else
-#define asan_before(t, self, target, dying) ((void)0)
-#define asan_after(t, self) ((void)0)
+#define CORIO_SANITIZED 0
 #endif
 
 /* Hands value (or err) to a suspended target on behalf of `from`, and
@@ -203,10 +228,10 @@ switch_to(struct coro_thread *t, corio_coro *self, corio_coro_state self_state,
   self->state = self_state;
   target->state = CORIO_CORO_RUNNING;
   t->current = target;
-#if CORIO_ASAN
-  asan_before(t, self, target, 0);
+#if CORIO_SANITIZED
+  before_switch(t, self, target, 0);
   code = corio__ctx_switch(&self->ctx, &target->ctx, code);
-  asan_after(t, self);
+  after_switch(t, self);
   return code;
 #else
   return corio__ctx_switch(&self->ctx, &target->ctx, code);
@@ -219,7 +244,7 @@ static corio__noreturn void coro_main(int code) {
   corio_coro *target;
 
   (void)code; /* the first resume's value is not delivered: fn gets arg */
-  asan_after(t, self);
+  after_switch(t, self);
   self->result = self->fn(self->arg);
   if (self->error)
     self->result = NULL;
@@ -230,7 +255,7 @@ static corio__noreturn void coro_main(int code) {
   self->state = CORIO_CORO_DEAD;
   target->state = CORIO_CORO_RUNNING;
   t->current = target;
-  asan_before(t, self, target, 1);
+  before_switch(t, self, target, 1);
   corio__ctx_switch(&self->ctx, &target->ctx, code);
   __builtin_unreachable();
 }
@@ -269,6 +294,9 @@ int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
     corio__stack_put(&stack);
     return rc;
   }
+#if CORIO_TSAN
+  co->tsan_fiber = __tsan_create_fiber(0);
+#endif
   link_child(co, t->current);
   *out = co;
   return 0;
@@ -412,6 +440,9 @@ static void free_coro(corio_coro *co) {
   co->owner_id = 0;
   co->owner = NULL;
   co->state = CORIO_CORO_DEAD;
+#if CORIO_TSAN
+  __tsan_destroy_fiber(co->tsan_fiber);
+#endif
   corio__stack_put(&stack);
 }
 

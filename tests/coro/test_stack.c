@@ -25,6 +25,14 @@ static void *touch_stack(void *arg) {
   return NULL;
 }
 
+/* ThreadSanitizer maps memory of its own for every fiber: mapping counts
+ * say nothing about corio there. */
+#if defined(__SANITIZE_THREAD__)
+#define MAPS_MEANINGFUL 0
+#else
+#define MAPS_MEANINGFUL 1
+#endif
+
 static int count_maps(void) {
   FILE *f = fopen("/proc/self/maps", "r");
   int lines = 0, c;
@@ -80,7 +88,12 @@ static void test_size_classes(void **state) {
   corio_coro_pool_trim();
 }
 
+/* ThreadSanitizer counts each coroutine as a thread and allows ~8,000. */
+#if defined(__SANITIZE_THREAD__)
+enum { MANY = 4000 };
+#else
 enum { MANY = 20000 };
+#endif
 
 static void test_many_live_coroutines(void **state) {
   corio_test_usage before;
@@ -100,7 +113,8 @@ static void test_many_live_coroutines(void **state) {
   }
   /* Slabs, not a mapping per stack: past the guard budget a slab of 256
    * stacks is one mapping (guarded stacks cost two each). */
-  assert_true(count_maps() < 2 * 8192 + MANY / 256 + 1000);
+  if (MAPS_MEANINGFUL)
+    assert_true(count_maps() < 2 * 8192 + MANY / 256 + 1000);
   /* Every one is intact and resumes to its own value. */
   for (intptr_t i = MANY - 1; i >= 0; i--) {
     assert_int_equal(corio_coro_resume(all[i], NULL, &out),
@@ -113,11 +127,14 @@ static void test_many_live_coroutines(void **state) {
 }
 
 static void test_guard_budget_is_respected(void **state) {
-  size_t old = corio_coro_set_guard_budget(0);
+  size_t old;
   corio_coro *all[300];
   int maps_before;
   (void)state;
 
+  if (!MAPS_MEANINGFUL)
+    skip();
+  old = corio_coro_set_guard_budget(0);
   corio_coro_pool_trim();
   maps_before = count_maps();
   for (int i = 0; i < 300; i++)
