@@ -17,6 +17,7 @@ have_file() { [ -e "$1" ]; }
 need cmake command -v cmake
 need make command -v make
 need gcc command -v gcc
+need pkg-config command -v pkg-config
 need libc6-dev have_file /usr/include/stdio.h
 need libcmocka-dev have_file /usr/include/cmocka.h
 need valgrind command -v valgrind
