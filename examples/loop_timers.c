@@ -273,8 +273,8 @@ int example_loop_timers(void) {
   if (rc < 0)
     return example_fail(EXAMPLE, "corio_loop_create", rc);
   failed = run(&st, &h, &h2);
-  /* Handles hold a reference to their loop: release them, then the loop
-   * (which closes it if run() stopped early). */
+  /* Handles keep their loop's memory (not the loop) alive: release them,
+   * and the loop (which closes it if run() stopped early). */
   corio_handle_unref(h);
   corio_handle_unref(h2);
   corio_loop_unref(st.loop);

@@ -1,14 +1,24 @@
 #!/bin/sh
 # Installs what building and testing corio needs, when it can (root with
-# apt-get); otherwise names the exact command to run and fails.
+# apt-get); otherwise names the exact command to run and fails. Packages
+# only the benchmarks use are installed along when possible, but their
+# absence never fails the tests.
 set -eu
 
 missing=""
+optional=""
 need() { # need <package> <test command...>
   pkg=$1
   shift
   if ! "$@" >/dev/null 2>&1; then
     missing="$missing $pkg"
+  fi
+}
+want() { # want <package> <test command...>: for `make bench` only
+  pkg=$1
+  shift
+  if ! "$@" >/dev/null 2>&1; then
+    optional="$optional $pkg"
   fi
 }
 
@@ -26,11 +36,19 @@ need gcc-aarch64-linux-gnu command -v aarch64-linux-gnu-gcc
 need libc6-dev-arm64-cross have_file /usr/aarch64-linux-gnu/include/stdio.h
 need libcmocka-dev:arm64 have_file /usr/lib/aarch64-linux-gnu/libcmocka.so
 # Only `make bench` uses it, to measure Boost's fcontext side by side.
-need libboost-context-dev have_file /usr/include/boost/context/detail/fcontext.hpp
+want libboost-context-dev have_file /usr/include/boost/context/detail/fcontext.hpp
 # Only `make bench` uses it, to measure libuv's timers side by side.
-need libuv1-dev have_file /usr/include/uv.h
+want libuv1-dev have_file /usr/include/uv.h
 
-if [ -z "$missing" ]; then
+can_install=""
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  can_install=yes
+fi
+
+if [ -z "$missing" ] && { [ -z "$optional" ] || [ -z "$can_install" ]; }; then
+  if [ -n "$optional" ]; then
+    echo "corio: optional, for make bench only:$optional" >&2
+  fi
   exit 0
 fi
 
@@ -41,14 +59,14 @@ if [ -n "$arm64" ]; then
   command="dpkg --add-architecture arm64 && $command"
 fi
 
-if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+if [ -z "$can_install" ]; then
   echo "corio: missing build/test dependencies:$missing" >&2
   echo "corio: install them with (as root):" >&2
   echo "    $command" >&2
   exit 1
 fi
 
-echo "corio: installing:$missing"
+echo "corio: installing:$missing$optional"
 if [ -n "$arm64" ]; then
   dpkg --add-architecture arm64
 fi
@@ -56,3 +74,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
+if [ -n "$optional" ]; then
+  # The benchmarks do without them; a failure here is not the tests'.
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $optional ||
+    echo "corio: could not install$optional (make bench will skip them)" >&2
+fi

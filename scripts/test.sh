@@ -9,7 +9,7 @@
 set -eu
 
 BUILD_DIR=${BUILD_DIR:-build}
-JOBS=${JOBS:-2}
+JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 

@@ -57,7 +57,8 @@ CORIO_API int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
  * and return (its result or error is then dropped). Returns 0 exactly when
  * the coroutine was freed; any other code means it is still alive:
  * CORIO_ECLOSEIGNORED (the body yielded again instead of finishing),
- * CORIO_ERUNNING (running or normal), CORIO_ETHREAD, -EINVAL (NULL). */
+ * CORIO_ERUNNING (running, normal, a suspended ancestor of the caller, or
+ * being closed already), CORIO_ETHREAD, -EINVAL (NULL or destroyed). */
 CORIO_API int corio_coro_destroy(corio_coro *co);
 
 /* Runs co until it yields or returns; co's parent becomes the caller.

@@ -455,9 +455,12 @@ int corio_coro_destroy(corio_coro *co) {
     return CORIO_ETHREAD;
   /* Closing a suspended ancestor would run it on top of its own
    * descendants, and one being closed already is the business of the
-   * destroy closing it: both refused like a running one. */
+   * destroy closing it: both refused like a running one. (A dead or
+   * never-started ancestor is simply freed; its children are adopted.) */
   if (co->state == CORIO_CORO_RUNNING || co->state == CORIO_CORO_NORMAL ||
-      co->closing || is_ancestor_or_self(co, t->current))
+      co->closing ||
+      (co->state == CORIO_CORO_SUSPENDED &&
+       is_ancestor_or_self(co, t->current)))
     return CORIO_ERUNNING;
   check_own_stack(t);
   if (co->state == CORIO_CORO_SUSPENDED) {
@@ -480,7 +483,7 @@ corio_coro *corio_coro_current(void) {
 }
 
 /* The queries accept destroyed coroutines (no owner) while their memory
- * is readable, and answer as for a dead one that holds nothing. */
+ * is readable, and answer as for NULL. */
 corio_coro_state corio_coro_state_of(const corio_coro *co) {
   return co && co->owner_id ? co->state : CORIO_CORO_DEAD;
 }

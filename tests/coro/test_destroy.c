@@ -315,6 +315,43 @@ static void test_destroy_suspended_ancestor_is_refused(void **state) {
   assert_int_equal(corio_coro_destroy(suspended_parent), 0);
 }
 
+/* A dead ancestor runs nothing when freed: destroying it from a
+ * descendant is allowed, and the descendant is adopted. */
+static corio_coro *dead_parent, *orphan;
+
+static void *frees_its_dead_parent(void *arg) {
+  (void)arg;
+  assert_int_equal(corio_coro_state_of(dead_parent), CORIO_CORO_DEAD);
+  assert_ptr_equal(corio_coro_parent(orphan), dead_parent);
+  assert_int_equal(corio_coro_destroy(dead_parent), 0);
+  assert_null(corio_coro_parent(orphan)); /* adopted by the thread */
+  return CORIO_PTR(33);
+}
+
+static void *creates_child_then_dies(void *arg) {
+  (void)arg;
+  assert_int_equal(corio_coro_create(&orphan, frees_its_dead_parent, NULL,
+                                     CORIO_CORO_STACK_MIN),
+                   0);
+  return NULL;
+}
+
+static void test_destroy_dead_ancestor_is_allowed(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  void *got = NULL;
+  (void)state;
+
+  assert_int_equal(corio_coro_create(&dead_parent, creates_child_then_dies,
+                                     NULL, CORIO_CORO_STACK_MIN),
+                   0);
+  assert_int_equal(corio_coro_resume(dead_parent, NULL, NULL),
+                   CORIO_CORO_RETURNED);
+  assert_int_equal(corio_coro_switch(orphan, NULL, &got), 0);
+  assert_int_equal(CORIO_INT(got), 33);
+  assert_int_equal(corio_coro_destroy(orphan), 0);
+  corio_test_assert_no_leak(before);
+}
+
 static void test_destroy_running_or_normal_is_refused(void **state) {
   corio_coro *co;
   (void)state;
@@ -343,6 +380,7 @@ int main(void) {
       cmocka_unit_test(test_destroy_during_close_is_refused),
       cmocka_unit_test(test_stale_pointer_after_pages_are_given_back),
       cmocka_unit_test(test_destroy_suspended_ancestor_is_refused),
+      cmocka_unit_test(test_destroy_dead_ancestor_is_allowed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
