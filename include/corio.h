@@ -3,8 +3,11 @@
 #define CORIO_H
 
 #include "corio/alloc.h"
+#include "corio/context.h"
 #include "corio/coro.h"
 #include "corio/error.h"
+#include "corio/future.h"
 #include "corio/loop.h"
+#include "corio/task.h"
 
 #endif

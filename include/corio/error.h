@@ -22,7 +22,16 @@ extern "C" {
   X(CORIO_ECLOSEIGNORED, -4005,                                                \
     "coroutine yielded instead of finishing on close")                         \
   X(CORIO_ELOOPCLOSED, -4010, "event loop is closed")                          \
-  X(CORIO_ELOOPRUNNING, -4011, "an event loop is already running")
+  X(CORIO_ELOOPRUNNING, -4011, "an event loop is already running")             \
+  X(CORIO_ENOLOOP, -4012, "no current event loop")                             \
+  X(CORIO_ELOOPSTOPPED, -4013,                                                 \
+    "event loop stopped before the future was done")                           \
+  X(CORIO_EINVALSTATE, -4020, "invalid state")                                 \
+  X(CORIO_ENOTASK, -4021, "not called from inside a task")                     \
+  X(CORIO_EWRONGLOOP, -4022, "object belongs to another event loop")           \
+  X(CORIO_ENOVALUE, -4030, "context variable has no value")                    \
+  X(CORIO_ETOKENUSED, -4031, "context token has already been used")            \
+  X(CORIO_ECONTEXTENTERED, -4032, "context is already entered")
 
 enum corio_error {
 #define CORIO__ERROR_ENUM(name, value, msg) name = (value),

@@ -106,6 +106,9 @@ void corio__loop_mem_ref(corio_loop *loop) {
 void corio__loop_mem_unref(corio_loop *loop) {
   if (atomic_fetch_sub(&loop->mem_refs, 1) != 1)
     return;
+  for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++)
+    if (loop->ext_ops[i] && loop->ext_ops[i]->free)
+      loop->ext_ops[i]->free(loop->ext_data[i]);
   corio__handles_free_all(loop);
   free_loop(loop);
 }
@@ -120,9 +123,11 @@ void corio_loop_unref(corio_loop *loop) {
 static void drop_ready(corio_loop *loop) {
   corio_handle *h = loop->ready.head, *next;
 
+  /* Embedded handles were taken out by their layers' close hooks. */
   for (; h; h = next) {
     next = h->next;
-    corio__handle_release(h);
+    if (h->kind != HANDLE_EMBEDDED)
+      corio__handle_release(h);
   }
   loop->ready.head = loop->ready.tail = NULL;
 }
@@ -134,6 +139,10 @@ int corio_loop_close(corio_loop *loop) {
     return CORIO_ELOOPRUNNING;
   if (loop->closed)
     return 0;
+  /* The layers above drop their tasks while the loop still works. */
+  for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++)
+    if (loop->ext_ops[i] && loop->ext_ops[i]->close)
+      loop->ext_ops[i]->close(loop, loop->ext_data[i]);
   loop->closed = 1;
   corio__remote_close(loop);
   corio__signal_close(loop);
@@ -162,6 +171,35 @@ corio_loop *corio_loop_current(void) {
 }
 
 void corio_loop_set_current(corio_loop *loop) { current_loop = loop; }
+
+/* ---- the layers above ------------------------------------------------- */
+
+void *corio__loop_ext_get(const corio_loop *loop,
+                          enum corio__loop_ext_slot slot) {
+  return loop->ext_data[slot];
+}
+
+int corio__loop_ext_set(corio_loop *loop, enum corio__loop_ext_slot slot,
+                        void *data, const corio__loop_ext_ops *ops) {
+  if (loop->ext_ops[slot])
+    return -EBUSY;
+  loop->ext_data[slot] = data;
+  loop->ext_ops[slot] = ops;
+  return 0;
+}
+
+int corio__loop_ext_shutdown(corio_loop *loop) {
+  int first = 0;
+
+  for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++) {
+    if (loop->ext_ops[i] && loop->ext_ops[i]->shutdown) {
+      int rc = loop->ext_ops[i]->shutdown(loop, loop->ext_data[i]);
+      if (rc < 0 && first == 0)
+        first = rc;
+    }
+  }
+  return first;
+}
 
 /* ---- clock --------------------------------------------------------------- */
 
@@ -210,16 +248,11 @@ int corio_loop_call_soon(corio_loop *loop, corio_callback cb, void *arg,
   return 0;
 }
 
-int corio_loop_call_at_ns(corio_loop *loop, int64_t when_ns, corio_callback cb,
-                          void *arg, corio_handle **handle) {
+static int push_timer(corio_loop *loop, int64_t when_ns, corio_callback cb,
+                      void *arg, corio_handle **out) {
   corio_handle *h;
-  int rc = check_usable(loop, cb);
+  int rc = corio__handle_new(loop, HANDLE_TIMER, cb, arg, &h);
 
-  if (rc < 0)
-    return rc;
-  if (when_ns < 0)
-    return -EINVAL;
-  rc = corio__handle_new(loop, HANDLE_TIMER, cb, arg, &h);
   if (rc < 0)
     return rc;
   h->when = when_ns;
@@ -229,8 +262,50 @@ int corio_loop_call_at_ns(corio_loop *loop, int64_t when_ns, corio_callback cb,
     corio__handle_release(h);
     return rc;
   }
+  *out = h;
+  return 0;
+}
+
+int corio_loop_call_at_ns(corio_loop *loop, int64_t when_ns, corio_callback cb,
+                          void *arg, corio_handle **handle) {
+  corio_handle *h;
+  int rc = check_usable(loop, cb);
+
+  if (rc < 0)
+    return rc;
+  if (when_ns < 0)
+    return -EINVAL;
+  rc = push_timer(loop, when_ns, cb, arg, &h);
+  if (rc < 0)
+    return rc;
   corio__handle_give_to_user(h, handle);
   return 0;
+}
+
+int corio__loop_call_at_borrowed(corio_loop *loop, int64_t when_ns,
+                                 corio_callback cb, void *arg,
+                                 corio_handle **handle) {
+  if (loop->closed)
+    return CORIO_ELOOPCLOSED;
+  return push_timer(loop, when_ns < 0 ? 0 : when_ns, cb, arg, handle);
+}
+
+void corio__loop_push_ready(corio_loop *loop, corio_handle *h) {
+  corio__queue_push(&loop->ready, h);
+}
+
+void corio__loop_unqueue_embedded(corio_loop *loop,
+                                  void (*dropped)(corio_handle *h)) {
+  corio_handle *h = loop->ready.head, *next;
+
+  loop->ready.head = loop->ready.tail = NULL;
+  for (; h; h = next) {
+    next = h->next;
+    if (h->kind == HANDLE_EMBEDDED)
+      dropped(h);
+    else
+      corio__queue_push(&loop->ready, h);
+  }
 }
 
 int corio_loop_call_later_ns(corio_loop *loop, int64_t delay_ns,
@@ -347,22 +422,26 @@ double corio_loop_get_slow_callback_duration(const corio_loop *loop) {
 
 /* ---- the iteration ------------------------------------------------------- */
 
+/* The callback may free an embedded handle's owner: h is not read after
+ * the call. */
 static void run_handle(corio_loop *loop, corio_handle *h) {
+  corio_callback cb = h->cb;
+  void *arg = h->arg;
   int64_t started = 0;
   int rc;
 
   if (loop->debug)
     started = now_ns();
-  rc = h->cb(h->arg);
+  rc = cb(arg);
   if (rc < 0)
-    corio__loop_report(loop, "callback failed", rc, h->cb, h->arg);
+    corio__loop_report(loop, "callback failed", rc, cb, arg);
   if (loop->debug) {
     int64_t took = now_ns() - started;
     if (took >= loop->slow_callback_ns) {
       char message[96];
       snprintf(message, sizeof message, "executing a callback took %.3f s",
                (double)took / 1e9);
-      corio__loop_report(loop, message, 0, h->cb, h->arg);
+      corio__loop_report(loop, message, 0, cb, arg);
     }
   }
 }
@@ -431,9 +510,13 @@ static void run_ready(corio_loop *loop) {
   loop->ready.head = loop->ready.tail = NULL;
   while (h) {
     corio_handle *next = h->next;
-    if (!h->cancelled)
-      run_handle(loop, h);
-    corio__handle_release(h);
+    if (h->kind == HANDLE_EMBEDDED) {
+      run_handle(loop, h); /* its owner may be gone after this */
+    } else {
+      if (!h->cancelled)
+        run_handle(loop, h);
+      corio__handle_release(h);
+    }
     h = next;
   }
 }

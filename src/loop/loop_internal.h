@@ -7,28 +7,9 @@
 #include <stdint.h>
 
 #include "corio/loop.h"
+#include "loop/ext.h"
+#include "loop/handle.h"
 #include "loop/poller.h"
-
-enum handle_kind {
-  HANDLE_SOON,
-  HANDLE_TIMER,
-  HANDLE_FD,
-  HANDLE_SIGNAL /* one arrival of a signal: arg is the handler's handle */
-};
-
-struct corio_handle {
-  corio_callback cb;
-  void *arg;
-  corio_loop *loop;
-  struct corio_handle *next; /* ready queue, or the pool's free list */
-  int64_t when;              /* timers: deadline on the loop clock (ns) */
-  uint64_t seq;              /* timers: scheduling order, breaks ties */
-  uint32_t refs;             /* the loop's (while scheduled) + the user's */
-  uint32_t user_refs;        /* the user's alone, to refuse an extra unref */
-  uint8_t kind;              /* enum handle_kind */
-  uint8_t cancelled;
-  uint8_t in_heap; /* timers: still in the heap */
-};
 
 /* A FIFO of handles linked through `next`. */
 typedef struct handle_queue {
@@ -103,6 +84,10 @@ struct corio_loop {
 
   corio_exception_handler exception_handler;
   void *exception_arg;
+
+  /* State of the layers above (see loop/ext.h). */
+  void *ext_data[CORIO__LOOP_EXT_COUNT];
+  const corio__loop_ext_ops *ext_ops[CORIO__LOOP_EXT_COUNT];
 };
 
 /* handle.c */
@@ -143,8 +128,6 @@ void corio__signal_dispatch(corio_loop *loop);
 void corio__signal_close(corio_loop *loop);
 
 /* loop.c */
-void corio__loop_mem_ref(corio_loop *loop);
-void corio__loop_mem_unref(corio_loop *loop);
 void corio__loop_report(corio_loop *loop, const char *message, int error,
                         corio_callback cb, void *arg);
 int corio__loop_check_thread(const corio_loop *loop);

@@ -1,0 +1,40 @@
+/* Per-loop state of the layers above the loop. A higher layer that must
+ * act when a loop closes registers its hooks here, so the dependency
+ * arrow never points up (DESIGN.md §2). */
+#ifndef CORIO_LOOP_EXT_H
+#define CORIO_LOOP_EXT_H
+
+#include "corio/loop.h"
+
+enum corio__loop_ext_slot {
+  CORIO__LOOP_EXT_TASK,   /* futures and tasks */
+  CORIO__LOOP_EXT_THREAD, /* the default executor */
+  CORIO__LOOP_EXT_COUNT
+};
+
+typedef struct corio__loop_ext_ops {
+  /* Runner shutdown, before the loop is closed: e.g. stop the default
+   * executor. May be NULL. */
+  int (*shutdown)(corio_loop *loop, void *data);
+  /* corio_loop_close, first thing (the loop still works): drop what this
+   * layer has pending on the loop. May be NULL. */
+  void (*close)(corio_loop *loop, void *data);
+  /* The loop's memory is going: free data. */
+  void (*free)(void *data);
+} corio__loop_ext_ops;
+
+/* Holders of the loop's memory (not of the loop: it may close meanwhile).
+ * The last one frees it, calling each slot's free hook. */
+void corio__loop_mem_ref(corio_loop *loop);
+void corio__loop_mem_unref(corio_loop *loop);
+
+void *corio__loop_ext_get(const corio_loop *loop,
+                          enum corio__loop_ext_slot slot);
+/* Registers data and ops for a slot that is empty (-EBUSY otherwise). */
+int corio__loop_ext_set(corio_loop *loop, enum corio__loop_ext_slot slot,
+                        void *data, const corio__loop_ext_ops *ops);
+/* Runs every registered shutdown hook; the first error is returned, every
+ * hook runs. */
+int corio__loop_ext_shutdown(corio_loop *loop);
+
+#endif

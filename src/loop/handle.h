@@ -1,0 +1,56 @@
+/* The handle: one scheduled callback. Layers above the loop embed handles
+ * in their own objects (HANDLE_EMBEDDED) so that waking a task or running a
+ * future's callbacks needs no allocation and cannot fail. */
+#ifndef CORIO_LOOP_HANDLE_H
+#define CORIO_LOOP_HANDLE_H
+
+#include <stdint.h>
+
+#include "corio/loop.h"
+
+enum handle_kind {
+  HANDLE_SOON,
+  HANDLE_TIMER,
+  HANDLE_FD,
+  HANDLE_SIGNAL,  /* one arrival of a signal: arg is the handler's handle */
+  HANDLE_EMBEDDED /* lives in its owner's memory; the loop never frees it */
+};
+
+struct corio_handle {
+  corio_callback cb;
+  void *arg;
+  corio_loop *loop;
+  struct corio_handle *next; /* ready queue, or the pool's free list */
+  int64_t when;              /* timers: deadline on the loop clock (ns) */
+  uint64_t seq;              /* timers: scheduling order, breaks ties */
+  uint32_t refs;             /* the loop's (while scheduled) + the user's */
+  uint32_t user_refs;        /* the user's alone, to refuse an extra unref */
+  uint8_t kind;              /* enum handle_kind */
+  uint8_t cancelled;
+  uint8_t in_heap; /* timers: still in the heap */
+};
+
+/* An embedded handle that will run cb(arg) each time it is queued. */
+void corio__handle_init_embedded(corio_handle *h, corio_loop *loop,
+                                 corio_callback cb, void *arg);
+
+/* Appends an embedded handle to the ready queue (it runs in the next
+ * iteration, or in this one if the loop has not started it yet). The
+ * owner keeps its memory alive until the callback runs and never queues
+ * it twice. The loop must not be closed. */
+void corio__loop_push_ready(corio_loop *loop, corio_handle *h);
+
+/* Takes every embedded handle out of the ready queue, calling dropped(h)
+ * for each: the owner's chance to release what the queued handle held,
+ * before the loop closes. */
+void corio__loop_unqueue_embedded(corio_loop *loop,
+                                  void (*dropped)(corio_handle *h));
+
+/* A timer like corio_loop_call_at_ns, but the handle returned is borrowed:
+ * it may be cancelled with corio_handle_cancel until its callback has
+ * started, and not touched after. Errors: -ENOMEM, CORIO_ELOOPCLOSED. */
+int corio__loop_call_at_borrowed(corio_loop *loop, int64_t when_ns,
+                                 corio_callback cb, void *arg,
+                                 corio_handle **handle);
+
+#endif

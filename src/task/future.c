@@ -1,0 +1,365 @@
+/* Futures: outcome, done callbacks (run through the loop, in order, never
+ * synchronously), references, and the report of errors nobody read. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/compiler.h"
+#include "loop/ext.h"
+#include "task/task_internal.h"
+
+char *corio__strdup(const char *s) {
+  size_t len;
+  char *copy;
+
+  if (!s)
+    return NULL;
+  len = strlen(s) + 1;
+  copy = corio__alloc(len);
+  if (copy)
+    memcpy(copy, s, len);
+  return copy;
+}
+
+void corio__strfree(char *s) {
+  if (s)
+    corio__free(s, strlen(s) + 1);
+}
+
+char *corio__vformat(const char *fmt, va_list ap) {
+  va_list again;
+  char *out;
+  int len;
+
+  if (!fmt)
+    return NULL;
+  va_copy(again, ap);
+  len = vsnprintf(NULL, 0, fmt, again);
+  va_end(again);
+  if (len < 0)
+    return NULL;
+  out = corio__alloc((size_t)len + 1);
+  if (out)
+    vsnprintf(out, (size_t)len + 1, fmt, ap);
+  return out;
+}
+
+char *corio__format(const char *fmt, ...) {
+  va_list ap;
+  char *out;
+
+  va_start(ap, fmt);
+  out = corio__vformat(fmt, ap);
+  va_end(ap);
+  return out;
+}
+
+/* ---- life cycle ---------------------------------------------------------- */
+
+static int run_callbacks_cb(void *arg);
+
+void corio__future_init(corio_future *fut, task_loop_state *ls, int is_task,
+                        corio_callback node_cb) {
+  corio__handle_init_embedded(&fut->node, ls->loop, node_cb, fut);
+  fut->ls = ls;
+  fut->callbacks = &fut->first_callback;
+  fut->callbacks_cap = 1;
+  fut->refs = 1;
+  fut->is_task = (uint8_t)is_task;
+  fut->state = FUTURE_PENDING;
+  /* Futures keep their loop's memory: one hold for all of them. */
+  if (ls->live++ == 0)
+    corio__loop_mem_ref(ls->loop);
+}
+
+int corio_future_create(corio_loop *loop, corio_future **out) {
+  task_loop_state *ls;
+  corio_future *fut;
+
+  if (!out)
+    return -EINVAL;
+  if (!loop)
+    loop = corio_loop_current();
+  if (!loop)
+    return CORIO_ENOLOOP;
+  if (corio_loop_is_closed(loop))
+    return CORIO_ELOOPCLOSED;
+  ls = corio__task_loop_state(loop);
+  if (!ls)
+    return -ENOMEM;
+  fut = corio__calloc(sizeof *fut);
+  if (!fut)
+    return -ENOMEM;
+  corio__future_init(fut, ls, 0, run_callbacks_cb);
+  *out = fut;
+  return 0;
+}
+
+static void free_callbacks(corio_future *fut) {
+  if (fut->callbacks != &fut->first_callback)
+    corio__free(fut->callbacks, fut->callbacks_cap * sizeof *fut->callbacks);
+  fut->callbacks = &fut->first_callback;
+  fut->callbacks_cap = 1;
+  fut->callbacks_len = 0;
+}
+
+static void report_unretrieved(corio_future *fut) {
+  char text[256];
+  const char *what = fut->is_task ? "Task" : "Future";
+
+  if (fut->is_task)
+    snprintf(text, sizeof text, "Task exception was never retrieved: %s%s%s",
+             corio_task_name((corio_task *)fut), fut->message ? ": " : "",
+             fut->message ? fut->message : "");
+  else
+    snprintf(text, sizeof text, "%s exception was never retrieved%s%s", what,
+             fut->message ? ": " : "", fut->message ? fut->message : "");
+  corio_loop_call_exception_handler(
+      fut->ls->loop, &(corio_loop_error){text, fut->error, NULL, fut});
+}
+
+void corio__loop_state_unlive(task_loop_state *ls) {
+  /* May free the loop, and ls with it: the caller's last step. */
+  if (--ls->live == 0)
+    corio__loop_mem_unref(ls->loop);
+}
+
+static void free_future(corio_future *fut) {
+  task_loop_state *ls = fut->ls;
+
+  if (fut->state == FUTURE_FINISHED && fut->error_unretrieved)
+    report_unretrieved(fut);
+  free_callbacks(fut);
+  corio__strfree(fut->message);
+  if (fut->is_task)
+    corio__task_free((corio_task *)fut);
+  else
+    corio__free(fut, sizeof *fut);
+  corio__loop_state_unlive(ls);
+}
+
+void corio__future_retain(corio_future *fut) { fut->refs++; }
+
+void corio__future_release(corio_future *fut) {
+  if (--fut->refs == 0)
+    free_future(fut);
+}
+
+corio_future *corio_future_ref(corio_future *fut) {
+  if (fut)
+    corio__future_retain(fut);
+  return fut;
+}
+
+void corio_future_unref(corio_future *fut) {
+  if (fut)
+    corio__future_release(fut);
+}
+
+/* ---- callbacks ----------------------------------------------------------- */
+
+/* The batch of callbacks registered before completion runs as one ready
+ * handle: they were queued back to back, so running them together keeps
+ * asyncio's order. An entry whose fn is NULL was withdrawn by a cancelled
+ * waiter after completion. */
+static int run_callbacks_cb(void *arg) {
+  corio_future *fut = arg;
+
+  fut->queued = 0;
+  for (uint32_t i = 0; i < fut->callbacks_len; i++) {
+    future_callback cb = fut->callbacks[i];
+    if (cb.fn)
+      cb.fn(fut, cb.arg);
+  }
+  free_callbacks(fut);
+  corio__future_release(fut); /* the queue's reference */
+  return 0;
+}
+
+static void drop_callbacks(corio_future *fut) { free_callbacks(fut); }
+
+void corio__future_complete(corio_future *fut, enum future_state state,
+                            void *result, int error, char *message) {
+  fut->state = (uint8_t)state;
+  fut->result = result;
+  fut->error = error;
+  corio__strfree(fut->message);
+  fut->message = message;
+  fut->error_unretrieved = state == FUTURE_FINISHED && error != 0;
+  if (fut->callbacks_len == 0)
+    return;
+  /* A closing or closed loop runs nothing more. */
+  if (fut->ls->closing || corio_loop_is_closed(fut->ls->loop)) {
+    drop_callbacks(fut);
+    return;
+  }
+  fut->node.cb = run_callbacks_cb;
+  fut->queued = 1;
+  corio__future_retain(fut);
+  corio__loop_push_ready(fut->ls->loop, &fut->node);
+}
+
+int corio__future_add_callback(corio_future *fut, corio_future_callback fn,
+                               void *arg) {
+  if (fut->callbacks_len == fut->callbacks_cap) {
+    future_callback *grown;
+    uint32_t cap = fut->callbacks_cap * 2;
+
+    if (cap < 4)
+      cap = 4;
+    grown = corio__alloc(cap * sizeof *grown);
+    if (!grown)
+      return -ENOMEM;
+    memcpy(grown, fut->callbacks, fut->callbacks_len * sizeof *grown);
+    if (fut->callbacks != &fut->first_callback)
+      corio__free(fut->callbacks, fut->callbacks_cap * sizeof *grown);
+    fut->callbacks = grown;
+    fut->callbacks_cap = cap;
+  }
+  fut->callbacks[fut->callbacks_len++] = (future_callback){fn, arg};
+  return 0;
+}
+
+int corio__future_remove_callback(corio_future *fut, corio_future_callback fn,
+                                  void *arg) {
+  uint32_t kept = 0;
+  int removed = 0;
+
+  if (fut->state != FUTURE_PENDING) {
+    /* Scheduled already: withdraw in place, the batch skips it. */
+    for (uint32_t i = 0; i < fut->callbacks_len; i++) {
+      if (fut->callbacks[i].fn == fn && fut->callbacks[i].arg == arg) {
+        fut->callbacks[i].fn = NULL;
+        removed++;
+      }
+    }
+    return removed;
+  }
+  for (uint32_t i = 0; i < fut->callbacks_len; i++) {
+    if (fut->callbacks[i].fn == fn && fut->callbacks[i].arg == arg)
+      removed++;
+    else
+      fut->callbacks[kept++] = fut->callbacks[i];
+  }
+  fut->callbacks_len = kept;
+  return removed;
+}
+
+/* A callback added to a future that is done already: scheduled alone. */
+struct late_callback {
+  corio_future *fut;
+  future_callback cb;
+};
+
+static int run_late_callback(void *arg) {
+  struct late_callback *late = arg;
+
+  late->cb.fn(late->fut, late->cb.arg);
+  corio__future_release(late->fut);
+  corio__free(late, sizeof *late);
+  return 0;
+}
+
+int corio_future_add_done_callback(corio_future *fut, corio_future_callback cb,
+                                   void *arg) {
+  struct late_callback *late;
+  int rc;
+
+  if (!fut || !cb)
+    return -EINVAL;
+  if (fut->state == FUTURE_PENDING)
+    return corio__future_add_callback(fut, cb, arg);
+  late = corio__alloc(sizeof *late);
+  if (!late)
+    return -ENOMEM;
+  *late = (struct late_callback){fut, {cb, arg}};
+  rc = corio_loop_call_soon(fut->ls->loop, run_late_callback, late, NULL);
+  if (rc < 0) {
+    corio__free(late, sizeof *late);
+    return rc;
+  }
+  corio__future_retain(fut);
+  return 0;
+}
+
+int corio_future_remove_done_callback(corio_future *fut,
+                                      corio_future_callback cb, void *arg) {
+  if (!fut || !cb)
+    return -EINVAL;
+  /* asyncio: once scheduled, callbacks can no longer be removed. */
+  if (fut->state != FUTURE_PENDING)
+    return 0;
+  return corio__future_remove_callback(fut, cb, arg);
+}
+
+/* ---- outcome ------------------------------------------------------------- */
+
+int corio_future_set_result(corio_future *fut, void *result) {
+  if (!fut || fut->is_task)
+    return -EINVAL;
+  if (fut->state != FUTURE_PENDING)
+    return CORIO_EINVALSTATE;
+  corio__future_complete(fut, FUTURE_FINISHED, result, 0, NULL);
+  return 0;
+}
+
+int corio_future_set_error(corio_future *fut, int error, const char *fmt, ...) {
+  va_list ap;
+  char *message;
+
+  if (!fut || fut->is_task || error >= 0)
+    return -EINVAL;
+  if (fut->state != FUTURE_PENDING)
+    return CORIO_EINVALSTATE;
+  va_start(ap, fmt);
+  message = corio__vformat(fmt, ap);
+  va_end(ap);
+  corio__future_complete(fut, FUTURE_FINISHED, NULL, error, message);
+  return 0;
+}
+
+int corio_future_cancel(corio_future *fut, const char *msg) {
+  if (!fut)
+    return -EINVAL;
+  if (fut->is_task)
+    return corio_task_cancel((corio_task *)fut, msg);
+  if (fut->state != FUTURE_PENDING)
+    return 0;
+  corio__future_complete(fut, FUTURE_CANCELLED, NULL, -ECANCELED,
+                         corio__strdup(msg));
+  return 1;
+}
+
+int corio_future_done(const corio_future *fut) {
+  return fut && fut->state != FUTURE_PENDING;
+}
+
+int corio_future_cancelled(const corio_future *fut) {
+  return fut && fut->state == FUTURE_CANCELLED;
+}
+
+int corio_future_result(corio_future *fut, void **result) {
+  if (!fut)
+    return -EINVAL;
+  if (fut->state == FUTURE_PENDING)
+    return CORIO_EINVALSTATE;
+  fut->error_unretrieved = 0;
+  if (result)
+    *result =
+        fut->state == FUTURE_FINISHED && fut->error == 0 ? fut->result : NULL;
+  return fut->error;
+}
+
+int corio_future_error(corio_future *fut) {
+  return corio_future_result(fut, NULL);
+}
+
+const char *corio_future_message(const corio_future *fut) {
+  return fut && fut->state != FUTURE_PENDING ? fut->message : NULL;
+}
+
+corio_loop *corio_future_loop(const corio_future *fut) {
+  return fut ? fut->ls->loop : NULL;
+}

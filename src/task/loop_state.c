@@ -1,0 +1,54 @@
+/* The task layer's state on each loop, created with the loop's first
+ * future, and what closing the loop does to tasks still pending. */
+#include <errno.h>
+
+#include "core/alloc.h"
+#include "core/compiler.h"
+#include "loop/ext.h"
+#include "task/task_internal.h"
+
+/* A queued embedded handle the loop gives back at close: the step of a
+ * pending task (the task itself is closed next) or a batch of callbacks
+ * that will never run. Either way the queue's reference goes. */
+static void dropped_handle(corio_handle *h) {
+  corio_future *fut = corio__container_of(h, corio_future, node);
+
+  fut->queued = 0;
+  corio__future_release(fut);
+}
+
+static void close_tasks(corio_loop *loop, void *data) {
+  task_loop_state *ls = data;
+
+  /* The loop's memory outlives its close, so ls does too. */
+  ls->closing = 1;
+  corio__loop_unqueue_embedded(loop, dropped_handle);
+  corio__task_close_all(ls);
+}
+
+static void free_state(void *data) {
+  task_loop_state *ls = data;
+
+  corio__free(ls, sizeof *ls);
+}
+
+static const corio__loop_ext_ops task_ext_ops = {
+    .close = close_tasks,
+    .free = free_state,
+};
+
+task_loop_state *corio__task_loop_state(corio_loop *loop) {
+  task_loop_state *ls = corio__loop_ext_get(loop, CORIO__LOOP_EXT_TASK);
+
+  if (corio__likely(ls != NULL))
+    return ls;
+  ls = corio__calloc(sizeof *ls);
+  if (!ls)
+    return NULL;
+  ls->loop = loop;
+  if (corio__loop_ext_set(loop, CORIO__LOOP_EXT_TASK, ls, &task_ext_ops) < 0) {
+    corio__free(ls, sizeof *ls);
+    return NULL;
+  }
+  return ls;
+}

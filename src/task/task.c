@@ -1,0 +1,455 @@
+/* Tasks: creation, steps on their own coroutine, completion, cancellation
+ * requests (asyncio 3.11's counts), names, and closing with the loop. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "core/compiler.h"
+#include "loop/ext.h"
+#include "task/task_internal.h"
+
+static corio__thread_local corio_task *current_task;
+static atomic_uint_fast64_t last_task_id;
+
+corio_task *corio_current_task(void) { return current_task; }
+
+corio_task *corio__task_self(void) {
+  corio_task *t = current_task;
+
+  /* Suspending is only possible from the task's own coroutine, not from a
+   * coroutine the task body resumed itself. */
+  return t && t->coro == corio_coro_current() ? t : NULL;
+}
+
+/* ---- the pending list ---------------------------------------------------- */
+
+static void link_pending(task_loop_state *ls, corio_task *t) {
+  t->pending_prev = ls->pending_tail;
+  t->pending_next = NULL;
+  if (ls->pending_tail)
+    ls->pending_tail->pending_next = t;
+  else
+    ls->pending = t;
+  ls->pending_tail = t;
+  ls->pending_count++;
+}
+
+static void unlink_pending(task_loop_state *ls, corio_task *t) {
+  if (t->pending_prev)
+    t->pending_prev->pending_next = t->pending_next;
+  else
+    ls->pending = t->pending_next;
+  if (t->pending_next)
+    t->pending_next->pending_prev = t->pending_prev;
+  else
+    ls->pending_tail = t->pending_prev;
+  t->pending_prev = t->pending_next = NULL;
+  ls->pending_count--;
+}
+
+/* ---- completion ---------------------------------------------------------- */
+
+/* The task is done: it leaves the pending list, its callbacks are queued,
+ * and the reference it held on itself while pending goes. */
+static void finish(corio_task *t, enum future_state state, void *result,
+                   int error, char *message) {
+  unlink_pending(t->fut.ls, t);
+  corio__future_complete(&t->fut, state, result, error, message);
+  corio__future_release(&t->fut);
+}
+
+static void finish_cancelled(corio_task *t) {
+  finish(t, FUTURE_CANCELLED, NULL, -ECANCELED,
+         corio__strdup(t->cancel_message));
+}
+
+/* The body returned: its code decides the outcome (see corio_task_fn). */
+static void finish_body(corio_task *t) {
+  int rc = t->body_rc;
+  char *fail_message = t->fut.message; /* from corio_fail, while pending */
+
+  t->fut.message = NULL;
+  if (rc == 0 && !t->must_cancel) {
+    corio__strfree(fail_message);
+    finish(t, FUTURE_FINISHED, t->body_result, 0, NULL);
+  } else if (rc == 0 || rc == -ECANCELED) {
+    /* asyncio: a task cancelled right before its body returns is
+     * cancelled all the same. */
+    corio__strfree(fail_message);
+    finish_cancelled(t);
+  } else if (rc > 0) {
+    corio__strfree(fail_message);
+    finish(t, FUTURE_FINISHED, NULL, -EINVAL,
+           corio__format("task function returned %d: return 0 or a negative "
+                         "code",
+                         rc));
+  } else {
+    if (t->fail_code != rc) {
+      corio__strfree(fail_message);
+      fail_message = NULL;
+    }
+    finish(t, FUTURE_FINISHED, NULL, rc, fail_message);
+  }
+}
+
+/* ---- steps --------------------------------------------------------------- */
+
+static void *task_body(void *arg) {
+  corio_task *t = arg;
+  void *result = NULL;
+
+  t->body_rc = t->fn(t->arg, &result);
+  t->body_result = result;
+  return NULL;
+}
+
+static int task_step_cb(void *arg) {
+  corio_task *t = arg;
+
+  t->fut.queued = 0;
+  corio__task_step(t);
+  corio__future_release(&t->fut); /* the queue's reference */
+  return 0;
+}
+
+void corio__task_schedule(corio_task *t) {
+  if (t->fut.queued || t->fut.ls->closing)
+    return;
+  t->fut.node.cb = task_step_cb;
+  t->fut.queued = 1;
+  corio__future_retain(&t->fut);
+  corio__loop_push_ready(t->fut.ls->loop, &t->fut.node);
+}
+
+/* Runs the task's coroutine until it suspends or returns, as the current
+ * task and in its context. */
+static int resume_body(corio_task *t) {
+  corio_task *prev_task = current_task;
+  corio_context *prev_ctx;
+  int rc;
+
+  current_task = t;
+  prev_ctx = corio__context_enter(t->ctx);
+  t->running = 1;
+  rc = corio_coro_resume(t->coro, NULL, NULL);
+  t->running = 0;
+  corio__context_leave(t->ctx, prev_ctx);
+  current_task = prev_task;
+  return rc;
+}
+
+void corio__task_step(corio_task *t) {
+  corio__wait *w = t->wait;
+  int value = w ? w->value : 0;
+  int rc;
+
+  if (t->must_cancel) {
+    t->must_cancel = 0;
+    value = -ECANCELED;
+  }
+  if (!t->coro) {
+    /* Cancelled before it started: the body never runs, no stack needed. */
+    if (value == -ECANCELED) {
+      finish_cancelled(t);
+      return;
+    }
+    rc = corio_coro_create(&t->coro, task_body, t, t->stack_size);
+    if (rc < 0) {
+      t->coro = NULL;
+      finish(t, FUTURE_FINISHED, NULL, rc,
+             corio__format("cannot allocate the task's stack"));
+      return;
+    }
+  }
+  t->wake_value = value;
+  rc = resume_body(t);
+  if (rc == 0)
+    return; /* suspended */
+  if (rc != CORIO_CORO_RETURNED) {
+    /* The coroutine could not be resumed here (another thread): it stays
+     * where it is and the task fails. */
+    t->coro = NULL;
+    finish(t, FUTURE_FINISHED, NULL, rc,
+           corio__format("cannot resume the task's coroutine"));
+    return;
+  }
+  (void)corio_coro_destroy(t->coro);
+  t->coro = NULL;
+  finish_body(t);
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+static int check_stack_size(size_t *size) {
+  if (*size == 0)
+    *size = CORIO_TASK_STACK_DEFAULT;
+  if (*size < CORIO_CORO_STACK_MIN || *size > CORIO_CORO_STACK_MAX)
+    return -EINVAL;
+  return 0;
+}
+
+int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
+                   const corio_spawn_options *opts) {
+  static const corio_spawn_options defaults;
+  corio_loop *loop;
+  task_loop_state *ls;
+  corio_task *t;
+  size_t stack_size;
+  char *name = NULL;
+
+  if (!opts)
+    opts = &defaults;
+  stack_size = opts->stack_size;
+  if (!fn || check_stack_size(&stack_size) < 0)
+    return -EINVAL;
+  loop = opts->loop ? opts->loop : corio_loop_current();
+  if (!loop)
+    return CORIO_ENOLOOP;
+  if (corio_loop_is_closed(loop))
+    return CORIO_ELOOPCLOSED;
+  ls = corio__task_loop_state(loop);
+  if (!ls)
+    return -ENOMEM;
+  if (ls->closing)
+    return CORIO_ELOOPCLOSED;
+  if (opts->name && !(name = corio__strdup(opts->name)))
+    return -ENOMEM;
+  t = corio__calloc(sizeof *t);
+  if (!t) {
+    corio__strfree(name);
+    return -ENOMEM;
+  }
+  corio__future_init(&t->fut, ls, 1, task_step_cb);
+  t->fn = fn;
+  t->arg = arg;
+  t->name = name;
+  t->stack_size = (uint32_t)(stack_size > UINT32_MAX ? UINT32_MAX : stack_size);
+  t->id = (uint64_t)atomic_fetch_add_explicit(&last_task_id, 1,
+                                              memory_order_relaxed) +
+          1;
+  if (opts->context) {
+    t->ctx = corio_context_ref(opts->context);
+  } else {
+    corio__context_init_own(&t->own_ctx, t, corio_context_current());
+    t->ctx = &t->own_ctx;
+  }
+  /* The task holds itself while pending; the caller's reference is
+   * another. */
+  link_pending(ls, t);
+  if (out) {
+    corio__future_retain(&t->fut);
+    *out = t;
+  }
+  /* asyncio starts a task eagerly only on a running loop. */
+  if (opts->eager && corio_loop_is_running(loop))
+    corio__task_step(t);
+  else
+    corio__task_schedule(t);
+  return 0;
+}
+
+int corio_spawn(corio_task **out, corio_task_fn fn, void *arg) {
+  return corio_spawn_ex(out, fn, arg, NULL);
+}
+
+void corio__task_free(corio_task *t) {
+  corio__strfree(t->name);
+  corio__strfree(t->cancel_message);
+  if (t->ctx == &t->own_ctx)
+    corio__context_release_own(&t->own_ctx);
+  else
+    corio_context_unref(t->ctx);
+  corio__free(t, sizeof *t);
+}
+
+corio_task *corio_task_ref(corio_task *t) {
+  if (t)
+    corio__future_retain(&t->fut);
+  return t;
+}
+
+void corio_task_unref(corio_task *t) {
+  if (t)
+    corio__future_release(&t->fut);
+}
+
+/* ---- cancellation -------------------------------------------------------- */
+
+int corio_task_cancel(corio_task *t, const char *msg) {
+  corio__wait *w;
+
+  if (!t)
+    return -EINVAL;
+  if (t->fut.state != FUTURE_PENDING)
+    return 0;
+  corio__strfree(t->cancel_message);
+  t->cancel_message = corio__strdup(msg); /* without it if out of memory */
+  t->num_cancels++;
+  w = t->wait;
+  if (w && !w->woken && !t->closing) {
+    /* Suspended: taken out of what it waits in, woken with -ECANCELED. */
+    if (w->detach)
+      w->detach(w);
+    w->woken = 1;
+    w->value = -ECANCELED;
+    corio__task_schedule(t);
+    return 1;
+  }
+  /* Running, about to run, or not started: delivered at its next step. */
+  t->must_cancel = 1;
+  return 1;
+}
+
+int corio_task_cancelling(const corio_task *t) {
+  return t ? t->num_cancels : 0;
+}
+
+int corio_task_uncancel(corio_task *t) {
+  if (!t)
+    return 0;
+  if (t->num_cancels > 0 && --t->num_cancels == 0)
+    t->must_cancel = 0;
+  return t->num_cancels;
+}
+
+const char *corio_task_cancel_message(const corio_task *t) {
+  return t ? t->cancel_message : NULL;
+}
+
+/* ---- accessors ----------------------------------------------------------- */
+
+corio_future *corio_task_future(corio_task *t) { return t ? &t->fut : NULL; }
+
+corio_task *corio_future_task(corio_future *fut) {
+  return fut && fut->is_task ? (corio_task *)fut : NULL;
+}
+
+int corio_task_done(const corio_task *t) { return corio_future_done(&t->fut); }
+
+int corio_task_cancelled(const corio_task *t) {
+  return t && corio_future_cancelled(&t->fut);
+}
+
+int corio_task_result(corio_task *t, void **result) {
+  return t ? corio_future_result(&t->fut, result) : -EINVAL;
+}
+
+int corio_task_error(corio_task *t) {
+  return t ? corio_future_error(&t->fut) : -EINVAL;
+}
+
+const char *corio_task_message(const corio_task *t) {
+  return t ? corio_future_message(&t->fut) : NULL;
+}
+
+const char *corio_task_name(corio_task *t) {
+  if (!t)
+    return NULL;
+  if (!t->name)
+    t->name = corio__format("Task-%llu", (unsigned long long)t->id);
+  return t->name ? t->name : "Task-?";
+}
+
+int corio_task_set_name(corio_task *t, const char *name) {
+  char *copy;
+
+  if (!t || !name)
+    return -EINVAL;
+  copy = corio__strdup(name);
+  if (!copy)
+    return -ENOMEM;
+  corio__strfree(t->name);
+  t->name = copy;
+  return 0;
+}
+
+corio_loop *corio_task_loop(const corio_task *t) {
+  return t ? t->fut.ls->loop : NULL;
+}
+
+corio_context *corio_task_context(corio_task *t) { return t ? t->ctx : NULL; }
+
+size_t corio_all_tasks(corio_loop *loop, corio_task **buf, size_t cap) {
+  task_loop_state *ls;
+  size_t n = 0;
+
+  if (!loop)
+    loop = corio_loop_current();
+  if (!loop || !(ls = corio__loop_ext_get(loop, CORIO__LOOP_EXT_TASK)))
+    return 0;
+  for (corio_task *t = ls->pending; t; t = t->pending_next) {
+    if (n < cap && buf)
+      buf[n] = corio_task_ref(t);
+    n++;
+  }
+  return n;
+}
+
+int corio_fail(int err, const char *fmt, ...) {
+  corio_task *t = current_task;
+  va_list ap;
+  char *message;
+
+  if (err >= 0)
+    err = -EINVAL;
+  if (!t || !fmt)
+    return err;
+  va_start(ap, fmt);
+  message = corio__vformat(fmt, ap);
+  va_end(ap);
+  corio__strfree(t->fut.message);
+  t->fut.message = message;
+  t->fail_code = err;
+  return err;
+}
+
+/* ---- closing with the loop ----------------------------------------------- */
+
+static void report_destroyed_pending(corio_task *t) {
+  char text[160];
+
+  snprintf(text, sizeof text, "Task was destroyed but it is pending: %s",
+           corio_task_name(t));
+  corio_loop_call_exception_handler(t->fut.ls->loop,
+                                    &(corio_loop_error){text, 0, NULL, t});
+}
+
+/* The loop is closing with t pending: reported, then its coroutine is
+ * closed (its suspension point returns CORIO_ECLOSED so it can clean up)
+ * and it ends cancelled. */
+static void close_task(corio_task *t) {
+  corio__wait *w = t->wait;
+
+  report_destroyed_pending(t);
+  corio__future_retain(&t->fut);
+  if (w && !w->woken && w->detach)
+    w->detach(w);
+  t->closing = 1;
+  if (t->coro) {
+    corio_task *prev_task = current_task;
+    corio_context *prev_ctx = corio__context_enter(t->ctx);
+    int rc;
+
+    current_task = t;
+    rc = corio_coro_destroy(t->coro);
+    current_task = prev_task;
+    corio__context_leave(t->ctx, prev_ctx);
+    if (rc < 0)
+      corio_loop_call_exception_handler(
+          t->fut.ls->loop,
+          &(corio_loop_error){"a pending task's coroutine could not be closed",
+                              rc, NULL, t});
+    t->coro = NULL;
+  }
+  finish(t, FUTURE_CANCELLED, NULL, -ECANCELED,
+         corio__strdup("the event loop was closed"));
+  corio__future_release(&t->fut);
+}
+
+void corio__task_close_all(task_loop_state *ls) {
+  while (ls->pending)
+    close_task(ls->pending);
+}

@@ -1,0 +1,138 @@
+/* The task layer's objects, shared by the files of src/task/. */
+#ifndef CORIO_TASK_INTERNAL_H
+#define CORIO_TASK_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/compiler.h"
+#include "corio/coro.h"
+#include "corio/task.h"
+#include "loop/handle.h"
+
+enum future_state { FUTURE_PENDING, FUTURE_CANCELLED, FUTURE_FINISHED };
+
+typedef struct future_callback {
+  corio_future_callback fn;
+  void *arg;
+} future_callback;
+
+/* Per-loop state (the loop's CORIO__LOOP_EXT_TASK slot). */
+typedef struct task_loop_state {
+  corio_loop *loop;
+  /* All pending tasks in creation order, linked by pending_prev/next. */
+  corio_task *pending, *pending_tail;
+  size_t pending_count;
+  size_t live; /* futures and tasks of this loop not yet freed */
+  int closing;
+} task_loop_state;
+
+struct corio_future {
+  /* Runs the done callbacks; for a task, also its steps (never both at
+   * once: a task completes only inside a step). */
+  corio_handle node;
+  task_loop_state *ls;
+  void *result;
+  char *message; /* the error's or the cancellation's */
+  future_callback *callbacks;
+  future_callback first_callback; /* storage for the first, the usual case */
+  uint32_t callbacks_len, callbacks_cap;
+  uint32_t refs;
+  int error;
+  uint8_t state; /* enum future_state */
+  uint8_t is_task;
+  uint8_t queued; /* node is in the ready queue */
+  uint8_t error_unretrieved;
+};
+
+/* A wait of the current task (see wait.c). The waker calls
+ * corio__wait_wake; a cancellation that arrives before that calls detach,
+ * which must undo the registration. */
+typedef struct corio__wait {
+  void (*detach)(struct corio__wait *w);
+  corio_task *task;
+  void *data; /* the waiter's own */
+  int woken;  /* woken, with `value` */
+  int value;
+} corio__wait;
+
+struct corio_context {
+  atomic_uint refs;
+  uint32_t entered;        /* current in this many tasks/runs right now */
+  uint64_t id;             /* tokens remember it */
+  struct context_map *map; /* immutable, shared; NULL when empty */
+  corio_task *owner;       /* a task's own context, embedded in it */
+  int thread_base;         /* a thread's context outside tasks */
+};
+
+struct corio_task {
+  corio_future fut;
+  corio_task_fn fn;
+  void *arg;
+  corio_coro *coro;  /* from the first step until the body returns */
+  corio__wait *wait; /* what the task is suspended in, if anything */
+  corio_context *ctx;
+  corio_task *pending_prev, *pending_next;
+  char *name; /* NULL: "Task-<id>", made on demand */
+  char *cancel_message;
+  void *body_result;
+  uint64_t id;
+  uint32_t stack_size;
+  int num_cancels;
+  int body_rc;
+  int wake_value; /* what the pending suspension returns */
+  uint8_t must_cancel;
+  uint8_t running;
+  uint8_t closing;  /* its coroutine is being closed with the loop */
+  uint8_t fail_set; /* corio_fail gave a message for fail_code */
+  int fail_code;
+  corio_context own_ctx;
+};
+
+/* future.c */
+task_loop_state *corio__task_loop_state(corio_loop *loop);
+void corio__future_init(corio_future *fut, task_loop_state *ls, int is_task,
+                        corio_callback node_cb);
+/* Completes a pending future: state, outcome, and its callbacks scheduled.
+ * message is taken over. */
+void corio__future_complete(corio_future *fut, enum future_state state,
+                            void *result, int error, char *message);
+void corio__future_retain(corio_future *fut);
+void corio__future_release(corio_future *fut);
+/* Adds an awaiting task's callback (never fails for the first one). */
+int corio__future_add_callback(corio_future *fut, corio_future_callback fn,
+                               void *arg);
+int corio__future_remove_callback(corio_future *fut, corio_future_callback fn,
+                                  void *arg);
+char *corio__strdup(const char *s);
+char *corio__vformat(const char *fmt, va_list ap);
+char *corio__format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void corio__strfree(char *s);
+void corio__loop_state_unlive(task_loop_state *ls);
+
+/* task.c */
+void corio__task_free(corio_task *task);
+/* Runs one step of a suspended or unstarted task with its wake value. */
+void corio__task_step(corio_task *task);
+/* Queues the task's next step (its node must be free). */
+void corio__task_schedule(corio_task *task);
+void corio__task_close_all(task_loop_state *ls);
+/* The running task, if the caller runs on its own coroutine. */
+corio_task *corio__task_self(void);
+
+/* wait.c */
+/* Suspends the current task in w (already registered with its waker). */
+int corio__wait_suspend(corio__wait *w);
+/* Wakes w's task with value: its step is queued (or, with now, run at once:
+ * only from a loop callback, never from inside a task). */
+void corio__wait_wake(corio__wait *w, int value, int now);
+
+/* context.c */
+void corio__context_init_own(corio_context *ctx, corio_task *owner,
+                             const corio_context *from);
+void corio__context_release_own(corio_context *ctx);
+corio_context *corio__context_enter(corio_context *ctx);
+void corio__context_leave(corio_context *ctx, corio_context *prev);
+
+#endif

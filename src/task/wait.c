@@ -1,0 +1,135 @@
+/* How a task suspends and is woken: the one primitive under await, sleep
+ * and (later) locks and queues, with cancellation delivered at the
+ * suspension point. */
+#include <errno.h>
+#include <math.h>
+
+#include "task/task_internal.h"
+
+int corio__wait_suspend(corio__wait *w) {
+  corio_task *t = w->task;
+  int rc;
+
+  if (t->closing) {
+    if (!w->woken && w->detach)
+      w->detach(w);
+    return CORIO_ECLOSED;
+  }
+  if (t->must_cancel && !w->woken) {
+    /* A pending request is delivered here, after one loop iteration as in
+     * asyncio, and the wait is never entered. */
+    if (w->detach)
+      w->detach(w);
+    w->woken = 1;
+    w->value = -ECANCELED;
+    corio__task_schedule(t);
+  }
+  t->wait = w;
+  rc = corio_coro_yield(NULL, NULL);
+  t->wait = NULL;
+  return rc < 0 ? rc : t->wake_value;
+}
+
+void corio__wait_wake(corio__wait *w, int value, int now) {
+  if (w->woken)
+    return;
+  w->woken = 1;
+  w->value = value;
+  /* Stepping at once saves a trip through the ready queue, but only a
+   * loop callback may do it: a task cannot resume another from inside. */
+  if (now && !corio_current_task())
+    corio__task_step(w->task);
+  else
+    corio__task_schedule(w->task);
+}
+
+/* ---- await --------------------------------------------------------------- */
+
+static void await_done(corio_future *fut, void *arg) {
+  (void)fut;
+  corio__wait_wake(arg, 0, 1);
+}
+
+static void await_detach(corio__wait *w) {
+  (void)corio__future_remove_callback(w->data, await_done, w);
+}
+
+int corio_future_await(corio_future *fut, void **result) {
+  corio_task *self = corio__task_self();
+  int rc;
+
+  if (!fut)
+    return -EINVAL;
+  if (!self)
+    return CORIO_ENOTASK;
+  if (fut->ls != self->fut.ls)
+    return CORIO_EWRONGLOOP;
+  if (fut == &self->fut)
+    return -EDEADLK;
+  if (fut->state == FUTURE_PENDING) {
+    corio__wait w = {.detach = await_detach, .task = self, .data = fut};
+
+    rc = corio__future_add_callback(fut, await_done, &w);
+    if (rc < 0)
+      return rc;
+    corio__future_retain(fut); /* the wait holds it */
+    rc = corio__wait_suspend(&w);
+    if (rc < 0) {
+      corio__future_release(fut);
+      return rc;
+    }
+    rc = corio_future_result(fut, result);
+    corio__future_release(fut);
+    return rc;
+  }
+  return corio_future_result(fut, result);
+}
+
+int corio_task_await(corio_task *task, void **result) {
+  return corio_future_await(task ? &task->fut : NULL, result);
+}
+
+/* ---- sleep --------------------------------------------------------------- */
+
+static int sleep_done(void *arg) {
+  corio__wait_wake(arg, 0, 1);
+  return 0;
+}
+
+static void sleep_detach(corio__wait *w) { corio_handle_cancel(w->data); }
+
+int corio_sleep_ns(int64_t ns) {
+  corio_task *self = corio__task_self();
+  corio__wait w = {.task = self};
+  corio_loop *loop;
+  int64_t now;
+  int rc;
+
+  if (!self)
+    return CORIO_ENOTASK;
+  if (ns < 0)
+    return -EINVAL;
+  if (ns == 0) {
+    /* One iteration: the next step is queued behind what is ready now. */
+    w.woken = 1;
+    corio__task_schedule(self);
+    return corio__wait_suspend(&w);
+  }
+  loop = self->fut.ls->loop;
+  now = corio_loop_time_ns(loop);
+  rc = corio__loop_call_at_borrowed(loop,
+                                    ns > INT64_MAX - now ? INT64_MAX : now + ns,
+                                    sleep_done, &w, (corio_handle **)&w.data);
+  if (rc < 0)
+    return rc;
+  w.detach = sleep_detach;
+  return corio__wait_suspend(&w);
+}
+
+int corio_sleep(double seconds) {
+  if (isnan(seconds) || seconds < 0)
+    return corio__task_self() ? -EINVAL : CORIO_ENOTASK;
+  if (seconds > 9.0e9)
+    seconds = 9.0e9;
+  return corio_sleep_ns((int64_t)(seconds * 1e9));
+}
