@@ -154,13 +154,16 @@ static int protect_guards(corio__slab *slab) {
   return 0;
 }
 
-static void register_with_valgrind(corio__slab *slab) {
+/* Without the registration Valgrind takes a switch between two stacks of
+ * one slab for a huge frame and reports the other stack as unaddressable:
+ * a slab it cannot register is an allocation failure. */
+static int register_with_valgrind(corio__slab *slab) {
 #if CORIO_HAVE_VALGRIND
   if (!RUNNING_ON_VALGRIND)
-    return;
+    return 0;
   slab->valgrind_ids = corio__calloc(slab->regions * sizeof(unsigned));
   if (!slab->valgrind_ids)
-    return; /* only Valgrind's stack-switch heuristics suffer */
+    return -ENOMEM;
   for (unsigned i = 0; i < slab->regions; i++) {
     char *base = region_base(slab, i);
     slab->valgrind_ids[i] =
@@ -169,6 +172,7 @@ static void register_with_valgrind(corio__slab *slab) {
 #else
   (void)slab;
 #endif
+  return 0;
 }
 
 static void unregister_with_valgrind(corio__slab *slab) {
@@ -225,7 +229,10 @@ static int map_slab(struct stack_class *cls, size_t region_size,
     release_slab(slab);
     return -ENOMEM;
   }
-  register_with_valgrind(slab);
+  if (register_with_valgrind(slab) < 0) {
+    release_slab(slab);
+    return -ENOMEM;
+  }
   *out = slab;
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "support.h"
 
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,8 @@ long corio_test_fault_walk(enum corio__fault_point point, corio_test_op op,
     corio_test_release_pools();
     before = corio_test_usage_now();
     corio__fault_arm(point, n);
+    if (getenv("CORIO_TEST_WALK_TRACE"))
+      fprintf(stderr, "walk: point %d call %ld\n", (int)point, n);
     rc = op(ctx);
     if (!corio__fault_fired(point)) {
       /* The nth call was never reached: every point has been walked. */
