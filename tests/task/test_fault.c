@@ -53,7 +53,8 @@ static int scenario(void *arg, void **result) {
   corio_task *a = NULL, *b = NULL, *c = NULL, *named = NULL;
   corio_future *f = NULL;
   corio_context_token tok;
-  int callbacks = 0, rc;
+  static int callbacks; /* they may run after this body has returned */
+  int rc;
   void *r;
 
   (void)arg;
