@@ -33,12 +33,41 @@ static const struct part parts[] = {
      "the reader callback; a timer callback writes the lines. At end of\n"
      "file the reader removes itself, closes the pipe and stops the loop.",
      example_select_loop},
+    {"Tasks: hello world",
+     "corio_run() runs a task function on a new loop until it returns;\n"
+     "corio_sleep() suspends only the task, and only a task can sleep.",
+     example_hello_world},
+    {"Tasks: one after the other, or at the same time",
+     "Calling say_after() from a task waits for it; corio_spawn() runs it\n"
+     "as a task of its own, so two sleeps of 1 and 2 units overlap and\n"
+     "take 2 units instead of 3.",
+     example_say_after},
+    {"Tasks: names and the current task",
+     "A task gets a name in its spawn options, or \"Task-<n>\" from a\n"
+     "process-wide counter; corio_current_task() is the task running now.",
+     example_named_task},
+    {"Context variables: a request id per task",
+     "Each task starts with a copy of its creator's context, so its sets\n"
+     "stay its own; corio_context_run() runs a function in a given\n"
+     "context, and a token undoes a set.",
+     example_request_id},
+    {"Cancelling a task",
+     "A cancellation is a request: the task's await returns -ECANCELED,\n"
+     "and the task ends cancelled only if it returns that code. Requests\n"
+     "are counted (cancelling, uncancel), and an awaited task goes on.",
+     example_task_cancel},
+    {"Fire and forget, and tasks still pending at the end",
+     "corio_run() cancels the tasks still pending when main is done and\n"
+     "waits for them; a loop closed with a task pending reports it through\n"
+     "its exception handler, as does a forgotten task that failed.",
+     example_fire_and_forget},
 };
 
 int main(void) {
   size_t i;
 
-  puts("corio demo: coroutines with their own stacks, and an event loop");
+  puts("corio demo: coroutines with their own stacks, an event loop, and "
+       "tasks on it");
   for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     printf("\n== %zu. %s ==\n%s\n\n", i + 1, parts[i].title, parts[i].what);
     if (parts[i].run() != 0) {

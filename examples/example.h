@@ -5,10 +5,14 @@
 #ifndef CORIO_EXAMPLE_H
 #define CORIO_EXAMPLE_H
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 
+#include <corio/context.h>
 #include <corio/coro.h>
 #include <corio/loop.h>
+#include <corio/task.h>
 
 /* greenlet: task 1 and task 2 switch to each other (seed 000). */
 int example_greenlet_pingpong(void);
@@ -22,6 +26,28 @@ int example_loop_timers(void);
 /* The select loop: a reader callback echoes lines written into a pipe by
  * a timer callback (seed 004's I/O event loop). */
 int example_select_loop(void);
+/* Hello world: print, sleep, print, in a task run by corio_run (seed 001). */
+int example_hello_world(void);
+/* say_after awaited in turn, then run as two tasks at once (seed 001). */
+int example_say_after(void);
+/* Task names: given, default, read and changed, and current_task (seed
+ * 001). */
+int example_named_task(void);
+/* A request id in a context variable: copy_context, Context.run, one value
+ * per task, and undoing a set with its token (seed 001's contextvars). */
+int example_request_id(void);
+/* Cancelling a task: caught and passed on, a message, cancelling() and
+ * uncancel(), a task that carries on (seed 001's cancellation). */
+int example_task_cancel(void);
+/* Fire and forget: tasks nobody awaits, what corio_run does with those
+ * still pending, and "Task was destroyed but it is pending" (seed 004). */
+int example_fire_and_forget(void);
+
+/* The task examples scale the seeds' seconds down to this unit, so that
+ * the tests stay fast; they never print a clock time, only whole units
+ * (see say_after.c). */
+#define EXAMPLE_UNIT_NS ((int64_t)50 * 1000 * 1000)
+#define EXAMPLE_UNIT ((double)EXAMPLE_UNIT_NS / 1e9)
 
 /* What a return code means, for reports: resume and throw return 0 for a
  * yield and CORIO_CORO_RETURNED for a return, which are not errors. */
@@ -51,6 +77,23 @@ static inline int example_unexpected(const char *example, const char *call,
   fprintf(stderr, "%s: %s returned %d (%s) instead of %d (%s)\n", example, call,
           rc, example_describe(rc), want, example_describe(want));
   return 1;
+}
+
+/* The same for a task's body, which finishes with a negative code instead:
+ * `return example_task_fail(EXAMPLE, "corio_sleep", rc);` ends the task
+ * with rc once it is reported. */
+static inline int example_task_fail(const char *example, const char *call,
+                                    int rc) {
+  (void)example_fail(example, call, rc);
+  return rc < 0 ? rc : -EPROTO;
+}
+
+/* For a task's body: reports rc where want was expected, and returns
+ * -EPROTO for the task to finish with (the report says what went wrong). */
+static inline int example_task_unexpected(const char *example, const char *call,
+                                          int rc, int want) {
+  (void)example_unexpected(example, call, rc, want);
+  return -EPROTO;
 }
 
 /* The main of a standalone example: run it, then hand the cached stacks

@@ -162,6 +162,10 @@ corio_context *corio__context_enter(corio_context *ctx) {
   return prev;
 }
 
+corio_context *corio__context_save(void) { return current_ctx; }
+
+void corio__context_restore(corio_context *ctx) { current_ctx = ctx; }
+
 void corio__context_leave(corio_context *ctx, corio_context *prev) {
   ctx->entered--;
   current_ctx = prev;

@@ -227,9 +227,11 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
   t->arg = arg;
   t->name = name;
   t->stack_size = (uint32_t)(stack_size > UINT32_MAX ? UINT32_MAX : stack_size);
-  t->id = (uint64_t)atomic_fetch_add_explicit(&last_task_id, 1,
-                                              memory_order_relaxed) +
-          1;
+  /* As in asyncio, only unnamed tasks take a number. */
+  if (!name)
+    t->id = (uint64_t)atomic_fetch_add_explicit(&last_task_id, 1,
+                                                memory_order_relaxed) +
+            1;
   if (opts->context) {
     t->ctx = corio_context_ref(opts->context);
   } else {
@@ -327,7 +329,9 @@ corio_task *corio_future_task(corio_future *fut) {
   return fut && fut->is_task ? (corio_task *)fut : NULL;
 }
 
-int corio_task_done(const corio_task *t) { return corio_future_done(&t->fut); }
+int corio_task_done(const corio_task *t) {
+  return t && corio_future_done(&t->fut);
+}
 
 int corio_task_cancelled(const corio_task *t) {
   return t && corio_future_cancelled(&t->fut);

@@ -106,7 +106,8 @@ int corio__future_add_callback(corio_future *fut, corio_future_callback fn,
 int corio__future_remove_callback(corio_future *fut, corio_future_callback fn,
                                   void *arg);
 char *corio__strdup(const char *s);
-char *corio__vformat(const char *fmt, va_list ap);
+char *corio__vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
 char *corio__format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void corio__strfree(char *s);
 void corio__loop_state_unlive(task_loop_state *ls);
@@ -133,6 +134,10 @@ void corio__context_init_own(corio_context *ctx, corio_task *owner,
                              const corio_context *from);
 void corio__context_release_own(corio_context *ctx);
 corio_context *corio__context_enter(corio_context *ctx);
+/* The current context as such, NULL standing for the thread's own: what a
+ * suspension saves and restores, since it may be inside a context run. */
+corio_context *corio__context_save(void);
+void corio__context_restore(corio_context *ctx);
 void corio__context_leave(corio_context *ctx, corio_context *prev);
 
 #endif

@@ -8,6 +8,7 @@
 
 int corio__wait_suspend(corio__wait *w) {
   corio_task *t = w->task;
+  corio_context *ctx;
   int rc;
 
   if (t->closing) {
@@ -25,7 +26,11 @@ int corio__wait_suspend(corio__wait *w) {
     corio__task_schedule(t);
   }
   t->wait = w;
+  ctx = corio__context_save();
   rc = corio_coro_yield(NULL, NULL);
+  /* The step entered the task's context; the body may have been inside
+   * corio_context_run of another. */
+  corio__context_restore(ctx);
   t->wait = NULL;
   return rc < 0 ? rc : t->wake_value;
 }

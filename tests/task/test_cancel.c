@@ -161,7 +161,8 @@ static void test_cancel_awaiter_not_awaited(void **state) {
 /* ---- requests made while running ----------------------------------------- */
 
 static int cancel_self_then_suspend(void *arg, void **result) {
-  corio_future *done;
+  corio_future *done, *pending;
+  double t0;
   void *r;
 
   (void)arg;
@@ -173,9 +174,18 @@ static int cancel_self_then_suspend(void *arg, void **result) {
   assert_int_equal(corio_future_await(done, &r), 0);
   assert_int_equal(CORIO_INT(r), 3);
   corio_future_unref(done);
-  /* The next real suspension is. */
+  /* The next real suspension is, even a long one, at once. */
+  t0 = wall_s();
   assert_int_equal(corio_sleep(0), -ECANCELED);
   assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_task_cancel(corio_current_task(), NULL), 1);
+  assert_int_equal(corio_sleep(10), -ECANCELED);
+  assert_int_equal(corio_future_create(NULL, &pending), 0);
+  assert_int_equal(corio_task_cancel(corio_current_task(), NULL), 1);
+  assert_int_equal(corio_future_await(pending, NULL), -ECANCELED);
+  assert_false(corio_future_done(pending));
+  corio_future_unref(pending);
+  assert_true(wall_s() - t0 < 5);
   /* A request right before returning cancels the task all the same. */
   assert_int_equal(corio_task_cancel(corio_current_task(), "late"), 1);
   return 0;

@@ -220,6 +220,51 @@ static void test_context_outlives_task(void **state) {
   corio_contextvar_free(request_id);
 }
 
+/* A task suspended inside corio_context_run comes back in that context. */
+struct run_across {
+  corio_context *ctx;
+  int rc;
+  void *seen;
+};
+
+static int sleep_in_context(void *arg) {
+  struct run_across *ra = arg;
+
+  ra->rc = corio_sleep(0);
+  ra->seen = corio_contextvar_get_or(request_id, NULL);
+  assert_ptr_equal(corio_context_current(), ra->ctx);
+  return corio_contextvar_set(request_id, CORIO_PTR(2), NULL);
+}
+
+static int run_context_in_task(void *arg, void **result) {
+  struct run_across *ra = arg;
+  void *v;
+
+  (void)result;
+  assert_int_equal(corio_contextvar_set(request_id, CORIO_PTR(1), NULL), 0);
+  assert_int_equal(corio_context_create(&ra->ctx), 0);
+  assert_int_equal(corio_context_run(ra->ctx, sleep_in_context, ra), 0);
+  assert_int_equal(ra->rc, 0);
+  assert_null(ra->seen);
+  assert_int_equal(corio_context_get(ra->ctx, request_id, &v), 0);
+  assert_int_equal(CORIO_INT(v), 2);
+  /* Back in the task's own context, untouched. */
+  assert_int_equal(CORIO_INT(corio_contextvar_get_or(request_id, NULL)), 1);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(CORIO_INT(corio_contextvar_get_or(request_id, NULL)), 1);
+  corio_context_unref(ra->ctx);
+  return 0;
+}
+
+static void test_suspend_inside_context_run(void **state) {
+  struct run_across ra = {0};
+  (void)state;
+
+  assert_int_equal(corio_contextvar_create(&request_id, "request_id"), 0);
+  assert_int_equal(run_main(run_context_in_task, &ra), 0);
+  corio_contextvar_free(request_id);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_variable_basics),
@@ -227,6 +272,7 @@ int main(void) {
       cmocka_unit_test(test_token_from_another_context),
       cmocka_unit_test(test_tasks_have_their_own_copies),
       cmocka_unit_test(test_context_outlives_task),
+      cmocka_unit_test(test_suspend_inside_context_run),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,267 @@
+/* Fire and forget: the C twin of seed 004's answer on starting a task
+ * without awaiting it, and on the tasks still pending when the loop ends.
+ *
+ *   async def async_foo():
+ *       print("async_foo started")
+ *       await asyncio.sleep(1)
+ *       print("async_foo done")
+ *
+ *   async def main():
+ *       asyncio.ensure_future(async_foo())  # fire and forget async_foo()
+ *       print('Do some actions 1')
+ *       await asyncio.sleep(1)
+ *       print('Do some actions 2')
+ *       await asyncio.sleep(1)
+ *       print('Do some actions 3')
+ *
+ * corio_spawn(NULL, fn, arg) starts a task and keeps no reference to it:
+ * the loop holds it until it is done. What happens to a forgotten task
+ * that is still pending at the end depends on how the loop ends:
+ *
+ * - corio_run() (asyncio.run) cancels every task still pending once main
+ *   is done, and runs the loop until they have finished: their await
+ *   returns -ECANCELED and they can clean up. This is the seed's "kill
+ *   tasks instead of awaiting them", done for you; echo_forever shows it.
+ * - A loop closed with a task still pending reports "Task was destroyed
+ *   but it is pending" through its exception handler, then closes the
+ *   task's coroutine: its await returns CORIO_ECLOSED, so that it can
+ *   still clean up, and the task ends cancelled. The fix from the seed is
+ *   to cancel the pending tasks (corio_all_tasks is asyncio.all_tasks) and
+ *   run the loop until each is done before closing it.
+ *
+ * A forgotten task that fails has nobody to read its error: when it is
+ * freed the loop reports "Task exception was never retrieved".
+ *
+ * The seconds of the seed are EXAMPLE_UNIT. The output does not depend on
+ * the machine's speed unless it falls half a unit (25 ms) behind: the
+ * timers that decide an order are at least that far apart (echo_forever's
+ * and main's), and a forgotten task always starts in the loop iteration
+ * after the one that spawned it. */
+#include "example.h"
+
+#define EXAMPLE "fire_and_forget"
+
+static int async_foo(void *arg, void **result) {
+  int rc;
+
+  (void)arg;
+  (void)result;
+  puts("async_foo started");
+  rc = corio_sleep(EXAMPLE_UNIT);
+  if (rc == -ECANCELED) {
+    puts("async_foo: cancelled");
+    return rc;
+  }
+  if (rc == CORIO_ECLOSED) {
+    printf("async_foo: sleep returned %s: the loop is closing\n",
+           corio_err_name(rc));
+    return rc;
+  }
+  if (rc < 0)
+    return example_task_fail(EXAMPLE, "corio_sleep", rc);
+  puts("async_foo done");
+  return 0;
+}
+
+static int echo_forever(void *arg, void **result) {
+  int rc;
+
+  (void)arg;
+  (void)result;
+  for (;;) {
+    puts("echo");
+    rc = corio_sleep(EXAMPLE_UNIT);
+    if (rc == -ECANCELED) {
+      puts("echo_forever: cancelled");
+      return rc;
+    }
+    if (rc < 0)
+      return example_task_fail(EXAMPLE, "corio_sleep", rc);
+  }
+}
+
+static int send_report(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  puts("send_report: fails");
+  return corio_fail(-EIO, "could not send the report");
+}
+
+/* Spawns fn as a forgotten task named name (NULL: a default name). */
+static int forget(corio_task_fn fn, const char *name, const char *call) {
+  int rc;
+
+  printf(">>> %s  # fire and forget\n", call);
+  rc = corio_spawn_ex(NULL, fn, NULL, &(corio_spawn_options){.name = name});
+  return rc < 0 ? example_task_fail(EXAMPLE, "corio_spawn_ex", rc) : 0;
+}
+
+/* `await asyncio.sleep(units)`, printed as in Python. */
+static int sleep_units(double units, const char *call) {
+  int rc;
+
+  printf(">>> %s\n", call);
+  rc = corio_sleep(units * EXAMPLE_UNIT);
+  return rc < 0 ? example_task_fail(EXAMPLE, "corio_sleep", rc) : 0;
+}
+
+/* Prints `Do some actions <n>`, then sleeps if units > 0. */
+static int actions(int n, double units, const char *call) {
+  printf("Do some actions %d\n", n);
+  return units > 0 ? sleep_units(units, call) : 0;
+}
+
+static int seed_main(void *arg, void **result) {
+  int rc;
+
+  (void)arg;
+  (void)result;
+  rc = forget(async_foo, NULL, "asyncio.ensure_future(async_foo())");
+  if (rc == 0)
+    rc = actions(1, 1, "await asyncio.sleep(1)");
+  if (rc == 0)
+    rc = actions(2, 1, "await asyncio.sleep(1)");
+  if (rc == 0)
+    rc = actions(3, 0, NULL);
+  return rc;
+}
+
+/* echo_forever ticks at 0, 1 and 2 units; main's actions come at 0, 1.5
+ * and 2.5, and then corio_run cancels the tick due at 3. */
+static int echo_main(void *arg, void **result) {
+  int rc;
+
+  (void)arg;
+  (void)result;
+  rc = forget(echo_forever, NULL, "asyncio.ensure_future(echo_forever())");
+  if (rc == 0)
+    rc = actions(1, 1.5, "await asyncio.sleep(1.5)");
+  if (rc == 0)
+    rc = actions(2, 1, "await asyncio.sleep(1)");
+  if (rc == 0)
+    rc = actions(3, 0, NULL);
+  return rc;
+}
+
+/* Prints what the loop reports, so that it is checked with the output
+ * (the default handler writes to stderr). */
+static void handler(corio_loop *loop, const corio_loop_error *e, void *arg) {
+  (void)loop;
+  (void)arg;
+  printf("exception handler: %s%s%s%s\n", e->message, e->error ? " (" : "",
+         e->error ? corio_strerror(e->error) : "", e->error ? ")" : "");
+}
+
+static int failing_main(void *arg, void **result) {
+  int rc;
+
+  (void)arg;
+  (void)result;
+  puts(">>> asyncio.get_running_loop().set_exception_handler(handler)");
+  corio_loop_set_exception_handler(corio_loop_running(), handler, NULL);
+  rc = forget(send_report, "send_report",
+              "asyncio.create_task(send_report(), name=\"send_report\")");
+  return rc == 0 ? sleep_units(0, "await asyncio.sleep(0)") : rc;
+}
+
+/* main for a loop of our own: async_foo is still pending when it ends. */
+static int short_main(void *arg, void **result) {
+  int rc;
+
+  (void)arg;
+  (void)result;
+  rc = forget(async_foo, "async_foo",
+              "asyncio.create_task(async_foo(), name=\"async_foo\")");
+  if (rc == 0)
+    rc = actions(1, 0.1, "await asyncio.sleep(0.1)");
+  if (rc == 0)
+    rc = actions(2, 0, NULL);
+  return rc;
+}
+
+static int run(corio_task_fn main, const char *title) {
+  int rc;
+
+  printf("%s\n>>> asyncio.run(main())\n", title);
+  rc = corio_run(main, NULL, NULL);
+  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
+}
+
+/* The seed's fix: cancel what is pending and run the loop until each task
+ * is done. Returns 0 or 1 (reported). */
+static int cancel_pending(corio_loop *loop) {
+  corio_task *pending[4];
+  size_t i, n;
+  int failed = 0, rc;
+
+  puts(">>> for task in asyncio.all_tasks(loop):\n"
+       "...     task.cancel()\n"
+       "...     with suppress(asyncio.CancelledError):\n"
+       "...         loop.run_until_complete(task)");
+  n = corio_all_tasks(loop, pending, 4);
+  if (n != 1)
+    failed = example_unexpected(EXAMPLE, "corio_all_tasks", (int)n, 1);
+  for (i = 0; i < n && i < 4; i++) {
+    printf("pending: %s\n", corio_task_name(pending[i]));
+    rc = corio_task_cancel(pending[i], NULL);
+    if (rc != 1)
+      failed = example_unexpected(EXAMPLE, "task.cancel()", rc, 1);
+    rc = corio_run_until_complete(loop, corio_task_future(pending[i]), NULL);
+    if (rc != -ECANCELED)
+      failed = example_unexpected(EXAMPLE, "loop.run_until_complete(task)", rc,
+                                  -ECANCELED);
+    corio_task_unref(pending[i]);
+  }
+  return failed;
+}
+
+/* loop.run_until_complete(main()) on a loop of our own, then close it,
+ * with or without the clean-up first. */
+static int own_loop(int clean_up) {
+  corio_loop *loop;
+  corio_task *main_task;
+  int failed = 0, rc;
+
+  puts(">>> loop = asyncio.new_event_loop()");
+  rc = corio_loop_create(&loop);
+  if (rc < 0)
+    return example_fail(EXAMPLE, "corio_loop_create", rc);
+  puts(">>> loop.set_exception_handler(handler)");
+  corio_loop_set_exception_handler(loop, handler, NULL);
+  puts(">>> loop.run_until_complete(main())");
+  rc = corio_spawn_ex(&main_task, short_main, NULL,
+                      &(corio_spawn_options){.loop = loop});
+  if (rc < 0) {
+    corio_loop_unref(loop);
+    return example_fail(EXAMPLE, "corio_spawn_ex", rc);
+  }
+  rc = corio_run_until_complete(loop, corio_task_future(main_task), NULL);
+  corio_task_unref(main_task);
+  if (rc < 0)
+    failed = example_fail(EXAMPLE, "corio_run_until_complete", rc);
+  if (!failed && clean_up)
+    failed = cancel_pending(loop);
+  puts(">>> loop.close()");
+  rc = corio_loop_close(loop);
+  if (rc < 0)
+    failed = example_fail(EXAMPLE, "corio_loop_close", rc);
+  corio_loop_unref(loop);
+  return failed;
+}
+
+int example_fire_and_forget(void) {
+  if (run(seed_main, "# A task nobody awaits") ||
+      run(echo_main, "\n# Still pending when main is done: corio_run "
+                     "cancels it") ||
+      run(failing_main, "\n# A forgotten task that fails"))
+    return 1;
+  puts("\n# A loop closed while a task is pending");
+  if (own_loop(0))
+    return 1;
+  puts("\n# The fix: cancel the pending tasks and wait for them first");
+  return own_loop(1);
+}
+
+#ifdef EXAMPLE_STANDALONE
+EXAMPLE_MAIN(example_fire_and_forget)
+#endif
