@@ -17,6 +17,7 @@
  * heap is not tiny), as asyncio does, so cancelling many timers costs no
  * growth: one O(n) rebuild instead of an O(log n) pop for each. */
 enum { PURGE_MIN_TIMERS = 100 };
+enum { POLL_EVERY_CALLBACKS = 64 };
 #define EVENTS_PER_POLL 256
 #define DEFAULT_SLOW_CALLBACK_NS ((int64_t)100 * 1000 * 1000)
 
@@ -60,6 +61,7 @@ int corio_loop_create(corio_loop **out) {
   atomic_init(&loop->mem_refs, 1); /* held by the references together */
   loop->wakeup_fd = loop->signal_pipe[0] = loop->signal_pipe[1] = -1;
   loop->slow_callback_ns = DEFAULT_SLOW_CALLBACK_NS;
+  loop->callbacks_since_poll = POLL_EVERY_CALLBACKS;
   loop->debug = debug && debug[0] && strcmp(debug, "0") != 0;
   loop->poller_ops = poller_from_env();
   rc = pthread_mutex_init(&loop->remote_lock, NULL);
@@ -451,16 +453,17 @@ static void run_handle(corio_loop *loop, corio_handle *h) {
  * timer is rounded up to whole milliseconds, with every poller (epoll can
  * do no better): timers fire up to about 1 ms late, never early, and
  * timers close together are run by one wake-up instead of one each. */
-static int64_t poll_timeout(const corio_loop *loop, int64_t now) {
+static int64_t poll_timeout(const corio_loop *loop) {
   const int64_t ms = 1000000;
   const corio_handle *top;
-  int64_t wait;
+  int64_t wait, now;
 
   if (loop->ready.head || loop->stopping)
     return 0;
   top = corio__timers_top(&loop->timers);
   if (!top)
     return -1;
+  now = now_ns();
   if (top->when <= now)
     return 0;
   wait = top->when - now;
@@ -491,10 +494,22 @@ static void queue_expired_timers(corio_loop *loop, int64_t now) {
   }
 }
 
+/* While callbacks are ready the poll cannot block, and all it can bring
+ * is I/O that became ready meanwhile. Asking the kernel for that once per
+ * POLL_EVERY_CALLBACKS callbacks rather than once per iteration keeps a
+ * busy loop of short iterations out of the kernel and bounds how long
+ * ready I/O waits to that many callbacks (tokio's event_interval works
+ * the same way). Whenever nothing is ready, the loop polls as asyncio
+ * does. */
 static int poll_once(corio_loop *loop) {
-  int n = loop->poller_ops->wait(loop->poller, poll_timeout(loop, now_ns()),
-                                 loop->events, loop->events_max);
+  int n;
 
+  if (loop->ready.head && !loop->stopping &&
+      loop->callbacks_since_poll < POLL_EVERY_CALLBACKS)
+    return 0;
+  loop->callbacks_since_poll = 0;
+  n = loop->poller_ops->wait(loop->poller, poll_timeout(loop), loop->events,
+                             loop->events_max);
   if (n < 0)
     return n;
   for (int i = 0; i < n; i++)
@@ -510,6 +525,7 @@ static void run_ready(corio_loop *loop) {
   loop->ready.head = loop->ready.tail = NULL;
   while (h) {
     corio_handle *next = h->next;
+    loop->callbacks_since_poll++;
     if (h->kind == HANDLE_EMBEDDED) {
       run_handle(loop, h); /* its owner may be gone after this */
     } else {
@@ -526,7 +542,9 @@ static int run_once(corio_loop *loop) {
 
   prune_timers(loop);
   rc = poll_once(loop);
-  queue_expired_timers(loop, now_ns());
+  /* The clock is read only when a timer may be due. */
+  if (corio__timers_top(&loop->timers))
+    queue_expired_timers(loop, now_ns());
   run_ready(loop);
   return rc;
 }

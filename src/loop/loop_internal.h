@@ -56,6 +56,7 @@ struct corio_loop {
   pthread_t thread; /* the thread running it, while running */
 
   handle_queue ready;
+  uint32_t callbacks_since_poll; /* see poll_once */
   timer_heap timers;
   uint64_t next_seq;
   corio_handle *free_handles; /* the handle pool */

@@ -1,6 +1,7 @@
 /* DESIGN.md §4 rule 1: what runs in which iteration, in which order, and
  * how long the poller blocks. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -217,6 +218,69 @@ static void test_poller_does_not_block_while_callbacks_are_ready(void **state) {
   corio_loop_unref(ctx.loop);
 }
 
+/* A busy loop of short iterations polls once per 64 callbacks, not once
+ * per iteration, and I/O that is ready is still seen within that many. */
+struct busy {
+  corio_loop *loop;
+  long ran;          /* callbacks of the chain */
+  long ran_at_read;  /* when the reader first ran */
+  int fd;
+};
+
+static int busy_chain(void *arg) {
+  struct busy *b = arg;
+
+  if (++b->ran == 4000)
+    return corio_loop_stop(b->loop);
+  return corio_loop_call_soon(b->loop, busy_chain, b, NULL);
+}
+
+static int on_readable(void *arg) {
+  struct busy *b = arg;
+
+  if (b->ran_at_read < 0)
+    b->ran_at_read = b->ran;
+  return corio_loop_remove_reader(b->loop, b->fd) == 1 ? 0 : -EPROTO;
+}
+
+static int make_readable(void *arg) {
+  struct busy *b = arg;
+  int p[2];
+
+  assert_int_equal(pipe(p), 0);
+  assert_int_equal(write(p[1], "x", 1), 1);
+  close(p[1]);
+  b->fd = p[0];
+  return corio_loop_add_reader(b->loop, b->fd, on_readable, b);
+}
+
+static void test_busy_loop_polls_every_64_callbacks(void **state) {
+  struct busy b = {new_loop(), 0, -1, -1};
+  long waits;
+  (void)state;
+
+  /* Two chains: iterations of two callbacks each. */
+  assert_int_equal(corio_loop_call_soon(b.loop, busy_chain, &b, NULL), 0);
+  assert_int_equal(corio_loop_call_soon(b.loop, busy_chain, &b, NULL), 0);
+  assert_int_equal(corio_loop_call_later(b.loop, 0, make_readable, &b, NULL),
+                   0);
+  /* Armed far away: the waits are counted, none fails. */
+  corio__fault_arm(CORIO__FAULT_POLL, LONG_MAX);
+  corio__fault_arm(CORIO__FAULT_EPOLL_WAIT, LONG_MAX);
+  assert_int_equal(corio_loop_run_forever(b.loop), 0);
+  waits = corio__fault_calls(CORIO__FAULT_EPOLL_WAIT) +
+          corio__fault_calls(CORIO__FAULT_POLL);
+  corio__fault_arm(CORIO__FAULT_POLL, 0);
+  corio__fault_arm(CORIO__FAULT_EPOLL_WAIT, 0);
+  /* 2,000 iterations, about 4000 / 64 polls. */
+  assert_true(waits >= 4000 / 65);
+  assert_true(waits <= 4000 / 64 + 3);
+  assert_true(b.ran_at_read >= 0);
+  assert_true(b.ran_at_read <= 64 + 4);
+  close(b.fd);
+  corio_loop_unref(b.loop);
+}
+
 struct waker {
   corio_loop *loop;
   double delay;
@@ -374,6 +438,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_ready_callbacks_run_fifo),
       cmocka_unit_test(test_scheduled_during_iteration_runs_next_iteration),
+      cmocka_unit_test(test_busy_loop_polls_every_64_callbacks),
       cmocka_unit_test(test_stop_takes_effect_after_the_iteration),
       cmocka_unit_test(test_timers_in_deadline_then_scheduling_order),
       cmocka_unit_test(test_expired_timers_together_keep_their_order),
