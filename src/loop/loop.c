@@ -424,28 +424,36 @@ double corio_loop_get_slow_callback_duration(const corio_loop *loop) {
 
 /* ---- the iteration ------------------------------------------------------- */
 
-/* The callback may free an embedded handle's owner: h is not read after
- * the call. */
-static void run_handle(corio_loop *loop, corio_handle *h) {
-  corio_callback cb = h->cb;
-  void *arg = h->arg;
-  int64_t started = 0;
-  int rc;
+static corio__noinline void run_handle_timed(corio_loop *loop,
+                                             corio_callback cb, void *arg) {
+  int64_t started = now_ns(), took;
+  int rc = cb(arg);
 
-  if (loop->debug)
-    started = now_ns();
-  rc = cb(arg);
   if (rc < 0)
     corio__loop_report(loop, "callback failed", rc, cb, arg);
-  if (loop->debug) {
-    int64_t took = now_ns() - started;
-    if (took >= loop->slow_callback_ns) {
-      char message[96];
-      snprintf(message, sizeof message, "executing a callback took %.3f s",
-               (double)took / 1e9);
-      corio__loop_report(loop, message, 0, cb, arg);
-    }
+  took = now_ns() - started;
+  if (took >= loop->slow_callback_ns) {
+    char message[96];
+    snprintf(message, sizeof message, "executing a callback took %.3f s",
+             (double)took / 1e9);
+    corio__loop_report(loop, message, 0, cb, arg);
   }
+}
+
+/* The callback may free an embedded handle's owner: h is not read after
+ * the call. */
+static inline void run_handle(corio_loop *loop, corio_handle *h) {
+  corio_callback cb = h->cb;
+  void *arg = h->arg;
+  int rc;
+
+  if (corio__unlikely(loop->debug)) {
+    run_handle_timed(loop, cb, arg);
+    return;
+  }
+  rc = cb(arg);
+  if (corio__unlikely(rc < 0))
+    corio__loop_report(loop, "callback failed", rc, cb, arg);
 }
 
 /* How long the poller may block: not at all when something is ready or

@@ -36,7 +36,7 @@ struct corio_contextvar {
 static atomic_uint_fast64_t last_var_id;
 static atomic_uint_fast64_t last_id_block;
 static corio__thread_local uint64_t next_ctx_id, ctx_id_end;
-static corio__thread_local corio_context *current_ctx;
+corio__thread_local corio_context *corio__current_ctx;
 static corio__thread_local corio_context thread_ctx;
 static pthread_key_t thread_ctx_key;
 static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
@@ -151,24 +151,7 @@ static corio_context *thread_base(void) {
 }
 
 corio_context *corio_context_current(void) {
-  return current_ctx ? current_ctx : thread_base();
-}
-
-corio_context *corio__context_enter(corio_context *ctx) {
-  corio_context *prev = current_ctx;
-
-  current_ctx = ctx;
-  ctx->entered++;
-  return prev;
-}
-
-corio_context *corio__context_save(void) { return current_ctx; }
-
-void corio__context_restore(corio_context *ctx) { current_ctx = ctx; }
-
-void corio__context_leave(corio_context *ctx, corio_context *prev) {
-  ctx->entered--;
-  current_ctx = prev;
+  return corio__current_ctx ? corio__current_ctx : thread_base();
 }
 
 void corio__context_init_own(corio_context *ctx, corio_task *owner,

@@ -11,18 +11,10 @@
 #include "loop/ext.h"
 #include "task/task_internal.h"
 
-static corio__thread_local corio_task *current_task;
+corio__thread_local corio_task *corio__current_task;
 static atomic_uint_fast64_t last_task_id;
 
-corio_task *corio_current_task(void) { return current_task; }
-
-corio_task *corio__task_self(void) {
-  corio_task *t = current_task;
-
-  /* Suspending is only possible from the task's own coroutine, not from a
-   * coroutine the task body resumed itself. */
-  return t && t->coro == corio_coro_current() ? t : NULL;
-}
+corio_task *corio_current_task(void) { return corio__current_task; }
 
 /* ---- the pending list ---------------------------------------------------- */
 
@@ -106,14 +98,7 @@ static void *task_body(void *arg) {
   return NULL;
 }
 
-static int task_step_cb(void *arg) {
-  corio_task *t = arg;
-
-  t->fut.queued = 0;
-  corio__task_step(t);
-  corio__future_release(&t->fut); /* the queue's reference */
-  return 0;
-}
+static int task_step_cb(void *arg);
 
 void corio__task_schedule(corio_task *t) {
   if (t->fut.queued || t->fut.ls->closing)
@@ -127,21 +112,21 @@ void corio__task_schedule(corio_task *t) {
 /* Runs the task's coroutine until it suspends or returns, as the current
  * task and in its context. */
 static int resume_body(corio_task *t) {
-  corio_task *prev_task = current_task;
+  corio_task *prev_task = corio__current_task;
   corio_context *prev_ctx;
   int rc;
 
-  current_task = t;
+  corio__current_task = t;
   prev_ctx = corio__context_enter(t->ctx);
   t->running = 1;
   rc = corio_coro_resume(t->coro, NULL, NULL);
   t->running = 0;
   corio__context_leave(t->ctx, prev_ctx);
-  current_task = prev_task;
+  corio__current_task = prev_task;
   return rc;
 }
 
-void corio__task_step(corio_task *t) {
+static inline __attribute__((always_inline)) void step(corio_task *t) {
   corio__wait *w = t->wait;
   int value = w ? w->value : 0;
   int rc;
@@ -179,6 +164,18 @@ void corio__task_step(corio_task *t) {
   (void)corio_coro_destroy(t->coro);
   t->coro = NULL;
   finish_body(t);
+}
+
+void corio__task_step(corio_task *t) { step(t); }
+
+/* The queued step: the ready queue's reference goes after it. */
+static int task_step_cb(void *arg) {
+  corio_task *t = arg;
+
+  t->fut.queued = 0;
+  step(t);
+  corio__future_release(&t->fut);
+  return 0;
 }
 
 /* ---- creation ------------------------------------------------------------ */
@@ -393,7 +390,7 @@ size_t corio_all_tasks(corio_loop *loop, corio_task **buf, size_t cap) {
 }
 
 int corio_fail(int err, const char *fmt, ...) {
-  corio_task *t = current_task;
+  corio_task *t = corio__current_task;
   va_list ap;
   char *message;
 
@@ -433,13 +430,13 @@ static void close_task(corio_task *t) {
     w->detach(w);
   t->closing = 1;
   if (t->coro) {
-    corio_task *prev_task = current_task;
+    corio_task *prev_task = corio__current_task;
     corio_context *prev_ctx = corio__context_enter(t->ctx);
     int rc;
 
-    current_task = t;
+    corio__current_task = t;
     rc = corio_coro_destroy(t->coro);
-    current_task = prev_task;
+    corio__current_task = prev_task;
     corio__context_leave(t->ctx, prev_ctx);
     if (rc < 0)
       corio_loop_call_exception_handler(

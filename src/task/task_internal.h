@@ -119,8 +119,6 @@ void corio__task_step(corio_task *task);
 /* Queues the task's next step (its node must be free). */
 void corio__task_schedule(corio_task *task);
 void corio__task_close_all(task_loop_state *ls);
-/* The running task, if the caller runs on its own coroutine. */
-corio_task *corio__task_self(void);
 
 /* wait.c */
 /* Suspends the current task in w (already registered with its waker). */
@@ -133,11 +131,32 @@ void corio__wait_wake(corio__wait *w, int value, int now);
 void corio__context_init_own(corio_context *ctx, corio_task *owner,
                              const corio_context *from);
 void corio__context_release_own(corio_context *ctx);
-corio_context *corio__context_enter(corio_context *ctx);
-/* The current context as such, NULL standing for the thread's own: what a
- * suspension saves and restores, since it may be inside a context run. */
-corio_context *corio__context_save(void);
-void corio__context_restore(corio_context *ctx);
-void corio__context_leave(corio_context *ctx, corio_context *prev);
+
+/* The thread's current context, NULL standing for the thread's own; and
+ * the running task. Reached on every step, hence inline. */
+extern corio__thread_local corio_context *corio__current_ctx;
+extern corio__thread_local corio_task *corio__current_task;
+
+static inline corio_context *corio__context_enter(corio_context *ctx) {
+  corio_context *prev = corio__current_ctx;
+
+  corio__current_ctx = ctx;
+  ctx->entered++;
+  return prev;
+}
+
+static inline void corio__context_leave(corio_context *ctx,
+                                        corio_context *prev) {
+  ctx->entered--;
+  corio__current_ctx = prev;
+}
+
+/* The running task, if the caller runs on its own coroutine: a coroutine
+ * the body resumed itself cannot suspend the task. */
+static inline corio_task *corio__task_self(void) {
+  corio_task *t = corio__current_task;
+
+  return t && t->coro == corio_coro_current() ? t : NULL;
+}
 
 #endif

@@ -26,11 +26,11 @@ int corio__wait_suspend(corio__wait *w) {
     corio__task_schedule(t);
   }
   t->wait = w;
-  ctx = corio__context_save();
+  ctx = corio__current_ctx;
   rc = corio_coro_yield(NULL, NULL);
   /* The step entered the task's context; the body may have been inside
    * corio_context_run of another. */
-  corio__context_restore(ctx);
+  corio__current_ctx = ctx;
   t->wait = NULL;
   return rc < 0 ? rc : t->wake_value;
 }
@@ -42,7 +42,7 @@ void corio__wait_wake(corio__wait *w, int value, int now) {
   w->value = value;
   /* Stepping at once saves a trip through the ready queue, but only a
    * loop callback may do it: a task cannot resume another from inside. */
-  if (now && !corio_current_task())
+  if (now && !corio__current_task)
     corio__task_step(w->task);
   else
     corio__task_schedule(w->task);
@@ -132,6 +132,8 @@ int corio_sleep_ns(int64_t ns) {
 }
 
 int corio_sleep(double seconds) {
+  if (seconds == 0)
+    return corio_sleep_ns(0);
   if (isnan(seconds) || seconds < 0)
     return corio__task_self() ? -EINVAL : CORIO_ENOTASK;
   if (seconds > 9.0e9)
