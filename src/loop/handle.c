@@ -43,12 +43,6 @@ int corio__handle_new(corio_loop *loop, enum handle_kind kind,
   return 0;
 }
 
-void corio__handle_init_embedded(corio_handle *h, corio_loop *loop,
-                                 corio_callback cb, void *arg) {
-  *h = (corio_handle){
-      .cb = cb, .arg = arg, .loop = loop, .kind = HANDLE_EMBEDDED};
-}
-
 /* Each reference the user holds also holds the loop's memory (not the
  * loop: see corio__loop_mem_ref), since a handle's memory is in the loop's
  * pool. */

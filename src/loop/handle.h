@@ -16,23 +16,39 @@ enum handle_kind {
   HANDLE_EMBEDDED /* lives in its owner's memory; the loop never frees it */
 };
 
-struct corio_handle {
-  corio_callback cb;
-  void *arg;
-  corio_loop *loop;
-  struct corio_handle *next; /* ready queue, or the pool's free list */
-  int64_t when;              /* timers: deadline on the loop clock (ns) */
-  uint64_t seq;              /* timers: scheduling order, breaks ties */
-  uint32_t refs;             /* the loop's (while scheduled) + the user's */
-  uint32_t user_refs;        /* the user's alone, to refuse an extra unref */
-  uint8_t kind;              /* enum handle_kind */
-  uint8_t cancelled;
+/* What the ready queue reads of a handle. Every handle starts with these
+ * fields, so an embedded handle is just them (corio__ready_node), viewed
+ * as a corio_handle by the loop, which reads nothing else of it. */
+#define CORIO__READY_FIELDS                                                    \
+  corio_callback cb;                                                           \
+  void *arg;                                                                   \
+  struct corio_handle *next; /* ready queue, or the pool's free list */        \
+  uint8_t kind;              /* enum handle_kind */                            \
+  uint8_t cancelled;                                                           \
   uint8_t in_heap; /* timers: still in the heap */
+
+struct corio_handle {
+  CORIO__READY_FIELDS
+  corio_loop *loop;
+  int64_t when;       /* timers: deadline on the loop clock (ns) */
+  uint64_t seq;       /* timers: scheduling order, breaks ties */
+  uint32_t refs;      /* the loop's (while scheduled) + the user's */
+  uint32_t user_refs; /* the user's alone, to refuse an extra unref */
 };
 
+typedef struct corio__ready_node {
+  CORIO__READY_FIELDS
+} corio__ready_node;
+
 /* An embedded handle that will run cb(arg) each time it is queued. */
-void corio__handle_init_embedded(corio_handle *h, corio_loop *loop,
-                                 corio_callback cb, void *arg);
+static inline void corio__ready_node_init(corio__ready_node *node,
+                                          corio_callback cb, void *arg) {
+  *node = (corio__ready_node){.cb = cb, .arg = arg, .kind = HANDLE_EMBEDDED};
+}
+
+static inline corio_handle *corio__ready_node_handle(corio__ready_node *node) {
+  return (corio_handle *)(void *)node;
+}
 
 /* Appends an embedded handle to the ready queue (it runs in the next
  * iteration, or in this one if the loop has not started it yet). The

@@ -142,7 +142,6 @@ static corio_context *thread_base(void) {
 
   if (corio__unlikely(!ctx->thread_base)) {
     ctx->thread_base = 1;
-    ctx->id = new_context_id();
     /* The values set outside tasks go with the thread. */
     if (pthread_once(&thread_ctx_once, create_thread_ctx_key) == 0)
       (void)pthread_setspecific(thread_ctx_key, ctx);
@@ -154,11 +153,19 @@ corio_context *corio_context_current(void) {
   return corio__current_ctx ? corio__current_ctx : thread_base();
 }
 
-void corio__context_init_own(corio_context *ctx, corio_task *owner,
-                             const corio_context *from) {
+void corio__context_init_own(corio_context *ctx, const corio_context *from) {
+  if (!from)
+    from = thread_base();
   ctx->map = map_ref(from->map);
-  ctx->id = new_context_id();
-  ctx->owner = owner;
+  ctx->in_task = 1;
+}
+
+/* Ids only matter to tokens: a context gets one when its first token is
+ * made, which keeps spawning a task free of it. */
+static uint64_t context_id(corio_context *ctx) {
+  if (!ctx->id)
+    ctx->id = new_context_id();
+  return ctx->id;
 }
 
 void corio__context_release_own(corio_context *ctx) { map_unref(ctx->map); }
@@ -174,7 +181,6 @@ static int new_context(struct context_map *map, corio_context **out) {
   if (!ctx)
     return -ENOMEM;
   atomic_init(&ctx->refs, 1);
-  ctx->id = new_context_id();
   ctx->map = map_ref(map);
   *out = ctx;
   return 0;
@@ -188,11 +194,15 @@ int corio_context_create(corio_context **out) { return new_context(NULL, out); }
 
 /* A task's own context lives in the task: its references are the
  * task's. The thread's base context lives as long as the thread. */
+static corio_task *owner_of(corio_context *ctx) {
+  return corio__container_of(ctx, corio_task, own_ctx);
+}
+
 corio_context *corio_context_ref(corio_context *ctx) {
   if (!ctx || ctx->thread_base)
     return ctx;
-  if (ctx->owner)
-    corio_task_ref(ctx->owner);
+  if (ctx->in_task)
+    corio_task_ref(owner_of(ctx));
   else
     atomic_fetch_add_explicit(&ctx->refs, 1, memory_order_relaxed);
   return ctx;
@@ -201,8 +211,8 @@ corio_context *corio_context_ref(corio_context *ctx) {
 void corio_context_unref(corio_context *ctx) {
   if (!ctx || ctx->thread_base)
     return;
-  if (ctx->owner) {
-    corio_task_unref(ctx->owner);
+  if (ctx->in_task) {
+    corio_task_unref(owner_of(ctx));
     return;
   }
   if (atomic_fetch_sub_explicit(&ctx->refs, 1, memory_order_acq_rel) != 1)
@@ -320,7 +330,7 @@ int corio_contextvar_set(corio_contextvar *var, void *value,
   map_unref(ctx->map);
   ctx->map = map;
   if (token) {
-    token->opaque_[0] = ctx->id;
+    token->opaque_[0] = context_id(ctx);
     token->opaque_[1] = var->id;
     token->opaque_[2] = (uint64_t)(uintptr_t)old;
     token->opaque_[3] = TOKEN_VALID | (had_old ? TOKEN_HAD_OLD : 0);
@@ -341,7 +351,7 @@ int corio_contextvar_reset(corio_contextvar *var, corio_context_token *token) {
     return -EINVAL;
   if (flags & TOKEN_USED)
     return CORIO_ETOKENUSED;
-  if (token->opaque_[1] != var->id || token->opaque_[0] != ctx->id)
+  if (token->opaque_[1] != var->id || token->opaque_[0] != context_id(ctx))
     return -EINVAL;
   rc = map_change(ctx->map, var->id, (void *)(uintptr_t)token->opaque_[2],
                   !(flags & TOKEN_HAD_OLD), &map);

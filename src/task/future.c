@@ -60,9 +60,10 @@ char *corio__format(const char *fmt, ...) {
 
 static int run_callbacks_cb(void *arg);
 
+/* fut is zeroed. */
 void corio__future_init(corio_future *fut, task_loop_state *ls, int is_task,
                         corio_callback node_cb) {
-  corio__handle_init_embedded(&fut->node, ls->loop, node_cb, fut);
+  corio__ready_node_init(&fut->node, node_cb, fut);
   fut->ls = ls;
   fut->callbacks = &fut->first_callback;
   fut->callbacks_cap = 1;
@@ -84,14 +85,15 @@ int corio_future_create(corio_loop *loop, corio_future **out) {
     loop = corio_loop_current();
   if (!loop)
     return CORIO_ENOLOOP;
-  if (corio_loop_is_closed(loop))
-    return CORIO_ELOOPCLOSED;
   ls = corio__task_loop_state(loop);
   if (!ls)
     return -ENOMEM;
-  fut = corio__calloc(sizeof *fut);
+  if (ls->closing)
+    return CORIO_ELOOPCLOSED;
+  fut = corio__pool_get(&ls->futures);
   if (!fut)
     return -ENOMEM;
+  memset(fut, 0, sizeof *fut);
   corio__future_init(fut, ls, 0, run_callbacks_cb);
   *out = fut;
   return 0;
@@ -136,7 +138,7 @@ static void free_future(corio_future *fut) {
   if (fut->is_task)
     corio__task_free((corio_task *)fut);
   else
-    corio__free(fut, sizeof *fut);
+    corio__pool_put(&ls->futures, fut);
   corio__loop_state_unlive(ls);
 }
 
@@ -198,7 +200,7 @@ void corio__future_complete(corio_future *fut, enum future_state state,
   fut->node.cb = run_callbacks_cb;
   fut->queued = 1;
   corio__future_retain(fut);
-  corio__loop_push_ready(fut->ls->loop, &fut->node);
+  corio__loop_push_ready(fut->ls->loop, corio__ready_node_handle(&fut->node));
 }
 
 int corio__future_add_callback(corio_future *fut, corio_future_callback fn,

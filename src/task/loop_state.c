@@ -8,13 +8,14 @@
 #include "task/task_internal.h"
 
 /* A queued embedded handle the loop gives back at close: the step of a
- * pending task (the task itself is closed next) or a batch of callbacks
- * that will never run. Either way the queue's reference goes. */
+ * pending task (closed next, no reference of its own) or a batch of
+ * callbacks that will never run (the queue's reference goes). */
 static void dropped_handle(corio_handle *h) {
-  corio_future *fut = corio__container_of(h, corio_future, node);
+  corio_future *fut = (corio_future *)(void *)h; /* node comes first */
 
   fut->queued = 0;
-  corio__future_release(fut);
+  if (fut->state != FUTURE_PENDING)
+    corio__future_release(fut);
 }
 
 static void close_tasks(corio_loop *loop, void *data) {
@@ -24,11 +25,14 @@ static void close_tasks(corio_loop *loop, void *data) {
   ls->closing = 1;
   corio__loop_unqueue_embedded(loop, dropped_handle);
   corio__task_close_all(ls);
+  corio__workers_close(ls);
 }
 
 static void free_state(void *data) {
   task_loop_state *ls = data;
 
+  corio__pool_free_all(&ls->futures);
+  corio__pool_free_all(&ls->tasks);
   corio__free(ls, sizeof *ls);
 }
 
@@ -46,6 +50,10 @@ task_loop_state *corio__task_loop_state(corio_loop *loop) {
   if (!ls)
     return NULL;
   ls->loop = loop;
+  /* A loop closed before its first future: state that refuses them. */
+  ls->closing = corio_loop_is_closed(loop);
+  ls->futures.block_size = sizeof(corio_future);
+  ls->tasks.block_size = sizeof(corio_task);
   if (corio__loop_ext_set(loop, CORIO__LOOP_EXT_TASK, ls, &task_ext_ops) < 0) {
     corio__free(ls, sizeof *ls);
     return NULL;

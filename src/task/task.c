@@ -12,7 +12,19 @@
 #include "task/task_internal.h"
 
 corio__thread_local corio_task *corio__current_task;
-static atomic_uint_fast64_t last_task_id;
+static atomic_uint_fast64_t last_id_block;
+static corio__thread_local uint64_t next_id, id_block_end;
+
+/* Task-N numbers: unique in the process, in creation order on each thread
+ * (threads take them in blocks, so spawning needs no atomic operation). */
+static uint64_t next_task_id(void) {
+  if (corio__unlikely(next_id == id_block_end)) {
+    uint64_t block = (uint64_t)atomic_fetch_add(&last_id_block, 1);
+    next_id = block * 1024 + 1;
+    id_block_end = next_id + 1024;
+  }
+  return next_id++;
+}
 
 corio_task *corio_current_task(void) { return corio__current_task; }
 
@@ -66,7 +78,7 @@ static void finish_body(corio_task *t) {
   t->fut.message = NULL;
   if (rc == 0 && !t->must_cancel) {
     corio__strfree(fail_message);
-    finish(t, FUTURE_FINISHED, t->body_result, 0, NULL);
+    finish(t, FUTURE_FINISHED, t->fut.result, 0, NULL);
   } else if (rc == 0 || rc == -ECANCELED) {
     /* asyncio: a task cancelled right before its body returns is
      * cancelled all the same. */
@@ -89,24 +101,17 @@ static void finish_body(corio_task *t) {
 
 /* ---- steps --------------------------------------------------------------- */
 
-static void *task_body(void *arg) {
-  corio_task *t = arg;
-  void *result = NULL;
-
-  t->body_rc = t->fn(t->arg, &result);
-  t->body_result = result;
-  return NULL;
-}
-
 static int task_step_cb(void *arg);
 
+/* A pending task holds itself, so its queued step needs no reference of
+ * its own (a done task's queued callbacks do: see future.c). */
 void corio__task_schedule(corio_task *t) {
   if (t->fut.queued || t->fut.ls->closing)
     return;
   t->fut.node.cb = task_step_cb;
   t->fut.queued = 1;
-  corio__future_retain(&t->fut);
-  corio__loop_push_ready(t->fut.ls->loop, &t->fut.node);
+  corio__loop_push_ready(t->fut.ls->loop,
+                         corio__ready_node_handle(&t->fut.node));
 }
 
 /* Runs the task's coroutine until it suspends or returns, as the current
@@ -114,15 +119,17 @@ void corio__task_schedule(corio_task *t) {
 static int resume_body(corio_task *t) {
   corio_task *prev_task = corio__current_task;
   corio_context *prev_ctx;
+  void *out = NULL;
   int rc;
 
   corio__current_task = t;
   prev_ctx = corio__context_enter(t->ctx);
-  t->running = 1;
-  rc = corio_coro_resume(t->coro, NULL, NULL);
-  t->running = 0;
+  rc = corio_coro_resume(t->coro, t, &out);
   corio__context_leave(t->ctx, prev_ctx);
   corio__current_task = prev_task;
+  /* A worker yields corio__worker_done when the body has returned. */
+  if (rc == 0 && out == corio__worker_done)
+    return CORIO_CORO_RETURNED;
   return rc;
 }
 
@@ -141,7 +148,7 @@ static inline __attribute__((always_inline)) void step(corio_task *t) {
       finish_cancelled(t);
       return;
     }
-    rc = corio_coro_create(&t->coro, task_body, t, t->stack_size);
+    rc = corio__worker_take(t);
     if (rc < 0) {
       t->coro = NULL;
       finish(t, FUTURE_FINISHED, NULL, rc,
@@ -161,20 +168,18 @@ static inline __attribute__((always_inline)) void step(corio_task *t) {
            corio__format("cannot resume the task's coroutine"));
     return;
   }
-  (void)corio_coro_destroy(t->coro);
-  t->coro = NULL;
+  corio__worker_give_back(t);
   finish_body(t);
 }
 
 void corio__task_step(corio_task *t) { step(t); }
 
-/* The queued step: the ready queue's reference goes after it. */
+/* The queued step; t may be freed by it. */
 static int task_step_cb(void *arg) {
   corio_task *t = arg;
 
   t->fut.queued = 0;
   step(t);
-  corio__future_release(&t->fut);
   return 0;
 }
 
@@ -202,23 +207,28 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
   stack_size = opts->stack_size;
   if (!fn || check_stack_size(&stack_size) < 0)
     return -EINVAL;
-  loop = opts->loop ? opts->loop : corio_loop_current();
-  if (!loop)
-    return CORIO_ENOLOOP;
-  if (corio_loop_is_closed(loop))
-    return CORIO_ELOOPCLOSED;
-  ls = corio__task_loop_state(loop);
-  if (!ls)
-    return -ENOMEM;
+  if (!opts->loop && corio__current_task) {
+    /* From a task: its loop is the current one. */
+    ls = corio__current_task->fut.ls;
+    loop = ls->loop;
+  } else {
+    loop = opts->loop ? opts->loop : corio_loop_current();
+    if (!loop)
+      return CORIO_ENOLOOP;
+    ls = corio__task_loop_state(loop);
+    if (!ls)
+      return -ENOMEM;
+  }
   if (ls->closing)
     return CORIO_ELOOPCLOSED;
   if (opts->name && !(name = corio__strdup(opts->name)))
     return -ENOMEM;
-  t = corio__calloc(sizeof *t);
+  t = corio__pool_get(&ls->tasks);
   if (!t) {
     corio__strfree(name);
     return -ENOMEM;
   }
+  memset(t, 0, sizeof *t);
   corio__future_init(&t->fut, ls, 1, task_step_cb);
   t->fn = fn;
   t->arg = arg;
@@ -226,13 +236,11 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
   t->stack_size = (uint32_t)(stack_size > UINT32_MAX ? UINT32_MAX : stack_size);
   /* As in asyncio, only unnamed tasks take a number. */
   if (!name)
-    t->id = (uint64_t)atomic_fetch_add_explicit(&last_task_id, 1,
-                                                memory_order_relaxed) +
-            1;
+    t->id = next_task_id();
   if (opts->context) {
     t->ctx = corio_context_ref(opts->context);
   } else {
-    corio__context_init_own(&t->own_ctx, t, corio_context_current());
+    corio__context_init_own(&t->own_ctx, corio__current_ctx);
     t->ctx = &t->own_ctx;
   }
   /* The task holds itself while pending; the caller's reference is
@@ -244,7 +252,7 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
   }
   /* asyncio starts a task eagerly only on a running loop. */
   if (opts->eager && corio_loop_is_running(loop))
-    corio__task_step(t);
+    step(t);
   else
     corio__task_schedule(t);
   return 0;
@@ -261,7 +269,7 @@ void corio__task_free(corio_task *t) {
     corio__context_release_own(&t->own_ctx);
   else
     corio_context_unref(t->ctx);
-  corio__free(t, sizeof *t);
+  corio__pool_put(&t->fut.ls->tasks, t);
 }
 
 corio_task *corio_task_ref(corio_task *t) {

@@ -18,6 +18,20 @@ typedef struct future_callback {
   void *arg;
 } future_callback;
 
+/* Fixed-size blocks from slabs (pool.c). */
+typedef struct corio__pool {
+  size_t block_size;
+  struct free_block *free;
+  struct pool_slab *slabs;
+} corio__pool;
+
+void *corio__pool_get(corio__pool *pool);
+void corio__pool_put(corio__pool *pool, void *block);
+void corio__pool_free_all(corio__pool *pool);
+
+/* Idle worker coroutines a loop keeps (worker.c). */
+#define CORIO__IDLE_WORKERS 64
+
 /* Per-loop state (the loop's CORIO__LOOP_EXT_TASK slot). */
 typedef struct task_loop_state {
   corio_loop *loop;
@@ -26,24 +40,30 @@ typedef struct task_loop_state {
   size_t pending_count;
   size_t live; /* futures and tasks of this loop not yet freed */
   int closing;
+  corio__pool futures, tasks;
+  corio_coro *idle_workers[CORIO__IDLE_WORKERS];
+  unsigned idle_workers_len;
 } task_loop_state;
 
+/* The layouts put what a step, a completion and an await touch in the
+ * first cache lines: a million pending tasks are memory-bound. */
 struct corio_future {
   /* Runs the done callbacks; for a task, also its steps (never both at
    * once: a task completes only inside a step). */
-  corio_handle node;
+  corio__ready_node node;
   task_loop_state *ls;
-  void *result;
-  char *message; /* the error's or the cancellation's */
-  future_callback *callbacks;
-  future_callback first_callback; /* storage for the first, the usual case */
-  uint32_t callbacks_len, callbacks_cap;
+  void *result; /* for a task: also where its body puts it */
   uint32_t refs;
   int error;
   uint8_t state; /* enum future_state */
   uint8_t is_task;
   uint8_t queued; /* node is in the ready queue */
   uint8_t error_unretrieved;
+  uint32_t callbacks_len;
+  future_callback first_callback; /* storage for the first, the usual case */
+  future_callback *callbacks;
+  uint32_t callbacks_cap;
+  char *message; /* the error's or the cancellation's */
 };
 
 /* A wait of the current task (see wait.c). The waker calls
@@ -58,12 +78,12 @@ typedef struct corio__wait {
 } corio__wait;
 
 struct corio_context {
-  atomic_uint refs;
-  uint32_t entered;        /* current in this many tasks/runs right now */
-  uint64_t id;             /* tokens remember it */
   struct context_map *map; /* immutable, shared; NULL when empty */
-  corio_task *owner;       /* a task's own context, embedded in it */
-  int thread_base;         /* a thread's context outside tasks */
+  uint64_t id;             /* tokens remember it */
+  atomic_uint refs;        /* unused when embedded in a task or thread */
+  uint32_t entered;        /* current in this many tasks/runs right now */
+  uint8_t in_task;         /* a task's own context (corio_task.own_ctx) */
+  uint8_t thread_base;     /* a thread's context outside tasks */
 };
 
 struct corio_task {
@@ -74,19 +94,16 @@ struct corio_task {
   corio__wait *wait; /* what the task is suspended in, if anything */
   corio_context *ctx;
   corio_task *pending_prev, *pending_next;
-  char *name; /* NULL: "Task-<id>", made on demand */
-  char *cancel_message;
-  void *body_result;
-  uint64_t id;
   uint32_t stack_size;
   int num_cancels;
   int body_rc;
   int wake_value; /* what the pending suspension returns */
+  int fail_code;  /* the code corio_fail's message (in fut.message) is for */
   uint8_t must_cancel;
-  uint8_t running;
-  uint8_t closing;  /* its coroutine is being closed with the loop */
-  uint8_t fail_set; /* corio_fail gave a message for fail_code */
-  int fail_code;
+  uint8_t closing; /* its coroutine is being closed with the loop */
+  char *name;      /* NULL: "Task-<id>", made on demand */
+  char *cancel_message;
+  uint64_t id;
   corio_context own_ctx;
 };
 
@@ -120,6 +137,16 @@ void corio__task_step(corio_task *task);
 void corio__task_schedule(corio_task *task);
 void corio__task_close_all(task_loop_state *ls);
 
+/* worker.c */
+/* What a worker yields when the body has returned. */
+extern void *const corio__worker_done;
+/* Gives t a worker coroutine (t->coro) that will run it when resumed with
+ * t as the value. */
+int corio__worker_take(corio_task *t);
+/* t's body has returned: its worker waits for another task or goes. */
+void corio__worker_give_back(corio_task *t);
+void corio__workers_close(task_loop_state *ls);
+
 /* wait.c */
 /* Suspends the current task in w (already registered with its waker). */
 int corio__wait_suspend(corio__wait *w);
@@ -128,8 +155,8 @@ int corio__wait_suspend(corio__wait *w);
 void corio__wait_wake(corio__wait *w, int value, int now);
 
 /* context.c */
-void corio__context_init_own(corio_context *ctx, corio_task *owner,
-                             const corio_context *from);
+/* A task's own context, a copy of from (NULL: the thread's own). */
+void corio__context_init_own(corio_context *ctx, const corio_context *from);
 void corio__context_release_own(corio_context *ctx);
 
 /* The thread's current context, NULL standing for the thread's own; and

@@ -60,7 +60,7 @@ static void await_detach(corio__wait *w) {
 }
 
 int corio_future_await(corio_future *fut, void **result) {
-  corio_task *self = corio__task_self();
+  corio_task *self = corio__current_task;
   int rc;
 
   if (!fut)
@@ -72,6 +72,9 @@ int corio_future_await(corio_future *fut, void **result) {
   if (fut == &self->fut)
     return -EDEADLK;
   if (fut->state == FUTURE_PENDING) {
+    /* Suspending needs the task's own coroutine (see corio__task_self). */
+    if (!corio__task_self())
+      return CORIO_ENOTASK;
     corio__wait w = {.detach = await_detach, .task = self, .data = fut};
 
     rc = corio__future_add_callback(fut, await_done, &w);
