@@ -79,17 +79,13 @@ int corio_future_create(corio_loop *loop, corio_future **out) {
   task_loop_state *ls;
   corio_future *fut;
 
+  int rc;
+
   if (!out)
     return -EINVAL;
-  if (!loop)
-    loop = corio_loop_current();
-  if (!loop)
-    return CORIO_ENOLOOP;
-  ls = corio__task_loop_state(loop);
-  if (!ls)
-    return -ENOMEM;
-  if (ls->closing)
-    return CORIO_ELOOPCLOSED;
+  rc = corio__task_loop_state_for(loop, &ls);
+  if (rc < 0)
+    return rc;
   fut = corio__pool_get(&ls->futures);
   if (!fut)
     return -ENOMEM;
@@ -147,6 +143,14 @@ void corio__future_retain(corio_future *fut) { fut->refs++; }
 void corio__future_release(corio_future *fut) {
   if (--fut->refs == 0)
     free_future(fut);
+}
+
+int corio__future_outcome_release(corio_future *fut, int wait_rc,
+                                  void **result) {
+  int rc = wait_rc < 0 ? wait_rc : corio_future_result(fut, result);
+
+  corio__future_release(fut);
+  return rc;
 }
 
 corio_future *corio_future_ref(corio_future *fut) {

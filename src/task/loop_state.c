@@ -41,6 +41,27 @@ static const corio__loop_ext_ops task_ext_ops = {
     .free = free_state,
 };
 
+int corio__task_loop_state_for(corio_loop *loop, task_loop_state **out) {
+  task_loop_state *ls;
+
+  if (!loop && corio__current_task) {
+    /* From a task: its loop is the current one. */
+    ls = corio__current_task->fut.ls;
+  } else {
+    if (!loop)
+      loop = corio_loop_current();
+    if (!loop)
+      return CORIO_ENOLOOP;
+    ls = corio__task_loop_state(loop);
+    if (!ls)
+      return -ENOMEM;
+  }
+  if (ls->closing)
+    return CORIO_ELOOPCLOSED;
+  *out = ls;
+  return 0;
+}
+
 task_loop_state *corio__task_loop_state(corio_loop *loop) {
   task_loop_state *ls = corio__loop_ext_get(loop, CORIO__LOOP_EXT_TASK);
 

@@ -5,6 +5,7 @@
  * poisoned for AddressSanitizer and Valgrind, so a use after free is still
  * caught. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "core/alloc.h"
@@ -32,12 +33,16 @@ struct free_block {
 /* Valgrind's client requests cost a few instructions each even outside
  * Valgrind: asked once. */
 #if CORIO_HAVE_VALGRIND
-static int under_valgrind = -1;
+static atomic_int under_valgrind = -1;
 
 static int tracked(void) {
-  if (corio__unlikely(under_valgrind < 0))
-    under_valgrind = RUNNING_ON_VALGRIND ? 1 : 0;
-  return under_valgrind;
+  int known = atomic_load_explicit(&under_valgrind, memory_order_relaxed);
+
+  if (corio__unlikely(known < 0)) {
+    known = RUNNING_ON_VALGRIND ? 1 : 0;
+    atomic_store_explicit(&under_valgrind, known, memory_order_relaxed);
+  }
+  return known;
 }
 #endif
 

@@ -37,13 +37,7 @@ int corio_run_until_complete(corio_loop *loop, corio_future *fut,
     (void)corio__future_remove_callback(fut, stop_loop, loop);
     if (rc == 0 && fut->state == FUTURE_PENDING)
       rc = CORIO_ELOOPSTOPPED;
-    if (rc < 0) {
-      corio__future_release(fut);
-      return rc;
-    }
-    rc = corio_future_result(fut, result);
-    corio__future_release(fut);
-    return rc;
+    return corio__future_outcome_release(fut, rc, result);
   }
   return corio_future_result(fut, result);
 }

@@ -196,31 +196,20 @@ static int check_stack_size(size_t *size) {
 int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
                    const corio_spawn_options *opts) {
   static const corio_spawn_options defaults;
-  corio_loop *loop;
   task_loop_state *ls;
   corio_task *t;
   size_t stack_size;
   char *name = NULL;
+  int rc;
 
   if (!opts)
     opts = &defaults;
   stack_size = opts->stack_size;
   if (!fn || check_stack_size(&stack_size) < 0)
     return -EINVAL;
-  if (!opts->loop && corio__current_task) {
-    /* From a task: its loop is the current one. */
-    ls = corio__current_task->fut.ls;
-    loop = ls->loop;
-  } else {
-    loop = opts->loop ? opts->loop : corio_loop_current();
-    if (!loop)
-      return CORIO_ENOLOOP;
-    ls = corio__task_loop_state(loop);
-    if (!ls)
-      return -ENOMEM;
-  }
-  if (ls->closing)
-    return CORIO_ELOOPCLOSED;
+  rc = corio__task_loop_state_for(opts->loop, &ls);
+  if (rc < 0)
+    return rc;
   if (opts->name && !(name = corio__strdup(opts->name)))
     return -ENOMEM;
   t = corio__pool_get(&ls->tasks);
@@ -251,7 +240,7 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
     *out = t;
   }
   /* asyncio starts a task eagerly only on a running loop. */
-  if (opts->eager && corio_loop_is_running(loop))
+  if (opts->eager && corio_loop_is_running(ls->loop))
     step(t);
   else
     corio__task_schedule(t);

@@ -107,8 +107,13 @@ struct corio_task {
   corio_context own_ctx;
 };
 
-/* future.c */
+/* loop_state.c */
 task_loop_state *corio__task_loop_state(corio_loop *loop);
+/* The state of loop (NULL: the current loop) for a new future or task:
+ * CORIO_ENOLOOP, CORIO_ELOOPCLOSED (closed or closing), -ENOMEM. */
+int corio__task_loop_state_for(corio_loop *loop, task_loop_state **out);
+
+/* future.c */
 void corio__future_init(corio_future *fut, task_loop_state *ls, int is_task,
                         corio_callback node_cb);
 /* Completes a pending future: state, outcome, and its callbacks scheduled.
@@ -117,6 +122,10 @@ void corio__future_complete(corio_future *fut, enum future_state state,
                             void *result, int error, char *message);
 void corio__future_retain(corio_future *fut);
 void corio__future_release(corio_future *fut);
+/* After a wait on fut that held a reference: the wait's error, else fut's
+ * outcome; the reference goes. */
+int corio__future_outcome_release(corio_future *fut, int wait_rc,
+                                  void **result);
 /* Adds an awaiting task's callback (never fails for the first one). */
 int corio__future_add_callback(corio_future *fut, corio_future_callback fn,
                                void *arg);

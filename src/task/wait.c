@@ -81,14 +81,7 @@ int corio_future_await(corio_future *fut, void **result) {
     if (rc < 0)
       return rc;
     corio__future_retain(fut); /* the wait holds it */
-    rc = corio__wait_suspend(&w);
-    if (rc < 0) {
-      corio__future_release(fut);
-      return rc;
-    }
-    rc = corio_future_result(fut, result);
-    corio__future_release(fut);
-    return rc;
+    return corio__future_outcome_release(fut, corio__wait_suspend(&w), result);
   }
   return corio_future_result(fut, result);
 }
