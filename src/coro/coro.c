@@ -7,6 +7,7 @@
 #include "core/compiler.h"
 #include "corio/coro.h"
 #include "coro/ctx.h"
+#include "coro/running.h"
 #include "coro/stack.h"
 
 #if CORIO_ASAN
@@ -66,6 +67,7 @@ struct coro_thread {
 };
 
 static corio__thread_local struct coro_thread thread_state;
+corio__thread_local corio_coro *corio__coro_running;
 static const uint64_t main_canary = CORIO__STACK_CANARY;
 static atomic_uint_fast64_t last_thread_id;
 
@@ -228,6 +230,7 @@ switch_to(struct coro_thread *t, corio_coro *self, corio_coro_state self_state,
   self->state = self_state;
   target->state = CORIO_CORO_RUNNING;
   t->current = target;
+  corio__coro_running = target;
 #if CORIO_SANITIZED
   before_switch(t, self, target, 0);
   code = corio__ctx_switch(&self->ctx, &target->ctx, code);
@@ -255,6 +258,7 @@ static corio__noreturn void coro_main(int code) {
   self->state = CORIO_CORO_DEAD;
   target->state = CORIO_CORO_RUNNING;
   t->current = target;
+  corio__coro_running = target;
   before_switch(t, self, target, 1);
   corio__ctx_switch(&self->ctx, &target->ctx, code);
   __builtin_unreachable();

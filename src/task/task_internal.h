@@ -9,6 +9,7 @@
 #include "core/compiler.h"
 #include "corio/coro.h"
 #include "corio/task.h"
+#include "coro/running.h"
 #include "loop/handle.h"
 
 enum future_state { FUTURE_PENDING, FUTURE_CANCELLED, FUTURE_FINISHED };
@@ -192,7 +193,7 @@ static inline void corio__context_leave(corio_context *ctx,
 static inline corio_task *corio__task_self(void) {
   corio_task *t = corio__current_task;
 
-  return t && t->coro == corio_coro_current() ? t : NULL;
+  return t && t->coro == corio__coro_running ? t : NULL;
 }
 
 #endif

@@ -99,6 +99,14 @@ static int sleep_done(void *arg) {
 
 static void sleep_detach(corio__wait *w) { corio_handle_cancel(w->data); }
 
+/* sleep(0): one iteration, the next step queued behind what is ready. */
+static int yield_one_iteration(corio_task *self) {
+  corio__wait w = {.task = self, .woken = 1};
+
+  corio__task_schedule(self);
+  return corio__wait_suspend(&w);
+}
+
 int corio_sleep_ns(int64_t ns) {
   corio_task *self = corio__task_self();
   corio__wait w = {.task = self};
@@ -110,12 +118,8 @@ int corio_sleep_ns(int64_t ns) {
     return CORIO_ENOTASK;
   if (ns < 0)
     return -EINVAL;
-  if (ns == 0) {
-    /* One iteration: the next step is queued behind what is ready now. */
-    w.woken = 1;
-    corio__task_schedule(self);
-    return corio__wait_suspend(&w);
-  }
+  if (ns == 0)
+    return yield_one_iteration(self);
   loop = self->fut.ls->loop;
   now = corio_loop_time_ns(loop);
   rc = corio__loop_call_at_borrowed(loop,
@@ -128,8 +132,10 @@ int corio_sleep_ns(int64_t ns) {
 }
 
 int corio_sleep(double seconds) {
-  if (seconds == 0)
-    return corio_sleep_ns(0);
+  if (seconds == 0) {
+    corio_task *self = corio__task_self();
+    return self ? yield_one_iteration(self) : CORIO_ENOTASK;
+  }
   if (isnan(seconds) || seconds < 0)
     return corio__task_self() ? -EINVAL : CORIO_ENOTASK;
   if (seconds > 9.0e9)
