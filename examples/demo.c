@@ -61,6 +61,23 @@ static const struct part parts[] = {
      "waits for them; a loop closed with a task pending reports it through\n"
      "its exception handler, as does a forgotten task that failed.",
      example_fire_and_forget},
+    {"Synchronisation: lock, event, condition, semaphores, barrier",
+     "Waiters are served in FIFO order: a lock or a permit is handed to the\n"
+     "first waiter; set() wakes every waiter of an event, notify(n) wakes\n"
+     "n waiters of a condition, and a barrier lets its parties go together\n"
+     "once the last one arrives. Misuse is an error code: a lock released\n"
+     "unheld, a bounded semaphore released too often, a broken barrier.",
+     example_sync_primitives},
+    {"Queues: producers and consumers",
+     "Two producers put random values into a queue and two consumers take\n"
+     "them, one per unit each; a consumer cancelled while it waits in\n"
+     "corio_queue_get() ends cancelled, with nothing taken.",
+     example_producer_consumer},
+    {"Queues: a pool of workers with join",
+     "Three workers take 20 random sleeps from a queue and mark each done;\n"
+     "corio_queue_join() returns once all are done, in about a third of\n"
+     "the total sleep time.",
+     example_worker_pool},
 };
 
 int main(void) {

@@ -11,6 +11,7 @@
 
 #include <corio/context.h>
 #include <corio/coro.h>
+#include <corio/future.h>
 #include <corio/loop.h>
 #include <corio/task.h>
 
@@ -42,12 +43,53 @@ int example_task_cancel(void);
 /* Fire and forget: tasks nobody awaits, what corio_run does with those
  * still pending, and "Task was destroyed but it is pending" (seed 004). */
 int example_fire_and_forget(void);
+/* Lock, event, condition, semaphore, bounded semaphore and barrier (seed
+ * 001's synchronisation primitives). */
+int example_sync_primitives(void);
+/* Two producers and two consumers sharing a queue, then the consumers
+ * cancelled (seed 002). */
+int example_producer_consumer(void);
+/* Three workers take 20 random sleeps from a queue; join waits for all
+ * (seed 003's asyncio.Queue example). */
+int example_worker_pool(void);
 
 /* The task examples scale the seeds' seconds down to this unit, so that
  * the tests stay fast; they never print a clock time, only whole units
  * (see say_after.c). */
 #define EXAMPLE_UNIT_NS ((int64_t)50 * 1000 * 1000)
 #define EXAMPLE_UNIT ((double)EXAMPLE_UNIT_NS / 1e9)
+
+/* The timer callback of example_sleep_until_ns: wakes the sleeper. */
+static inline int example_wake_sleeper(void *fut) {
+  return corio_future_set_result(fut, NULL);
+}
+
+/* From a task: sleeps until when_ns on the loop's clock (a deadline, where
+ * corio_sleep takes a delay from now). Tasks that sleep until the same
+ * instant wake in the same loop iteration, and tasks that sleep until
+ * different instants wake in the order of their deadlines however late
+ * the loop gets to them: an example whose order of events must not
+ * depend on the machine's speed keeps its schedule with deadlines.
+ * Returns 0, or the error of the call that failed (-ECANCELED if the
+ * task was cancelled meanwhile). */
+static inline int example_sleep_until_ns(int64_t when_ns) {
+  corio_loop *loop = corio_loop_running();
+  corio_handle *timer;
+  corio_future *fut;
+  int rc = corio_future_create(loop, &fut);
+
+  if (rc < 0)
+    return rc;
+  rc = corio_loop_call_at_ns(loop, when_ns, example_wake_sleeper, fut, &timer);
+  if (rc == 0) {
+    rc = corio_future_await(fut, NULL);
+    /* Cancelled: the timer must not run once the future is gone. */
+    corio_handle_cancel(timer);
+    corio_handle_unref(timer);
+  }
+  corio_future_unref(fut);
+  return rc;
+}
 
 /* What a return code means, for reports: resume and throw return 0 for a
  * yield and CORIO_CORO_RETURNED for a return, which are not errors. */

@@ -8,6 +8,8 @@
 #include "corio/error.h"
 #include "corio/future.h"
 #include "corio/loop.h"
+#include "corio/queue.h"
+#include "corio/sync.h"
 #include "corio/task.h"
 
 #endif

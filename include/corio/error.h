@@ -31,7 +31,14 @@ extern "C" {
   X(CORIO_EWRONGLOOP, -4022, "object belongs to another event loop")           \
   X(CORIO_ENOVALUE, -4030, "context variable has no value")                    \
   X(CORIO_ETOKENUSED, -4031, "context token has already been used")            \
-  X(CORIO_ECONTEXTENTERED, -4032, "context is already entered")
+  X(CORIO_ECONTEXTENTERED, -4032, "context is already entered")                \
+  X(CORIO_ENOTLOCKED, -4040, "lock is not acquired")                           \
+  X(CORIO_ETOOMANYRELEASES, -4041,                                             \
+    "released or marked done more often than acquired or put")                 \
+  X(CORIO_EBROKENBARRIER, -4042, "barrier is broken")                          \
+  X(CORIO_EQUEUEEMPTY, -4050, "queue is empty")                                \
+  X(CORIO_EQUEUEFULL, -4051, "queue is full")                                  \
+  X(CORIO_EQUEUESHUTDOWN, -4052, "queue is shut down")
 
 enum corio_error {
 #define CORIO__ERROR_ENUM(name, value, msg) name = (value),

@@ -65,7 +65,8 @@ CORIO_API corio_task *corio_future_task(corio_future *fut);
 CORIO_API int corio_task_await(corio_task *task, void **result);
 
 /* Requests cancellation: -ECANCELED comes out of the task's current
- * suspension point (or its next one, if it is running or about to run), and
+ * suspension point, also if it was just woken and has not run yet (or out
+ * of its next one, if it is running), and
  * msg (copied, may be NULL) is readable with corio_task_cancel_message. A
  * task that was never started finishes cancelled without running. Returns 1
  * if requested, 0 if the task is done already, -EINVAL for NULL. */
@@ -128,12 +129,13 @@ CORIO_API int corio_run(corio_task_fn main, void *arg, void **result);
 typedef struct corio_runner corio_runner;
 CORIO_API int corio_runner_create(corio_runner **out);
 /* Runs fn(arg) as a task until it is done; as corio_run without the final
- * shutdown. Errors as corio_run, and -EINVAL after close. */
+ * shutdown. Errors as corio_run. */
 CORIO_API int corio_runner_run(corio_runner *runner, corio_task_fn fn,
                                void *arg, void **result);
 CORIO_API corio_loop *corio_runner_loop(const corio_runner *runner);
 /* Cancels and waits for pending tasks, shuts down, closes the loop and
- * frees the runner. Returns the first shutdown error, or 0. */
+ * frees the runner. Returns the first shutdown error, or 0; refused
+ * (CORIO_ELOOPRUNNING, nothing done) while a loop runs on this thread. */
 CORIO_API int corio_runner_close(corio_runner *runner);
 
 /* Runs loop until fut is done and returns its outcome, as

@@ -139,9 +139,10 @@ int corio_loop_close(corio_loop *loop) {
     return -EINVAL;
   if (loop->running)
     return CORIO_ELOOPRUNNING;
-  if (loop->closed)
-    return 0;
+  if (loop->closed || loop->closing)
+    return 0; /* closed, or being closed (a hook's code closing it again) */
   /* The layers above drop their tasks while the loop still works. */
+  loop->closing = 1;
   for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++)
     if (loop->ext_ops[i] && loop->ext_ops[i]->close)
       loop->ext_ops[i]->close(loop, loop->ext_data[i]);
@@ -562,7 +563,7 @@ int corio_loop_run_forever(corio_loop *loop) {
 
   if (!loop)
     return -EINVAL;
-  if (loop->closed)
+  if (loop->closed || loop->closing)
     return CORIO_ELOOPCLOSED;
   if (loop->running || running_loop)
     return CORIO_ELOOPRUNNING;

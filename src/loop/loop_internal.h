@@ -49,6 +49,7 @@ struct corio_loop {
   atomic_int refs;     /* references to the loop; the last one closes it */
   atomic_int mem_refs; /* holders of its memory: see corio__loop_mem_ref */
   int closed;
+  int closing; /* corio_loop_close is running the layers' close hooks */
   int running;
   int stopping;
   int debug;

@@ -253,40 +253,52 @@ int corio__future_remove_callback(corio_future *fut, corio_future_callback fn,
   return removed;
 }
 
-/* A callback added to a future that is done already: scheduled alone. */
+/* A callback added to a future that is done already: scheduled alone, as
+ * an embedded handle, so a loop that closes first gives it back (see
+ * corio__late_callback_drop) instead of leaking it. */
 struct late_callback {
+  corio__ready_node node; /* first: the loop sees a handle */
   corio_future *fut;
   future_callback cb;
 };
+
+static void free_late(struct late_callback *late) {
+  corio__future_release(late->fut);
+  corio__free(late, sizeof *late);
+}
 
 static int run_late_callback(void *arg) {
   struct late_callback *late = arg;
 
   late->cb.fn(late->fut, late->cb.arg);
-  corio__future_release(late->fut);
-  corio__free(late, sizeof *late);
+  free_late(late);
   return 0;
+}
+
+int corio__late_callback_drop(corio_handle *h) {
+  if (h->cb != run_late_callback)
+    return 0;
+  free_late((struct late_callback *)(void *)h);
+  return 1;
 }
 
 int corio_future_add_done_callback(corio_future *fut, corio_future_callback cb,
                                    void *arg) {
   struct late_callback *late;
-  int rc;
 
   if (!fut || !cb)
     return -EINVAL;
   if (fut->state == FUTURE_PENDING)
     return corio__future_add_callback(fut, cb, arg);
+  if (fut->ls->closing || corio_loop_is_closed(fut->ls->loop))
+    return CORIO_ELOOPCLOSED;
   late = corio__alloc(sizeof *late);
   if (!late)
     return -ENOMEM;
-  *late = (struct late_callback){fut, {cb, arg}};
-  rc = corio_loop_call_soon(fut->ls->loop, run_late_callback, late, NULL);
-  if (rc < 0) {
-    corio__free(late, sizeof *late);
-    return rc;
-  }
+  *late = (struct late_callback){.fut = fut, .cb = {cb, arg}};
+  corio__ready_node_init(&late->node, run_late_callback, late);
   corio__future_retain(fut);
+  corio__loop_push_ready(fut->ls->loop, corio__ready_node_handle(&late->node));
   return 0;
 }
 

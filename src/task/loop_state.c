@@ -8,11 +8,14 @@
 #include "task/task_internal.h"
 
 /* A queued embedded handle the loop gives back at close: the step of a
- * pending task (closed next, no reference of its own) or a batch of
- * callbacks that will never run (the queue's reference goes). */
+ * pending task (closed next, no reference of its own), a batch of
+ * callbacks that will never run (the queue's reference goes), or a late
+ * done callback (freed). */
 static void dropped_handle(corio_handle *h) {
   corio_future *fut = (corio_future *)(void *)h; /* node comes first */
 
+  if (corio__late_callback_drop(h))
+    return;
   fut->queued = 0;
   if (fut->state != FUTURE_PENDING)
     corio__future_release(fut);

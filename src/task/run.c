@@ -121,6 +121,8 @@ static int cancel_all_tasks(corio_loop *loop) {
     rc = corio_run_until_complete(loop, cd.all_done, NULL);
   for (size_t i = 0; i < n; i++) {
     corio_task *t = tasks[i];
+    /* The loop may have stopped early: cd is about to go. */
+    (void)corio__future_remove_callback(&t->fut, count_down, &cd);
     if (corio_task_done(t) && !corio_task_cancelled(t) &&
         corio_task_error(t) < 0) {
       char text[200];
@@ -143,8 +145,8 @@ int corio_runner_close(corio_runner *runner) {
 
   if (!runner)
     return -EINVAL;
-  if (corio_loop_is_running(runner->loop))
-    return CORIO_ELOOPRUNNING;
+  if (corio_loop_running())
+    return CORIO_ELOOPRUNNING; /* this one's, or another loop's */
   rc = cancel_all_tasks(runner->loop);
   shutdown_rc = corio__loop_ext_shutdown(runner->loop);
   if (rc == 0)

@@ -11,6 +11,7 @@
 #include "corio/task.h"
 #include "coro/running.h"
 #include "loop/handle.h"
+#include "task/wait.h"
 
 enum future_state { FUTURE_PENDING, FUTURE_CANCELLED, FUTURE_FINISHED };
 
@@ -67,17 +68,6 @@ struct corio_future {
   char *message; /* the error's or the cancellation's */
 };
 
-/* A wait of the current task (see wait.c). The waker calls
- * corio__wait_wake; a cancellation that arrives before that calls detach,
- * which must undo the registration. */
-typedef struct corio__wait {
-  void (*detach)(struct corio__wait *w);
-  corio_task *task;
-  void *data; /* the waiter's own */
-  int woken;  /* woken, with `value` */
-  int value;
-} corio__wait;
-
 struct corio_context {
   struct context_map *map; /* immutable, shared; NULL when empty */
   uint64_t id;             /* tokens remember it */
@@ -132,6 +122,9 @@ int corio__future_add_callback(corio_future *fut, corio_future_callback fn,
                                void *arg);
 int corio__future_remove_callback(corio_future *fut, corio_future_callback fn,
                                   void *arg);
+/* The loop gave back h at close: if it is a late done callback, it is
+ * freed (1); else 0. */
+int corio__late_callback_drop(corio_handle *h);
 char *corio__strdup(const char *s);
 char *corio__vformat(const char *fmt, va_list ap)
     __attribute__((format(printf, 1, 0)));
@@ -156,13 +149,6 @@ int corio__worker_take(corio_task *t);
 /* t's body has returned: its worker waits for another task or goes. */
 void corio__worker_give_back(corio_task *t);
 void corio__workers_close(task_loop_state *ls);
-
-/* wait.c */
-/* Suspends the current task in w (already registered with its waker). */
-int corio__wait_suspend(corio__wait *w);
-/* Wakes w's task with value: its step is queued (or, with now, run at once:
- * only from a loop callback, never from inside a task). */
-void corio__wait_wake(corio__wait *w, int value, int now);
 
 /* context.c */
 /* A task's own context, a copy of from (NULL: the thread's own). */

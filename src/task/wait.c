@@ -35,6 +35,8 @@ int corio__wait_suspend(corio__wait *w) {
   return rc < 0 ? rc : t->wake_value;
 }
 
+corio_task *corio__wait_self(void) { return corio__task_self(); }
+
 void corio__wait_wake(corio__wait *w, int value, int now) {
   if (w->woken)
     return;
@@ -92,8 +94,10 @@ int corio_task_await(corio_task *task, void **result) {
 
 /* ---- sleep --------------------------------------------------------------- */
 
+/* As in asyncio, the sleeper resumes in the iteration after its timer
+ * (behind the other callbacks that expired with it). */
 static int sleep_done(void *arg) {
-  corio__wait_wake(arg, 0, 1);
+  corio__wait_wake(arg, 0, 0);
   return 0;
 }
 

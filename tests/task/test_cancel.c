@@ -362,6 +362,57 @@ static void test_close_with_pending_tasks(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* A task's clean-up, run by the loop's close, closes the loop again or
+ * tries to run it: both are refused cleanly. */
+struct reentrant {
+  corio_loop *loop;
+  int close_rc, run_rc, sleep_rc;
+};
+
+static int close_again(void *arg, void **result) {
+  struct reentrant *r = arg;
+  corio_future *f;
+
+  (void)result;
+  r->sleep_rc = corio_sleep(10);
+  r->close_rc = corio_loop_close(r->loop);
+  r->run_rc = corio_future_create(r->loop, &f);
+  if (r->run_rc == 0) {
+    r->run_rc = corio_run_until_complete(r->loop, f, NULL);
+    corio_future_unref(f);
+  }
+  return r->sleep_rc;
+}
+
+static void test_close_reentered_from_closing_task(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  struct reentrant r = {NULL, 1, 1, 1};
+  struct reports rep = {0};
+  corio_task *t, *main_task;
+  (void)state;
+
+  assert_int_equal(corio_loop_create(&r.loop), 0);
+  corio_loop_set_exception_handler(r.loop, capture_report, &rep);
+  assert_int_equal(corio_spawn_ex(&t, close_again, &r,
+                                  &(corio_spawn_options){.loop = r.loop}),
+                   0);
+  assert_int_equal(corio_spawn_ex(&main_task, main_returns, NULL,
+                                  &(corio_spawn_options){.loop = r.loop}),
+                   0);
+  assert_int_equal(
+      corio_run_until_complete(r.loop, corio_task_future(main_task), NULL), 0);
+  assert_int_equal(corio_loop_close(r.loop), 0);
+  assert_int_equal(r.sleep_rc, CORIO_ECLOSED);
+  assert_int_equal(r.close_rc, 0);
+  assert_true(r.run_rc == CORIO_ELOOPCLOSED);
+  assert_int_equal(rep.count, 1); /* destroyed but pending, once */
+  assert_true(corio_task_cancelled(t));
+  corio_task_unref(t);
+  corio_task_unref(main_task);
+  corio_loop_unref(r.loop);
+  corio_test_assert_no_leak(before);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cancel_sleeping_task),
@@ -371,6 +422,7 @@ int main(void) {
       cmocka_unit_test(test_woken_then_cancelled),
       cmocka_unit_test(test_run_cancels_leftovers),
       cmocka_unit_test(test_close_with_pending_tasks),
+      cmocka_unit_test(test_close_reentered_from_closing_task),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -201,6 +201,23 @@ static void test_future_outlives_loop(void **state) {
   assert_int_equal(rep.count, 1);
 }
 
+/* A callback added to a done future is queued; a loop closed before it
+ * runs drops it without leaking it, the future or the loop. */
+static void test_late_callback_dropped_at_close(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  struct cb_log l = {{""}, NULL, new_loop()};
+  (void)state;
+
+  assert_int_equal(corio_future_create(l.loop, &l.fut), 0);
+  assert_int_equal(corio_future_set_result(l.fut, NULL), 0);
+  assert_int_equal(corio_future_add_done_callback(l.fut, cb_b, &l), 0);
+  corio_future_unref(l.fut);
+  assert_int_equal(corio_loop_close(l.loop), 0);
+  corio_loop_unref(l.loop);
+  assert_string_equal(l.trace.log, "");
+  corio_test_assert_no_leak(before);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_states_and_outcome),
@@ -209,6 +226,7 @@ int main(void) {
       cmocka_unit_test(test_unref_before_callbacks_run),
       cmocka_unit_test(test_unretrieved_error_reported),
       cmocka_unit_test(test_future_outlives_loop),
+      cmocka_unit_test(test_late_callback_dropped_at_close),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

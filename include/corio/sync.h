@@ -1,0 +1,173 @@
+/* Synchronisation between tasks of one loop: lock, event, condition,
+ * semaphore, bounded semaphore and barrier, as asyncio's. They are plain
+ * storage to embed in your own structs (no allocation), initialised with
+ * the _init functions or the static initialisers. See docs/sync.md.
+ *
+ * Every wait suspends the calling task and can be cancelled; waiters are
+ * woken in FIFO order, and a waiter cancelled at the moment it was woken
+ * passes what it was given (the lock, a permit, a notification) on to the
+ * next one (DESIGN.md §4 rule 9). A wait that would suspend returns
+ * CORIO_ENOTASK outside a task. */
+#ifndef CORIO_SYNC_H
+#define CORIO_SYNC_H
+
+#include <stdint.h>
+
+#include "corio/error.h"
+#include "corio/export.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- lock ------------------------------------------------------------------
+ */
+
+typedef struct corio_lock {
+  uint64_t opaque_[3];
+} corio_lock;
+
+#define CORIO_LOCK_INIT                                                        \
+  {                                                                            \
+    { 0, 0, 0 }                                                                \
+  }
+
+CORIO_API void corio_lock_init(corio_lock *lock);
+/* A lock must be unlocked, with nobody waiting, when destroyed: else
+ * -EBUSY (and it stays usable). */
+CORIO_API int corio_lock_destroy(corio_lock *lock);
+/* Takes the lock, waiting (FIFO) while it is held. Returns 0 once held,
+ * -ECANCELED (not held), CORIO_ENOTASK, -EINVAL. */
+CORIO_API int corio_lock_acquire(corio_lock *lock);
+/* Takes the lock if it is free and nobody waits: 0, or -EBUSY. */
+CORIO_API int corio_lock_try_acquire(corio_lock *lock);
+/* Hands the lock to the first waiter, or frees it. CORIO_ENOTLOCKED if it
+ * is not held. Any task may release (asyncio locks have no owner). */
+CORIO_API int corio_lock_release(corio_lock *lock);
+CORIO_API int corio_lock_locked(const corio_lock *lock);
+
+/* ---- event -----------------------------------------------------------------
+ */
+
+typedef struct corio_event {
+  uint64_t opaque_[3];
+} corio_event;
+
+#define CORIO_EVENT_INIT                                                       \
+  {                                                                            \
+    { 0, 0, 0 }                                                                \
+  }
+
+CORIO_API void corio_event_init(corio_event *event);
+/* -EBUSY while tasks wait. */
+CORIO_API int corio_event_destroy(corio_event *event);
+/* Sets the flag and wakes every waiter: they all return 0, even if the
+ * flag is cleared again before they run. */
+CORIO_API void corio_event_set(corio_event *event);
+CORIO_API void corio_event_clear(corio_event *event);
+CORIO_API int corio_event_is_set(const corio_event *event);
+/* Returns 0 at once if set, else waits until it is: 0, -ECANCELED,
+ * CORIO_ENOTASK, -EINVAL. */
+CORIO_API int corio_event_wait(corio_event *event);
+
+/* ---- condition -------------------------------------------------------------
+ */
+
+typedef struct corio_condition {
+  uint64_t opaque_[7];
+} corio_condition;
+
+/* A condition with a lock of its own. */
+#define CORIO_CONDITION_INIT                                                   \
+  {                                                                            \
+    { 0, 0, 0, 0, 0, 0, 0 }                                                    \
+  }
+
+/* lock: the lock to use (shared with other code), or NULL for its own. */
+CORIO_API void corio_condition_init(corio_condition *cond, corio_lock *lock);
+CORIO_API int corio_condition_destroy(corio_condition *cond);
+/* The condition's lock, for acquire and release. */
+CORIO_API corio_lock *corio_condition_lock(corio_condition *cond);
+/* With the lock held: releases it, waits for a notification, and takes
+ * the lock again before returning, also when cancelled (then
+ * -ECANCELED). CORIO_ENOTLOCKED if the lock is not held. */
+CORIO_API int corio_condition_wait(corio_condition *cond);
+/* Waits until pred(arg) returns non-zero, checking it first and after each
+ * wake-up, with the lock held. */
+CORIO_API int corio_condition_wait_for(corio_condition *cond,
+                                       int (*pred)(void *arg), void *arg);
+/* With the lock held: wakes up to n waiters (FIFO). CORIO_ENOTLOCKED. */
+CORIO_API int corio_condition_notify(corio_condition *cond, int n);
+CORIO_API int corio_condition_notify_all(corio_condition *cond);
+
+/* ---- semaphore
+ * --------------------------------------------------------------- */
+
+typedef struct corio_semaphore {
+  uint64_t opaque_[4];
+} corio_semaphore;
+
+#define CORIO_SEMAPHORE_INIT(value)                                            \
+  {                                                                            \
+    { (uint64_t)(value), 0, 0, 0 }                                             \
+  }
+/* A bounded semaphore: releasing above the initial value is an error. */
+#define CORIO_BOUNDED_SEMAPHORE_INIT(value)                                    \
+  {                                                                            \
+    { (uint64_t)(value), (uint64_t)(value) + 1, 0, 0 }                         \
+  }
+
+/* Errors: -EINVAL (NULL, value < 0). */
+CORIO_API int corio_semaphore_init(corio_semaphore *sem, int value);
+CORIO_API int corio_bounded_semaphore_init(corio_semaphore *sem, int value);
+CORIO_API int corio_semaphore_destroy(corio_semaphore *sem);
+/* Takes a permit, waiting (FIFO: a newcomer never overtakes a waiter)
+ * while there is none. 0, -ECANCELED, CORIO_ENOTASK, -EINVAL. */
+CORIO_API int corio_semaphore_acquire(corio_semaphore *sem);
+/* 0, or -EBUSY when it would have to wait. */
+CORIO_API int corio_semaphore_try_acquire(corio_semaphore *sem);
+/* Gives a permit back (to the first waiter if any). A bounded semaphore
+ * refuses to go above its initial value: CORIO_ETOOMANYRELEASES. */
+CORIO_API int corio_semaphore_release(corio_semaphore *sem);
+/* Permits available now (0 while tasks wait). */
+CORIO_API int corio_semaphore_value(const corio_semaphore *sem);
+/* value is 0 and so acquire would wait (asyncio's locked()). */
+CORIO_API int corio_semaphore_locked(const corio_semaphore *sem);
+
+/* ---- barrier
+ * ----------------------------------------------------------------- */
+
+typedef struct corio_barrier {
+  uint64_t opaque_[6];
+} corio_barrier;
+
+#define CORIO_BARRIER_INIT(parties)                                            \
+  {                                                                            \
+    { (uint64_t)(parties), 0, 0, 0, 0, 0 }                                     \
+  }
+
+/* Errors: -EINVAL (NULL, parties < 1). */
+CORIO_API int corio_barrier_init(corio_barrier *barrier, int parties);
+CORIO_API int corio_barrier_destroy(corio_barrier *barrier);
+/* Waits until `parties` tasks wait, then all go on; each gets its arrival
+ * index 0 .. parties-1 in *index (may be NULL). The barrier is then reused
+ * for the next round (tasks arriving while the last round drains wait for
+ * it). Errors: CORIO_EBROKENBARRIER (broken, reset or aborted while
+ * waiting), -ECANCELED (the barrier breaks: the others fail too),
+ * CORIO_ENOTASK, -EINVAL. */
+CORIO_API int corio_barrier_wait(corio_barrier *barrier, int *index);
+/* Back to the initial state: waiters fail with CORIO_EBROKENBARRIER, a
+ * broken barrier works again. */
+CORIO_API void corio_barrier_reset(corio_barrier *barrier);
+/* Breaks the barrier: waiters and later waits fail with
+ * CORIO_EBROKENBARRIER until reset. */
+CORIO_API void corio_barrier_abort(corio_barrier *barrier);
+CORIO_API int corio_barrier_parties(const corio_barrier *barrier);
+/* Tasks waiting in the current round. */
+CORIO_API int corio_barrier_n_waiting(const corio_barrier *barrier);
+CORIO_API int corio_barrier_broken(const corio_barrier *barrier);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,49 @@
+/* The FIFO of tasks waiting on a primitive. Each waiter lives on its
+ * task's stack for the duration of the wait; a zeroed queue is empty, so
+ * the primitives have static initialisers. */
+#ifndef CORIO_SYNC_WAITQ_H
+#define CORIO_SYNC_WAITQ_H
+
+#include <errno.h>
+#include <stdint.h>
+
+#include "task/wait.h"
+
+typedef struct sync_waitq sync_waitq;
+
+typedef struct sync_waiter {
+  corio__wait w;
+  struct sync_waiter *prev, *next;
+  sync_waitq *queue; /* where it is linked; NULL once taken out */
+  intptr_t data;     /* the primitive's own */
+} sync_waiter;
+
+struct sync_waitq {
+  sync_waiter *head, *tail;
+};
+
+static inline int corio__waitq_empty(const sync_waitq *q) { return !q->head; }
+
+/* Appends the current task (self, from corio__wait_self) and suspends it
+ * until woken: returns the wake value, -ECANCELED (taken out of the queue
+ * if it had not been woken yet) or CORIO_ECLOSED. */
+int corio__waitq_wait(sync_waitq *q, sync_waiter *waiter, corio_task *self);
+
+/* Takes the first waiter out and wakes it with value; NULL if none. */
+sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value);
+void corio__waitq_wake_all(sync_waitq *q, int value);
+
+/* A waiter cancelled while it waited (it was taken out of the queue and
+ * given nothing). */
+static inline int corio__waiter_cancelled_waiting(const sync_waiter *waiter,
+                                                  int rc) {
+  return rc == -ECANCELED && waiter->w.value == -ECANCELED;
+}
+
+/* A waiter that was woken with value 0 and cancelled before it ran: it
+ * must pass on what the wake-up gave it. */
+static inline int corio__waiter_lost_wakeup(const sync_waiter *waiter, int rc) {
+  return rc < 0 && waiter->w.woken && waiter->w.value == 0;
+}
+
+#endif
