@@ -1,27 +1,23 @@
 /* Locks: the cost of handing a contended corio_lock from one task to the
  * next. 1,000 tasks share one lock and each loops 10,000 times over
- * acquire, increment a shared counter, corio_sleep(0), release:
- * 10,000,000 acquisitions in all (argv[1]: another multiple of 1,000).
+ * acquire, increment a shared counter, release: 10,000,000 acquisitions in
+ * all (argv[1]: another multiple of 1,000).
  *
  *   lock_acquisitions  the total number of acquisitions of a run
- *   lock_handoff_ns    the median over 5 runs of the time from before the
- *                      1,000 tasks are spawned to after the main task has
- *                      awaited them all, divided by the acquisitions
+ *   lock_handoff_ns    the median over 5 runs of the time from the main
+ *                      task's release (every task then waits on the lock)
+ *                      to after it has awaited them all, divided by the
+ *                      acquisitions
  *
- * The corio_sleep(0) inside the critical section is what makes the lock
- * contended: the holder suspends for one loop iteration with the lock
- * held, so every other task that runs meanwhile finds it taken and queues
- * on it. From then on, until tasks finish in the last round, the 999
- * others are always waiting and every release is a FIFO hand-off: the
- * release wakes the first waiter, which now holds the lock, and the
- * releaser's next acquire queues it at the back. One acquisition is
- * therefore one hand-off (a wake-up through the ready queue and the
- * resumption of the new holder's coroutine) plus the holder's
- * corio_sleep(0) (a suspension and a resumption): two task steps and two
- * loop iterations, so the figure is at least twice bench/sleep_switch's
- * task_switch_ns. The program checks that the counter does not change
- * while a task holds the lock across its sleep, and that it ends at the
- * total.
+ * What makes the lock contended: the main task holds it while the 1,000
+ * tasks start, so each of them queues on it. From then on every release
+ * is a FIFO hand-off: it wakes the first waiter, which now holds the lock,
+ * and the releaser's next acquire finds the lock held and queues it at
+ * the back. So every acquisition is one hand-off: the new holder woken
+ * through the ready queue and its coroutine resumed, one task step. The
+ * program checks the hand-offs really went round in FIFO order: each task
+ * sees the counter go up by exactly 1,000 between two of its
+ * acquisitions, and the counter ends at the total.
  * Each run is a corio_runner_run on one loop (a fresh lock each time),
  * after a first, shorter run that warms up the task and stack pools. */
 #include <stdio.h>
@@ -50,6 +46,7 @@ static void die(const char *what, int rc) {
 
 static int contender(void *arg, void **result) {
   struct state *st = arg;
+  long last = 0;
 
   *result = NULL;
   for (long i = 0; i < st->per_task; i++) {
@@ -59,16 +56,13 @@ static int contender(void *arg, void **result) {
     if (rc < 0)
       die("corio_lock_acquire", rc);
     mine = ++st->counter;
-    rc = corio_sleep(0);
-    if (rc < 0)
-      die("corio_sleep", rc);
-    if (st->counter != mine) {
+    if (i > 0 && mine - last != TASKS) {
       fprintf(stderr,
-              "lock: the counter went from %ld to %ld while the lock was "
-              "held\n",
-              mine, st->counter);
+              "lock: a task saw the counter go from %ld to %ld: not FIFO\n",
+              last, mine);
       exit(1);
     }
+    last = mine;
     rc = corio_lock_release(&st->lock);
     if (rc < 0)
       die("corio_lock_release", rc);
@@ -83,12 +77,22 @@ static int main_task(void *arg, void **result) {
 
   (void)result;
   corio_lock_init(&st->lock);
-  t0 = bench_now_s();
+  /* Held while the tasks start: each of them queues on it. */
+  rc = corio_lock_acquire(&st->lock);
+  if (rc < 0)
+    die("corio_lock_acquire", rc);
   for (int i = 0; i < TASKS; i++) {
     rc = corio_spawn(&tasks[i], contender, st);
     if (rc < 0)
       die("corio_spawn", rc);
   }
+  rc = corio_sleep(0);
+  if (rc < 0)
+    die("corio_sleep", rc);
+  t0 = bench_now_s();
+  rc = corio_lock_release(&st->lock);
+  if (rc < 0)
+    die("corio_lock_release", rc);
   for (int i = 0; i < TASKS; i++) {
     void *value;
 

@@ -38,19 +38,19 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest "$BUILD_DIR/asan"
 
-stage "Valgrind memcheck (coroutine, loop and task tests)"
+stage "Valgrind memcheck (coroutine, loop, task and sync tests)"
 build "$BUILD_DIR/valgrind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCORIO_TEST_LAUNCHER=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
-run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task'
+run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task|sync'
 
-stage "ucontext backend (coroutine and task tests)"
+stage "ucontext backend (coroutine, task and sync tests)"
 build "$BUILD_DIR/ucontext" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_CONTEXT=ucontext
-run_ctest "$BUILD_DIR/ucontext" -L 'coro|task'
+run_ctest "$BUILD_DIR/ucontext" -L 'coro|task|sync'
 
-stage "aarch64 cross build under qemu-aarch64 (coroutine and task tests)"
+stage "aarch64 cross build under qemu-aarch64 (coroutine, task and sync tests)"
 build "$BUILD_DIR/aarch64" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" \
   -DCORIO_BUILD_EXAMPLES=OFF
-run_ctest "$BUILD_DIR/aarch64" -L 'coro|task'
+run_ctest "$BUILD_DIR/aarch64" -L 'coro|task|sync'
 
 printf '\ncorio: all test stages passed\n'
