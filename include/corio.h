@@ -3,6 +3,7 @@
 #define CORIO_H
 
 #include "corio/alloc.h"
+#include "corio/combine.h"
 #include "corio/context.h"
 #include "corio/coro.h"
 #include "corio/error.h"

@@ -29,6 +29,7 @@ extern "C" {
   X(CORIO_EINVALSTATE, -4020, "invalid state")                                 \
   X(CORIO_ENOTASK, -4021, "not called from inside a task")                     \
   X(CORIO_EWRONGLOOP, -4022, "object belongs to another event loop")           \
+  X(CORIO_ETASKGROUP, -4023, "children of a task group failed")                \
   X(CORIO_ENOVALUE, -4030, "context variable has no value")                    \
   X(CORIO_ETOKENUSED, -4031, "context token has already been used")            \
   X(CORIO_ECONTEXTENTERED, -4032, "context is already entered")                \

@@ -61,14 +61,14 @@ char *corio__format(const char *fmt, ...) {
 static int run_callbacks_cb(void *arg);
 
 /* fut is zeroed. */
-void corio__future_init(corio_future *fut, task_loop_state *ls, int is_task,
+void corio__future_init(corio_future *fut, task_loop_state *ls, int kind,
                         corio_callback node_cb) {
   corio__ready_node_init(&fut->node, node_cb, fut);
   fut->ls = ls;
   fut->callbacks = &fut->first_callback;
   fut->callbacks_cap = 1;
   fut->refs = 1;
-  fut->is_task = (uint8_t)is_task;
+  fut->kind = (uint8_t)kind;
   fut->state = FUTURE_PENDING;
   /* Futures keep their loop's memory: one hold for all of them. */
   if (ls->live++ == 0)
@@ -90,7 +90,7 @@ int corio_future_create(corio_loop *loop, corio_future **out) {
   if (!fut)
     return -ENOMEM;
   memset(fut, 0, sizeof *fut);
-  corio__future_init(fut, ls, 0, run_callbacks_cb);
+  corio__future_init(fut, ls, FUTURE_PLAIN, run_callbacks_cb);
   *out = fut;
   return 0;
 }
@@ -105,9 +105,9 @@ static void free_callbacks(corio_future *fut) {
 
 static void report_unretrieved(corio_future *fut) {
   char text[256];
-  const char *what = fut->is_task ? "Task" : "Future";
+  const char *what = fut->kind == FUTURE_TASK ? "Task" : "Future";
 
-  if (fut->is_task)
+  if (fut->kind == FUTURE_TASK)
     snprintf(text, sizeof text, "Task exception was never retrieved: %s%s%s",
              corio_task_name((corio_task *)fut), fut->message ? ": " : "",
              fut->message ? fut->message : "");
@@ -131,8 +131,10 @@ static void free_future(corio_future *fut) {
     report_unretrieved(fut);
   free_callbacks(fut);
   corio__strfree(fut->message);
-  if (fut->is_task)
+  if (fut->kind == FUTURE_TASK)
     corio__task_free((corio_task *)fut);
+  else if (fut->kind == FUTURE_GATHER)
+    corio__gather_free(fut);
   else
     corio__pool_put(&ls->futures, fut);
   corio__loop_state_unlive(ls);
@@ -315,7 +317,7 @@ int corio_future_remove_done_callback(corio_future *fut,
 /* ---- outcome ------------------------------------------------------------- */
 
 int corio_future_set_result(corio_future *fut, void *result) {
-  if (!fut || fut->is_task)
+  if (!fut || fut->kind != FUTURE_PLAIN)
     return -EINVAL;
   if (fut->state != FUTURE_PENDING)
     return CORIO_EINVALSTATE;
@@ -327,7 +329,7 @@ int corio_future_set_error(corio_future *fut, int error, const char *fmt, ...) {
   va_list ap;
   char *message;
 
-  if (!fut || fut->is_task || error >= 0)
+  if (!fut || fut->kind != FUTURE_PLAIN || error >= 0)
     return -EINVAL;
   if (fut->state != FUTURE_PENDING)
     return CORIO_EINVALSTATE;
@@ -341,8 +343,10 @@ int corio_future_set_error(corio_future *fut, int error, const char *fmt, ...) {
 int corio_future_cancel(corio_future *fut, const char *msg) {
   if (!fut)
     return -EINVAL;
-  if (fut->is_task)
+  if (fut->kind == FUTURE_TASK)
     return corio_task_cancel((corio_task *)fut, msg);
+  if (fut->kind == FUTURE_GATHER)
+    return corio__gather_cancel(fut, msg);
   if (fut->state != FUTURE_PENDING)
     return 0;
   corio__future_complete(fut, FUTURE_CANCELLED, NULL, -ECANCELED,

@@ -218,7 +218,7 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
     return -ENOMEM;
   }
   memset(t, 0, sizeof *t);
-  corio__future_init(&t->fut, ls, 1, task_step_cb);
+  corio__future_init(&t->fut, ls, FUTURE_TASK, task_step_cb);
   t->fn = fn;
   t->arg = arg;
   t->name = name;
@@ -320,7 +320,7 @@ const char *corio_task_cancel_message(const corio_task *t) {
 corio_future *corio_task_future(corio_task *t) { return t ? &t->fut : NULL; }
 
 corio_task *corio_future_task(corio_future *fut) {
-  return fut && fut->is_task ? (corio_task *)fut : NULL;
+  return fut && fut->kind == FUTURE_TASK ? (corio_task *)fut : NULL;
 }
 
 int corio_task_done(const corio_task *t) {

@@ -15,6 +15,9 @@
 
 enum future_state { FUTURE_PENDING, FUTURE_CANCELLED, FUTURE_FINISHED };
 
+/* What a future is part of: freeing and cancelling depend on it. */
+enum future_kind { FUTURE_PLAIN, FUTURE_TASK, FUTURE_GATHER };
+
 typedef struct future_callback {
   corio_future_callback fn;
   void *arg;
@@ -57,8 +60,8 @@ struct corio_future {
   void *result; /* for a task: also where its body puts it */
   uint32_t refs;
   int error;
-  uint8_t state; /* enum future_state */
-  uint8_t is_task;
+  uint8_t state;  /* enum future_state */
+  uint8_t kind;   /* enum future_kind */
   uint8_t queued; /* node is in the ready queue */
   uint8_t error_unretrieved;
   uint32_t callbacks_len;
@@ -105,7 +108,7 @@ task_loop_state *corio__task_loop_state(corio_loop *loop);
 int corio__task_loop_state_for(corio_loop *loop, task_loop_state **out);
 
 /* future.c */
-void corio__future_init(corio_future *fut, task_loop_state *ls, int is_task,
+void corio__future_init(corio_future *fut, task_loop_state *ls, int kind,
                         corio_callback node_cb);
 /* Completes a pending future: state, outcome, and its callbacks scheduled.
  * message is taken over. */
@@ -131,6 +134,10 @@ char *corio__vformat(const char *fmt, va_list ap)
 char *corio__format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void corio__strfree(char *s);
 void corio__loop_state_unlive(task_loop_state *ls);
+
+/* gather.c */
+void corio__gather_free(corio_future *gathered);
+int corio__gather_cancel(corio_future *gathered, const char *msg);
 
 /* task.c */
 void corio__task_free(corio_task *task);

@@ -1,0 +1,214 @@
+/* gather: a future over children, as asyncio's _GatheringFuture. It holds
+ * its children; each child's done callback records the child's outcome in
+ * the gather. The callbacks hold nothing: a gather freed early withdraws
+ * them. */
+#include <errno.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "corio/combine.h"
+#include "task/task_internal.h"
+
+typedef struct gather_future {
+  corio_future fut; /* first: the gather is a future */
+  size_t n, done;
+  unsigned flags;
+  int cancel_requested;
+  corio_future **children; /* references */
+  corio_outcome *outcomes;
+} gather_future;
+
+static gather_future *as_gather(corio_future *f) {
+  return (gather_future *)(void *)f;
+}
+
+static size_t gather_bytes(size_t n) {
+  return sizeof(gather_future) +
+         n * (sizeof(corio_future *) + sizeof(corio_outcome));
+}
+
+/* A child is done: its outcome is recorded (its error counts as read),
+ * and the gather finishes at the first error (without
+ * RETURN_EXCEPTIONS) or when every child is done. */
+static void child_done(corio_future *child, void *arg) {
+  gather_future *g = arg;
+  corio_outcome *o = NULL;
+  int error;
+
+  for (size_t i = 0; i < g->n; i++) {
+    if (g->children[i] == child && g->outcomes[i].error == CORIO_EINVALSTATE) {
+      o = &g->outcomes[i];
+      break;
+    }
+  }
+  if (!o)
+    return;
+  error = corio_future_result(child, &o->result);
+  o->error = error;
+  g->done++;
+  if (g->fut.state != FUTURE_PENDING)
+    return;
+  if (error < 0 && !(g->flags & CORIO_GATHER_RETURN_EXCEPTIONS)) {
+    corio__future_complete(&g->fut, FUTURE_FINISHED, NULL, error,
+                           corio__strdup(corio_future_message(child)));
+    return;
+  }
+  if (g->done < g->n)
+    return;
+  if (g->cancel_requested)
+    corio__future_complete(&g->fut, FUTURE_CANCELLED, NULL, -ECANCELED, NULL);
+  else
+    corio__future_complete(&g->fut, FUTURE_FINISHED, NULL, 0, NULL);
+}
+
+void corio__gather_free(corio_future *f) {
+  gather_future *g = as_gather(f);
+
+  for (size_t i = 0; i < g->n; i++) {
+    if (!g->children[i])
+      continue;
+    (void)corio__future_remove_callback(g->children[i], child_done, g);
+    corio_future_unref(g->children[i]);
+  }
+  corio__free(g, gather_bytes(g->n));
+}
+
+int corio__gather_cancel(corio_future *f, const char *msg) {
+  gather_future *g = as_gather(f);
+  int any = 0;
+
+  if (f->state != FUTURE_PENDING)
+    return 0;
+  for (size_t i = 0; i < g->n; i++)
+    if (corio_future_cancel(g->children[i], msg) == 1)
+      any = 1;
+  if (any)
+    g->cancel_requested = 1;
+  return any;
+}
+
+/* The loop all children share (futures of one loop only). */
+static int common_loop(const corio_awaitable *children, size_t n,
+                       corio_loop **loop) {
+  *loop = NULL;
+  for (size_t i = 0; i < n; i++) {
+    corio_loop *l;
+    if (children[i].future)
+      l = corio_future_loop(children[i].future);
+    else if (children[i].fn)
+      continue;
+    else
+      return -EINVAL;
+    if (*loop && *loop != l)
+      return CORIO_EWRONGLOOP;
+    *loop = l;
+  }
+  return 0;
+}
+
+int corio_gather_start(corio_future **out, const corio_awaitable *children,
+                       size_t n, unsigned flags) {
+  task_loop_state *ls;
+  gather_future *g;
+  corio_loop *loop;
+  int rc;
+
+  if (!out || !children || n == 0)
+    return -EINVAL;
+  rc = common_loop(children, n, &loop);
+  if (rc < 0)
+    return rc;
+  rc = corio__task_loop_state_for(loop, &ls);
+  if (rc < 0)
+    return rc;
+  g = corio__calloc(gather_bytes(n));
+  if (!g)
+    return -ENOMEM;
+  corio__future_init(&g->fut, ls, FUTURE_GATHER, NULL);
+  g->n = n;
+  g->flags = flags;
+  g->children = (corio_future **)(void *)(g + 1);
+  g->outcomes = (corio_outcome *)(void *)(g->children + n);
+  for (size_t i = 0; i < n; i++) {
+    g->outcomes[i].error = CORIO_EINVALSTATE;
+    if (children[i].future) {
+      g->children[i] = corio_future_ref(children[i].future);
+    } else {
+      corio_task *t;
+      rc = corio_spawn_ex(&t, children[i].fn, children[i].arg,
+                          &(corio_spawn_options){.loop = ls->loop});
+      if (rc < 0)
+        goto fail;
+      g->children[i] = corio_task_future(t);
+    }
+  }
+  /* Registered only now, so a failure above leaves no callback behind
+   * (the gather's free withdraws those registered). A child done already
+   * is recorded at once. */
+  for (size_t i = 0; i < n; i++) {
+    if (corio_future_done(g->children[i]))
+      continue;
+    rc = corio__future_add_callback(g->children[i], child_done, g);
+    if (rc < 0)
+      goto fail;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (corio_future_done(g->children[i]))
+      child_done(g->children[i], g);
+  *out = &g->fut;
+  return 0;
+fail:
+  /* Tasks started for fn children are cancelled, not left running. */
+  for (size_t i = 0; i < n; i++)
+    if (g->children[i] && !children[i].future)
+      (void)corio_future_cancel(g->children[i], NULL);
+  corio_future_unref(&g->fut);
+  return rc;
+}
+
+int corio_gather_outcomes(corio_future *gathered, corio_outcome *outcomes,
+                          size_t n) {
+  gather_future *g;
+
+  if (!gathered || gathered->kind != FUTURE_GATHER || (!outcomes && n))
+    return -EINVAL;
+  g = as_gather(gathered);
+  if (n > g->n)
+    n = g->n;
+  memcpy(outcomes, g->outcomes, n * sizeof *outcomes);
+  return 0;
+}
+
+/* After the caller was cancelled: every child is cancelled, and waited
+ * for until done (further cancellations of the caller change nothing). */
+static void cancel_and_drain(gather_future *g) {
+  (void)corio__gather_cancel(&g->fut, NULL);
+  for (size_t i = 0; i < g->n; i++) {
+    while (!corio_future_done(g->children[i])) {
+      int rc = corio_future_await(g->children[i], NULL);
+      if (rc == CORIO_ECLOSED)
+        return;
+    }
+  }
+}
+
+int corio_gather(const corio_awaitable *children, size_t n,
+                 corio_outcome *outcomes, unsigned flags) {
+  corio_future *f;
+  int rc;
+
+  if (!corio__task_self())
+    return CORIO_ENOTASK;
+  rc = corio_gather_start(&f, children, n, flags);
+  if (rc < 0)
+    return rc;
+  rc = corio_future_await(f, NULL);
+  if (rc == -ECANCELED && !corio_future_done(f)) {
+    /* The caller was cancelled, not a child. */
+    cancel_and_drain(as_gather(f));
+  }
+  if (outcomes)
+    (void)corio_gather_outcomes(f, outcomes, n);
+  corio_future_unref(f);
+  return rc;
+}

@@ -1,0 +1,205 @@
+/* Task groups, as asyncio.TaskGroup: the first child failure aborts the
+ * group (every other child is cancelled) and cancels the owner once, a
+ * request that close withdraws again, so the owner's own cancellation is
+ * told apart from the one the group caused. */
+#include <errno.h>
+#include <stdio.h>
+
+#include "core/alloc.h"
+#include "corio/combine.h"
+#include "task/task_internal.h"
+
+struct corio_taskgroup {
+  task_loop_state *ls;
+  corio_task *owner;
+  corio_task **children; /* references, in spawn order */
+  size_t len, cap;
+  size_t running;      /* children not done */
+  corio__wait *closer; /* close waiting for the children */
+  int body_error;      /* how the body ended, if an error of its own */
+  uint8_t exiting, aborting, parent_cancel_requested, closed;
+};
+
+int corio_taskgroup_open(corio_taskgroup **out) {
+  corio_task *self = corio__task_self();
+  corio_taskgroup *g;
+
+  if (!out)
+    return -EINVAL;
+  if (!self)
+    return CORIO_ENOTASK;
+  g = corio__calloc(sizeof *g);
+  if (!g)
+    return -ENOMEM;
+  g->ls = self->fut.ls;
+  g->owner = corio_task_ref(self);
+  *out = g;
+  return 0;
+}
+
+static void abort_group(corio_taskgroup *g) {
+  g->aborting = 1;
+  for (size_t i = 0; i < g->len; i++)
+    if (!corio_task_done(g->children[i]))
+      (void)corio_task_cancel(g->children[i], NULL);
+}
+
+static void child_done(corio_future *f, void *arg) {
+  corio_taskgroup *g = arg;
+
+  g->running--;
+  if (g->running == 0 && g->closer)
+    corio__wait_wake(g->closer, 0, 1);
+  if (f->state != FUTURE_FINISHED || f->error == 0)
+    return;                 /* a result, or cancelled */
+  f->error_unretrieved = 0; /* the group reports it */
+  if (corio_task_done(g->owner)) {
+    corio_loop_call_exception_handler(
+        g->ls->loop,
+        &(corio_loop_error){"a task group child failed after its owner "
+                            "finished",
+                            f->error, NULL, f});
+    return;
+  }
+  if (!g->aborting && !g->parent_cancel_requested) {
+    /* Stop the body at its current await; close withdraws this. */
+    abort_group(g);
+    g->parent_cancel_requested = 1;
+    (void)corio_task_cancel(g->owner, NULL);
+  }
+}
+
+int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
+                             corio_task_fn fn, void *arg,
+                             const corio_spawn_options *opts) {
+  corio_spawn_options o = opts ? *opts : (corio_spawn_options){0};
+  corio_task *t;
+  int rc;
+
+  if (!g || !fn)
+    return -EINVAL;
+  if (g->closed || g->aborting || (g->exiting && g->running == 0))
+    return CORIO_EINVALSTATE;
+  if (g->len == g->cap) {
+    rc = corio__grow_array((void **)&g->children, &g->cap, sizeof *g->children,
+                           g->len + 1, 16);
+    if (rc < 0)
+      return rc;
+  }
+  o.loop = g->ls->loop;
+  rc = corio_spawn_ex(&t, fn, arg, &o);
+  if (rc < 0)
+    return rc;
+  if (corio_task_done(t)) {
+    /* Eager and finished already: counted as done at once. */
+    g->children[g->len++] = t;
+    g->running++;
+    child_done(&t->fut, g);
+  } else {
+    rc = corio__future_add_callback(&t->fut, child_done, g);
+    if (rc < 0) {
+      (void)corio_task_cancel(t, NULL);
+      corio_task_unref(t);
+      return rc;
+    }
+    g->children[g->len++] = t;
+    g->running++;
+  }
+  if (out)
+    *out = corio_task_ref(t);
+  return 0;
+}
+
+int corio_taskgroup_spawn(corio_taskgroup *g, corio_task **out,
+                          corio_task_fn fn, void *arg) {
+  return corio_taskgroup_spawn_ex(g, out, fn, arg, NULL);
+}
+
+static void nothing_to_detach(corio__wait *w) { (void)w; }
+
+/* Children that ended with an error of their own. */
+static size_t child_errors(const corio_taskgroup *g) {
+  size_t n = 0;
+
+  for (size_t i = 0; i < g->len; i++)
+    if (g->children[i]->fut.state == FUTURE_FINISHED &&
+        g->children[i]->fut.error != 0)
+      n++;
+  return n;
+}
+
+int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
+  corio_task *self = corio__task_self();
+  int propagate_cancel;
+
+  if (!g)
+    return -EINVAL;
+  if (g->closed || g->exiting || self != g->owner)
+    return CORIO_EINVALSTATE;
+  g->exiting = 1;
+  propagate_cancel = body_rc == -ECANCELED;
+  if (g->parent_cancel_requested && corio_task_uncancel(g->owner) == 0)
+    propagate_cancel = 0; /* the only request was the group's */
+  if (body_rc < 0 && !g->aborting)
+    abort_group(g); /* the body failed, or its task is cancelled */
+  while (g->running > 0) {
+    corio__wait w = {.detach = nothing_to_detach, .task = self};
+    int rc;
+
+    g->closer = &w;
+    rc = corio__wait_suspend(&w);
+    g->closer = NULL;
+    if (rc == -ECANCELED && !g->aborting) {
+      /* The owner is cancelled from outside while children run. */
+      propagate_cancel = 1;
+      abort_group(g);
+    } else if (rc == CORIO_ECLOSED) {
+      break;
+    }
+  }
+  g->closed = 1;
+  if (propagate_cancel && child_errors(g) == 0)
+    return -ECANCELED;
+  if (body_rc < 0 && body_rc != -ECANCELED)
+    g->body_error = body_rc;
+  return child_errors(g) || g->body_error ? CORIO_ETASKGROUP : 0;
+}
+
+size_t corio_taskgroup_error_count(const corio_taskgroup *g) {
+  return g && g->closed ? child_errors(g) + (g->body_error ? 1 : 0) : 0;
+}
+
+int corio_taskgroup_error(const corio_taskgroup *g, size_t i,
+                          corio_task **task) {
+  if (!g || !g->closed)
+    return -EINVAL;
+  for (size_t c = 0; c < g->len; c++) {
+    corio_task *t = g->children[c];
+    if (t->fut.state != FUTURE_FINISHED || t->fut.error == 0)
+      continue;
+    if (i-- == 0) {
+      if (task)
+        *task = t;
+      return t->fut.error;
+    }
+  }
+  if (i == 0 && g->body_error) {
+    if (task)
+      *task = NULL;
+    return g->body_error;
+  }
+  return -EINVAL;
+}
+
+int corio_taskgroup_free(corio_taskgroup *g) {
+  if (!g)
+    return 0;
+  if (!g->closed)
+    return -EBUSY;
+  for (size_t i = 0; i < g->len; i++)
+    corio_task_unref(g->children[i]);
+  corio__free(g->children, g->cap * sizeof *g->children);
+  corio_task_unref(g->owner);
+  corio__free(g, sizeof *g);
+  return 0;
+}
