@@ -180,12 +180,16 @@ int corio_gather_outcomes(corio_future *gathered, corio_outcome *outcomes,
 }
 
 /* After the caller was cancelled: every child is cancelled, and waited
- * for until done (further cancellations of the caller change nothing). */
+ * for until the gather has its outcome (further cancellations of the
+ * caller change nothing). A child done but not recorded yet has its
+ * callbacks queued: one loop iteration records it. */
 static void cancel_and_drain(gather_future *g) {
   (void)corio__gather_cancel(&g->fut, NULL);
   for (size_t i = 0; i < g->n; i++) {
-    while (!corio_future_done(g->children[i])) {
-      int rc = corio_future_await(g->children[i], NULL);
+    while (g->outcomes[i].error == CORIO_EINVALSTATE) {
+      int rc = corio_future_done(g->children[i])
+                   ? corio_sleep(0)
+                   : corio_future_await(g->children[i], NULL);
       if (rc == CORIO_ECLOSED)
         return;
     }
@@ -209,6 +213,7 @@ int corio_gather(const corio_awaitable *children, size_t n,
   }
   if (outcomes)
     (void)corio_gather_outcomes(f, outcomes, n);
+  (void)corio_future_error(f); /* read: the caller has it */
   corio_future_unref(f);
   return rc;
 }

@@ -1,0 +1,270 @@
+/* wait_for and shield (DESIGN.md §4 rule 5). */
+#include "corio/combine.h"
+#include "task_test.h"
+
+struct inner {
+  double delay;
+  int swallow; /* handle the cancellation and finish with a result */
+  int cancelled, finished;
+};
+
+static int inner_body(void *arg, void **result) {
+  struct inner *in = arg;
+  int rc = corio_sleep(in->delay);
+
+  if (rc == -ECANCELED) {
+    in->cancelled = 1;
+    if (!in->swallow)
+      return rc;
+    /* Clean-up that takes a while, then a result all the same. */
+    (void)corio_sleep(0.01);
+  }
+  in->finished = 1;
+  *result = CORIO_PTR(7);
+  return 0;
+}
+
+static int timeouts(void *arg, void **result) {
+  struct inner slow = {5.0, 0, 0, 0}, quick = {0.0, 0, 0, 0};
+  corio_task *t;
+  void *r = NULL;
+  double t0 = wall_s();
+
+  (void)arg;
+  (void)result;
+  /* Times out: the inner task is cancelled and has finished by then. */
+  t = spawn_or_fail(inner_body, &slow);
+  assert_int_equal(corio_wait_for(corio_task_future(t), 0.02, &r), -ETIMEDOUT);
+  assert_true(corio_task_done(t));
+  assert_true(corio_task_cancelled(t));
+  assert_true(slow.cancelled);
+  assert_true(wall_s() - t0 < 2);
+  corio_task_unref(t);
+  /* In time: the result. */
+  t = spawn_or_fail(inner_body, &quick);
+  assert_int_equal(corio_wait_for(corio_task_future(t), 1.0, &r), 0);
+  assert_int_equal(CORIO_INT(r), 7);
+  corio_task_unref(t);
+  /* No timeout. */
+  quick.finished = 0;
+  t = spawn_or_fail(inner_body, &quick);
+  assert_int_equal(corio_wait_for(corio_task_future(t), CORIO_NO_TIMEOUT, &r),
+                   0);
+  assert_true(quick.finished);
+  corio_task_unref(t);
+  /* Timeout 0: done already gives the result, else cancelled at once. */
+  assert_int_equal(
+      corio_wait_for(
+          corio_task_future(
+              t = spawn_or_fail(inner_body, &(struct inner){5.0, 0, 0, 0})),
+          0, &r),
+      -ETIMEDOUT);
+  assert_true(corio_task_cancelled(t));
+  corio_task_unref(t);
+  t = spawn_or_fail(inner_body, &quick);
+  assert_int_equal(corio_await(t, NULL), 0);
+  assert_int_equal(corio_wait_for(corio_task_future(t), 0, &r), 0);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_timeout_cancels_and_waits(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  (void)state;
+
+  assert_int_equal(run_main(timeouts, NULL), 0);
+  corio_test_assert_no_leak(before);
+}
+
+/* An inner task that swallows the cancellation and finishes: its result
+ * comes back (asyncio 3.12 does the same). */
+static int swallowed(void *arg, void **result) {
+  struct inner stubborn = {5.0, 1, 0, 0};
+  corio_task *t;
+  void *r = NULL;
+
+  (void)arg;
+  (void)result;
+  t = spawn_or_fail(inner_body, &stubborn);
+  assert_int_equal(corio_wait_for(corio_task_future(t), 0.01, &r), 0);
+  assert_int_equal(CORIO_INT(r), 7);
+  assert_true(stubborn.cancelled && stubborn.finished);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_inner_swallows_cancellation(void **state) {
+  (void)state;
+  assert_int_equal(run_main(swallowed, NULL), 0);
+}
+
+/* The waiter itself cancelled: the inner task is cancelled and waited for,
+ * then the waiter gets -ECANCELED. */
+struct waiter {
+  struct inner in;
+  int rc;
+};
+
+static int wait_for_inner(void *arg, void **result) {
+  struct waiter *w = arg;
+  corio_task *t = spawn_or_fail(inner_body, &w->in);
+
+  (void)result;
+  w->rc = corio_wait_for(corio_task_future(t), 10.0, NULL);
+  assert_true(corio_task_done(t));
+  corio_task_unref(t);
+  return w->rc;
+}
+
+static int cancel_waiter(void *arg, void **result) {
+  struct waiter w = {{5.0, 0, 0, 0}, 1};
+  corio_task *t;
+
+  (void)arg;
+  (void)result;
+  t = spawn_or_fail(wait_for_inner, &w);
+  assert_int_equal(corio_sleep(0.01), 0);
+  assert_int_equal(corio_task_cancel(t, NULL), 1);
+  assert_int_equal(corio_await(t, NULL), -ECANCELED);
+  assert_int_equal(w.rc, -ECANCELED);
+  assert_true(w.in.cancelled);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_waiter_cancelled(void **state) {
+  (void)state;
+  assert_int_equal(run_main(cancel_waiter, NULL), 0);
+}
+
+static int wait_for_misuse(void *arg, void **result) {
+  corio_future *f;
+
+  (void)arg;
+  (void)result;
+  assert_int_equal(corio_wait_for(NULL, 1, NULL), -EINVAL);
+  assert_int_equal(corio_future_create(NULL, &f), 0);
+  assert_int_equal(corio_wait_for(f, 0.0 / 0.0, NULL), -EINVAL);
+  /* A plain future that times out is cancelled. */
+  assert_int_equal(corio_wait_for(f, 0.005, NULL), -ETIMEDOUT);
+  assert_true(corio_future_cancelled(f));
+  corio_future_unref(f);
+  assert_int_equal(
+      corio_wait_for(corio_task_future(corio_current_task()), 1, NULL),
+      -EDEADLK);
+  return 0;
+}
+
+static void test_misuse(void **state) {
+  corio_loop *loop;
+  corio_future *f;
+  (void)state;
+
+  assert_int_equal(run_main(wait_for_misuse, NULL), 0);
+  assert_int_equal(corio_loop_create(&loop), 0);
+  assert_int_equal(corio_future_create(loop, &f), 0);
+  assert_int_equal(corio_wait_for(f, 1, NULL), CORIO_ENOTASK);
+  corio_future_unref(f);
+  corio_loop_unref(loop);
+}
+
+/* ---- shield -------------------------------------------------------------- */
+
+struct shielded {
+  struct inner in;
+  corio_future *outer;
+  int rc;
+};
+
+static int await_shielded(void *arg, void **result) {
+  struct shielded *s = arg;
+
+  (void)result;
+  s->rc = corio_future_await(s->outer, NULL);
+  return s->rc;
+}
+
+static int shield_outer_cancel(void *arg, void **result) {
+  struct shielded s = {{0.02, 0, 0, 0}, NULL, 1};
+  corio_task *inner, *waiter;
+  void *r = NULL;
+
+  (void)arg;
+  (void)result;
+  inner = spawn_or_fail(inner_body, &s.in);
+  assert_int_equal(corio_shield(corio_task_future(inner), &s.outer), 0);
+  waiter = spawn_or_fail(await_shielded, &s);
+  assert_int_equal(corio_sleep(0.005), 0);
+  /* The waiter and the outer future are cancelled; the inner runs on. */
+  assert_int_equal(corio_task_cancel(waiter, NULL), 1);
+  assert_int_equal(corio_future_cancel(s.outer, NULL), 1);
+  assert_int_equal(corio_await(waiter, NULL), -ECANCELED);
+  assert_false(corio_task_done(inner));
+  assert_int_equal(corio_await(inner, &r), 0);
+  assert_int_equal(CORIO_INT(r), 7);
+  assert_true(s.in.finished && !s.in.cancelled);
+  corio_future_unref(s.outer);
+  corio_task_unref(waiter);
+  corio_task_unref(inner);
+  return 0;
+}
+
+static void test_shield_keeps_inner_running(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  (void)state;
+
+  assert_int_equal(run_main(shield_outer_cancel, NULL), 0);
+  corio_test_assert_no_leak(before);
+}
+
+static int shield_inner_cancel(void *arg, void **result) {
+  struct shielded s = {{5.0, 0, 0, 0}, NULL, 1};
+  corio_task *inner, *waiter;
+  corio_future *done_outer;
+  void *r = NULL;
+
+  (void)arg;
+  (void)result;
+  inner = spawn_or_fail(inner_body, &s.in);
+  assert_int_equal(corio_shield(corio_task_future(inner), &s.outer), 0);
+  waiter = spawn_or_fail(await_shielded, &s);
+  assert_int_equal(corio_sleep(0.005), 0);
+  /* Cancelling the inner one directly: the outer ends cancelled too. */
+  assert_int_equal(corio_task_cancel(inner, NULL), 1);
+  assert_int_equal(corio_await(waiter, NULL), -ECANCELED);
+  assert_true(corio_future_cancelled(s.outer));
+  corio_future_unref(s.outer);
+  corio_task_unref(waiter);
+  /* Shielding a done task: the outer has its outcome already. */
+  assert_int_equal(corio_shield(corio_task_future(inner), &done_outer), 0);
+  assert_true(corio_future_cancelled(done_outer));
+  corio_future_unref(done_outer);
+  corio_task_unref(inner);
+  inner = spawn_or_fail(inner_body, &(struct inner){0.0, 0, 0, 0});
+  assert_int_equal(corio_await(inner, NULL), 0);
+  assert_int_equal(corio_shield(corio_task_future(inner), &done_outer), 0);
+  assert_int_equal(corio_future_result(done_outer, &r), 0);
+  assert_int_equal(CORIO_INT(r), 7);
+  corio_future_unref(done_outer);
+  corio_task_unref(inner);
+  assert_int_equal(corio_shield(NULL, &done_outer), -EINVAL);
+  return 0;
+}
+
+static void test_shield_inner_cancel_propagates(void **state) {
+  (void)state;
+  assert_int_equal(run_main(shield_inner_cancel, NULL), 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_timeout_cancels_and_waits),
+      cmocka_unit_test(test_inner_swallows_cancellation),
+      cmocka_unit_test(test_waiter_cancelled),
+      cmocka_unit_test(test_misuse),
+      cmocka_unit_test(test_shield_keeps_inner_running),
+      cmocka_unit_test(test_shield_inner_cancel_propagates),
+  };
+
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
