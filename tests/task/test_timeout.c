@@ -115,6 +115,20 @@ static int nested(void *arg, void **result) {
   assert_int_equal(rc, -ETIMEDOUT);
   assert_true(corio_timeout_expired(&outer));
   assert_int_equal(corio_task_cancelling(corio_current_task()), 0);
+
+  /* Both fire in the same iteration: two requests. The inner one sees a
+   * request it did not cause still standing and passes -ECANCELED on;
+   * the outer one, the last, reports the timeout. */
+  assert_int_equal(corio_timeout_enter(&outer, 0.01), 0);
+  assert_int_equal(corio_timeout_enter_at(&inner, corio_timeout_when(&outer)),
+                   0);
+  rc = corio_sleep(5);
+  assert_int_equal(corio_task_cancelling(corio_current_task()), 2);
+  rc = corio_timeout_exit(&inner, rc);
+  assert_int_equal(rc, -ECANCELED);
+  assert_true(corio_timeout_expired(&inner));
+  assert_int_equal(corio_timeout_exit(&outer, rc), -ETIMEDOUT);
+  assert_int_equal(corio_task_cancelling(corio_current_task()), 0);
   return 0;
 }
 
