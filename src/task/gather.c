@@ -9,6 +9,14 @@
 #include "corio/combine.h"
 #include "task/task_internal.h"
 
+struct gather_future;
+
+/* What a child's done callback is given: its gather and its position. */
+typedef struct gather_slot {
+  struct gather_future *g;
+  size_t index;
+} gather_slot;
+
 typedef struct gather_future {
   corio_future fut; /* first: the gather is a future */
   size_t n, done;
@@ -16,6 +24,7 @@ typedef struct gather_future {
   int cancel_requested;
   corio_future **children; /* references */
   corio_outcome *outcomes;
+  gather_slot *slots;
 } gather_future;
 
 static gather_future *as_gather(corio_future *f) {
@@ -24,25 +33,19 @@ static gather_future *as_gather(corio_future *f) {
 
 static size_t gather_bytes(size_t n) {
   return sizeof(gather_future) +
-         n * (sizeof(corio_future *) + sizeof(corio_outcome));
+         n * (sizeof(corio_future *) + sizeof(corio_outcome) +
+              sizeof(gather_slot));
 }
 
 /* A child is done: its outcome is recorded (its error counts as read),
  * and the gather finishes at the first error (without
  * RETURN_EXCEPTIONS) or when every child is done. */
 static void child_done(corio_future *child, void *arg) {
-  gather_future *g = arg;
-  corio_outcome *o = NULL;
+  gather_slot *slot = arg;
+  gather_future *g = slot->g;
+  corio_outcome *o = &g->outcomes[slot->index];
   int error;
 
-  for (size_t i = 0; i < g->n; i++) {
-    if (g->children[i] == child && g->outcomes[i].error == CORIO_EINVALSTATE) {
-      o = &g->outcomes[i];
-      break;
-    }
-  }
-  if (!o)
-    return;
   error = corio_future_result(child, &o->result);
   o->error = error;
   g->done++;
@@ -67,7 +70,8 @@ void corio__gather_free(corio_future *f) {
   for (size_t i = 0; i < g->n; i++) {
     if (!g->children[i])
       continue;
-    (void)corio__future_remove_callback(g->children[i], child_done, g);
+    (void)corio__future_remove_callback(g->children[i], child_done,
+                                        &g->slots[i]);
     corio_future_unref(g->children[i]);
   }
   corio__free(g, gather_bytes(g->n));
@@ -129,7 +133,9 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
   g->flags = flags;
   g->children = (corio_future **)(void *)(g + 1);
   g->outcomes = (corio_outcome *)(void *)(g->children + n);
+  g->slots = (gather_slot *)(void *)(g->outcomes + n);
   for (size_t i = 0; i < n; i++) {
+    g->slots[i] = (gather_slot){g, i};
     g->outcomes[i].error = CORIO_EINVALSTATE;
     if (children[i].future) {
       g->children[i] = corio_future_ref(children[i].future);
@@ -148,13 +154,13 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
   for (size_t i = 0; i < n; i++) {
     if (corio_future_done(g->children[i]))
       continue;
-    rc = corio__future_add_callback(g->children[i], child_done, g);
+    rc = corio__future_add_callback(g->children[i], child_done, &g->slots[i]);
     if (rc < 0)
       goto fail;
   }
   for (size_t i = 0; i < n; i++)
     if (corio_future_done(g->children[i]))
-      child_done(g->children[i], g);
+      child_done(g->children[i], &g->slots[i]);
   *out = &g->fut;
   return 0;
 fail:
