@@ -51,7 +51,9 @@ static void child_done(corio_future *child, void *arg) {
   g->done++;
   if (g->fut.state != FUTURE_PENDING)
     return;
-  if (error < 0 && !(g->flags & CORIO_GATHER_RETURN_EXCEPTIONS)) {
+  /* A cancelled gather waits for every child, then ends cancelled. */
+  if (error < 0 && !(g->flags & CORIO_GATHER_RETURN_EXCEPTIONS) &&
+      !g->cancel_requested) {
     corio__future_complete(&g->fut, FUTURE_FINISHED, NULL, error,
                            corio__strdup(corio_future_message(child)));
     return;

@@ -111,11 +111,14 @@ static void mirror(corio_future *inner, void *arg) {
     if (corio_future_cancelled(inner))
       (void)corio_future_cancel(outer, corio_future_message(inner));
     else if (inner->error)
-      (void)corio_future_set_error(outer, inner->error, "%s",
-                                   inner->message ? inner->message : "");
+      (void)corio_future_set_error(outer, inner->error,
+                                   inner->message ? "%s" : NULL,
+                                   inner->message);
     else
       (void)corio_future_set_result(outer, inner->result);
   }
+  /* The error goes on in outer: whoever reads it there has read it. */
+  inner->error_unretrieved = 0;
   corio_future_unref(outer); /* the registration's */
 }
 

@@ -259,6 +259,49 @@ static void test_nested_gathers(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* A gather future cancelled (without return_exceptions): every child is
+ * cancelled, and the gather ends cancelled only once they all have
+ * finished, also one that takes a while to clean up. */
+static int slow_cleanup(void *arg, void **result) {
+  struct child *c = arg;
+  int rc = corio_sleep(5);
+
+  (void)result;
+  if (rc == -ECANCELED) {
+    c->cancelled = 1;
+    (void)corio_sleep(0.02);
+    c->finished = 1;
+  }
+  return rc;
+}
+
+static int cancel_gather_future(void *arg, void **result) {
+  struct child quick = {5.0, 0, 1, 0, 0}, slow = {0};
+  corio_awaitable items[2] = {CORIO_AWAIT_FN(child_body, &quick),
+                              CORIO_AWAIT_FN(slow_cleanup, &slow)};
+  corio_outcome out[2];
+  corio_future *g;
+
+  (void)arg;
+  (void)result;
+  assert_int_equal(corio_gather_start(&g, items, 2, 0), 0);
+  assert_int_equal(corio_sleep(0.005), 0);
+  assert_int_equal(corio_future_cancel(g, NULL), 1);
+  assert_int_equal(corio_future_await(g, NULL), -ECANCELED);
+  assert_true(corio_future_cancelled(g));
+  assert_true(slow.finished); /* waited for */
+  assert_int_equal(corio_gather_outcomes(g, out, 2), 0);
+  assert_int_equal(out[0].error, -ECANCELED);
+  assert_int_equal(out[1].error, -ECANCELED);
+  corio_future_unref(g);
+  return 0;
+}
+
+static void test_cancelled_gather_waits_for_children(void **state) {
+  (void)state;
+  assert_int_equal(run_main(cancel_gather_future, NULL), 0);
+}
+
 static int misuse(void *arg, void **result) {
   corio_awaitable bad = {NULL, NULL, NULL};
   corio_future *g, *mine, *theirs;
@@ -332,6 +375,7 @@ int main(void) {
       cmocka_unit_test(test_child_cancelled_does_not_cancel_gather),
       cmocka_unit_test(test_cancelling_awaiter_cancels_children),
       cmocka_unit_test(test_nested_gathers),
+      cmocka_unit_test(test_cancelled_gather_waits_for_children),
       cmocka_unit_test(test_misuse),
       cmocka_unit_test(test_fault_walk),
   };

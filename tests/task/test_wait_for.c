@@ -256,6 +256,38 @@ static void test_shield_inner_cancel_propagates(void **state) {
   assert_int_equal(run_main(shield_inner_cancel, NULL), 0);
 }
 
+/* The inner task's error is read through the shield: no "never
+ * retrieved" report for it, and no message invented. */
+static int failing_inner(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return -EPIPE;
+}
+
+static int shield_error(void *arg, void **result) {
+  struct reports *rep = arg;
+  corio_future *outer;
+  corio_task *t;
+
+  (void)result;
+  corio_loop_set_exception_handler(corio_loop_running(), capture_report, rep);
+  t = spawn_or_fail(failing_inner, NULL);
+  assert_int_equal(corio_shield(corio_task_future(t), &outer), 0);
+  assert_int_equal(corio_future_await(outer, NULL), -EPIPE);
+  assert_null(corio_future_message(outer));
+  corio_future_unref(outer);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_shield_passes_error_on(void **state) {
+  struct reports rep = {0};
+  (void)state;
+
+  assert_int_equal(run_main(shield_error, &rep), 0);
+  assert_int_equal(rep.count, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_timeout_cancels_and_waits),
@@ -264,6 +296,7 @@ int main(void) {
       cmocka_unit_test(test_misuse),
       cmocka_unit_test(test_shield_keeps_inner_running),
       cmocka_unit_test(test_shield_inner_cancel_propagates),
+      cmocka_unit_test(test_shield_passes_error_on),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
