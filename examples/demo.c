@@ -78,6 +78,36 @@ static const struct part parts[] = {
      "corio_queue_join() returns once all are done, in about a third of\n"
      "the total sleep time.",
      example_worker_pool},
+    {"Running tasks concurrently: gather, wait_for, wait, as_completed",
+     "corio_gather() runs children at once and returns their outcomes in\n"
+     "argument order; corio_wait_for() cancels a task that takes too long;\n"
+     "corio_wait() sorts futures into done and pending; as_completed hands\n"
+     "them out in the order they complete.",
+     example_gather_wait},
+    {"gather and errors: the first error, or every outcome",
+     "Without return_exceptions gather returns the first error at once and\n"
+     "the other children run on; with it, each child's result, error or\n"
+     "cancellation is reported in its place.",
+     example_gather_errors},
+    {"Task groups: structured concurrency",
+     "A group's close waits for every child; the first child that fails\n"
+     "cancels the others, and close reports the real errors. A child can\n"
+     "end the group on purpose with an error code the owner then ignores.",
+     example_taskgroup},
+    {"shield: keeping a task out of a cancellation",
+     "Cancelling a shield, or timing it out in wait_for, leaves the task\n"
+     "inside running; cancelling the task cancels its shield.",
+     example_shield},
+    {"Timeouts: timeout scopes and wait_for",
+     "A timeout scope cancels its task when the deadline passes and turns\n"
+     "that cancellation into -ETIMEDOUT as the scope is left; deadlines can\n"
+     "be relative or absolute, rescheduled, and checked with expired().",
+     example_timeouts},
+    {"Waiting for tasks: wait with a timeout, as_completed",
+     "corio_wait() with a timeout returns what is done and what is pending,\n"
+     "and cancels nothing; as_completed returns futures as they complete,\n"
+     "and -ETIMEDOUT once its timeout has passed.",
+     example_wait_as_completed},
 };
 
 int main(void) {

@@ -52,6 +52,24 @@ int example_producer_consumer(void);
 /* Three workers take 20 random sleeps from a queue; join waits for all
  * (seed 003's asyncio.Queue example). */
 int example_worker_pool(void);
+/* gather, wait_for, wait and as_completed: seed 000's factorials, eternity,
+ * work_1/work_2 and nested main_work programs. */
+int example_gather_wait(void);
+/* gather with results and with errors, return_exceptions, and a cancelled
+ * child (seed 001's gather examples, seed 002's exception + timeout). */
+int example_gather_errors(void);
+/* Task groups: three children, a failing child that cancels its siblings,
+ * and a group terminated on purpose (seed 001's TaskGroup). */
+int example_taskgroup(void);
+/* shield: a protected task that goes on when its shield is cancelled or
+ * times out (seed 001's shield example). */
+int example_shield(void);
+/* Timeout scopes: timeout, timeout(None) rescheduled, timeout_at, and
+ * wait_for (seed 001's task timeouts). */
+int example_timeouts(void);
+/* wait with a timeout, as_completed, and as_completed with a timeout (seed
+ * 001's "waiting for tasks"). */
+int example_wait_as_completed(void);
 
 /* The task examples scale the seeds' seconds down to this unit, so that
  * the tests stay fast; they never print a clock time, only whole units
@@ -99,6 +117,35 @@ static inline const char *example_describe(int rc) {
   if (rc == CORIO_CORO_RETURNED)
     return "the body returned";
   return corio_strerror(rc);
+}
+
+/* The symbolic name of a code, for output that must not depend on the
+ * libc: glibc and musl word some strerror texts differently ("Connection
+ * timed out" and "Operation timed out"), so the examples print the names
+ * of the errno codes they use, and corio's own names. */
+static inline const char *example_error_name(int rc) {
+  const char *name = corio_err_name(rc);
+
+  if (name)
+    return name;
+  switch (rc) {
+  case 0:
+    return "0";
+  case -ECANCELED:
+    return "-ECANCELED";
+  case -ETIMEDOUT:
+    return "-ETIMEDOUT";
+  case -EINVAL:
+    return "-EINVAL";
+  case -EDOM:
+    return "-EDOM";
+  case -EIO:
+    return "-EIO";
+  case -ENOMEM:
+    return "-ENOMEM";
+  default:
+    return "an errno code";
+  }
 }
 
 /* Reports that `call` failed with rc in `example`, and returns 1 so that a

@@ -48,25 +48,23 @@ static void child_done(corio_future *f, void *arg) {
   corio_taskgroup *g = arg;
 
   g->running--;
+  if (f->state == FUTURE_FINISHED && f->error != 0) {
+    f->error_unretrieved = 0; /* the group reports it */
+    if (corio_task_done(g->owner)) {
+      corio_loop_call_exception_handler(
+          g->ls->loop,
+          &(corio_loop_error){"a task group child failed after its owner "
+                              "finished",
+                              f->error, NULL, f});
+    } else if (!g->aborting && !g->parent_cancel_requested) {
+      abort_group(g);
+      g->parent_cancel_requested = 1;
+      (void)corio_task_cancel(g->owner, NULL);
+    }
+  }
+  /* Last: woken at once, the owner may close and free the group. */
   if (g->running == 0 && g->closer)
     corio__wait_wake(g->closer, 0, 1);
-  if (f->state != FUTURE_FINISHED || f->error == 0)
-    return;                 /* a result, or cancelled */
-  f->error_unretrieved = 0; /* the group reports it */
-  if (corio_task_done(g->owner)) {
-    corio_loop_call_exception_handler(
-        g->ls->loop,
-        &(corio_loop_error){"a task group child failed after its owner "
-                            "finished",
-                            f->error, NULL, f});
-    return;
-  }
-  if (!g->aborting && !g->parent_cancel_requested) {
-    /* Stop the body at its current await; close withdraws this. */
-    abort_group(g);
-    g->parent_cancel_requested = 1;
-    (void)corio_task_cancel(g->owner, NULL);
-  }
 }
 
 int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
@@ -138,8 +136,6 @@ int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
     return CORIO_EINVALSTATE;
   g->exiting = 1;
   propagate_cancel = body_rc == -ECANCELED;
-  if (g->parent_cancel_requested && corio_task_uncancel(g->owner) == 0)
-    propagate_cancel = 0; /* the only request was the group's */
   if (body_rc < 0 && !g->aborting)
     abort_group(g); /* the body failed, or its task is cancelled */
   while (g->running > 0) {
@@ -158,10 +154,15 @@ int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
     }
   }
   g->closed = 1;
+  /* Withdrawn only now: a child may have failed while close waited. */
+  if (g->parent_cancel_requested && corio_task_uncancel(g->owner) == 0)
+    propagate_cancel = 0; /* the only request was the group's */
   if (propagate_cancel && child_errors(g) == 0)
     return -ECANCELED;
   if (body_rc < 0 && body_rc != -ECANCELED)
     g->body_error = body_rc;
+  if ((child_errors(g) || g->body_error) && g->owner->num_cancels > 0)
+    g->owner->must_cancel = 1; /* an outside request survives the errors */
   return child_errors(g) || g->body_error ? CORIO_ETASKGROUP : 0;
 }
 
