@@ -5,57 +5,8 @@
 #include <stdio.h>
 
 #include "corio/combine.h"
+#include "task_check.h"
 #include "task_test.h"
-
-/* ---- checks inside tasks --------------------------------------------------
- * A cmocka assertion failing inside a task would longjmp out of its
- * coroutine and break the tests after it, so the tasks record the first
- * failed check and the test asserts after corio_run has returned. */
-
-static struct {
-  int line;
-  char text[320];
-} failed;
-
-static void check_int(long long got, long long want, const char *what,
-                      int line) {
-  if (got == want || failed.line)
-    return;
-  failed.line = line;
-  snprintf(failed.text, sizeof failed.text, "%s is %lld, expected %lld", what,
-           got, want);
-}
-
-static void check_str(const char *got, const char *want, const char *what,
-                      int line) {
-  if (strcmp(got, want) == 0 || failed.line)
-    return;
-  failed.line = line;
-  snprintf(failed.text, sizeof failed.text, "%s is \"%s\", expected \"%s\"",
-           what, got, want);
-}
-
-#define CHECK_EQ(got, want)                                                    \
-  check_int((long long)(got), (long long)(want), #got, __LINE__)
-#define CHECK_PTR(got, want)                                                   \
-  check_int((long long)(intptr_t)(got), (long long)(intptr_t)(want), #got,     \
-            __LINE__)
-#define CHECK_TRUE(cond) check_int(!!(cond), 1, #cond, __LINE__)
-#define CHECK_STR(got, want) check_str((got), (want), #got, __LINE__)
-
-static int reset_checks(void **state) {
-  (void)state;
-  failed.line = 0;
-  failed.text[0] = 0;
-  return 0;
-}
-
-static void assert_checks_passed(void) {
-  if (failed.line) {
-    print_error("test_taskgroup.c:%d: %s\n", failed.line, failed.text);
-    fail();
-  }
-}
 
 /* ---- children ------------------------------------------------------------ */
 
