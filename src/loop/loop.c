@@ -31,6 +31,30 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* The same clock at tick resolution: a quarter of the cost of a precise
+ * read here, and never ahead of it by more than its resolution. 0 when
+ * the system has no such clock. */
+static int64_t coarse_resolution_ns(void) {
+#ifdef CLOCK_MONOTONIC_COARSE
+  struct timespec ts;
+
+  if (clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0 && ts.tv_sec == 0)
+    return ts.tv_nsec;
+#endif
+  return 0;
+}
+
+static int64_t coarse_now_ns(void) {
+#ifdef CLOCK_MONOTONIC_COARSE
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+#else
+  return 0;
+#endif
+}
+
 /* ---- life cycle ---------------------------------------------------------- */
 
 static const corio__poller_ops *poller_from_env(void) {
@@ -62,6 +86,7 @@ int corio_loop_create(corio_loop **out) {
   loop->wakeup_fd = loop->signal_pipe[0] = loop->signal_pipe[1] = -1;
   loop->slow_callback_ns = DEFAULT_SLOW_CALLBACK_NS;
   loop->callbacks_since_poll = POLL_EVERY_CALLBACKS;
+  loop->coarse_res_ns = coarse_resolution_ns();
   loop->debug = debug && debug[0] && strcmp(debug, "0") != 0;
   loop->poller_ops = poller_from_env();
   rc = pthread_mutex_init(&loop->remote_lock, NULL);
@@ -510,12 +535,32 @@ static void queue_expired_timers(corio_loop *loop, int64_t now) {
  * ready I/O waits to that many callbacks (tokio's event_interval works
  * the same way). Whenever nothing is ready, the loop polls as asyncio
  * does. */
-static int poll_once(corio_loop *loop) {
+/* The precise clock is read only when a timer may be due: never if there
+ * is none; and in a busy iteration (the poll was skipped, callbacks are
+ * ready) only if the next deadline is within the coarse clock's
+ * resolution of its reading, so a busy loop with a far timer (a wait_for)
+ * saves a precise read per iteration. After a poll the precise clock is
+ * always read: the coarse one may lag after the CPU slept, and the loop
+ * must not spin waiting for it. */
+static void queue_due_timers(corio_loop *loop, int polled) {
+  const corio_handle *top = corio__timers_top(&loop->timers);
+
+  if (!top)
+    return;
+  if (!polled && loop->coarse_res_ns > 0 &&
+      top->when > coarse_now_ns() + loop->coarse_res_ns)
+    return;
+  queue_expired_timers(loop, now_ns());
+}
+
+static int poll_once(corio_loop *loop, int *polled) {
   int n;
 
+  *polled = 0;
   if (loop->ready.head && !loop->stopping &&
       loop->callbacks_since_poll < POLL_EVERY_CALLBACKS)
     return 0;
+  *polled = 1;
   loop->callbacks_since_poll = 0;
   n = loop->poller_ops->wait(loop->poller, poll_timeout(loop), loop->events,
                              loop->events_max);
@@ -547,13 +592,11 @@ static void run_ready(corio_loop *loop) {
 }
 
 static int run_once(corio_loop *loop) {
-  int rc;
+  int rc, polled;
 
   prune_timers(loop);
-  rc = poll_once(loop);
-  /* The clock is read only when a timer may be due. */
-  if (corio__timers_top(&loop->timers))
-    queue_expired_timers(loop, now_ns());
+  rc = poll_once(loop, &polled);
+  queue_due_timers(loop, polled);
   run_ready(loop);
   return rc;
 }

@@ -58,6 +58,7 @@ struct corio_loop {
 
   handle_queue ready;
   uint32_t callbacks_since_poll; /* see poll_once */
+  int64_t coarse_res_ns;         /* see queue_due_timers */
   timer_heap timers;
   uint64_t next_seq;
   corio_handle *free_handles; /* the handle pool */
