@@ -113,8 +113,6 @@ int corio_taskgroup_spawn(corio_taskgroup *g, corio_task **out,
   return corio_taskgroup_spawn_ex(g, out, fn, arg, NULL);
 }
 
-static void nothing_to_detach(corio__wait *w) { (void)w; }
-
 /* Children that ended with an error of their own. */
 static size_t child_errors(const corio_taskgroup *g) {
   size_t n = 0;
@@ -139,7 +137,7 @@ int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
   if (body_rc < 0 && !g->aborting)
     abort_group(g); /* the body failed, or its task is cancelled */
   while (g->running > 0) {
-    corio__wait w = {.detach = nothing_to_detach, .task = self};
+    corio__wait w = {.detach = corio__wait_no_detach, .task = self};
     int rc;
 
     g->closer = &w;

@@ -37,6 +37,8 @@ int corio__wait_suspend(corio__wait *w) {
 
 corio_task *corio__wait_self(void) { return corio__task_self(); }
 
+void corio__wait_no_detach(corio__wait *w) { (void)w; }
+
 void corio__wait_wake(corio__wait *w, int value, int now) {
   if (w->woken)
     return;

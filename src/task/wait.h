@@ -20,6 +20,10 @@ typedef struct corio__wait {
   int value;
 } corio__wait;
 
+/* A detach for waits that withdraw their registrations themselves once
+ * the task resumes (a late wake-up of a woken wait does nothing). */
+void corio__wait_no_detach(corio__wait *w);
+
 /* The running task if the caller may suspend it (on the task's own
  * coroutine), else NULL. */
 corio_task *corio__wait_self(void);

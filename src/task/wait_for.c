@@ -41,8 +41,6 @@ static int deadline_passed(void *arg) {
   return 0;
 }
 
-static void nothing_to_detach(corio__wait *w) { (void)w; }
-
 int corio_wait_for(corio_future *f, double timeout, void **result) {
   corio_task *self = corio__task_self();
   struct bounded_wait b;
@@ -73,7 +71,7 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
     return timed_out(f, result);
   loop = self->fut.ls->loop;
   delay = timeout > 9.0e9 ? INT64_MAX / 2 : (int64_t)(timeout * 1e9);
-  b.w = (corio__wait){.detach = nothing_to_detach, .task = self};
+  b.w = (corio__wait){.detach = corio__wait_no_detach, .task = self};
   b.timer_fired = 0;
   rc = corio__future_add_callback(f, inner_done, &b.w);
   if (rc < 0)
@@ -111,9 +109,8 @@ static void mirror(corio_future *inner, void *arg) {
     if (corio_future_cancelled(inner))
       (void)corio_future_cancel(outer, corio_future_message(inner));
     else if (inner->error)
-      (void)corio_future_set_error(outer, inner->error,
-                                   inner->message ? "%s" : NULL,
-                                   inner->message);
+      (void)corio_future_set_error(
+          outer, inner->error, inner->message ? "%s" : NULL, inner->message);
     else
       (void)corio_future_set_result(outer, inner->result);
   }

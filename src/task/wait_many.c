@@ -87,10 +87,6 @@ static int wait_timer(void *arg) {
   return 0;
 }
 
-/* The waiter's registrations are withdrawn after it resumes, not by the
- * cancellation: a late wake-up of a woken wait does nothing. */
-static void nothing_to_detach(corio__wait *w) { (void)w; }
-
 int corio_wait(corio_future *const *fs, size_t n, double timeout,
                corio_wait_when when, corio_future **done, size_t *n_done,
                corio_future **pending, size_t *n_pending) {
@@ -109,7 +105,7 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
   rc = deadline_ns(self->fut.ls->loop, timeout, &deadline);
   if (rc < 0)
     return rc;
-  c.m.w = (corio__wait){.detach = nothing_to_detach, .task = self};
+  c.m.w = (corio__wait){.detach = corio__wait_no_detach, .task = self};
   c.m.when = when;
   c.m.left = n;
   for (size_t i = 0; i < n; i++)
@@ -242,7 +238,8 @@ int corio_as_completed_next(corio_as_completed *it, corio_future **next) {
       return CORIO_AS_COMPLETED_END;
     if (it->timed_out)
       return -ETIMEDOUT;
-    w = (corio__wait){.detach = nothing_to_detach, .task = corio__task_self()};
+    w = (corio__wait){.detach = corio__wait_no_detach,
+                      .task = corio__task_self()};
     if (!w.task || w.task->fut.ls != it->ls)
       return w.task ? CORIO_EWRONGLOOP : CORIO_ENOTASK;
     it->waiting = &w;
