@@ -288,6 +288,55 @@ static void test_shield_passes_error_on(void **state) {
   assert_int_equal(rep.count, 0);
 }
 
+/* Allocation failures in wait_for, shield and a timeout scope: a clean
+ * error each time, nothing left behind. */
+static int bounded_life(void *arg, void **result) {
+  struct inner quick = {0.001, 0, 0, 0}, slow = {5.0, 0, 0, 0};
+  corio_future *outer = NULL;
+  corio_task *a = NULL, *b = NULL;
+  corio_timeout scope;
+  int rc;
+
+  (void)arg;
+  (void)result;
+  if ((rc = corio_spawn(&a, inner_body, &quick)) < 0)
+    return rc;
+  if ((rc = corio_spawn(&b, inner_body, &slow)) < 0)
+    goto out;
+  if ((rc = corio_shield(corio_task_future(a), &outer)) < 0)
+    goto out;
+  if ((rc = corio_wait_for(outer, 1.0, NULL)) < 0)
+    goto out;
+  rc = corio_wait_for(corio_task_future(b), 0.002, NULL);
+  if (rc != -ETIMEDOUT)
+    goto out;
+  if ((rc = corio_timeout_enter(&scope, 0.002)) < 0)
+    goto out;
+  rc = corio_timeout_exit(&scope, corio_sleep(1));
+  rc = rc == -ETIMEDOUT ? 0 : (rc < 0 ? rc : -EPROTO);
+out:
+  corio_future_unref(outer);
+  if (b && !corio_task_done(b))
+    (void)corio_task_cancel(b, NULL);
+  corio_task_unref(a);
+  corio_task_unref(b);
+  return rc;
+}
+
+static int run_bounded_life(void *ctx) {
+  (void)ctx;
+  return corio_run(bounded_life, NULL, NULL);
+}
+
+static void negative_or_tolerated(int rc) { assert_true(rc <= 0); }
+
+static void test_fault_walk(void **state) {
+  (void)state;
+  assert_true(corio_test_fault_walk(CORIO__FAULT_ALLOC, run_bounded_life, NULL,
+                                    negative_or_tolerated) > 5);
+  assert_int_equal(run_bounded_life(NULL), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_timeout_cancels_and_waits),
@@ -297,6 +346,7 @@ int main(void) {
       cmocka_unit_test(test_shield_keeps_inner_running),
       cmocka_unit_test(test_shield_inner_cancel_propagates),
       cmocka_unit_test(test_shield_passes_error_on),
+      cmocka_unit_test(test_fault_walk),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
