@@ -291,7 +291,8 @@ static void test_shield_passes_error_on(void **state) {
 /* Allocation failures in wait_for, shield and a timeout scope: a clean
  * error each time, nothing left behind. */
 static int bounded_life(void *arg, void **result) {
-  struct inner quick = {0.001, 0, 0, 0}, slow = {5.0, 0, 0, 0};
+  /* Static: after an injected failure the tasks may outlive this frame. */
+  static struct inner quick, slow;
   corio_future *outer = NULL;
   corio_task *a = NULL, *b = NULL;
   corio_timeout scope;
@@ -299,6 +300,8 @@ static int bounded_life(void *arg, void **result) {
 
   (void)arg;
   (void)result;
+  quick = (struct inner){0.001, 0, 0, 0};
+  slow = (struct inner){5.0, 0, 0, 0};
   if ((rc = corio_spawn(&a, inner_body, &quick)) < 0)
     return rc;
   if ((rc = corio_spawn(&b, inner_body, &slow)) < 0)
