@@ -20,8 +20,7 @@
 extern "C" {
 #endif
 
-/* ---- lock ------------------------------------------------------------------
- */
+/* ---- lock ---------------------------------------------------------------- */
 
 typedef struct corio_lock {
   uint64_t opaque_[3];
@@ -46,8 +45,7 @@ CORIO_API int corio_lock_try_acquire(corio_lock *lock);
 CORIO_API int corio_lock_release(corio_lock *lock);
 CORIO_API int corio_lock_locked(const corio_lock *lock);
 
-/* ---- event -----------------------------------------------------------------
- */
+/* ---- event --------------------------------------------------------------- */
 
 typedef struct corio_event {
   uint64_t opaque_[3];
@@ -70,8 +68,7 @@ CORIO_API int corio_event_is_set(const corio_event *event);
  * CORIO_ENOTASK, -EINVAL. */
 CORIO_API int corio_event_wait(corio_event *event);
 
-/* ---- condition -------------------------------------------------------------
- */
+/* ---- condition ----------------------------------------------------------- */
 
 typedef struct corio_condition {
   uint64_t opaque_[7];
@@ -100,22 +97,18 @@ CORIO_API int corio_condition_wait_for(corio_condition *cond,
 CORIO_API int corio_condition_notify(corio_condition *cond, int n);
 CORIO_API int corio_condition_notify_all(corio_condition *cond);
 
-/* ---- semaphore
- * --------------------------------------------------------------- */
+/* ---- semaphore ----------------------------------------------------------- */
 
 typedef struct corio_semaphore {
-  uint64_t opaque_[4];
+  uint64_t opaque_[5];
 } corio_semaphore;
 
-#define CORIO_SEMAPHORE_INIT(value)                                            \
-  {                                                                            \
-    { (uint64_t)(value), 0, 0, 0 }                                             \
-  }
+/* clang-format off */
+#define CORIO_SEMAPHORE_INIT(value) {{(uint64_t)(value), 0, 0, 0, 0}}
 /* A bounded semaphore: releasing above the initial value is an error. */
 #define CORIO_BOUNDED_SEMAPHORE_INIT(value)                                    \
-  {                                                                            \
-    { (uint64_t)(value), (uint64_t)(value) + 1, 0, 0 }                         \
-  }
+  {{(uint64_t)(value), (uint64_t)(value) + 1, 0, 0, 0}}
+/* clang-format on */
 
 /* Errors: -EINVAL (NULL, value < 0). */
 CORIO_API int corio_semaphore_init(corio_semaphore *sem, int value);
@@ -134,8 +127,7 @@ CORIO_API int corio_semaphore_value(const corio_semaphore *sem);
 /* value is 0 and so acquire would wait (asyncio's locked()). */
 CORIO_API int corio_semaphore_locked(const corio_semaphore *sem);
 
-/* ---- barrier
- * ----------------------------------------------------------------- */
+/* ---- barrier ------------------------------------------------------------- */
 
 typedef struct corio_barrier {
   uint64_t opaque_[6];

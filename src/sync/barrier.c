@@ -60,6 +60,16 @@ static void leave(struct barrier_impl *b) {
   corio__waitq_wake_all(&b->blocked, 0);
 }
 
+/* A waiter cancelled while the round fills leaves at once, breaking the
+ * barrier: the round can no longer complete with the parties the others
+ * expect, and no newcomer may trip it meanwhile. */
+static void cancelled_in_round(sync_waiter *waiter) {
+  struct barrier_impl *b = (struct barrier_impl *)waiter->data;
+
+  break_barrier(b);
+  leave(b);
+}
+
 int corio_barrier_wait(corio_barrier *barrier, int *index) {
   struct barrier_impl *b;
   corio_task *self = corio__wait_self();
@@ -87,11 +97,11 @@ int corio_barrier_wait(corio_barrier *barrier, int *index) {
     b->state = DRAINING;
     corio__waitq_wake_all(&b->waiters, 0);
   } else {
-    rc = corio__waitq_wait(&b->waiters, &waiter, self);
-    /* Cancelled while the round fills: the round can never complete as
-     * the others expect, so the barrier breaks for them too. */
+    waiter.data = (intptr_t)b;
+    rc = corio__waitq_wait_detach(&b->waiters, &waiter, self,
+                                  cancelled_in_round);
     if (corio__waiter_cancelled_waiting(&waiter, rc))
-      break_barrier(b);
+      return rc; /* it has left already */
   }
   leave(b);
   if (rc == 0 && index)

@@ -10,6 +10,7 @@ struct __attribute__((may_alias)) condition_impl {
   corio_lock own_lock;
   corio_lock *lock; /* NULL: own_lock */
   sync_waitq waiters;
+  uint64_t inside; /* tasks in wait, until they hold the lock again */
 };
 
 _Static_assert(sizeof(struct condition_impl) <= sizeof(corio_condition),
@@ -29,7 +30,7 @@ void corio_condition_init(corio_condition *cond, corio_lock *lock) {
 int corio_condition_destroy(corio_condition *cond) {
   if (!cond)
     return -EINVAL;
-  if (!corio__waitq_empty(&impl(cond)->waiters))
+  if (impl(cond)->inside)
     return -EBUSY;
   return impl(cond)->lock ? 0 : corio_lock_destroy(&impl(cond)->own_lock);
 }
@@ -66,11 +67,13 @@ int corio_condition_wait(corio_condition *cond) {
   if (!self)
     return CORIO_ENOTASK;
   (void)corio_lock_release(lock);
+  impl(cond)->inside++;
   rc = corio__waitq_wait(&impl(cond)->waiters, &waiter, self);
   /* Notified, then cancelled: the notification goes to the next waiter. */
   if (corio__waiter_lost_wakeup(&waiter, rc))
     (void)corio__waitq_wake_first(&impl(cond)->waiters, 0);
   relock = reacquire(lock, &cancelled);
+  impl(cond)->inside--;
   if (relock < 0)
     return relock;
   return cancelled ? -ECANCELED : rc;

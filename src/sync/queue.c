@@ -357,13 +357,13 @@ size_t corio_queue_maxsize(const corio_queue *q) {
   return q ? cimpl(q)->maxsize : 0;
 }
 
+/* What get_nowait and put_nowait would find: an item or a slot promised
+ * to a woken waiter is not free. */
 int corio_queue_empty(const corio_queue *q) {
-  return !q || cimpl(q)->size == 0;
+  return !q || free_items(cimpl(q)) == 0;
 }
 
-int corio_queue_full(const corio_queue *q) {
-  return q && cimpl(q)->maxsize && cimpl(q)->size >= cimpl(q)->maxsize;
-}
+int corio_queue_full(const corio_queue *q) { return q && !has_room(cimpl(q)); }
 
 int corio_queue_is_shutdown(const corio_queue *q) {
   return q && cimpl(q)->shutdown;

@@ -10,6 +10,7 @@ struct __attribute__((may_alias)) semaphore_impl {
   uint64_t value; /* permits free now */
   uint64_t bound; /* bounded: the initial value + 1; 0: unbounded */
   sync_waitq waiters;
+  uint64_t inside; /* tasks suspended in acquire, woken or not */
 };
 
 _Static_assert(sizeof(struct semaphore_impl) <= sizeof(corio_semaphore),
@@ -40,7 +41,7 @@ int corio_bounded_semaphore_init(corio_semaphore *sem, int value) {
 int corio_semaphore_destroy(corio_semaphore *sem) {
   if (!sem)
     return -EINVAL;
-  return corio__waitq_empty(&impl(sem)->waiters) ? 0 : -EBUSY;
+  return impl(sem)->inside ? -EBUSY : 0;
 }
 
 int corio_semaphore_try_acquire(corio_semaphore *sem) {
@@ -67,7 +68,9 @@ int corio_semaphore_acquire(corio_semaphore *sem) {
   self = corio__wait_self();
   if (!self)
     return CORIO_ENOTASK;
+  impl(sem)->inside++;
   rc = corio__waitq_wait(&impl(sem)->waiters, &waiter, self);
+  impl(sem)->inside--;
   if (corio__waiter_lost_wakeup(&waiter, rc))
     (void)corio_semaphore_release(sem); /* the permit goes on */
   return rc;

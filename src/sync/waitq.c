@@ -32,12 +32,21 @@ static void detach(corio__wait *wait) {
 
   if (w->queue)
     unlink_waiter(w->queue, w);
+  if (w->on_detach)
+    w->on_detach(w);
+}
+
+int corio__waitq_wait_detach(sync_waitq *q, sync_waiter *waiter,
+                             corio_task *self,
+                             void (*on_detach)(sync_waiter *waiter)) {
+  waiter->w = (corio__wait){.detach = detach, .task = self};
+  waiter->on_detach = on_detach;
+  push(q, waiter);
+  return corio__wait_suspend(&waiter->w);
 }
 
 int corio__waitq_wait(sync_waitq *q, sync_waiter *waiter, corio_task *self) {
-  waiter->w = (corio__wait){.detach = detach, .task = self};
-  push(q, waiter);
-  return corio__wait_suspend(&waiter->w);
+  return corio__waitq_wait_detach(q, waiter, self, NULL);
 }
 
 sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value) {

@@ -16,6 +16,7 @@ typedef struct sync_waiter {
   struct sync_waiter *prev, *next;
   sync_waitq *queue; /* where it is linked; NULL once taken out */
   intptr_t data;     /* the primitive's own */
+  void (*on_detach)(struct sync_waiter *waiter);
 } sync_waiter;
 
 struct sync_waitq {
@@ -28,6 +29,11 @@ static inline int corio__waitq_empty(const sync_waitq *q) { return !q->head; }
  * until woken: returns the wake value, -ECANCELED (taken out of the queue
  * if it had not been woken yet) or CORIO_ECLOSED. */
 int corio__waitq_wait(sync_waitq *q, sync_waiter *waiter, corio_task *self);
+/* The same, with detach called (after the waiter left the queue) when a
+ * cancellation takes it out before it was woken. */
+int corio__waitq_wait_detach(sync_waitq *q, sync_waiter *waiter,
+                             corio_task *self,
+                             void (*detach)(sync_waiter *waiter));
 
 /* Takes the first waiter out and wakes it with value; NULL if none. */
 sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value);

@@ -135,6 +135,8 @@ static void free_future(corio_future *fut) {
     corio__task_free((corio_task *)fut);
   else if (fut->kind == FUTURE_GATHER)
     corio__gather_free(fut);
+  else if (fut->kind == FUTURE_SHIELD)
+    corio__shield_free(fut);
   else
     corio__pool_put(&ls->futures, fut);
   corio__loop_state_unlive(ls);

@@ -121,6 +121,9 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
 
   if (!out || !children || n == 0)
     return -EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (corio__current_task && children[i].future == &corio__current_task->fut)
+      return -EDEADLK; /* a task cannot wait for itself */
   rc = common_loop(children, n, &loop);
   if (rc < 0)
     return rc;
@@ -191,17 +194,18 @@ int corio_gather_outcomes(corio_future *gathered, corio_outcome *outcomes,
  * for until the gather has its outcome (further cancellations of the
  * caller change nothing). A child done but not recorded yet has its
  * callbacks queued: one loop iteration records it. */
-static void cancel_and_drain(gather_future *g) {
+static int cancel_and_drain(gather_future *g) {
   (void)corio__gather_cancel(&g->fut, NULL);
   for (size_t i = 0; i < g->n; i++) {
     while (g->outcomes[i].error == CORIO_EINVALSTATE) {
       int rc = corio_future_done(g->children[i])
                    ? corio_sleep(0)
-                   : corio_future_await(g->children[i], NULL);
+                   : corio__wait_drain(g->children[i]);
       if (rc == CORIO_ECLOSED)
-        return;
+        return rc;
     }
   }
+  return -ECANCELED;
 }
 
 int corio_gather(const corio_awaitable *children, size_t n,
@@ -217,7 +221,7 @@ int corio_gather(const corio_awaitable *children, size_t n,
   rc = corio_future_await(f, NULL);
   if (rc == -ECANCELED && !corio_future_done(f)) {
     /* The caller was cancelled, not a child. */
-    cancel_and_drain(as_gather(f));
+    rc = cancel_and_drain(as_gather(f));
   }
   if (outcomes)
     (void)corio_gather_outcomes(f, outcomes, n);

@@ -16,7 +16,7 @@
 enum future_state { FUTURE_PENDING, FUTURE_CANCELLED, FUTURE_FINISHED };
 
 /* What a future is part of: freeing and cancelling depend on it. */
-enum future_kind { FUTURE_PLAIN, FUTURE_TASK, FUTURE_GATHER };
+enum future_kind { FUTURE_PLAIN, FUTURE_TASK, FUTURE_GATHER, FUTURE_SHIELD };
 
 typedef struct future_callback {
   corio_future_callback fn;
@@ -134,6 +134,9 @@ char *corio__vformat(const char *fmt, va_list ap)
 char *corio__format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void corio__strfree(char *s);
 void corio__loop_state_unlive(task_loop_state *ls);
+
+/* wait_for.c */
+void corio__shield_free(corio_future *outer);
 
 /* gather.c */
 void corio__gather_free(corio_future *gathered);

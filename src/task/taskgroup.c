@@ -67,6 +67,13 @@ static void child_done(corio_future *f, void *arg) {
     corio__wait_wake(g->closer, 0, 1);
 }
 
+static int reserve_child(corio_taskgroup *g) {
+  if (g->len < g->cap)
+    return 0;
+  return corio__grow_array((void **)&g->children, &g->cap, sizeof *g->children,
+                           g->len + 1, 16);
+}
+
 int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
                              corio_task_fn fn, void *arg,
                              const corio_spawn_options *opts) {
@@ -78,31 +85,29 @@ int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
     return -EINVAL;
   if (g->closed || g->aborting || (g->exiting && g->running == 0))
     return CORIO_EINVALSTATE;
-  if (g->len == g->cap) {
-    rc = corio__grow_array((void **)&g->children, &g->cap, sizeof *g->children,
-                           g->len + 1, 16);
-    if (rc < 0)
-      return rc;
-  }
+  rc = reserve_child(g);
+  if (rc < 0)
+    return rc;
   o.loop = g->ls->loop;
   rc = corio_spawn_ex(&t, fn, arg, &o);
   if (rc < 0)
     return rc;
-  if (corio_task_done(t)) {
-    /* Eager and finished already: counted as done at once. */
-    g->children[g->len++] = t;
-    g->running++;
-    child_done(&t->fut, g);
-  } else {
+  /* An eager child ran its first step inside the spawn: it may have added
+   * children of its own (room again) or made the group fail. */
+  rc = reserve_child(g);
+  if (rc == 0 && !corio_task_done(t))
     rc = corio__future_add_callback(&t->fut, child_done, g);
-    if (rc < 0) {
-      (void)corio_task_cancel(t, NULL);
-      corio_task_unref(t);
-      return rc;
-    }
-    g->children[g->len++] = t;
-    g->running++;
+  if (rc < 0) {
+    (void)corio_task_cancel(t, NULL);
+    corio_task_unref(t);
+    return rc;
   }
+  g->children[g->len++] = t;
+  g->running++;
+  if (corio_task_done(t))
+    child_done(&t->fut, g); /* eager and finished already */
+  else if (g->aborting)
+    (void)corio_task_cancel(t, NULL);
   if (out)
     *out = corio_task_ref(t);
   return 0;
@@ -126,7 +131,7 @@ static size_t child_errors(const corio_taskgroup *g) {
 
 int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
   corio_task *self = corio__task_self();
-  int propagate_cancel;
+  int propagate_cancel, closing = 0;
 
   if (!g)
     return -EINVAL;
@@ -148,6 +153,7 @@ int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
       propagate_cancel = 1;
       abort_group(g);
     } else if (rc == CORIO_ECLOSED) {
+      closing = 1; /* the loop is closing: the children will not finish */
       break;
     }
   }
@@ -155,6 +161,8 @@ int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
   /* Withdrawn only now: a child may have failed while close waited. */
   if (g->parent_cancel_requested && corio_task_uncancel(g->owner) == 0)
     propagate_cancel = 0; /* the only request was the group's */
+  if (closing && child_errors(g) == 0)
+    return CORIO_ECLOSED;
   if (propagate_cancel && child_errors(g) == 0)
     return -ECANCELED;
   if (body_rc < 0 && body_rc != -ECANCELED)

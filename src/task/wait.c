@@ -90,6 +90,33 @@ int corio_future_await(corio_future *fut, void **result) {
   return corio_future_result(fut, result);
 }
 
+int corio__wait_drain(corio_future *f) {
+  int cancelled = 0;
+
+  while (!corio_future_done(f)) {
+    int rc = corio_future_await(f, NULL);
+
+    if (corio_future_done(f)) {
+      /* f's outcome, unless f was not cancelled: then the -ECANCELED is
+       * the caller's, delivered as f finished. */
+      if (rc == -ECANCELED && !corio_future_cancelled(f))
+        cancelled = 1;
+      break;
+    }
+    if (rc == -ECANCELED) {
+      cancelled = 1;
+      continue;
+    }
+    if (rc != CORIO_ECLOSED)
+      rc = corio_sleep(0); /* could not register: poll instead */
+    if (rc == CORIO_ECLOSED)
+      return rc;
+    if (rc == -ECANCELED)
+      cancelled = 1;
+  }
+  return cancelled ? -ECANCELED : 0;
+}
+
 int corio_task_await(corio_task *task, void **result) {
   return corio_future_await(task ? &task->fut : NULL, result);
 }

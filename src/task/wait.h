@@ -28,6 +28,13 @@ void corio__wait_no_detach(corio__wait *w);
  * coroutine), else NULL. */
 corio_task *corio__wait_self(void);
 
+/* After cancelling f: waits until it has really finished. Returns 0,
+ * -ECANCELED if the caller was cancelled meanwhile (it keeps waiting: the
+ * request is reported, not lost), or CORIO_ECLOSED (the loop is closing:
+ * it stops waiting). A wait that cannot be registered (-ENOMEM) polls one
+ * loop iteration at a time instead. */
+int corio__wait_drain(corio_future *f);
+
 /* Suspends the current task in w (already registered with its waker).
  * Returns w's value when woken, -ECANCELED, or CORIO_ECLOSED (the loop is
  * closing the task). */

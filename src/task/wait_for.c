@@ -2,22 +2,20 @@
 #include <errno.h>
 #include <math.h>
 
+#include "core/alloc.h"
 #include "corio/combine.h"
 #include "task/task_internal.h"
 
-/* After cancelling f: waits until it has really finished (the caller's
- * own cancellations meanwhile change nothing). */
-static void drain(corio_future *f) {
-  while (!corio_future_done(f))
-    if (corio_future_await(f, NULL) == CORIO_ECLOSED)
-      return;
-}
-
 /* f was cancelled because time ran out: -ETIMEDOUT, unless f ignored the
- * cancellation and finished anyway. */
+ * cancellation and finished anyway, or the caller was cancelled (or the
+ * loop closed) while waiting for f to finish. */
 static int timed_out(corio_future *f, void **result) {
+  int rc;
+
   (void)corio_future_cancel(f, NULL);
-  drain(f);
+  rc = corio__wait_drain(f);
+  if (rc < 0)
+    return rc;
   if (corio_future_cancelled(f))
     return -ETIMEDOUT;
   return corio_future_result(f, result);
@@ -61,7 +59,8 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
     rc = corio_future_await(f, result);
     if (rc == -ECANCELED && !corio_future_done(f)) {
       (void)corio_future_cancel(f, NULL);
-      drain(f);
+      if (corio__wait_drain(f) == CORIO_ECLOSED)
+        rc = CORIO_ECLOSED;
     }
     return rc;
   }
@@ -93,7 +92,8 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
     rc = corio_future_result(f, result);
   else if (rc == -ECANCELED && !corio_future_done(f)) {
     (void)corio_future_cancel(f, NULL); /* the caller was cancelled */
-    drain(f);
+    if (corio__wait_drain(f) == CORIO_ECLOSED)
+      rc = CORIO_ECLOSED;
   }
   corio_future_unref(f);
   return rc;
@@ -101,44 +101,63 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
 
 /* ---- shield -------------------------------------------------------------- */
 
-/* inner is done: outer gets the same outcome, unless it was cancelled. */
+/* The outer future holds the inner one; the inner one's callback holds
+ * nothing, and the outer one withdraws it when freed, so neither can keep
+ * the other (or their loop) alive. */
+typedef struct shield_future {
+  corio_future fut; /* first: the shield is a future */
+  corio_future *inner;
+} shield_future;
+
+/* inner is done: outer gets the same outcome, unless it was cancelled.
+ * The error goes on in outer: whoever reads it there has read it. */
 static void mirror(corio_future *inner, void *arg) {
   corio_future *outer = arg;
 
-  if (!corio_future_done(outer)) {
-    if (corio_future_cancelled(inner))
-      (void)corio_future_cancel(outer, corio_future_message(inner));
-    else if (inner->error)
-      (void)corio_future_set_error(
-          outer, inner->error, inner->message ? "%s" : NULL, inner->message);
-    else
-      (void)corio_future_set_result(outer, inner->result);
+  if (corio_future_done(outer))
+    return;
+  if (corio_future_cancelled(inner)) {
+    corio__future_complete(outer, FUTURE_CANCELLED, NULL, -ECANCELED,
+                           corio__strdup(inner->message));
+    return;
   }
-  /* The error goes on in outer: whoever reads it there has read it. */
+  corio__future_complete(outer, FUTURE_FINISHED, inner->result, inner->error,
+                         corio__strdup(inner->message));
   inner->error_unretrieved = 0;
-  corio_future_unref(outer); /* the registration's */
+}
+
+void corio__shield_free(corio_future *outer) {
+  shield_future *s = (shield_future *)(void *)outer;
+
+  (void)corio__future_remove_callback(s->inner, mirror, outer);
+  corio_future_unref(s->inner);
+  corio__free(s, sizeof *s);
 }
 
 int corio_shield(corio_future *inner, corio_future **outer) {
-  corio_future *o;
+  task_loop_state *ls;
+  shield_future *s;
   int rc;
 
   if (!inner || !outer)
     return -EINVAL;
-  rc = corio_future_create(inner->ls->loop, &o);
+  rc = corio__task_loop_state_for(inner->ls->loop, &ls);
   if (rc < 0)
     return rc;
+  s = corio__calloc(sizeof *s);
+  if (!s)
+    return -ENOMEM;
+  corio__future_init(&s->fut, ls, FUTURE_SHIELD, NULL);
+  s->inner = corio_future_ref(inner);
   if (corio_future_done(inner)) {
-    corio_future_ref(o);
-    mirror(inner, o);
+    mirror(inner, &s->fut);
   } else {
-    rc = corio__future_add_callback(inner, mirror, o);
+    rc = corio__future_add_callback(inner, mirror, &s->fut);
     if (rc < 0) {
-      corio_future_unref(o);
+      corio_future_unref(&s->fut);
       return rc;
     }
-    corio_future_ref(o);
   }
-  *outer = o;
+  *outer = &s->fut;
   return 0;
 }

@@ -169,6 +169,47 @@ static void test_arrival_during_drain_waits(void **state) {
   (void)b;
 }
 
+/* The break happens at the cancellation, not when the cancelled task next
+ * runs: a newcomer cannot trip a round that counts the cancelled task, and
+ * a reset right after the cancellation sticks. */
+static int cancel_then_arrive(void *arg, void **result) {
+  corio_barrier *b = arg;
+  struct party a = {b, 1, {-1, -1, -1}, 1}, w = a;
+  corio_task *ta, *tw;
+
+  (void)result;
+  ta = spawn_or_fail(attend, &a);
+  tw = spawn_or_fail(attend, &w);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_task_cancel(tw, NULL), 1);
+  assert_true(corio_barrier_broken(b));
+  assert_int_equal(corio_barrier_wait(b, NULL), CORIO_EBROKENBARRIER);
+  assert_int_equal(corio_await(ta, NULL), CORIO_EBROKENBARRIER);
+  assert_int_equal(corio_await(tw, NULL), -ECANCELED);
+  corio_task_unref(ta);
+  corio_task_unref(tw);
+  /* Cancel, then reset before the cancelled task runs: reset wins. */
+  ta = spawn_or_fail(attend, &a);
+  tw = spawn_or_fail(attend, &w);
+  corio_barrier_reset(b);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_task_cancel(tw, NULL), 1);
+  corio_barrier_reset(b);
+  assert_int_equal(corio_await(tw, NULL), -ECANCELED);
+  assert_int_equal(corio_await(ta, NULL), CORIO_EBROKENBARRIER);
+  assert_false(corio_barrier_broken(b));
+  corio_task_unref(ta);
+  corio_task_unref(tw);
+  return 0;
+}
+
+static void test_cancel_breaks_at_once(void **state) {
+  corio_barrier b = CORIO_BARRIER_INIT(3);
+  (void)state;
+
+  assert_int_equal(run_main(cancel_then_arrive, &b), 0);
+}
+
 static void test_misuse(void **state) {
   corio_barrier b;
   (void)state;
@@ -190,6 +231,7 @@ int main(void) {
       cmocka_unit_test(test_abort_and_reset),
       cmocka_unit_test(test_cancelled_waiter_breaks_barrier),
       cmocka_unit_test(test_arrival_during_drain_waits),
+      cmocka_unit_test(test_cancel_breaks_at_once),
       cmocka_unit_test(test_misuse),
   };
 

@@ -163,6 +163,35 @@ static int shared_lock(void *arg, void **result) {
   return corio_condition_destroy(&cond);
 }
 
+/* Notified but not holding the lock again yet: the condition (whose own
+ * lock it will take) is still in use. */
+static int destroy_while_relocking(void *arg, void **result) {
+  struct box *b = arg;
+  struct consumer c = {b, 'x', 1, 0};
+  corio_lock *lock = corio_condition_lock(&b->cond);
+  corio_task *t;
+
+  (void)result;
+  t = spawn_or_fail(consume, &c);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_lock_acquire(lock), 0);
+  b->items = 1;
+  assert_int_equal(corio_condition_notify(&b->cond, 1), 0);
+  assert_int_equal(corio_lock_release(lock), 0);
+  assert_int_equal(corio_condition_destroy(&b->cond), -EBUSY);
+  assert_int_equal(corio_await(t, NULL), 0);
+  assert_int_equal(corio_condition_destroy(&b->cond), 0);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_destroy_refused_until_waiters_are_out(void **state) {
+  struct box b = {CORIO_CONDITION_INIT, {""}, 0};
+  (void)state;
+
+  assert_int_equal(run_main(destroy_while_relocking, &b), 0);
+}
+
 static void test_misuse_and_given_lock(void **state) {
   corio_lock lock = CORIO_LOCK_INIT;
   corio_condition cond = CORIO_CONDITION_INIT;
@@ -182,6 +211,7 @@ int main(void) {
       cmocka_unit_test(test_notify_wakes_in_fifo_order),
       cmocka_unit_test(test_cancelled_wait_holds_lock_again),
       cmocka_unit_test(test_cancelled_waiter_passes_notification_on),
+      cmocka_unit_test(test_destroy_refused_until_waiters_are_out),
       cmocka_unit_test(test_misuse_and_given_lock),
   };
 

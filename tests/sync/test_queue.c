@@ -1797,8 +1797,66 @@ static void test_fault_walk_in_run(void **state) {
   assert_int_equal(run_walk(NULL), 0);
 }
 
+/* empty() and full() say what get_nowait and put_nowait would find: an
+ * item or slot reserved for a woken waiter is not free. */
+struct reserve_probe {
+  corio_queue q;
+  int empty_while_reserved, full_while_reserved;
+};
+
+static int getter_once(void *arg, void **result) {
+  void *item;
+
+  (void)result;
+  return corio_queue_get(arg, &item);
+}
+
+static int putter_once(void *arg, void **result) {
+  (void)result;
+  return corio_queue_put(arg, CORIO_PTR(9));
+}
+
+static int probe_reservations(void *arg, void **result) {
+  struct reserve_probe *p = arg;
+  corio_task *t;
+  void *item;
+
+  (void)result;
+  t = spawn_or_fail(getter_once, &p->q);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_queue_put_nowait(&p->q, CORIO_PTR(1)), 0);
+  p->empty_while_reserved = corio_queue_empty(&p->q);
+  assert_int_equal(corio_queue_get_nowait(&p->q, &item), CORIO_EQUEUEEMPTY);
+  assert_int_equal(corio_await(t, NULL), 0);
+  corio_task_unref(t);
+  assert_int_equal(corio_queue_put_nowait(&p->q, CORIO_PTR(2)), 0);
+  t = spawn_or_fail(putter_once, &p->q);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_queue_get_nowait(&p->q, &item), 0);
+  p->full_while_reserved = corio_queue_full(&p->q);
+  assert_int_equal(corio_queue_put_nowait(&p->q, CORIO_PTR(3)),
+                   CORIO_EQUEUEFULL);
+  assert_int_equal(corio_await(t, NULL), 0);
+  corio_task_unref(t);
+  assert_int_equal(corio_queue_get_nowait(&p->q, &item), 0);
+  return 0;
+}
+
+static void test_empty_and_full_count_reservations(void **state) {
+  struct reserve_probe p = {.empty_while_reserved = -1,
+                            .full_while_reserved = -1};
+  (void)state;
+
+  assert_int_equal(corio_queue_init(&p.q, CORIO_QUEUE_FIFO, 1), 0);
+  assert_int_equal(run_main(probe_reservations, &p), 0);
+  assert_int_equal(p.empty_while_reserved, 1);
+  assert_int_equal(p.full_while_reserved, 1);
+  assert_int_equal(corio_queue_destroy(&p.q), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_empty_and_full_count_reservations),
       cmocka_unit_test(test_fifo_order),
       cmocka_unit_test(test_lifo_order),
       cmocka_unit_test(test_priority_by_integer),

@@ -115,6 +115,34 @@ static void test_cancelled_waiter_passes_permit_on(void **state) {
   assert_string_equal(p.trace.log, "y");
 }
 
+/* A waiter handed a permit and cancelled has yet to pass it on: the
+ * semaphore is still in use until it has run. */
+static int destroy_while_woken(void *arg, void **result) {
+  struct pool *p = arg;
+  struct user u = {p, 'w', 1};
+  corio_task *t;
+
+  (void)result;
+  assert_int_equal(corio_semaphore_acquire(&p->sem), 0);
+  t = spawn_or_fail(use_permit, &u);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_semaphore_release(&p->sem), 0);
+  assert_int_equal(corio_task_cancel(t, NULL), 1);
+  assert_int_equal(corio_semaphore_destroy(&p->sem), -EBUSY);
+  assert_int_equal(corio_await(t, NULL), -ECANCELED);
+  assert_int_equal(corio_semaphore_value(&p->sem), 1);
+  assert_int_equal(corio_semaphore_destroy(&p->sem), 0);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_destroy_refused_while_a_waiter_is_inside(void **state) {
+  struct pool p = {CORIO_SEMAPHORE_INIT(1), {""}, 0, 0};
+  (void)state;
+
+  assert_int_equal(run_main(destroy_while_woken, &p), 0);
+}
+
 static void test_bounded(void **state) {
   corio_semaphore sem = CORIO_BOUNDED_SEMAPHORE_INIT(2), zero;
   (void)state;
@@ -144,6 +172,7 @@ int main(void) {
       cmocka_unit_test(test_limits_concurrency_in_order),
       cmocka_unit_test(test_newcomer_does_not_overtake),
       cmocka_unit_test(test_cancelled_waiter_passes_permit_on),
+      cmocka_unit_test(test_destroy_refused_while_a_waiter_is_inside),
       cmocka_unit_test(test_bounded),
   };
 
