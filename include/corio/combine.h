@@ -77,7 +77,8 @@ typedef enum corio_wait_when {
 } corio_wait_when;
 
 /* asyncio.wait: waits until `when` is met or timeout seconds have passed
- * (CORIO_NO_TIMEOUT: no limit); cancels nothing. The n futures are
+ * (CORIO_NO_TIMEOUT: no limit); cancels nothing, and holds the futures
+ * while it waits. The n futures are
  * sorted into done[] and pending[] (each of capacity n, in argument
  * order; either may be NULL), with their counts. Returns 0, -ECANCELED
  * (the caller was cancelled: nothing else happens), -EINVAL (n == 0,

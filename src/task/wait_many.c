@@ -94,6 +94,7 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
   struct wait_call c = {.n = n};
   corio_handle *timer = NULL;
   size_t registered = 0, nd = 0, np = 0;
+  int held = 0;
   int64_t deadline;
   int rc = check_set(fs, n, self);
 
@@ -112,6 +113,9 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
     if (fs[i]->state != FUTURE_PENDING)
       note_done(&c.m, fs[i]);
   if (!satisfied(&c.m, n)) {
+    /* Held while waiting: another task may drop its references. */
+    for (size_t i = 0; i < n; i++)
+      corio__future_retain(fs[i]);
     for (; registered < n && rc == 0; registered++)
       if (fs[registered]->state == FUTURE_PENDING)
         rc = corio__future_add_callback(fs[registered], wait_done, &c);
@@ -124,8 +128,7 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
       (void)corio__future_remove_callback(fs[i], wait_done, &c);
     if (timer && !c.m.timer_fired)
       corio_handle_cancel(timer);
-    if (rc < 0)
-      return rc;
+    held = 1;
   }
   for (size_t i = 0; i < n; i++) {
     if (fs[i]->state != FUTURE_PENDING) {
@@ -142,7 +145,10 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
     *n_done = nd;
   if (n_pending)
     *n_pending = np;
-  return 0;
+  if (held)
+    for (size_t i = 0; i < n; i++)
+      corio__future_release(fs[i]);
+  return rc;
 }
 
 /* ---- as_completed -------------------------------------------------------- */

@@ -224,6 +224,47 @@ static void test_gathering_oneself_is_refused(void **state) {
   assert_int_equal(run_main(gather_self, NULL), 0);
 }
 
+/* wait holds what it waits on: its owner may drop it meanwhile. */
+struct borrowed {
+  corio_future *f;
+  int rc;
+  size_t n_done;
+};
+
+static int wait_on_borrowed(void *arg, void **result) {
+  struct borrowed *b = arg;
+
+  (void)result;
+  b->rc = corio_wait(&b->f, 1, 0.01, CORIO_ALL_COMPLETED, NULL, &b->n_done,
+                     NULL, NULL);
+  return b->rc;
+}
+
+static int drop_while_waited(void *arg, void **result) {
+  struct borrowed *b = arg;
+  corio_task *t;
+
+  (void)result;
+  assert_int_equal(corio_future_create(NULL, &b->f), 0);
+  t = spawn_or_fail(wait_on_borrowed, b);
+  assert_int_equal(corio_sleep(0), 0);
+  corio_future_unref(b->f); /* pending: the only reference but the wait's */
+  assert_int_equal(corio_await(t, NULL), 0);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_wait_holds_its_futures(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  struct borrowed b = {NULL, 1, 0};
+  (void)state;
+
+  assert_int_equal(run_main(drop_while_waited, &b), 0);
+  assert_int_equal(b.rc, 0);
+  assert_int_equal(b.n_done, 0); /* timed out, the future still pending */
+  corio_test_assert_no_leak(before);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_eager_child_spawning_a_sibling),
@@ -232,6 +273,7 @@ int main(void) {
       cmocka_unit_test(test_shield_over_task_closed_with_loop),
       cmocka_unit_test(test_group_close_when_loop_closes),
       cmocka_unit_test(test_gathering_oneself_is_refused),
+      cmocka_unit_test(test_wait_holds_its_futures),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);
