@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/alloc.h"
+#include "corio/combine.h"
 #include "loop/ext.h"
 #include "task/task_internal.h"
 
@@ -82,61 +83,53 @@ int corio_runner_run(corio_runner *runner, corio_task_fn fn, void *arg,
   return rc;
 }
 
-/* Waits for a set of tasks: the future is finished when the last is. */
-struct countdown {
-  corio_future *all_done;
-  size_t left;
-};
+/* A task that ended with a real error while corio_run shut down is
+ * reported, as asyncio does. */
+static void report_shutdown_error(corio_loop *loop, corio_task *t) {
+  char text[200];
 
-static void count_down(corio_future *fut, void *arg) {
-  struct countdown *cd = arg;
-
-  (void)fut;
-  if (--cd->left == 0)
-    (void)corio_future_set_result(cd->all_done, NULL);
+  if (!corio_task_done(t) || corio_task_cancelled(t) ||
+      corio_task_error(t) == 0)
+    return;
+  snprintf(text, sizeof text,
+           "unhandled error during corio_run() shutdown: %s%s%s",
+           corio_task_name(t), t->fut.message ? ": " : "",
+           t->fut.message ? t->fut.message : "");
+  corio_loop_call_exception_handler(
+      loop, &(corio_loop_error){text, t->fut.error, NULL, t});
 }
 
-/* Cancels every pending task and runs the loop until they are done, then
- * reports those that failed with a real error (asyncio does the same). */
+/* Cancels every pending task and gathers them (return_exceptions), running
+ * the loop until they are done. */
 static int cancel_all_tasks(corio_loop *loop) {
+  size_t n = corio_all_tasks(loop, NULL, 0), bytes;
+  corio_awaitable *items;
+  corio_future *all;
   corio_task **tasks;
-  struct countdown cd = {NULL, 0};
-  size_t n = corio_all_tasks(loop, NULL, 0);
-  int rc = 0;
+  int rc;
 
   if (n == 0)
     return 0;
-  tasks = corio__alloc(n * sizeof *tasks);
+  bytes = n * (sizeof *tasks + sizeof *items);
+  tasks = corio__alloc(bytes);
   if (!tasks)
     return -ENOMEM;
+  items = (corio_awaitable *)(void *)(tasks + n);
   n = corio_all_tasks(loop, tasks, n);
-  rc = corio_future_create(loop, &cd.all_done);
   for (size_t i = 0; i < n; i++) {
     (void)corio_task_cancel(tasks[i], NULL);
-    if (rc == 0 &&
-        corio__future_add_callback(&tasks[i]->fut, count_down, &cd) == 0)
-      cd.left++;
+    items[i] = CORIO_AWAIT_TASK(tasks[i]);
   }
-  if (rc == 0 && cd.left > 0)
-    rc = corio_run_until_complete(loop, cd.all_done, NULL);
+  rc = corio_gather_start(&all, items, n, CORIO_GATHER_RETURN_EXCEPTIONS);
+  if (rc == 0) {
+    rc = corio_run_until_complete(loop, all, NULL);
+    corio_future_unref(all);
+  }
   for (size_t i = 0; i < n; i++) {
-    corio_task *t = tasks[i];
-    /* The loop may have stopped early: cd is about to go. */
-    (void)corio__future_remove_callback(&t->fut, count_down, &cd);
-    if (corio_task_done(t) && !corio_task_cancelled(t) &&
-        corio_task_error(t) < 0) {
-      char text[200];
-      snprintf(text, sizeof text,
-               "unhandled error during corio_run() shutdown: %s%s%s",
-               corio_task_name(t), t->fut.message ? ": " : "",
-               t->fut.message ? t->fut.message : "");
-      corio_loop_call_exception_handler(
-          loop, &(corio_loop_error){text, t->fut.error, NULL, t});
-    }
-    corio_task_unref(t);
+    report_shutdown_error(loop, tasks[i]);
+    corio_task_unref(tasks[i]);
   }
-  corio__free(tasks, n * sizeof *tasks);
-  corio_future_unref(cd.all_done);
+  corio__free(tasks, bytes);
   return rc;
 }
 

@@ -108,6 +108,36 @@ static void test_runner(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* A task left pending is cancelled at the end of run; one that fails with
+ * an error of its own while stopping is reported, not dropped. */
+static int fails_when_cancelled(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  if (corio_sleep(10) == -ECANCELED)
+    return corio_fail(-EIO, "clean-up failed");
+  return 0;
+}
+
+static int leave_failing_task(void *arg, void **result) {
+  (void)result;
+  corio_loop_set_exception_handler(corio_loop_running(), capture_report, arg);
+  assert_int_equal(corio_spawn(NULL, fails_when_cancelled, NULL), 0);
+  return corio_sleep(0);
+}
+
+static void test_shutdown_error_reported(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  struct reports rep = {0};
+  (void)state;
+
+  assert_int_equal(corio_run(leave_failing_task, &rep, NULL), 0);
+  assert_int_equal(rep.count, 1);
+  assert_int_equal(rep.last_error, -EIO);
+  assert_non_null(strstr(rep.last, "unhandled error during corio_run()"));
+  assert_non_null(strstr(rep.last, "clean-up failed"));
+  corio_test_assert_no_leak(before);
+}
+
 /* ---- run_until_complete -------------------------------------------------- */
 
 static int stop_loop_early(void *arg, void **result) {
@@ -245,6 +275,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_run_outcome),
       cmocka_unit_test(test_runner),
+      cmocka_unit_test(test_shutdown_error_reported),
       cmocka_unit_test(test_run_until_complete),
       cmocka_unit_test(test_sleep_zero_alternates),
       cmocka_unit_test(test_sleep_durations),
