@@ -185,6 +185,39 @@ static inline int example_task_unexpected(const char *example, const char *call,
   return -EPROTO;
 }
 
+/* Prints header, then runs main as corio_run's main task. Returns 0, or 1
+ * after reporting that corio_run failed. */
+static inline int example_run(const char *example, corio_task_fn main,
+                              const char *header) {
+  int rc;
+
+  printf("%s\n", header);
+  rc = corio_run(main, NULL, NULL);
+  return rc < 0 ? example_fail(example, "corio_run", rc) : 0;
+}
+
+/* The same under title, shown the seeds' way: ">>> asyncio.run(main())". */
+static inline int example_asyncio_run(const char *example, corio_task_fn main,
+                                      const char *title) {
+  printf("%s\n", title);
+  return example_run(example, main, ">>> asyncio.run(main())");
+}
+
+/* Several such runs in turn; stops at the first that fails. */
+typedef struct example_part {
+  corio_task_fn main;
+  const char *title;
+} example_part;
+
+static inline int example_asyncio_run_parts(const char *example,
+                                            const example_part *parts,
+                                            size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (example_asyncio_run(example, parts[i].main, parts[i].title))
+      return 1;
+  return 0;
+}
+
 /* The main of a standalone example: run it, then hand the cached stacks
  * back to the OS so that nothing is left at exit. */
 #define EXAMPLE_MAIN(example)                                                  \

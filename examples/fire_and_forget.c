@@ -179,14 +179,6 @@ static int short_main(void *arg, void **result) {
   return rc;
 }
 
-static int run(corio_task_fn main, const char *title) {
-  int rc;
-
-  printf("%s\n>>> asyncio.run(main())\n", title);
-  rc = corio_run(main, NULL, NULL);
-  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
-}
-
 /* The seed's fix: cancel what is pending and run the loop until each task
  * is done. Returns 0 or 1 (reported). */
 static int cancel_pending(corio_loop *loop) {
@@ -250,10 +242,12 @@ static int own_loop(int clean_up) {
 }
 
 int example_fire_and_forget(void) {
-  if (run(seed_main, "# A task nobody awaits") ||
-      run(echo_main, "\n# Still pending when main is done: corio_run "
-                     "cancels it") ||
-      run(failing_main, "\n# A forgotten task that fails"))
+  if (example_asyncio_run(EXAMPLE, seed_main, "# A task nobody awaits") ||
+      example_asyncio_run(EXAMPLE, echo_main,
+                          "\n# Still pending when main is done: corio_run "
+                          "cancels it") ||
+      example_asyncio_run(EXAMPLE, failing_main,
+                          "\n# A forgotten task that fails"))
     return 1;
   puts("\n# A loop closed while a task is pending");
   if (own_loop(0))

@@ -297,19 +297,8 @@ static int exception_timeout_main(void *arg, void **result) {
   return gather_and_print(tasks, 3, "", show_int);
 }
 
-static int run(corio_task_fn main, const char *title) {
-  int rc;
-
-  printf("%s\n>>> asyncio.run(main())\n", title);
-  rc = corio_run(main, NULL, NULL);
-  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
-}
-
 int example_gather_errors(void) {
-  static const struct {
-    corio_task_fn main;
-    const char *title;
-  } parts[] = {
+  static const example_part parts[] = {
       {results_main, "# results = await asyncio.gather(*tasks)"},
       {first_error_main, "\n# Task 2 fails: gather raises the first error at "
                          "once"},
@@ -319,12 +308,8 @@ int example_gather_errors(void) {
        "\n# Seed 002: task_3 cancelled at 2, then\n"
        "#   asyncio.gather(task_1, task_2, task_3, return_exceptions=True)"},
   };
-  size_t i;
-
-  for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
-    if (run(parts[i].main, parts[i].title))
-      return 1;
-  return 0;
+  return example_asyncio_run_parts(EXAMPLE, parts,
+                                   sizeof parts / sizeof parts[0]);
 }
 
 #ifdef EXAMPLE_STANDALONE

@@ -494,14 +494,6 @@ static int nested_as_completed_main(void *arg, void **result) {
   return 0;
 }
 
-static int run(corio_task_fn main, const char *title) {
-  int rc;
-
-  printf("%s\n", title);
-  rc = corio_run(main, NULL, NULL);
-  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
-}
-
 int example_gather_wait(void) {
   static const struct {
     corio_task_fn main;
@@ -528,7 +520,7 @@ int example_gather_wait(void) {
   size_t i;
 
   for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
-    if (run(parts[i].main, parts[i].title))
+    if (example_run(EXAMPLE, parts[i].main, parts[i].title))
       return 1;
   return 0;
 }

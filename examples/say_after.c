@@ -120,26 +120,20 @@ static int concurrent_main(void *arg, void **result) {
   return 0;
 }
 
-static int run(corio_task_fn main, const char *title) {
-  int rc;
-
-  printf("%s\n>>> asyncio.run(main())\n", title);
-  rc = corio_run(main, NULL, NULL);
-  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
-}
-
 int example_say_after(void) {
   printf("(t: whole units of %d ms since main started)\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
-  if (run(sequential_main,
+  if (example_asyncio_run(
+          EXAMPLE, sequential_main,
           "# One after the other:\n"
           "#   await say_after(1, 'hello'); await say_after(2, 'world')"))
     return 1;
-  return run(concurrent_main,
-             "\n# As two tasks, at the same time:\n"
-             "#   task1 = asyncio.create_task(say_after(1, 'hello'))\n"
-             "#   task2 = asyncio.create_task(say_after(2, 'world'))\n"
-             "#   await task1; await task2");
+  return example_asyncio_run(
+      EXAMPLE, concurrent_main,
+      "\n# As two tasks, at the same time:\n"
+      "#   task1 = asyncio.create_task(say_after(1, 'hello'))\n"
+      "#   task2 = asyncio.create_task(say_after(2, 'world'))\n"
+      "#   await task1; await task2");
 }
 
 #ifdef EXAMPLE_STANDALONE

@@ -346,21 +346,15 @@ static int terminate_main(void *arg, void **result) {
   return rc < 0 ? rc : check_not_cancelled();
 }
 
-static int run(corio_task_fn main, const char *title) {
-  int rc;
-
-  printf("%s\n>>> asyncio.run(main())\n", title);
-  rc = corio_run(main, NULL, NULL);
-  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
-}
-
 int example_taskgroup(void) {
-  if (run(basic_main, "# Three tasks in a group"))
+  if (example_asyncio_run(EXAMPLE, basic_main, "# Three tasks in a group"))
     return 1;
-  if (run(failing_main, "\n# Task 2 fails: the group cancels task 3"))
+  if (example_asyncio_run(EXAMPLE, failing_main,
+                          "\n# Task 2 fails: the group cancels task 3"))
     return 1;
-  return run(terminate_main,
-             "\n# Terminating a group on purpose (TerminateTaskGroup)");
+  return example_asyncio_run(
+      EXAMPLE, terminate_main,
+      "\n# Terminating a group on purpose (TerminateTaskGroup)");
 }
 
 #ifdef EXAMPLE_STANDALONE

@@ -231,19 +231,8 @@ static int in_time_main(void *arg, void **result) {
   return rc;
 }
 
-static int run(corio_task_fn main, const char *title) {
-  int rc;
-
-  printf("%s\n>>> asyncio.run(main())\n", title);
-  rc = corio_run(main, NULL, NULL);
-  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
-}
-
 int example_timeouts(void) {
-  static const struct {
-    corio_task_fn main;
-    const char *title;
-  } parts[] = {
+  static const example_part parts[] = {
       {timeout_main, "# async with asyncio.timeout(2): a 3-unit task"},
       {reschedule_main, "\n# asyncio.timeout(None), rescheduled to "
                         "loop.time() + 3: a 5-unit task"},
@@ -253,12 +242,8 @@ int example_timeouts(void) {
       {in_time_main, "\n# async with asyncio.timeout(4) as cm: a 3-unit task "
                      "finishes in time"},
   };
-  size_t i;
-
-  for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
-    if (run(parts[i].main, parts[i].title))
-      return 1;
-  return 0;
+  return example_asyncio_run_parts(EXAMPLE, parts,
+                                   sizeof parts / sizeof parts[0]);
 }
 
 #ifdef EXAMPLE_STANDALONE

@@ -238,21 +238,16 @@ static int as_completed_timeout_main(void *arg, void **result) {
   return 0;
 }
 
-static int run(corio_task_fn main, const char *title) {
-  int rc;
-
-  printf("%s\n>>> asyncio.run(main())\n", title);
-  rc = corio_run(main, NULL, NULL);
-  return rc < 0 ? example_fail(EXAMPLE, "corio_run", rc) : 0;
-}
-
 int example_wait_as_completed(void) {
-  if (run(wait_main, "# asyncio.wait(tasks, timeout=2): A 1, B 2, C 3"))
+  if (example_asyncio_run(EXAMPLE, wait_main,
+                          "# asyncio.wait(tasks, timeout=2): A 1, B 2, C 3"))
     return 1;
-  if (run(as_completed_main, "\n# asyncio.as_completed(tasks): A 3, B 1, C 2"))
+  if (example_asyncio_run(EXAMPLE, as_completed_main,
+                          "\n# asyncio.as_completed(tasks): A 3, B 1, C 2"))
     return 1;
-  return run(as_completed_timeout_main,
-             "\n# asyncio.as_completed(tasks, timeout=4): A 3, B 5, C 1");
+  return example_asyncio_run(
+      EXAMPLE, as_completed_timeout_main,
+      "\n# asyncio.as_completed(tasks, timeout=4): A 3, B 5, C 1");
 }
 
 #ifdef EXAMPLE_STANDALONE
