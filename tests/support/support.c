@@ -65,6 +65,10 @@ long corio_test_fault_walk(enum corio__fault_point point, corio_test_op op,
   }
 }
 
+void corio_test_negative(int rc) { assert_true(rc < 0); }
+
+void corio_test_negative_or_tolerated(int rc) { assert_true(rc <= 0); }
+
 int corio_test_under_valgrind(void) {
 #if CORIO_TEST_HAVE_VALGRIND
   if (RUNNING_ON_VALGRIND)

@@ -35,6 +35,11 @@ typedef int (*corio_test_op)(void *ctx);
 long corio_test_fault_walk(enum corio__fault_point point, corio_test_op op,
                            void *ctx, void (*check)(int rc));
 
+/* Checks for corio_test_fault_walk: every injected failure is an error;
+ * or an error, or tolerated (a copy of a message dropped, advice refused). */
+void corio_test_negative(int rc);
+void corio_test_negative_or_tolerated(int rc);
+
 /* Open fds of this process: a failure path that forgets to close one
  * shows as a difference. */
 int corio_test_open_fds(void);

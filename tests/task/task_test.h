@@ -64,4 +64,18 @@ static inline corio_task *spawn_or_fail(corio_task_fn fn, void *arg) {
   return t;
 }
 
+/* A fault walk over a whole corio_run of fn. */
+static corio_task_fn walked_main;
+
+static inline int run_walked_main(void *ctx) {
+  (void)ctx;
+  return corio_run(walked_main, NULL, NULL);
+}
+
+static inline long walk_run(enum corio__fault_point point, corio_task_fn fn,
+                            void (*check)(int rc)) {
+  walked_main = fn;
+  return corio_test_fault_walk(point, run_walked_main, NULL, check);
+}
+
 #endif

@@ -94,13 +94,6 @@ out:
   return rc;
 }
 
-static int run_scenario(void *ctx) {
-  (void)ctx;
-  return corio_run(scenario, NULL, NULL);
-}
-
-static void negative_or_tolerated(int rc) { assert_true(rc <= 0); }
-
 static void test_walk_every_point(void **state) {
   static const enum corio__fault_point points[] = {
       CORIO__FAULT_ALLOC,   CORIO__FAULT_MMAP,         CORIO__FAULT_MPROTECT,
@@ -111,13 +104,12 @@ static void test_walk_every_point(void **state) {
 
   assert_int_equal(corio_contextvar_create(&var, "v"), 0);
   for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
-    walked[i] = corio_test_fault_walk(points[i], run_scenario, NULL,
-                                      negative_or_tolerated);
+    walked[i] = walk_run(points[i], scenario, corio_test_negative_or_tolerated);
   /* Allocations: runner, loop, task state, pool slabs, names, messages,
    * context maps, callback arrays... */
   assert_true(walked[0] >= 15);
   assert_true(walked[1] >= 1); /* the stack slab */
-  assert_int_equal(run_scenario(NULL), 0);
+  assert_int_equal(run_main(scenario, NULL), 0);
   corio_contextvar_free(var);
 }
 

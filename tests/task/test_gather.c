@@ -354,17 +354,10 @@ static int gather_life(void *arg, void **result) {
   return out[2].error == -EIO ? 0 : out[2].error;
 }
 
-static int run_gather_life(void *ctx) {
-  (void)ctx;
-  return corio_run(gather_life, NULL, NULL);
-}
-
-static void negative_or_tolerated(int rc) { assert_true(rc <= 0); }
-
 static void test_fault_walk(void **state) {
   (void)state;
-  assert_true(corio_test_fault_walk(CORIO__FAULT_ALLOC, run_gather_life, NULL,
-                                    negative_or_tolerated) > 5);
+  assert_true(walk_run(CORIO__FAULT_ALLOC, gather_life,
+                       corio_test_negative_or_tolerated) > 5);
 }
 
 int main(void) {

@@ -822,23 +822,15 @@ out:
   return rc;
 }
 
-static int run_walked(void *ctx) {
-  (void)ctx;
-  return corio_run(walked, NULL, NULL);
-}
-
-static void clean_error(int rc) { assert_true(rc < 0); }
-
 static void test_fault_walk(void **state) {
   long points;
   (void)state;
 
-  assert_int_equal(run_walked(NULL), 0);
-  points =
-      corio_test_fault_walk(CORIO__FAULT_ALLOC, run_walked, NULL, clean_error);
+  assert_int_equal(run_main(walked, NULL), 0);
+  points = walk_run(CORIO__FAULT_ALLOC, walked, corio_test_negative);
   /* Runner, loop, tasks, timers, callback arrays, iterators... */
   assert_true(points >= 10);
-  assert_int_equal(run_walked(NULL), 0);
+  assert_int_equal(run_main(walked, NULL), 0);
 }
 
 int main(void) {

@@ -326,18 +326,11 @@ out:
   return rc;
 }
 
-static int run_bounded_life(void *ctx) {
-  (void)ctx;
-  return corio_run(bounded_life, NULL, NULL);
-}
-
-static void negative_or_tolerated(int rc) { assert_true(rc <= 0); }
-
 static void test_fault_walk(void **state) {
   (void)state;
-  assert_true(corio_test_fault_walk(CORIO__FAULT_ALLOC, run_bounded_life, NULL,
-                                    negative_or_tolerated) > 5);
-  assert_int_equal(run_bounded_life(NULL), 0);
+  assert_true(walk_run(CORIO__FAULT_ALLOC, bounded_life,
+                       corio_test_negative_or_tolerated) > 5);
+  assert_int_equal(run_main(bounded_life, NULL), 0);
 }
 
 int main(void) {
