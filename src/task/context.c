@@ -34,23 +34,11 @@ struct corio_contextvar {
 #define TOKEN_USED (1u << 17)
 
 static atomic_uint_fast64_t last_var_id;
-static atomic_uint_fast64_t last_id_block;
-static corio__thread_local uint64_t next_ctx_id, ctx_id_end;
+static atomic_uint_fast64_t last_context_id;
 corio__thread_local corio_context *corio__current_ctx;
 static corio__thread_local corio_context thread_ctx;
 static pthread_key_t thread_ctx_key;
 static pthread_once_t thread_ctx_once = PTHREAD_ONCE_INIT;
-
-/* Context ids are unique per process; each thread takes them in blocks so
- * that spawning a task needs no atomic operation for it. */
-static uint64_t new_context_id(void) {
-  if (corio__unlikely(next_ctx_id == ctx_id_end)) {
-    uint64_t block = (uint64_t)atomic_fetch_add(&last_id_block, 1) + 1;
-    next_ctx_id = block << 32;
-    ctx_id_end = next_ctx_id + UINT32_MAX;
-  }
-  return next_ctx_id++;
-}
 
 /* ---- maps ---------------------------------------------------------------- */
 
@@ -160,11 +148,11 @@ void corio__context_init_own(corio_context *ctx, const corio_context *from) {
   ctx->in_task = 1;
 }
 
-/* Ids only matter to tokens: a context gets one when its first token is
- * made, which keeps spawning a task free of it. */
+/* Ids only matter to tokens: a context gets one (unique in the process)
+ * when its first token is made, which keeps spawning a task free of it. */
 static uint64_t context_id(corio_context *ctx) {
   if (!ctx->id)
-    ctx->id = new_context_id();
+    ctx->id = (uint64_t)atomic_fetch_add(&last_context_id, 1) + 1;
   return ctx->id;
 }
 

@@ -93,12 +93,17 @@ int corio__gather_cancel(corio_future *f, const char *msg) {
   return any;
 }
 
-/* The loop all children share (futures of one loop only). */
+/* The loop all children share (futures of one loop only); the calling
+ * task cannot be one of them. */
 static int common_loop(const corio_awaitable *children, size_t n,
                        corio_loop **loop) {
+  corio_task *self = corio__current_task;
+
   *loop = NULL;
   for (size_t i = 0; i < n; i++) {
     corio_loop *l;
+    if (self && children[i].future == &self->fut)
+      return -EDEADLK; /* a task cannot wait for itself */
     if (children[i].future)
       l = corio_future_loop(children[i].future);
     else if (children[i].fn)
@@ -121,9 +126,6 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
 
   if (!out || !children || n == 0)
     return -EINVAL;
-  for (size_t i = 0; i < n; i++)
-    if (corio__current_task && children[i].future == &corio__current_task->fut)
-      return -EDEADLK; /* a task cannot wait for itself */
   rc = common_loop(children, n, &loop);
   if (rc < 0)
     return rc;

@@ -132,6 +132,7 @@ static size_t child_errors(const corio_taskgroup *g) {
 int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
   corio_task *self = corio__task_self();
   int propagate_cancel, closing = 0;
+  size_t failed;
 
   if (!g)
     return -EINVAL;
@@ -161,15 +162,18 @@ int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
   /* Withdrawn only now: a child may have failed while close waited. */
   if (g->parent_cancel_requested && corio_task_uncancel(g->owner) == 0)
     propagate_cancel = 0; /* the only request was the group's */
-  if (closing && child_errors(g) == 0)
+  failed = child_errors(g);
+  if (closing && !failed)
     return CORIO_ECLOSED;
-  if (propagate_cancel && child_errors(g) == 0)
+  if (propagate_cancel && !failed)
     return -ECANCELED;
   if (body_rc < 0 && body_rc != -ECANCELED)
     g->body_error = body_rc;
-  if ((child_errors(g) || g->body_error) && g->owner->num_cancels > 0)
+  if (!failed && !g->body_error)
+    return 0;
+  if (g->owner->num_cancels > 0)
     g->owner->must_cancel = 1; /* an outside request survives the errors */
-  return child_errors(g) || g->body_error ? CORIO_ETASKGROUP : 0;
+  return CORIO_ETASKGROUP;
 }
 
 size_t corio_taskgroup_error_count(const corio_taskgroup *g) {
