@@ -12,5 +12,6 @@
 #include "corio/queue.h"
 #include "corio/sync.h"
 #include "corio/task.h"
+#include "corio/thread.h"
 
 #endif

@@ -104,7 +104,8 @@ CORIO_API size_t corio_all_tasks(corio_loop *loop, corio_task **buf,
 
 /* In a task's body: `return corio_fail(err, fmt, ...);` finishes the task
  * with error err and a message. Returns err (-EINVAL if err is not
- * negative). Outside a task it only returns err. */
+ * negative). In a function run by an executor (corio_thread_fn) the
+ * message goes with the job's error; elsewhere it only returns err. */
 CORIO_API int corio_fail(int err, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

@@ -16,6 +16,10 @@ typedef struct corio__loop_ext_ops {
   /* Runner shutdown, before the loop is closed: e.g. stop the default
    * executor. May be NULL. */
   int (*shutdown)(corio_loop *loop, void *data);
+  /* corio_loop_run_forever is returning, on the loop's thread: give back
+   * what belongs to this thread, as the loop may be closed on another.
+   * May be NULL. */
+  void (*stopped)(corio_loop *loop, void *data);
   /* corio_loop_close, first thing (the loop still works): drop what this
    * layer has pending on the loop. May be NULL. */
   void (*close)(corio_loop *loop, void *data);

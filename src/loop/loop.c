@@ -619,6 +619,9 @@ int corio_loop_run_forever(corio_loop *loop) {
   do
     rc = run_once(loop);
   while (rc == 0 && !loop->stopping);
+  for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++)
+    if (loop->ext_ops[i] && loop->ext_ops[i]->stopped)
+      loop->ext_ops[i]->stopped(loop, loop->ext_data[i]);
   loop->stopping = 0;
   loop->running = 0;
   running_loop = NULL;

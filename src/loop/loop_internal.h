@@ -10,6 +10,7 @@
 #include "loop/ext.h"
 #include "loop/handle.h"
 #include "loop/poller.h"
+#include "loop/remote.h"
 
 /* A FIFO of handles linked through `next`. */
 typedef struct handle_queue {
@@ -39,11 +40,7 @@ typedef struct fd_watch {
 } fd_watch;
 
 /* A callback posted from another thread. */
-typedef struct remote_call {
-  corio_callback cb;
-  void *arg;
-  struct remote_call *next;
-} remote_call;
+typedef corio__remote_call remote_call;
 
 struct corio_loop {
   atomic_int refs;     /* references to the loop; the last one closes it */

@@ -49,6 +49,22 @@ static remote_call *take_node(corio_loop *loop) {
   return call;
 }
 
+/* Under remote_lock. */
+static void append(corio_loop *loop, remote_call *call) {
+  call->next = NULL;
+  if (loop->remote_tail)
+    loop->remote_tail->next = call;
+  else
+    loop->remote_head = call;
+  loop->remote_tail = call;
+  /* Written under the lock, so close cannot release the fd between the
+   * caller's closed check and this write. */
+  if (!atomic_exchange(&loop->wake_sent, 1)) {
+    uint64_t one = 1;
+    (void)corio__sys_write(loop->wakeup_fd, &one, sizeof one);
+  }
+}
+
 int corio_loop_call_soon_threadsafe(corio_loop *loop, corio_callback cb,
                                     void *arg) {
   remote_call *call;
@@ -62,19 +78,21 @@ int corio_loop_call_soon_threadsafe(corio_loop *loop, corio_callback cb,
   } else if (!(call = take_node(loop))) {
     rc = -ENOMEM;
   } else {
-    *call = (remote_call){cb, arg, NULL};
-    if (loop->remote_tail)
-      loop->remote_tail->next = call;
-    else
-      loop->remote_head = call;
-    loop->remote_tail = call;
-    /* Written under the lock, so close cannot release the fd between the
-     * check above and this write. */
-    if (!atomic_exchange(&loop->wake_sent, 1)) {
-      uint64_t one = 1;
-      (void)corio__sys_write(loop->wakeup_fd, &one, sizeof one);
-    }
+    *call = (remote_call){.cb = cb, .arg = arg};
+    append(loop, call);
   }
+  pthread_mutex_unlock(&loop->remote_lock);
+  return rc;
+}
+
+int corio__loop_post_threadsafe(corio_loop *loop, corio__remote_call *call) {
+  int rc = 0;
+
+  pthread_mutex_lock(&loop->remote_lock);
+  if (loop->remote_closed)
+    rc = CORIO_ELOOPCLOSED;
+  else
+    append(loop, call);
   pthread_mutex_unlock(&loop->remote_lock);
   return rc;
 }
@@ -107,9 +125,10 @@ static void recycle(corio_loop *loop, remote_call *first, remote_call *last) {
 }
 
 /* On the loop's thread, when the eventfd is readable: moves the posted
- * calls to the ready queue, in the order they were posted. */
+ * calls to the ready queue, in the order they were posted. Embedded calls
+ * run here instead: their owners may free them once run. */
 void corio__remote_drain(corio_loop *loop) {
-  remote_call *calls, *call, *last = NULL;
+  remote_call *calls, *call, *next, *spent = NULL, *spent_last = NULL;
   uint64_t count;
 
   (void)corio__sys_read(loop->wakeup_fd, &count, sizeof count);
@@ -118,38 +137,55 @@ void corio__remote_drain(corio_loop *loop) {
   calls = loop->remote_head;
   loop->remote_head = loop->remote_tail = NULL;
   pthread_mutex_unlock(&loop->remote_lock);
-  for (call = calls; call; last = call, call = call->next) {
+  for (call = calls; call; call = next) {
     corio_handle *h;
-    int rc = corio__handle_new(loop, HANDLE_SOON, call->cb, call->arg, &h);
+    int rc;
+
+    next = call->next;
+    if (call->embedded) {
+      (void)call->cb(call->arg);
+      continue;
+    }
+    rc = corio__handle_new(loop, HANDLE_SOON, call->cb, call->arg, &h);
     if (rc < 0) {
       corio__loop_report(loop, "out of memory for calls from other threads", rc,
                          call->cb, call->arg);
-      if (last)
-        last->next = NULL;
       put_back(loop, call);
       break;
     }
     corio__queue_push(&loop->ready, h);
+    call->next = spent;
+    spent = call;
+    if (!spent_last)
+      spent_last = call;
   }
-  if (last)
-    recycle(loop, calls, last);
+  if (spent)
+    recycle(loop, spent, spent_last);
 }
 
 void corio__remote_close(corio_loop *loop) {
   struct remote_slab *slab, *next;
+  remote_call *posted, *next_call;
 
   if (loop->wakeup_fd >= 0)
     (void)loop->poller_ops->set(loop->poller, loop->wakeup_fd, CORIO__POLL_IN,
                                 0);
   pthread_mutex_lock(&loop->remote_lock);
   loop->remote_closed = 1;
-  /* Calls still posted are dropped with the loop, as asyncio does. */
+  /* Calls still posted are dropped with the loop, as asyncio does;
+   * embedded ones are handed back to their owners below. */
+  posted = loop->remote_head;
   loop->remote_head = loop->remote_tail = loop->remote_free = NULL;
   slab = loop->remote_slabs;
   loop->remote_slabs = NULL;
   corio__sys_close(loop->wakeup_fd);
   loop->wakeup_fd = -1;
   pthread_mutex_unlock(&loop->remote_lock);
+  for (; posted; posted = next_call) {
+    next_call = posted->next;
+    if (posted->embedded && posted->dropped)
+      posted->dropped(posted->arg);
+  }
   for (; slab; slab = next) {
     next = slab->next;
     corio__free(slab, sizeof *slab);

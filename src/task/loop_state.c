@@ -31,6 +31,13 @@ static void close_tasks(corio_loop *loop, void *data) {
   corio__workers_close(ls);
 }
 
+/* Idle workers' stacks come from this thread's pool: a loop closed on
+ * another thread could not give them back. */
+static void release_workers(corio_loop *loop, void *data) {
+  (void)loop;
+  corio__workers_close(data);
+}
+
 static void free_state(void *data) {
   task_loop_state *ls = data;
 
@@ -40,6 +47,7 @@ static void free_state(void *data) {
 }
 
 static const corio__loop_ext_ops task_ext_ops = {
+    .stopped = release_workers,
     .close = close_tasks,
     .free = free_state,
 };

@@ -12,6 +12,7 @@
 #include "task/task_internal.h"
 
 corio__thread_local corio_task *corio__current_task;
+corio__thread_local corio__fail_sink *corio__fail_sink_current;
 static atomic_uint_fast64_t last_id_block;
 static corio__thread_local uint64_t next_id, id_block_end;
 
@@ -393,11 +394,18 @@ int corio_fail(int err, const char *fmt, ...) {
 
   if (err >= 0)
     err = -EINVAL;
-  if (!t || !fmt)
+  if (!fmt || (!t && !corio__fail_sink_current))
     return err;
   va_start(ap, fmt);
   message = corio__vformat(fmt, ap);
   va_end(ap);
+  if (!t) {
+    corio__fail_sink *sink = corio__fail_sink_current;
+    corio__strfree(sink->message);
+    sink->message = message;
+    sink->code = err;
+    return err;
+  }
   corio__strfree(t->fut.message);
   t->fut.message = message;
   t->fail_code = err;

@@ -170,6 +170,14 @@ void corio__context_release_own(corio_context *ctx);
 extern corio__thread_local corio_context *corio__current_ctx;
 extern corio__thread_local corio_task *corio__current_task;
 
+/* Where corio_fail leaves its message outside a task: set by the thread
+ * layer around a job it runs on a pool thread. */
+typedef struct corio__fail_sink {
+  int code;
+  char *message;
+} corio__fail_sink;
+extern corio__thread_local corio__fail_sink *corio__fail_sink_current;
+
 static inline corio_context *corio__context_enter(corio_context *ctx) {
   corio_context *prev = corio__current_ctx;
 
