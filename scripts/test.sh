@@ -2,10 +2,11 @@
 # Every test stage of `make test`, in order; stops at the first failure.
 #   1. normal build (RelWithDebInfo), whole suite
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, whole suite
-#   3. coroutine and loop tests under Valgrind memcheck (0 errors, no
-#      definite leaks)
-#   4. ucontext backend, coroutine tests
-#   5. aarch64 cross build, coroutine tests under qemu-aarch64
+#   3. coroutine, loop, task, sync and thread tests under Valgrind memcheck
+#      (0 errors, no definite leaks)
+#   4. ThreadSanitizer build, thread tests
+#   5. ucontext backend, coroutine tests
+#   6. aarch64 cross build, coroutine tests under qemu-aarch64
 set -eu
 
 BUILD_DIR=${BUILD_DIR:-build}
@@ -38,10 +39,16 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest "$BUILD_DIR/asan"
 
-stage "Valgrind memcheck (coroutine, loop, task and sync tests)"
+stage "Valgrind memcheck (coroutine, loop, task, sync and thread tests)"
 build "$BUILD_DIR/valgrind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCORIO_TEST_LAUNCHER=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
-run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task|sync'
+run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task|sync|thread'
+
+stage "ThreadSanitizer (thread tests)"
+build "$BUILD_DIR/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_TSAN=ON \
+  -DCORIO_BUILD_EXAMPLES=OFF
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  run_ctest "$BUILD_DIR/tsan" -L thread
 
 stage "ucontext backend (coroutine, task and sync tests)"
 build "$BUILD_DIR/ucontext" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_CONTEXT=ucontext
