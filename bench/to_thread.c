@@ -20,13 +20,18 @@
  *                     of corio_to_thread: what the context copy and run add
  *
  * Every run is on one runner (one loop, one default executor, whose
- * threads stay between runs), after a warm-up run that starts the pool's
- * threads and fills the task and stack pools.
+ * threads stay between runs), after a warm-up run of each workload (every
+ * task, 100 calls each) that starts the pool's threads and fills the task
+ * and stack pools. The two workloads then run by turns, 5 runs each, so
+ * that both figures see the same state of the machine.
  *
  * Nothing is pinned: pool threads inherit the affinity of the thread that
  * starts them (the loop's), so pinning the loop with bench_pin_last_cpu
  * would put every thread on one CPU. The figure is meant for the loop and
- * the pool sharing (at least) 2 cores, so it moves with the scheduler. */
+ * the pool sharing (at least) 2 cores, so it moves with the scheduler:
+ * most of a call's time is the kernel's (futex waits and wake-ups of the
+ * pool threads on the executor's lock and condition variable), and other
+ * load on the machine can cut the figure by several times. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,9 +42,10 @@
 
 #define DEFAULT_TASKS 100L
 #define DEFAULT_CALLS 1000L
+#define WARMUP_CALLS 100L
 
 struct state {
-  long tasks, calls; /* tasks, calls per task */
+  long tasks, calls; /* tasks, calls per task (of the run) */
   int use_executor;  /* run_in_executor instead of to_thread */
   corio_task **children;
   double seconds; /* the run's figure */
@@ -113,19 +119,17 @@ static int main_task(void *arg, void **result) {
   return 0;
 }
 
-/* The median seconds of BENCH_RUNS runs on runner, after a warm-up run. */
-static double median_run(corio_runner *runner, struct state *st) {
-  double s[BENCH_RUNS];
+/* One run of the workload on runner: its seconds. */
+static double run(corio_runner *runner, struct state *st, int use_executor,
+                  long calls) {
+  int rc;
 
-  for (int r = -1; r < BENCH_RUNS; r++) {
-    int rc = corio_runner_run(runner, main_task, st, NULL);
-
-    if (rc < 0)
-      die("corio_runner_run", rc);
-    if (r >= 0)
-      s[r] = st->seconds;
-  }
-  return bench_median(s, BENCH_RUNS);
+  st->use_executor = use_executor;
+  st->calls = calls;
+  rc = corio_runner_run(runner, main_task, st, NULL);
+  if (rc < 0)
+    die("corio_runner_run", rc);
+  return st->seconds;
 }
 
 static long parse_count(const char *text) {
@@ -140,18 +144,19 @@ static long parse_count(const char *text) {
 }
 
 int main(int argc, char **argv) {
-  struct state st = {.tasks = DEFAULT_TASKS, .calls = DEFAULT_CALLS};
+  struct state st = {.tasks = DEFAULT_TASKS};
   corio_executor *ex;
   corio_runner *runner;
-  double s, total;
+  double s_thread[BENCH_RUNS], s_executor[BENCH_RUNS], s, total;
+  long calls = DEFAULT_CALLS, warm;
   unsigned threads;
   int rc;
 
   if (argc > 1)
     st.tasks = parse_count(argv[1]);
   if (argc > 2)
-    st.calls = parse_count(argv[2]);
-  total = (double)st.tasks * (double)st.calls;
+    calls = parse_count(argv[2]);
+  total = (double)st.tasks * (double)calls;
   st.children = malloc((size_t)st.tasks * sizeof *st.children);
   if (!st.children) {
     fprintf(stderr, "to_thread: no memory for %ld tasks\n", st.tasks);
@@ -161,19 +166,26 @@ int main(int argc, char **argv) {
   if (rc < 0)
     die("corio_runner_create", rc);
 
-  s = median_run(runner, &st);
+  /* Warm-up, then the two workloads run by turns, so that both see the
+   * same state of the machine. */
+  warm = calls < WARMUP_CALLS ? calls : WARMUP_CALLS;
+  run(runner, &st, 0, warm);
+  run(runner, &st, 1, warm);
+  for (int r = 0; r < BENCH_RUNS; r++) {
+    s_thread[r] = run(runner, &st, 0, calls);
+    s_executor[r] = run(runner, &st, 1, calls);
+  }
   /* The loop is not running: its default executor exists by now. */
   rc = corio_loop_default_executor(corio_runner_loop(runner), &ex);
   if (rc < 0)
     die("corio_loop_default_executor", rc);
   threads = corio_executor_threads(ex);
+  s = bench_median(s_thread, BENCH_RUNS);
   bench_print("to_thread_calls", total, 0, "");
   bench_print("to_thread_us", s * 1e6 / total, 3, "us");
   bench_print("to_thread_per_s", total / s, 0, "/s");
   bench_print("pool_threads", (double)threads, 0, "threads");
-
-  st.use_executor = 1;
-  s = median_run(runner, &st);
+  s = bench_median(s_executor, BENCH_RUNS);
   bench_print("run_in_executor_us", s * 1e6 / total, 3, "us");
   bench_print("run_in_executor_per_s", total / s, 0, "/s");
 

@@ -108,6 +108,21 @@ static const struct part parts[] = {
      "and cancels nothing; as_completed returns futures as they complete,\n"
      "and -ETIMEDOUT once its timeout has passed.",
      example_wait_as_completed},
+    {"Threads: to_thread",
+     "corio_to_thread() runs a blocking function on the loop's default\n"
+     "executor, inside a copy of the task's context, while the loop goes\n"
+     "on: a blocking unit and a sleeping unit take 1 unit, not 2.",
+     example_to_thread},
+    {"Threads: blocking calls gathered",
+     "Three to_thread calls of 1, 3 and 2 units gathered run on three pool\n"
+     "threads at once: 3 units in all, completing in the order A, C, B.",
+     example_to_thread_gather},
+    {"Threads: a loop in a background thread",
+     "The main thread starts tasks on a loop run by another thread with\n"
+     "corio_run_coroutine_threadsafe() and waits for their results with a\n"
+     "timeout; a cancel reaches the task, and a stop sent with\n"
+     "call_soon_threadsafe ends the loop's run_forever.",
+     example_threadsafe_loop},
 };
 
 int main(void) {

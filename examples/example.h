@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <corio/context.h>
 #include <corio/coro.h>
@@ -70,12 +71,50 @@ int example_timeouts(void);
 /* wait with a timeout, as_completed, and as_completed with a timeout (seed
  * 001's "waiting for tasks"). */
 int example_wait_as_completed(void);
+/* to_thread: a blocking function on a pool thread while the loop sleeps,
+ * one unit in all, with main's context variable seen there (seed 001). */
+int example_to_thread(void);
+/* Three blocking calls of 1, 3 and 2 units gathered through to_thread
+ * finish in 3 units, in the order A, C, B (seed 001). */
+int example_to_thread_gather(void);
+/* A loop run_forever in a background thread: run_coroutine_threadsafe, a
+ * result in time, a timeout and a cancellation, then stop and join (seed
+ * 001's complete example). */
+int example_threadsafe_loop(void);
 
 /* The task examples scale the seeds' seconds down to this unit, so that
  * the tests stay fast; they never print a clock time, only whole units
  * (see say_after.c). */
 #define EXAMPLE_UNIT_NS ((int64_t)50 * 1000 * 1000)
 #define EXAMPLE_UNIT ((double)EXAMPLE_UNIT_NS / 1e9)
+
+/* The loop's clock (CLOCK_MONOTONIC, as corio_loop_time_ns), read on any
+ * thread: pool threads and a loop's foreign threads have no running loop
+ * to ask. */
+static inline int64_t example_clock_ns(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Whole units since start_ns on example_clock_ns, rounded down: a sleep,
+ * blocking or not, never ends before its time, so an event due at n units
+ * prints n unless it comes a whole unit late. */
+static inline long long example_units_since(int64_t start_ns) {
+  return (long long)((example_clock_ns() - start_ns) / EXAMPLE_UNIT_NS);
+}
+
+/* Blocks the calling thread for ns nanoseconds, as time.sleep() does: the
+ * blocking call of the thread examples. A signal does not cut it short. */
+static inline void example_block_ns(int64_t ns) {
+  int64_t when = example_clock_ns() + ns;
+  struct timespec ts = {(time_t)(when / 1000000000),
+                        (long)(when % 1000000000)};
+
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
 
 /* The timer callback of example_sleep_until_ns: wakes the sleeper. */
 static inline int example_wake_sleeper(void *fut) {

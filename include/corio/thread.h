@@ -72,12 +72,14 @@ CORIO_API int corio_loop_set_default_executor(corio_loop *loop,
                                               corio_executor *ex);
 
 typedef struct corio_job_options {
-  /* Run the function inside this context (a reference is taken); NULL
-   * runs it in an empty one. corio_to_thread passes a copy of the
-   * caller's. */
+  /* Run the function inside this context (a reference is taken). NULL
+   * runs it in the pool thread's own context, as Python does: a value set
+   * there stays with that thread for its later jobs. corio_to_thread
+   * passes a copy of the caller's. */
   corio_context *context;
   /* Called with a result that nobody will read (the future was cancelled
-   * while the job ran, or the loop closed), on whichever thread drops it. */
+   * while the job ran, nobody holds it or waits on it any more, or the
+   * loop closed), on whichever thread drops it. */
   void (*discard)(void *result);
 } corio_job_options;
 

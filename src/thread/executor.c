@@ -19,6 +19,7 @@ struct corio_executor {
   corio__job *head, *tail; /* queued jobs */
   unsigned queued;
   unsigned waiting; /* threads blocked waiting for work */
+  unsigned wakes;   /* signalled, not woken yet: at most one from submit */
   unsigned threads, max_workers;
   int shutdown;
   int freed; /* the creator let go */
@@ -135,12 +136,19 @@ static void *worker_main(void *arg) {
       ex->waiting++;
       pthread_cond_wait(&ex->work, &ex->lock);
       ex->waiting--;
+      if (ex->wakes)
+        ex->wakes--;
     }
     job = ex->head;
     if (!job)
       break; /* shut down, and nothing left to run */
     queue_remove(ex, job);
     job->state = JOB_RUNNING;
+    /* More work: pass the wake-up on to one more idle thread. */
+    if (ex->head && ex->waiting > ex->wakes) {
+      ex->wakes++;
+      pthread_cond_signal(&ex->work);
+    }
     pthread_mutex_unlock(&ex->lock);
     corio__job_execute(job);
     pthread_mutex_lock(&ex->lock);
@@ -185,7 +193,9 @@ int corio__executor_submit(corio_executor *ex, corio__job *job) {
       rc = 0; /* a running thread will get to it */
     if (rc < 0)
       queue_remove(ex, job);
-  } else if (ex->waiting > 0) {
+  } else if (ex->waiting > 0 && ex->wakes == 0) {
+    /* One wake-up in flight at a time: the woken thread passes it on. */
+    ex->wakes++;
     pthread_cond_signal(&ex->work);
   }
   pthread_mutex_unlock(&ex->lock);

@@ -99,6 +99,12 @@ static void on_future_done(corio_future *fut, void *arg) {
     release_loop_side(job);
 }
 
+/* Only the job holds the future and only its own callback is on it: a
+ * result set there could never be read (fire and forget). */
+static int unreadable(const corio_future *fut) {
+  return fut->refs == 1 && fut->callbacks_len == 1;
+}
+
 /* The delivery call, on the loop's thread. */
 static int deliver(void *arg) {
   corio__job *job = arg;
@@ -106,6 +112,9 @@ static int deliver(void *arg) {
 
   if (!fut || corio_future_done(fut)) {
     discard_result(job); /* cancelled while it ran */
+  } else if (job->error == 0 && !job->skipped && unreadable(fut)) {
+    discard_result(job);
+    (void)corio_future_set_result(fut, NULL); /* lets the job go */
   } else if (job->skipped) {
     (void)corio_future_cancel(fut, "the executor was shut down");
   } else if (job->error < 0) {
@@ -227,6 +236,11 @@ int corio_to_thread_ex(corio_thread_fn fn, void *arg,
   if (!corio_future_done(fut)) {
     /* This task was cancelled (or its loop is closing): so is the job. */
     (void)corio_future_cancel(fut, NULL);
+  } else if (rc == -ECANCELED && !corio_future_cancelled(fut)) {
+    /* Cancelled after the outcome arrived: a result nobody will read. */
+    void *unread;
+    if (corio_future_result(fut, &unread) == 0 && discard)
+      discard(unread);
   }
   corio_future_unref(fut);
   return rc;

@@ -3,17 +3,81 @@
 #include <errno.h>
 
 #include "core/alloc.h"
+#include "core/sys_thread.h"
 #include "loop/ext.h"
 #include "thread/thread_internal.h"
+
+/* asyncio's shutdown_default_executor: a helper thread waits for the
+ * pool's threads while the loop runs, so a job still running can call
+ * back into the loop (run_coroutine_threadsafe) and be answered. The
+ * joiner is on the heap: its posted call may outlive this shutdown if the
+ * loop stops early, and then runs (or is dropped) later. */
+typedef struct pool_joiner {
+  corio_executor *ex;
+  corio_loop *loop;
+  corio_future *joined; /* a reference, released with the joiner */
+  corio__remote_call done;
+} pool_joiner;
+
+static void joiner_free(void *arg) {
+  pool_joiner *j = arg;
+
+  corio_future_unref(j->joined);
+  corio__free(j, sizeof *j);
+}
+
+static int pool_joined(void *arg) {
+  pool_joiner *j = arg;
+
+  (void)corio_future_set_result(j->joined, NULL);
+  joiner_free(j);
+  return 0;
+}
+
+static void *join_pool(void *arg) {
+  pool_joiner *j = arg;
+
+  (void)corio_executor_shutdown(j->ex, 0);
+  if (corio__loop_post_threadsafe(j->loop, &j->done) < 0)
+    joiner_free(j); /* unreachable: the loop closes after this hook */
+  return NULL;
+}
 
 /* corio_run and corio_runner_close: running jobs finish first. */
 static int shutdown_state(corio_loop *loop, void *data) {
   thread_loop_state *ls = data;
+  corio_executor *ex = ls->default_executor;
+  corio_future *joined;
+  pool_joiner *j;
+  pthread_t joiner;
+  int rc;
 
-  (void)loop;
-  if (!ls->default_executor)
+  if (!ex)
     return 0;
-  return corio_executor_shutdown(ls->default_executor, 0);
+  (void)corio_executor_shutdown(ex, CORIO_EXECUTOR_NOWAIT);
+  j = corio__calloc(sizeof *j);
+  if (!j || corio_future_create(loop, &j->joined) < 0) {
+    if (j)
+      corio__free(j, sizeof *j);
+    return corio_executor_shutdown(ex, 0); /* wait here instead */
+  }
+  j->ex = ex;
+  j->loop = loop;
+  joined = corio_future_ref(j->joined);
+  corio__remote_call_init(&j->done, pool_joined, joiner_free, j);
+  rc = corio__sys_thread_create(&joiner, join_pool, j, "corio-shutdown");
+  if (rc < 0) {
+    joiner_free(j);
+    corio_future_unref(joined);
+    return corio_executor_shutdown(ex, 0);
+  }
+  /* A stop from a callback meanwhile ends a run early: run again. */
+  do
+    rc = corio_run_until_complete(loop, joined, NULL);
+  while (rc == CORIO_ELOOPSTOPPED);
+  pthread_join(joiner, NULL); /* the pool's threads are gone */
+  corio_future_unref(joined);
+  return rc < 0 ? rc : 0;
 }
 
 static void close_state(corio_loop *loop, void *data) {
