@@ -67,12 +67,13 @@ static void check_probe_result(corio_future *f, int index) {
   CHECK_EQ(CORIO_INT(r), 100 + index);
 }
 
-static int discards;
-static void *discarded;
+/* Discarded results: the callback may run on a pool thread. */
+static atomic_int discards;
+static atomic_intptr_t discarded;
 
 static void count_discard(void *result) {
-  discards++;
-  discarded = result;
+  atomic_store(&discarded, (intptr_t)result);
+  atomic_fetch_add(&discards, 1);
 }
 
 /* ---- size ---------------------------------------------------------------- */
@@ -424,7 +425,7 @@ static void test_cancel_pending_nowait(void **state) {
   corio_test_usage before = corio_test_usage_now();
   (void)state;
 
-  discards = 0;
+  atomic_store(&discards, 0);
   assert_int_equal(run_main(cancel_pending_nowait_main, NULL), 0);
   assert_checks_passed();
   corio_test_assert_no_leak(before);
@@ -468,7 +469,7 @@ static int cancel_pending_main(void *arg, void **result) {
   corio_future_unref(fb);
   CHECK_EQ(corio_executor_free(ex), 0);
   CHECK_EQ(atomic_load(&b.started), 0);
-  CHECK_EQ(discards, 0);
+  CHECK_EQ(atomic_load(&discards), 0);
   return 0;
 }
 
@@ -476,7 +477,7 @@ static void test_cancel_pending_waits(void **state) {
   corio_test_usage before = corio_test_usage_now();
   (void)state;
 
-  discards = 0;
+  atomic_store(&discards, 0);
   assert_int_equal(run_main(cancel_pending_main, NULL), 0);
   assert_checks_passed();
   corio_test_assert_no_leak(before);
@@ -777,8 +778,7 @@ static int fire_main(void *arg, void **result) {
            0);
   corio_future_unref(f);
   CHECK_TRUE(task_wait_flag(&ff->by_task.started, 1, THREAD_TEST_PATIENCE_S));
-  CHECK_TRUE(
-      task_wait_flag(&ff->by_future.started, 1, THREAD_TEST_PATIENCE_S));
+  CHECK_TRUE(task_wait_flag(&ff->by_future.started, 1, THREAD_TEST_PATIENCE_S));
   atomic_store(&ff->main_returned, 1);
   return 0;
 }
@@ -797,15 +797,15 @@ static void test_run_waits_for_default_executor(void **state) {
   (void)state;
 
   fire_init(&ff);
-  discards = 0;
-  discarded = NULL;
+  atomic_store(&discards, 0);
+  atomic_store(&discarded, 0);
   assert_int_equal(run_main(fire_main, &ff), 0);
   assert_checks_passed();
   assert_int_equal(atomic_load(&ff.by_task.done), 1);
   assert_int_equal(atomic_load(&ff.by_future.done), 1);
   /* Nobody reads the second job's result: the loop closed. */
-  assert_int_equal(discards, 1);
-  assert_int_equal(CORIO_INT(discarded), 101);
+  assert_int_equal(atomic_load(&discards), 1);
+  assert_int_equal(atomic_load(&discarded), 101);
   /* Everything released by the time corio_run returns. */
   corio_test_assert_no_leak(before);
 }
@@ -818,14 +818,14 @@ static void test_runner_close_waits(void **state) {
   (void)state;
 
   fire_init(&ff);
-  discards = 0;
+  atomic_store(&discards, 0);
   assert_int_equal(corio_runner_create(&runner), 0);
   assert_int_equal(corio_runner_run(runner, fire_main, &ff, NULL), 0);
   assert_checks_passed();
   assert_int_equal(corio_runner_close(runner), 0);
   assert_int_equal(atomic_load(&ff.by_task.done), 1);
   assert_int_equal(atomic_load(&ff.by_future.done), 1);
-  assert_int_equal(discards, 1);
+  assert_int_equal(atomic_load(&discards), 1);
   corio_test_assert_no_leak(before);
 }
 
@@ -856,8 +856,8 @@ static int calls_back_fn(void *arg, void **result) {
   (void)thread_wait_flag(&cb->main_returned, 1, THREAD_TEST_PATIENCE_S);
   /* corio_run is past main now, in its shutdown. */
   sleep_ms(20);
-  cb->start_rc = corio_run_coroutine_threadsafe(cb->loop, seven_later, NULL,
-                                                &tf);
+  cb->start_rc =
+      corio_run_coroutine_threadsafe(cb->loop, seven_later, NULL, &tf);
   if (cb->start_rc == 0) {
     cb->rc = corio_threadsafe_future_result(tf, 1.0, &cb->r);
     corio_threadsafe_future_unref(tf);
@@ -912,8 +912,7 @@ int main(void) {
       cmocka_unit_test_setup(test_lazy_default_executor, reset_checks),
       cmocka_unit_test_setup(test_user_default_executor, reset_checks),
       cmocka_unit_test_setup(test_free_while_loop_holds, reset_checks),
-      cmocka_unit_test_setup(test_run_waits_for_default_executor,
-                             reset_checks),
+      cmocka_unit_test_setup(test_run_waits_for_default_executor, reset_checks),
       cmocka_unit_test_setup(test_runner_close_waits, reset_checks),
       cmocka_unit_test_setup(test_run_shutdown_keeps_loop_running,
                              reset_checks),

@@ -163,7 +163,7 @@ struct from_callback {
 static int to_thread_in_callback(void *arg) {
   struct from_callback *c = arg;
 
-  c->rc = corio_to_thread(job_fn, NULL, NULL);
+  c->rc = corio_to_thread(fail_with_message, NULL, NULL);
   return corio_loop_stop(c->loop);
 }
 
@@ -252,9 +252,7 @@ static int read_only(void *arg, void **result) {
   return 0;
 }
 
-static int set_to(void *arg) {
-  return corio_contextvar_set(var, arg, NULL);
-}
+static int set_to(void *arg) { return corio_contextvar_set(var, arg, NULL); }
 
 static int context_main(void *arg, void **result) {
   struct gate gate = GATE_INIT;
@@ -278,11 +276,11 @@ static int context_main(void *arg, void **result) {
   CHECK_EQ(corio_contextvar_get(var, &v), 0);
   CHECK_EQ(CORIO_INT(v), 7);
 
-  /* run_in_executor without a context: an empty one. One thread, so the
-   * next jobs run where the previous ones did. */
+  /* run_in_executor without a context: the pool thread's own, empty on a
+   * new thread. One thread, so the next jobs run where this one did. */
   CHECK_EQ(corio_executor_create(&ex, 1), 0);
-  CHECK_EQ(
-      corio_run_in_executor(corio_loop_current(), ex, read_only, &s, &f), 0);
+  CHECK_EQ(corio_run_in_executor(corio_loop_current(), ex, read_only, &s, &f),
+           0);
   CHECK_PTR(corio_future_loop(f), corio_loop_current());
   CHECK_EQ(corio_future_await(f, NULL), 0);
   corio_future_unref(f);
@@ -341,42 +339,66 @@ static void test_context(void **state) {
   corio_contextvar_free(var);
 }
 
-/* Without a context a job runs in an empty one (thread.h): what an
- * earlier job set on the same pool thread is not there. */
-static int no_context_main(void *arg, void **result) {
+/* Without a context a job runs in the pool thread's own context, as in
+ * Python: what a job sets there is still set for the next job on that
+ * thread. A job given a context, and a to_thread job (a copy of the
+ * task's), do not see it, and leave it as it was. */
+static int thread_context_main(void *arg, void **result) {
+  corio_job_options options = {0};
   corio_executor *ex;
+  corio_context *empty;
   struct seen s;
   corio_future *f;
 
   (void)arg;
   (void)result;
   memset(&s, 0, sizeof s);
+  /* One thread, the loop's default: every job below runs on it. */
   CHECK_EQ(corio_executor_create(&ex, 1), 0);
-  CHECK_EQ(corio_run_in_executor(NULL, ex, read_and_set, &s, &f), 0);
+  CHECK_EQ(corio_loop_set_default_executor(corio_loop_current(), ex), 0);
+  CHECK_EQ(corio_run_in_executor(NULL, NULL, read_and_set, &s, &f), 0);
   CHECK_EQ(corio_future_await(f, NULL), 0);
   corio_future_unref(f);
-  CHECK_EQ(s.get_rc, CORIO_ENOVALUE);
+  CHECK_EQ(s.get_rc, CORIO_ENOVALUE); /* a new thread's is empty */
   CHECK_EQ(s.set_rc, 0);
-  /* The same thread (one worker), the next job. */
-  CHECK_EQ(corio_run_in_executor(NULL, ex, read_only, &s, &f), 0);
+  CHECK_EQ(corio_run_in_executor(NULL, NULL, read_only, &s, &f), 0);
   CHECK_EQ(corio_future_await(f, NULL), 0);
   corio_future_unref(f);
+  CHECK_EQ(s.get_rc, 0);
+  CHECK_EQ(CORIO_INT(s.value), 9);
+
+  CHECK_EQ(corio_context_create(&empty), 0);
+  options.context = empty;
+  CHECK_EQ(corio_run_in_executor_ex(NULL, NULL, read_only, &s, &options, &f),
+           0);
+  CHECK_EQ(corio_future_await(f, NULL), 0);
+  corio_future_unref(f);
+  corio_context_unref(empty);
   CHECK_EQ(s.get_rc, CORIO_ENOVALUE);
+  /* The task never set it. */
+  CHECK_EQ(corio_to_thread(read_only, &s, NULL), 0);
+  CHECK_EQ(s.get_rc, CORIO_ENOVALUE);
+  CHECK_EQ(corio_run_in_executor(NULL, NULL, read_only, &s, &f), 0);
+  CHECK_EQ(corio_future_await(f, NULL), 0);
+  corio_future_unref(f);
+  CHECK_EQ(s.get_rc, 0);
+  CHECK_EQ(CORIO_INT(s.value), 9);
   CHECK_EQ(corio_executor_threads(ex), 1);
   CHECK_EQ(corio_executor_free(ex), 0);
   return 0;
 }
 
-static void test_no_context_is_empty(void **state) {
+static void test_no_context_runs_in_thread_context(void **state) {
   corio_test_usage before;
   (void)state;
 
   assert_int_equal(corio_contextvar_create(&var, "request"), 0);
   before = corio_test_usage_now();
-  assert_int_equal(run_main(no_context_main, NULL), 0);
-  corio_contextvar_free(var);
+  assert_int_equal(run_main(thread_context_main, NULL), 0);
   assert_checks_passed();
+  /* The pool thread's context went with the thread. */
   corio_test_assert_no_leak(before);
+  corio_contextvar_free(var);
 }
 
 /* ---- concurrency --------------------------------------------------------- */
@@ -719,6 +741,86 @@ static void test_future_cancel(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* ---- results nobody can read --------------------------------------------- */
+
+struct read_in_callback {
+  int calls, rc;
+  void *value;
+};
+
+static void read_result(corio_future *fut, void *arg) {
+  struct read_in_callback *c = arg;
+
+  c->calls++;
+  c->rc = corio_future_result(fut, &c->value);
+}
+
+/* A run_in_executor future nobody holds any more (fire and forget): its
+ * result is discarded when it arrives, with the loop running. One still
+ * held, or with a done callback of the user's, gets it; an error nobody
+ * reads is reported as for any future. */
+static int unreadable_main(void *arg, void **result) {
+  corio_job_options options = {.discard = count_discard};
+  struct job a, b, c, d;
+  struct read_in_callback cb = {0, 1, NULL};
+  struct reports reports = {0, 0, ""};
+  corio_future *f;
+  void *r = NULL;
+
+  (void)arg;
+  (void)result;
+  corio_loop_set_exception_handler(corio_loop_current(), capture_report,
+                                   &reports);
+  job_init(&a, CORIO_PTR(21));
+  CHECK_EQ(corio_run_in_executor_ex(NULL, NULL, job_fn, &a, &options, &f), 0);
+  corio_future_unref(f);
+  CHECK_TRUE(task_wait_flag(&discards, 1, THREAD_TEST_PATIENCE_S));
+  CHECK_EQ(atomic_load(&discarded), 21);
+
+  job_init(&b, CORIO_PTR(22));
+  CHECK_EQ(corio_run_in_executor_ex(NULL, NULL, job_fn, &b, &options, &f), 0);
+  CHECK_TRUE(task_wait_flag(&b.done, 1, THREAD_TEST_PATIENCE_S));
+  CHECK_EQ(corio_sleep(0.02), 0);
+  CHECK_EQ(corio_future_await(f, &r), 0);
+  CHECK_EQ(CORIO_INT(r), 22);
+  corio_future_unref(f);
+
+  job_init(&c, CORIO_PTR(23));
+  CHECK_EQ(corio_run_in_executor_ex(NULL, NULL, job_fn, &c, &options, &f), 0);
+  CHECK_EQ(corio_future_add_done_callback(f, read_result, &cb), 0);
+  corio_future_unref(f);
+  CHECK_TRUE(task_wait_flag(&c.done, 1, THREAD_TEST_PATIENCE_S));
+  for (int i = 0; i < 1000 && cb.calls == 0; i++)
+    CHECK_EQ(corio_sleep(0.001), 0);
+  CHECK_EQ(cb.calls, 1);
+  CHECK_EQ(cb.rc, 0);
+  CHECK_EQ(CORIO_INT(cb.value), 23);
+
+  job_init(&d, NULL);
+  d.error = -EIO;
+  CHECK_EQ(corio_run_in_executor_ex(NULL, NULL, job_fn, &d, &options, &f), 0);
+  corio_future_unref(f);
+  CHECK_TRUE(task_wait_flag(&d.done, 1, THREAD_TEST_PATIENCE_S));
+  for (int i = 0; i < 1000 && reports.count == 0; i++)
+    CHECK_EQ(corio_sleep(0.001), 0);
+  CHECK_EQ(reports.count, 1);
+  CHECK_EQ(reports.last_error, -EIO);
+
+  CHECK_EQ(corio_sleep(0.01), 0);
+  CHECK_EQ(atomic_load(&discards), 1);
+  return 0;
+}
+
+static void test_unreadable_results(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  (void)state;
+
+  reset_discards();
+  assert_int_equal(run_main(unreadable_main, NULL), 0);
+  assert_checks_passed();
+  corio_test_assert_no_leak(before);
+}
+
 /* ---- the loop closes under a job ----------------------------------------- */
 
 static int nap(void *arg, void **result) {
@@ -727,22 +829,33 @@ static int nap(void *arg, void **result) {
   return corio_sleep(0.005);
 }
 
-/* Runs loop a little (so that it has run and stopped), then closes it. */
-static void run_a_little_and_close(corio_loop *loop) {
+/* Runs loop a little, so that it has run and stopped. */
+static void run_a_little(corio_loop *loop) {
   corio_spawn_options opts = {.loop = loop};
   corio_task *t;
 
   assert_int_equal(corio_spawn_ex(&t, nap, NULL, &opts), 0);
-  assert_int_equal(
-      corio_run_until_complete(loop, corio_task_future(t), NULL), 0);
+  assert_int_equal(corio_run_until_complete(loop, corio_task_future(t), NULL),
+                   0);
   corio_task_unref(t);
+}
+
+static void run_a_little_and_close(corio_loop *loop) {
+  run_a_little(loop);
   assert_int_equal(corio_loop_close(loop), 0);
 }
 
-/* Closed while the job runs: the future is cancelled, the job finishes on
- * its thread and its result is discarded there, once. The loop's memory
- * may go before the job ends (late) or after. */
-static void closed_while_running(int late) {
+/* The loop closes under a job: its future is cancelled and the job's
+ * result is discarded, once: on the pool thread if the job ends after the
+ * close (the loop's memory may go before the job ends, or after), on the
+ * closing thread if the outcome was waiting in the loop's queue. */
+enum close_when {
+  CLOSE_RUNNING,      /* closed, then the job ends */
+  CLOSE_RUNNING_LATE, /* closed and unreferenced, then the job ends */
+  CLOSE_POSTED        /* the job ended and posted its outcome, then closed */
+};
+
+static void closed_under_job(enum close_when when) {
   corio_test_usage before = corio_test_usage_now();
   corio_job_options options = {.discard = count_discard};
   struct gate gate = GATE_INIT;
@@ -757,18 +870,30 @@ static void closed_while_running(int late) {
   assert_int_equal(
       corio_run_in_executor_ex(loop, NULL, job_fn, &j, &options, &f), 0);
   assert_true(thread_wait_flag(&j.started, 1, THREAD_TEST_PATIENCE_S));
-  run_a_little_and_close(loop);
+  run_a_little(loop);
+  if (when == CLOSE_POSTED) {
+    /* The loop is not running: the outcome waits in its queue. */
+    gate_open(&gate);
+    assert_true(thread_wait_flag(&j.done, 1, THREAD_TEST_PATIENCE_S));
+    sleep_ms(20);
+    assert_false(corio_future_done(f));
+  }
+  assert_int_equal(corio_loop_close(loop), 0);
   assert_true(corio_future_done(f));
   assert_true(corio_future_cancelled(f));
   corio_future_unref(f);
-  if (late)
-    corio_loop_unref(loop);
-  assert_int_equal(atomic_load(&discards), 0);
-  gate_open(&gate);
-  assert_true(thread_wait_flag(&discards, 1, THREAD_TEST_PATIENCE_S));
+  if (when == CLOSE_POSTED) {
+    assert_int_equal(atomic_load(&discards), 1);
+  } else {
+    if (when == CLOSE_RUNNING_LATE)
+      corio_loop_unref(loop);
+    assert_int_equal(atomic_load(&discards), 0);
+    gate_open(&gate);
+    assert_true(thread_wait_flag(&discards, 1, THREAD_TEST_PATIENCE_S));
+    assert_int_equal(atomic_load(&j.done), 1);
+  }
   assert_int_equal(atomic_load(&discarded), 55);
-  assert_int_equal(atomic_load(&j.done), 1);
-  if (!late)
+  if (when != CLOSE_RUNNING_LATE)
     corio_loop_unref(loop);
   assert_no_leak_soon(before);
   assert_int_equal(atomic_load(&discards), 1);
@@ -776,12 +901,17 @@ static void closed_while_running(int late) {
 
 static void test_loop_closed_while_running(void **state) {
   (void)state;
-  closed_while_running(0);
+  closed_under_job(CLOSE_RUNNING);
 }
 
 static void test_loop_freed_while_running(void **state) {
   (void)state;
-  closed_while_running(1);
+  closed_under_job(CLOSE_RUNNING_LATE);
+}
+
+static void test_loop_closed_with_outcome_posted(void **state) {
+  (void)state;
+  closed_under_job(CLOSE_POSTED);
 }
 
 /* Closed while the job is queued on a busy executor of the user's: it
@@ -898,15 +1028,19 @@ int main(void) {
       cmocka_unit_test_setup(test_outcomes, reset_checks),
       cmocka_unit_test_setup(test_misuse, reset_checks),
       cmocka_unit_test_setup(test_context, reset_checks),
-      cmocka_unit_test_setup(test_no_context_is_empty, reset_checks),
+      cmocka_unit_test_setup(test_no_context_runs_in_thread_context,
+                             reset_checks),
       cmocka_unit_test_setup(test_parallel, reset_checks),
       cmocka_unit_test_setup(test_loop_keeps_running, reset_checks),
       cmocka_unit_test_setup(test_cancel_while_queued, reset_checks),
       cmocka_unit_test_setup(test_cancel_while_running, reset_checks),
       cmocka_unit_test_setup(test_cancel_after_delivery, reset_checks),
       cmocka_unit_test_setup(test_future_cancel, reset_checks),
+      cmocka_unit_test_setup(test_unreadable_results, reset_checks),
       cmocka_unit_test_setup(test_loop_closed_while_running, reset_checks),
       cmocka_unit_test_setup(test_loop_freed_while_running, reset_checks),
+      cmocka_unit_test_setup(test_loop_closed_with_outcome_posted,
+                             reset_checks),
       cmocka_unit_test_setup(test_loop_closed_while_queued, reset_checks),
       cmocka_unit_test_setup(test_runner_closed_while_running, reset_checks),
       cmocka_unit_test_setup(test_explicit_executor, reset_checks),

@@ -32,7 +32,8 @@ struct gate {
   int open;
 };
 
-#define GATE_INIT {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}
+#define GATE_INIT                                                              \
+  { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0 }
 
 static inline void gate_open(struct gate *g) {
   pthread_mutex_lock(&g->lock);
