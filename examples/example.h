@@ -6,15 +6,18 @@
 #define CORIO_EXAMPLE_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <time.h>
 
+#include <corio/combine.h>
 #include <corio/context.h>
 #include <corio/coro.h>
 #include <corio/future.h>
 #include <corio/loop.h>
 #include <corio/task.h>
+#include <corio/thread.h>
 
 /* greenlet: task 1 and task 2 switch to each other (seed 000). */
 int example_greenlet_pingpong(void);
@@ -114,6 +117,68 @@ static inline void example_block_ns(int64_t ns) {
 
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
     ;
+}
+
+/* Warming up the loop's default executor. The thread examples time
+ * blocking calls on pool threads in units; starting those threads, and
+ * running the to_thread path the first time, is not what they time, and
+ * under Valgrind (which translates code the first time it runs, and runs
+ * one thread at a time) it takes longer than a unit. So their main calls
+ * example_warm_pool(n) before its clock starts: n jobs that wait for one
+ * another, which leaves the pool with n threads that have each run a job.
+ * The jobs meet here; one that waits 5 s in vain gives up, so that a
+ * failed submission cannot hang the example. */
+typedef struct example_meeting {
+  pthread_mutex_t lock;
+  pthread_cond_t met;
+  unsigned arrived, expected;
+} example_meeting;
+
+static inline int example_meet(void *arg, void **result) {
+  example_meeting *m = arg;
+  struct timespec limit;
+  int rc = 0;
+
+  (void)result;
+  clock_gettime(CLOCK_REALTIME, &limit); /* the condition's clock */
+  limit.tv_sec += 5;
+  pthread_mutex_lock(&m->lock);
+  m->arrived++;
+  pthread_cond_broadcast(&m->met);
+  while (m->arrived < m->expected && rc != ETIMEDOUT)
+    rc = pthread_cond_timedwait(&m->met, &m->lock, &limit);
+  pthread_mutex_unlock(&m->lock);
+  return 0;
+}
+
+/* A gather child: example_meet on a pool thread. */
+static inline int example_meet_on_thread(void *arg, void **result) {
+  return corio_to_thread(example_meet, arg, result);
+}
+
+/* From a task: n (at most 4) jobs that meet on the default executor.
+ * Returns 0, or the first error. */
+static inline int example_warm_pool(unsigned n) {
+  /* Static: a job may outlive a cancelled warm-up. */
+  static example_meeting meeting = {PTHREAD_MUTEX_INITIALIZER,
+                                    PTHREAD_COND_INITIALIZER, 0, 0};
+  corio_awaitable children[4];
+  corio_outcome outcomes[4];
+  unsigned i;
+  int rc;
+
+  if (n == 0 || n > 4)
+    return -EINVAL;
+  pthread_mutex_lock(&meeting.lock);
+  meeting.arrived = 0;
+  meeting.expected = n;
+  pthread_mutex_unlock(&meeting.lock);
+  for (i = 0; i < n; i++)
+    children[i] = CORIO_AWAIT_FN(example_meet_on_thread, &meeting);
+  rc = corio_gather(children, n, outcomes, CORIO_GATHER_RETURN_EXCEPTIONS);
+  for (i = 0; i < n && rc == 0; i++)
+    rc = outcomes[i].error;
+  return rc;
 }
 
 /* The timer callback of example_sleep_until_ns: wakes the sleeper. */

@@ -17,9 +17,10 @@
  *
  * Each gather child is a task that calls corio_to_thread(blocking_io,
  * &call, NULL); the three tasks submit their jobs in argument order in one
- * loop iteration, and the default executor starts a thread for each, since
- * none is free. The three sleeps overlap: main takes 3 units, not
- * 1 + 3 + 2 = 6, and the calls complete in the order A, C, B.
+ * loop iteration, and the default executor runs them on three threads at
+ * once (started before main's clock, see example_warm_pool). The three
+ * sleeps overlap: main takes 3 units, not 1 + 3 + 2 = 6, and the calls
+ * complete in the order A, C, B.
  *
  * The order of the output: the three jobs start on their threads at
  * nearly the same instant, in an order the scheduler picks, so the start
@@ -53,16 +54,6 @@ struct call {
 static struct call calls[3] = {{"A", 1, 0}, {"B", 3, 1}, {"C", 2, 2}};
 
 static int64_t start_ns; /* when main started */
-
-/* Warming up: main runs this on the pool before its clock starts, so
- * that the pool has a thread and the code of a first to_thread has run
- * once. The first call is slow under Valgrind, which translates code the
- * first time it runs: slower than a unit. */
-static int nothing(void *arg, void **result) {
-  (void)arg;
-  (void)result;
-  return 0;
-}
 
 /* The start lines' turns: next is the turn whose line is printed next. */
 static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -101,14 +92,13 @@ static int to_thread_child(void *arg, void **result) {
 
 static int gather_main(void *arg, void **result) {
   corio_awaitable children[3];
-  corio_executor *pool;
   int i, rc;
 
   (void)arg;
   (void)result;
-  rc = corio_to_thread(nothing, NULL, NULL); /* see warming up */
+  rc = example_warm_pool(3); /* not timed: see example.h */
   if (rc < 0)
-    return example_task_fail(EXAMPLE, "corio_to_thread", rc);
+    return example_task_fail(EXAMPLE, "example_warm_pool", rc);
   start_ns = example_clock_ns();
   next_turn = 0;
   printf("started main at t=%lld\n", example_units_since(start_ns));
@@ -118,12 +108,6 @@ static int gather_main(void *arg, void **result) {
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_gather", rc);
   printf("finished main at t=%lld\n", example_units_since(start_ns));
-  rc = corio_loop_default_executor(corio_loop_running(), &pool);
-  if (rc < 0)
-    return example_task_fail(EXAMPLE, "corio_loop_default_executor", rc);
-  /* One per call: a thread starts when a job comes and none is free. */
-  printf("(the default executor ran them on %u threads)\n",
-         corio_executor_threads(pool));
   return 0;
 }
 
