@@ -112,8 +112,7 @@ static inline long long example_units_since(int64_t start_ns) {
  * blocking call of the thread examples. A signal does not cut it short. */
 static inline void example_block_ns(int64_t ns) {
   int64_t when = example_clock_ns() + ns;
-  struct timespec ts = {(time_t)(when / 1000000000),
-                        (long)(when % 1000000000)};
+  struct timespec ts = {(time_t)(when / 1000000000), (long)(when % 1000000000)};
 
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
     ;

@@ -127,9 +127,8 @@ static int direct_main(void *arg, void **result) {
 
 int example_to_thread(void) {
   static const example_part parts[] = {
-      {to_thread_main,
-       "# await asyncio.gather(asyncio.to_thread(blocking_io), "
-       "asyncio.sleep(1))"},
+      {to_thread_main, "# await asyncio.gather(asyncio.to_thread(blocking_io), "
+                       "asyncio.sleep(1))"},
       {direct_main, "\n# blocking_io() called in a coroutine blocks the "
                     "loop:\n"
                     "# await asyncio.gather(<blocking_io() in a task>, "
@@ -142,8 +141,8 @@ int example_to_thread(void) {
   rc = corio_contextvar_create(&request_id, "request_id");
   if (rc < 0)
     return example_fail(EXAMPLE, "corio_contextvar_create", rc);
-  failed = example_asyncio_run_parts(EXAMPLE, parts,
-                                     sizeof parts / sizeof parts[0]);
+  failed =
+      example_asyncio_run_parts(EXAMPLE, parts, sizeof parts / sizeof parts[0]);
   corio_contextvar_free(request_id);
   request_id = NULL;
   return failed;

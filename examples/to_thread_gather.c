@@ -45,8 +45,8 @@
 
 struct call {
   const char *name;
-  int delay;   /* units */
-  int turn;    /* its place among the start lines */
+  int delay; /* units */
+  int turn;  /* its place among the start lines */
 };
 
 /* Static, not on main's stack: should a child fail, gather would return
@@ -55,7 +55,7 @@ static struct call calls[3] = {{"A", 1, 0}, {"B", 3, 1}, {"C", 2, 2}};
 
 static int64_t start_ns; /* when main started */
 
-/* The start lines' turns: next is the turn whose line is printed next. */
+/* The start lines' turns: next_turn is the turn of the line printed next. */
 static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t turn_cond = PTHREAD_COND_INITIALIZER;
 static int next_turn;
@@ -114,12 +114,11 @@ static int gather_main(void *arg, void **result) {
 int example_to_thread_gather(void) {
   printf("(t: whole units of %d ms since main started)\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
-  return example_asyncio_run(
-      EXAMPLE, gather_main,
-      "# await asyncio.gather(\n"
-      "#     asyncio.to_thread(blocking_io, 'A', 1),\n"
-      "#     asyncio.to_thread(blocking_io, 'B', 3),\n"
-      "#     asyncio.to_thread(blocking_io, 'C', 2))");
+  return example_asyncio_run(EXAMPLE, gather_main,
+                             "# await asyncio.gather(\n"
+                             "#     asyncio.to_thread(blocking_io, 'A', 1),\n"
+                             "#     asyncio.to_thread(blocking_io, 'B', 3),\n"
+                             "#     asyncio.to_thread(blocking_io, 'C', 2))");
 }
 
 #ifdef EXAMPLE_STANDALONE
