@@ -51,18 +51,16 @@ void corio__job_execute(corio__job *job) {
   corio__fail_sink_current = &sink;
   rc = job->ctx ? corio_context_run(job->ctx, call_job, job) : call_job(job);
   corio__fail_sink_current = prev_sink;
-  if (rc > 0) {
+  if (rc >= 0 || sink.code != rc) {
+    /* No error, or the message was for another one. */
     corio__strfree(sink.message);
+    sink.message = NULL;
+  }
+  if (rc > 0) {
     sink.message = corio__format("executor function returned %d: return 0 "
                                  "or a negative code",
                                  rc);
     rc = -EINVAL;
-  } else if (rc < 0 && sink.code != rc) {
-    corio__strfree(sink.message); /* a message for another error */
-    sink.message = NULL;
-  } else if (rc == 0) {
-    corio__strfree(sink.message);
-    sink.message = NULL;
   }
   job->error = rc;
   job->message = sink.message;

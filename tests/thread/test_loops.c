@@ -5,61 +5,7 @@
  * trips between two loops. */
 #include <stdio.h>
 
-#include "thread_test.h"
-
-/* ---- checks that may run on any thread (see test_threadsafe.c) ---------- */
-
-static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  const char *file;
-  int line;
-  char text[320];
-} failed;
-
-static void check_int(long long got, long long want, const char *what,
-                      const char *file, int line) {
-  if (got == want)
-    return;
-  pthread_mutex_lock(&check_lock);
-  if (!failed.line) {
-    failed.file = file;
-    failed.line = line;
-    snprintf(failed.text, sizeof failed.text, "%s is %lld, expected %lld",
-             what, got, want);
-  }
-  pthread_mutex_unlock(&check_lock);
-}
-
-#define CHECK_EQ(got, want)                                                    \
-  check_int((long long)(got), (long long)(want), #got, __FILE__, __LINE__)
-#define CHECK_TRUE(cond) check_int(!!(cond), 1, #cond, __FILE__, __LINE__)
-
-static int reset_checks(void **state) {
-  (void)state;
-  pthread_mutex_lock(&check_lock);
-  failed.line = 0;
-  failed.text[0] = 0;
-  pthread_mutex_unlock(&check_lock);
-  return 0;
-}
-
-static void assert_checks_passed(void) {
-  pthread_mutex_lock(&check_lock);
-  if (failed.line) {
-    print_error("%s:%d: %s\n", failed.file, failed.line, failed.text);
-    pthread_mutex_unlock(&check_lock);
-    fail();
-  }
-  pthread_mutex_unlock(&check_lock);
-}
-
-/* ---- a loop running in a background thread ------------------------------- */
-
-struct bg {
-  corio_loop *loop;
-  pthread_t thread;
-  int run_rc;
-};
+#include "thread_check.h"
 
 static void quiet(corio_loop *loop, const corio_loop_error *e, void *arg) {
   (void)loop;
@@ -67,31 +13,8 @@ static void quiet(corio_loop *loop, const corio_loop_error *e, void *arg) {
   (void)arg;
 }
 
-static void *bg_main(void *arg) {
-  struct bg *b = arg;
-
-  b->run_rc = corio_loop_run_forever(b->loop);
-  (void)corio_loop_close(b->loop);
-  return NULL;
-}
-
-static void bg_start(struct bg *b) {
-  b->run_rc = -1;
-  assert_int_equal(corio_loop_create(&b->loop), 0);
-  corio_loop_set_exception_handler(b->loop, quiet, NULL);
-  assert_int_equal(pthread_create(&b->thread, NULL, bg_main, b), 0);
-}
-
-static void bg_stop(struct bg *b) {
-  assert_int_equal(
-      corio_loop_call_soon_threadsafe(b->loop, corio_loop_stop_cb, b->loop),
-      0);
-  assert_int_equal(pthread_join(b->thread, NULL), 0);
-  assert_int_equal(b->run_rc, 0);
-  corio_loop_unref(b->loop);
-}
-
-/* ---- bodies ---------------------------------------------------------------- */
+/* ---- bodies ----------------------------------------------------------------
+ */
 
 /* Sleeps on its loop, then returns value (or fails with error). */
 struct slow {
@@ -183,7 +106,8 @@ static void unwatch(corio_task *w) {
   corio_task_unref(w);
 }
 
-/* ---- several loops in several threads -------------------------------------- */
+/* ---- several loops in several threads --------------------------------------
+ */
 
 enum { LOOP_THREADS = 4, WORKERS = 6, CALLS = 4 };
 
@@ -327,7 +251,8 @@ static void test_loops_in_several_threads_at_once(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-/* ---- awaiting a future of another loop ------------------------------------- */
+/* ---- awaiting a future of another loop -------------------------------------
+ */
 
 static corio_loop *loop_b; /* the background loop of the current test */
 
@@ -611,7 +536,8 @@ static void test_await_outside_a_task(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-/* ---- loop A closes while its task awaits B's future ------------------------ */
+/* ---- loop A closes while its task awaits B's future ------------------------
+ */
 
 struct closing_waiter {
   corio_threadsafe_future *fut;
@@ -663,9 +589,8 @@ static void close_while_awaiting(int late_wake) {
   assert_int_equal(atomic_load(&w.returned), 0);
   /* Callbacks run in order: once `mark` ran, the waiter's wake-up (added
    * before it) has been posted to A. */
-  assert_int_equal(corio_threadsafe_future_add_done_callback(w.fut, mark,
-                                                             &marked),
-                   0);
+  assert_int_equal(
+      corio_threadsafe_future_add_done_callback(w.fut, mark, &marked), 0);
   if (late_wake) {
     atomic_store(&open, 1);
     assert_true(thread_wait_flag(&marked, 1, THREAD_TEST_PATIENCE_S));
@@ -729,8 +654,8 @@ static int calls_back(void *arg, void **result) {
   j->rc = corio_run_coroutine_threadsafe(j->loop, doubled, CORIO_PTR(12), &fut);
   if (j->rc == 0) {
     /* No loop runs on a pool thread: blocking is fine. */
-    j->rc = corio_threadsafe_future_result(fut, THREAD_TEST_PATIENCE_S,
-                                           &j->value);
+    j->rc =
+        corio_threadsafe_future_result(fut, THREAD_TEST_PATIENCE_S, &j->value);
     corio_threadsafe_future_unref(fut);
   }
   atomic_store(&j->done, 1);
@@ -791,7 +716,8 @@ static void test_pool_thread_calls_back_into_its_loop(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-/* ---- ping-pong ------------------------------------------------------------- */
+/* ---- ping-pong -------------------------------------------------------------
+ */
 
 enum { ROUND_TRIPS = 1000 };
 
@@ -867,10 +793,8 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_loops_in_several_threads_at_once,
                              reset_checks),
-      cmocka_unit_test_setup(test_await_a_future_of_another_loop,
-                             reset_checks),
-      cmocka_unit_test_setup(test_await_an_error_of_another_loop,
-                             reset_checks),
+      cmocka_unit_test_setup(test_await_a_future_of_another_loop, reset_checks),
+      cmocka_unit_test_setup(test_await_an_error_of_another_loop, reset_checks),
       cmocka_unit_test_setup(test_cancelling_the_awaiting_task, reset_checks),
       cmocka_unit_test_setup(test_await_a_done_future_returns_at_once,
                              reset_checks),

@@ -13,108 +13,10 @@
 #include <math.h>
 #include <stdio.h>
 
-#include "thread_test.h"
+#include "thread_check.h"
 
-/* ---- checks that may run on any thread ------------------------------------
- * A cmocka assertion must not fire on a loop thread or inside a task (it
- * would longjmp across threads or out of a coroutine): those record the
- * first failed check here, and the test asserts after joining. */
-
-static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-  const char *file;
-  int line;
-  char text[320];
-} failed;
-
-static void check_int(long long got, long long want, const char *what,
-                      const char *file, int line) {
-  if (got == want)
-    return;
-  pthread_mutex_lock(&check_lock);
-  if (!failed.line) {
-    failed.file = file;
-    failed.line = line;
-    snprintf(failed.text, sizeof failed.text, "%s is %lld, expected %lld",
-             what, got, want);
-  }
-  pthread_mutex_unlock(&check_lock);
-}
-
-#define CHECK_EQ(got, want)                                                    \
-  check_int((long long)(got), (long long)(want), #got, __FILE__, __LINE__)
-#define CHECK_TRUE(cond) check_int(!!(cond), 1, #cond, __FILE__, __LINE__)
-
-static int reset_checks(void **state) {
-  (void)state;
-  pthread_mutex_lock(&check_lock);
-  failed.line = 0;
-  failed.text[0] = 0;
-  pthread_mutex_unlock(&check_lock);
-  return 0;
-}
-
-static void assert_checks_passed(void) {
-  pthread_mutex_lock(&check_lock);
-  if (failed.line) {
-    print_error("%s:%d: %s\n", failed.file, failed.line, failed.text);
-    pthread_mutex_unlock(&check_lock);
-    fail();
-  }
-  pthread_mutex_unlock(&check_lock);
-}
-
-/* ---- a loop running in a background thread ------------------------------- */
-
-struct bg {
-  corio_loop *loop;
-  pthread_t thread;
-  int run_rc;
-  atomic_int reports; /* what the loop's exception handler was told */
-};
-
-static void count_report(corio_loop *loop, const corio_loop_error *e,
-                         void *arg) {
-  struct bg *b = arg;
-
-  (void)loop;
-  (void)e;
-  atomic_fetch_add(&b->reports, 1);
-}
-
-/* Runs the loop until stopped, then closes it on its own thread: a loop
- * and what runs on it belong to the thread that runs it. */
-static void *bg_main(void *arg) {
-  struct bg *b = arg;
-
-  b->run_rc = corio_loop_run_forever(b->loop);
-  (void)corio_loop_close(b->loop);
-  return NULL;
-}
-
-static void bg_start(struct bg *b) {
-  b->run_rc = -1;
-  atomic_init(&b->reports, 0);
-  assert_int_equal(corio_loop_create(&b->loop), 0);
-  /* A task pending at close is reported ("destroyed but pending"). */
-  corio_loop_set_exception_handler(b->loop, count_report, b);
-  assert_int_equal(pthread_create(&b->thread, NULL, bg_main, b), 0);
-}
-
-/* Stops the loop from this thread, as asyncio's
- * loop.call_soon_threadsafe(loop.stop) does, and waits until the thread
- * has closed it. */
-static void bg_stop(struct bg *b) {
-  assert_int_equal(
-      corio_loop_call_soon_threadsafe(b->loop, corio_loop_stop_cb, b->loop),
-      0);
-  assert_int_equal(pthread_join(b->thread, NULL), 0);
-  assert_int_equal(b->run_rc, 0);
-  assert_true(corio_loop_is_closed(b->loop));
-  corio_loop_unref(b->loop);
-}
-
-/* ---- task bodies ---------------------------------------------------------- */
+/* ---- task bodies ----------------------------------------------------------
+ */
 
 /* Returns arg after yielding to the loop once. */
 static int returns_arg(void *arg, void **result) {
@@ -175,13 +77,14 @@ static int marks_ran(void *arg, void **result) {
   return 0;
 }
 
-/* ---- done callbacks -------------------------------------------------------- */
+/* ---- done callbacks --------------------------------------------------------
+ */
 
 static atomic_int callback_seq;
 
 struct cb_record {
   atomic_int calls;
-  int seq;     /* callback_seq when (first) called */
+  int seq; /* callback_seq when (first) called */
   int was_done;
   corio_threadsafe_future *fut;
   pthread_t thread;
@@ -198,7 +101,8 @@ static void record_callback(corio_threadsafe_future *fut, void *arg) {
   atomic_fetch_add(&rec->calls, 1);
 }
 
-/* ---- tests ----------------------------------------------------------------- */
+/* ---- tests -----------------------------------------------------------------
+ */
 
 static void test_result_is_delivered(void **state) {
   corio_test_usage before = corio_test_usage_now();
@@ -208,9 +112,9 @@ static void test_result_is_delivered(void **state) {
   (void)state;
 
   bg_start(&b);
-  assert_int_equal(corio_run_coroutine_threadsafe(b.loop, returns_arg,
-                                                  CORIO_PTR(42), &fut),
-                   0);
+  assert_int_equal(
+      corio_run_coroutine_threadsafe(b.loop, returns_arg, CORIO_PTR(42), &fut),
+      0);
   assert_non_null(fut);
   assert_int_equal(corio_threadsafe_future_result(fut, 5, &r), 0);
   assert_ptr_equal(r, CORIO_PTR(42));
@@ -243,9 +147,9 @@ static void test_task_error_and_its_message(void **state) {
   (void)state;
 
   bg_start(&b);
-  assert_int_equal(corio_run_coroutine_threadsafe(b.loop, fails_with_message,
-                                                  NULL, &fut),
-                   0);
+  assert_int_equal(
+      corio_run_coroutine_threadsafe(b.loop, fails_with_message, NULL, &fut),
+      0);
   assert_int_equal(corio_threadsafe_future_result(fut, 5, &r), -EIO);
   assert_ptr_equal(r, CORIO_PTR(99)); /* untouched on error */
   assert_true(corio_threadsafe_future_done(fut));
@@ -277,7 +181,7 @@ static void test_result_timeouts(void **state) {
   /* Timeout 0 on a pending future: at once. */
   t0 = wall_s();
   assert_int_equal(corio_threadsafe_future_result(fut, 0, &r), -ETIMEDOUT);
-  assert_true(wall_s() - t0 < 0.1); /* no wait at all */
+  assert_true(wall_s() - t0 < 0.1);                  /* no wait at all */
   assert_null(corio_threadsafe_future_message(fut)); /* pending: none */
   /* A 50 ms timeout expires in about 50 ms, leaving the task alone. */
   assert_true(thread_wait_flag(&s.started, 1, THREAD_TEST_PATIENCE_S));
@@ -423,9 +327,8 @@ static void test_cancel_cancels_the_task_on_its_loop(void **state) {
   assert_int_equal(
       corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
   assert_true(thread_wait_flag(&s.started, 1, THREAD_TEST_PATIENCE_S));
-  assert_int_equal(corio_threadsafe_future_add_done_callback(
-                       fut, record_callback, &rec),
-                   0);
+  assert_int_equal(
+      corio_threadsafe_future_add_done_callback(fut, record_callback, &rec), 0);
   t0 = wall_s();
   assert_int_equal(corio_threadsafe_future_cancel(fut), 1);
   /* The future is cancelled at once, before the loop has done anything. */
@@ -520,9 +423,9 @@ static void test_cancel_racing_completion(void **state) {
     assert_int_equal(corio_run_coroutine_threadsafe(b.loop, returns_arg,
                                                     CORIO_PTR(i + 1), &fut),
                      0);
-    assert_int_equal(corio_threadsafe_future_add_done_callback(
-                         fut, record_callback, &rec),
-                     0);
+    assert_int_equal(
+        corio_threadsafe_future_add_done_callback(fut, record_callback, &rec),
+        0);
     if (i % 3)
       sleep_ms(0); /* vary who wins */
     rc = corio_threadsafe_future_cancel(fut);
@@ -576,14 +479,14 @@ static void test_done_callbacks(void **state) {
   (void)state;
 
   bg_start(&b);
+  assert_int_equal(corio_run_coroutine_threadsafe(b.loop, held_task, &h, &fut),
+                   0);
   assert_int_equal(
-      corio_run_coroutine_threadsafe(b.loop, held_task, &h, &fut), 0);
-  assert_int_equal(corio_threadsafe_future_add_done_callback(
-                       fut, record_callback, &first),
-                   0);
-  assert_int_equal(corio_threadsafe_future_add_done_callback(
-                       fut, record_callback, &second),
-                   0);
+      corio_threadsafe_future_add_done_callback(fut, record_callback, &first),
+      0);
+  assert_int_equal(
+      corio_threadsafe_future_add_done_callback(fut, record_callback, &second),
+      0);
   assert_true(thread_wait_flag(&h.started, 1, THREAD_TEST_PATIENCE_S));
   sleep_ms(10);
   assert_int_equal(atomic_load(&first.calls), 0); /* pending: not yet */
@@ -648,7 +551,7 @@ static int blocks_on_its_own_loop(void *arg, void **result) {
   rc = corio_threadsafe_future_result(fut, 0.5, &r);
   CHECK_EQ(rc, -EDEADLK);
   CHECK_TRUE(wall_s() - t0 < 0.2); /* refused, not waited out */
-  if (rc == -EDEADLK) /* without the guard this would hang */
+  if (rc == -EDEADLK)              /* without the guard this would hang */
     CHECK_EQ(corio_threadsafe_future_result(fut, -1, &r), -EDEADLK);
   /* Polling (timeout 0) is fine: it does not block. */
   CHECK_EQ(corio_threadsafe_future_result(fut, 0, &r), -ETIMEDOUT);
@@ -732,8 +635,8 @@ static void test_bad_input(void **state) {
   (void)state;
 
   bg_start(&b);
-  assert_int_equal(corio_run_coroutine_threadsafe(NULL, returns_arg, NULL, &fut),
-                   -EINVAL);
+  assert_int_equal(
+      corio_run_coroutine_threadsafe(NULL, returns_arg, NULL, &fut), -EINVAL);
   assert_int_equal(corio_run_coroutine_threadsafe(b.loop, NULL, NULL, &fut),
                    -EINVAL);
   assert_ptr_equal(fut, CORIO_PTR(1)); /* untouched */
@@ -742,8 +645,8 @@ static void test_bad_input(void **state) {
   assert_int_equal(corio_threadsafe_future_result(NULL, 0, &r), -EINVAL);
   assert_int_equal(corio_threadsafe_future_result(NULL, -1, &r), -EINVAL);
   assert_int_equal(corio_threadsafe_future_cancel(NULL), -EINVAL);
-  assert_int_equal(corio_threadsafe_future_add_done_callback(NULL, ignore, NULL),
-                   -EINVAL);
+  assert_int_equal(
+      corio_threadsafe_future_add_done_callback(NULL, ignore, NULL), -EINVAL);
   assert_int_equal(corio_threadsafe_future_await(NULL, &r), -EINVAL);
   assert_false(corio_threadsafe_future_done(NULL));
   assert_false(corio_threadsafe_future_cancelled(NULL));
@@ -785,8 +688,9 @@ static void test_posting_to_a_closed_loop(void **state) {
   assert_int_equal(
       corio_loop_call_soon_threadsafe(b.loop, corio_loop_stop_cb, b.loop), 0);
   assert_int_equal(pthread_join(b.thread, NULL), 0);
-  assert_int_equal(corio_run_coroutine_threadsafe(b.loop, marks_ran, &ran, &fut),
-                   CORIO_ELOOPCLOSED);
+  assert_int_equal(
+      corio_run_coroutine_threadsafe(b.loop, marks_ran, &ran, &fut),
+      CORIO_ELOOPCLOSED);
   assert_ptr_equal(fut, CORIO_PTR(1));
   corio_loop_unref(b.loop);
   assert_int_equal(atomic_load(&ran), 0);
@@ -814,9 +718,8 @@ static void test_loop_closing_cancels_a_started_task(void **state) {
   assert_int_equal(
       corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s2, &dropped), 0);
   corio_threadsafe_future_unref(dropped);
-  assert_int_equal(corio_threadsafe_future_add_done_callback(
-                       fut, record_callback, &rec),
-                   0);
+  assert_int_equal(
+      corio_threadsafe_future_add_done_callback(fut, record_callback, &rec), 0);
   assert_true(thread_wait_flag(&s.started, 1, THREAD_TEST_PATIENCE_S));
   assert_true(thread_wait_flag(&s2.started, 1, THREAD_TEST_PATIENCE_S));
   assert_false(corio_threadsafe_future_done(fut));
@@ -861,9 +764,8 @@ static void test_loop_closing_before_the_task_starts(void **state) {
   assert_int_equal(
       corio_run_coroutine_threadsafe(loop, marks_ran, &ran, &dropped), 0);
   corio_threadsafe_future_unref(dropped);
-  assert_int_equal(corio_threadsafe_future_add_done_callback(
-                       fut, record_callback, &rec),
-                   0);
+  assert_int_equal(
+      corio_threadsafe_future_add_done_callback(fut, record_callback, &rec), 0);
   /* No loop runs on this thread: a bounded wait is allowed, and expires. */
   assert_int_equal(corio_threadsafe_future_result(fut, 0.01, &r), -ETIMEDOUT);
   assert_false(corio_threadsafe_future_done(fut));
@@ -990,9 +892,9 @@ static void test_outcome_taken_when_the_loop_closes_first(void **state) {
   assert_int_equal(corio_run_coroutine_threadsafe(
                        loop, finishes_as_the_loop_stops, NULL, &ok),
                    0);
-  assert_int_equal(corio_run_coroutine_threadsafe(
-                       loop, fails_as_the_loop_stops, NULL, &bad),
-                   0);
+  assert_int_equal(
+      corio_run_coroutine_threadsafe(loop, fails_as_the_loop_stops, NULL, &bad),
+      0);
   assert_int_equal(corio_loop_run_forever(loop), 0);
   assert_int_equal(corio_loop_close(loop), 0);
   assert_int_equal(corio_threadsafe_future_result(ok, 0, &r), 0);
@@ -1037,8 +939,8 @@ static void *submit_many(void *arg) {
 
   for (intptr_t i = 0; !atomic_load(sb->stop) || sb->refused < 10; i++) {
     corio_threadsafe_future *fut = NULL;
-    int rc = corio_run_coroutine_threadsafe(sb->loop, short_nap, (void *)i,
-                                            &fut);
+    int rc =
+        corio_run_coroutine_threadsafe(sb->loop, short_nap, (void *)i, &fut);
     void *r = NULL;
 
     if (rc == CORIO_ELOOPCLOSED) {
@@ -1065,8 +967,8 @@ static void *submit_many(void *arg) {
     }
     if (sb->nkept < KEPT && i % 7 == 0) {
       /* Kept to the end, with a callback. */
-      if (corio_threadsafe_future_add_done_callback(
-              fut, record_callback, &sb->recs[sb->nkept]) < 0)
+      if (corio_threadsafe_future_add_done_callback(fut, record_callback,
+                                                    &sb->recs[sb->nkept]) < 0)
         sb->bad++;
       sb->kept[sb->nkept++] = fut;
     } else {
