@@ -148,8 +148,14 @@ static int echo_main(void *arg, void **result) {
 static void handler(corio_loop *loop, const corio_loop_error *e, void *arg) {
   (void)loop;
   (void)arg;
-  printf("exception handler: %s%s%s%s\n", e->message, e->error ? " (" : "",
-         e->error ? corio_strerror(e->error) : "", e->error ? ")" : "");
+  printf("exception handler: %s", e->message);
+  if (e->task_name)
+    printf(" [%s]", e->task_name);
+  if (e->error_message)
+    printf(": %s", e->error_message);
+  if (e->error)
+    printf(" (%s)", corio_strerror(e->error));
+  putchar('\n');
 }
 
 static int failing_main(void *arg, void **result) {

@@ -157,8 +157,10 @@ static int first_error_main(void *arg, void **result) {
 
 /* Prints the outcomes of the gathered tasks as Python prints the list:
  * results through `show`, errors with the task's message. */
-static void print_outcomes(const corio_outcome *outcomes, corio_task **tasks,
-                           size_t n, void (*show)(void *result)) {
+/* Each outcome carries its error's message, as the exception object in
+ * asyncio's results list does. */
+static void print_outcomes(const corio_outcome *outcomes, size_t n,
+                           void (*show)(void *result)) {
   size_t i;
 
   for (i = 0; i < n; i++) {
@@ -166,7 +168,7 @@ static void print_outcomes(const corio_outcome *outcomes, corio_task **tasks,
     if (outcomes[i].error == -ECANCELED)
       printf("%s()", example_error_name(-ECANCELED));
     else if (outcomes[i].error < 0)
-      print_error(outcomes[i].error, corio_task_message(tasks[i]));
+      print_error(outcomes[i].error, outcomes[i].message);
     else
       show(outcomes[i].result);
   }
@@ -213,7 +215,8 @@ static int gather_and_print(corio_task **tasks, size_t n, const char *prefix,
     (void)example_task_fail(EXAMPLE, "corio_gather", rc);
   } else {
     fputs(prefix, stdout);
-    print_outcomes(outcomes, tasks, n, show);
+    print_outcomes(outcomes, n, show);
+    corio_outcomes_clear(outcomes, n);
   }
   /* Done, unless the gather failed: corio_run cancels those at the end. */
   for (i = 0; i < n; i++)

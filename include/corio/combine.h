@@ -4,6 +4,7 @@
 #ifndef CORIO_COMBINE_H
 #define CORIO_COMBINE_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,8 +17,9 @@
 extern "C" {
 #endif
 
-/* No timeout, for the functions that take one in seconds. */
-#define CORIO_NO_TIMEOUT (-1.0)
+/* No timeout, for the functions that take one in seconds (asyncio's None).
+ * Any timeout of zero or less has expired already; NaN is -EINVAL. */
+#define CORIO_NO_TIMEOUT ((double)INFINITY)
 
 /* ---- gather ----------------------------------------------------------------
  */
@@ -37,33 +39,43 @@ typedef struct corio_awaitable {
 
 /* Every child's outcome, per child. */
 typedef struct corio_outcome {
-  int error;    /* 0, the child's error, or -ECANCELED */
-  void *result; /* when error is 0 */
+  int error;     /* 0, the child's error, or -ECANCELED */
+  void *result;  /* when error is 0 */
+  char *message; /* the error's or cancellation's message, or NULL: a copy
+                    the caller owns (corio_outcomes_clear frees it) */
 } corio_outcome;
+
+/* Frees the messages of n outcomes filled by corio_gather or
+ * corio_gather_outcomes (and sets them to NULL). */
+CORIO_API void corio_outcomes_clear(corio_outcome *outcomes, size_t n);
 
 /* Report every child's outcome instead of stopping at the first error. */
 #define CORIO_GATHER_RETURN_EXCEPTIONS 1u
 
 /* asyncio.gather as a future: *out finishes when every child has, or,
- * without CORIO_GATHER_RETURN_EXCEPTIONS, with the first child's error
- * (the other children keep running). Cancelling it cancels every child not
- * done yet; it ends cancelled once they all have finished. A child
- * cancelled on its own is an error (-ECANCELED) of that child. Its
- * outcomes are read with corio_gather_outcomes. Errors: -EINVAL (n == 0,
- * NULL, a child with neither future nor fn), CORIO_EWRONGLOOP (children of
- * different loops), CORIO_ENOLOOP, -ENOMEM. */
+ * without CORIO_GATHER_RETURN_EXCEPTIONS, with the first child's error and
+ * its message (the other children keep running; their later errors count
+ * as read). With n == 0 it is done at once, with no outcomes. Cancelling
+ * it cancels every child not done yet; it ends cancelled once they all
+ * have finished. A child cancelled on its own is an error (-ECANCELED) of
+ * that child. Its outcomes are read with corio_gather_outcomes. Errors:
+ * -EINVAL (NULL, a child with neither future nor fn), -EDEADLK (the
+ * calling task is a child), CORIO_EWRONGLOOP (children of different
+ * loops), CORIO_ENOLOOP, -ENOMEM. */
 CORIO_API int corio_gather_start(corio_future **out,
                                  const corio_awaitable *children, size_t n,
                                  unsigned flags);
 /* The outcome of each child of a gather future, in argument order (n
- * entries; a child not done yet reads CORIO_EINVALSTATE). */
+ * entries; a child not done yet reads CORIO_EINVALSTATE), with copies of
+ * the messages (free them with corio_outcomes_clear). */
 CORIO_API int corio_gather_outcomes(corio_future *gathered,
                                     corio_outcome *outcomes, size_t n);
 /* start + await + outcomes, in a task. Returns 0 when every child finished
  * with a result (or with RETURN_EXCEPTIONS, when every child is done), the
- * first child error otherwise, or -ECANCELED if the calling task was
- * cancelled (the children are then cancelled and waited for). outcomes
- * (may be NULL) gets what is known at that point. */
+ * first child error otherwise (its message becomes the calling task's, as
+ * with any await), or -ECANCELED if the calling task was cancelled (the
+ * children are then cancelled and waited for). outcomes (may be NULL)
+ * gets what is known at that point; clear it with corio_outcomes_clear. */
 CORIO_API int corio_gather(const corio_awaitable *children, size_t n,
                            corio_outcome *outcomes, unsigned flags);
 
@@ -77,12 +89,13 @@ typedef enum corio_wait_when {
 } corio_wait_when;
 
 /* asyncio.wait: waits until `when` is met or timeout seconds have passed
- * (CORIO_NO_TIMEOUT: no limit); cancels nothing, and holds the futures
- * while it waits. The n futures are
- * sorted into done[] and pending[] (each of capacity n, in argument
- * order; either may be NULL), with their counts. Returns 0, -ECANCELED
- * (the caller was cancelled: nothing else happens), -EINVAL (n == 0,
- * NULL), CORIO_ENOTASK, CORIO_EWRONGLOOP, -ENOMEM. */
+ * (CORIO_NO_TIMEOUT: no limit; zero or less: expired, only one loop
+ * iteration); cancels nothing, and holds the futures while it waits. The
+ * n futures are sorted into done[] and pending[] (each of capacity n, in
+ * argument order; either may be NULL), with their counts. Returns 0,
+ * -ECANCELED (the caller was cancelled: nothing else happens), -EINVAL
+ * (n == 0, NULL, NaN), -EDEADLK (the calling task is among fs),
+ * CORIO_ENOTASK, CORIO_EWRONGLOOP, -ENOMEM. */
 CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
                          corio_wait_when when, corio_future **done,
                          size_t *n_done, corio_future **pending,
@@ -97,9 +110,10 @@ CORIO_API int corio_wait(corio_future *const *fs, size_t n, double timeout,
  *     ... f is the next to complete (borrowed, done) ...
  *   corio_as_completed_free(it);    (rc: CORIO_AS_COMPLETED_END, or error)
  *
- * The timeout (seconds from start, CORIO_NO_TIMEOUT for none) bounds the
- * whole iteration; once it has passed, next returns -ETIMEDOUT for any
- * future not done, and nothing is cancelled. */
+ * The timeout (seconds from start, CORIO_NO_TIMEOUT for none; zero or less
+ * has expired) bounds the whole iteration; once it has passed, next
+ * returns -ETIMEDOUT for any future not done, and nothing is cancelled.
+ * start refuses the calling task among fs (-EDEADLK). */
 typedef struct corio_as_completed corio_as_completed;
 
 #define CORIO_AS_COMPLETED_END 1
@@ -117,16 +131,21 @@ CORIO_API void corio_as_completed_free(corio_as_completed *it);
  */
 
 /* asyncio.wait_for: awaits f for at most timeout seconds (CORIO_NO_TIMEOUT:
- * no limit; 0: only if done already). On timeout f is cancelled and waited
- * for until it has really finished; then -ETIMEDOUT, unless f ignored the
- * cancellation and finished with a result, which is returned. If the
- * calling task is cancelled, f is cancelled and waited for too, then
- * -ECANCELED. Otherwise f's outcome. */
+ * no limit; zero or less: expired, f's outcome only if done already, else
+ * f is cancelled, before it starts if it is a task that has not). On
+ * timeout f is cancelled and waited for until it has really finished;
+ * then -ETIMEDOUT, unless f ignored the cancellation and finished with a
+ * result, which is returned. If the calling task is cancelled, f is
+ * cancelled and waited for too, then -ECANCELED. Otherwise f's outcome.
+ * Errors: -EINVAL (NULL, NaN), -EDEADLK (f is the calling task),
+ * CORIO_ENOTASK, CORIO_EWRONGLOOP, -ENOMEM. */
 CORIO_API int corio_wait_for(corio_future *f, double timeout, void **result);
 
 /* asyncio.shield: *outer mirrors inner's outcome; cancelling outer (or a
  * task awaiting it) leaves inner running, and inner's result stays
- * readable on inner. If inner is cancelled, outer is too. */
+ * readable on inner. If inner is cancelled, outer is too. If inner is done
+ * already, *outer is inner itself (a new reference). Release *outer with
+ * corio_future_unref. */
 CORIO_API int corio_shield(corio_future *inner, corio_future **outer);
 
 /* ---- timeout scopes --------------------------------------------------------
@@ -141,25 +160,44 @@ CORIO_API int corio_shield(corio_future *inner, corio_future **outer);
  *
  * When the deadline passes the task is cancelled (a request, as
  * corio_task_cancel); exit turns the -ECANCELED this scope caused into
- * -ETIMEDOUT and passes any other code through unchanged. Scopes nest:
- * each reports only its own expiry. Plain storage, on the task's stack;
- * every enter needs its exit, in reverse order of entering. */
+ * -ETIMEDOUT and passes any other code through unchanged. A deadline that
+ * has passed already (a delay of zero or less) interrupts the task's very
+ * next suspension. Scopes nest: each reports only its own expiry. Plain
+ * storage, on the task's stack; every entered scope needs its exit, in
+ * reverse order of entering.
+ *
+ * The states are asyncio's: created (init), entered, expiring (the
+ * deadline fired), expired (exited after expiring), exited. A scope can be
+ * created before it is entered (asyncio's `timeout(None)`, later
+ * rescheduled), and is entered once. */
 typedef struct corio_timeout {
   uint64_t opaque_[6];
 } corio_timeout;
 
-/* delay in seconds from now; CORIO_NO_TIMEOUT: none (until rescheduled).
- * Errors: CORIO_ENOTASK, -EINVAL (NaN), -ENOMEM. */
+/* Creates a scope, not entered: delay in seconds from now on the current
+ * loop's clock (CORIO_NO_TIMEOUT: none), or `when` on the loop's clock.
+ * Errors: -EINVAL (NULL, NaN), CORIO_ENOLOOP (init, no current loop). */
+CORIO_API int corio_timeout_init(corio_timeout *scope, double delay);
+CORIO_API int corio_timeout_init_at(corio_timeout *scope, double when);
+/* Enters a created scope in the current task. Errors: CORIO_ENOTASK,
+ * CORIO_ETIMEOUTENTERED (entered already), CORIO_ETIMEOUTEXPIRED,
+ * CORIO_ETIMEOUTEXITED (used up), -EINVAL (not a scope), -ENOMEM. */
+CORIO_API int corio_timeout_start(corio_timeout *scope);
+/* init + start. Errors as those, CORIO_ETIMEOUTENTERED included for
+ * storage that holds an entered scope. */
 CORIO_API int corio_timeout_enter(corio_timeout *scope, double delay);
-/* when: on the loop's clock (corio_loop_time). */
 CORIO_API int corio_timeout_enter_at(corio_timeout *scope, double when);
 /* Leaves the scope; returns rc, or -ETIMEDOUT for the cancellation the
- * scope's expiry caused. */
+ * scope's expiry caused. A scope that is not entered returns rc. */
 CORIO_API int corio_timeout_exit(corio_timeout *scope, int rc);
-/* A new deadline on the loop's clock, or CORIO_NO_TIMEOUT. Errors:
- * CORIO_EINVALSTATE (expired already, or not entered), -ENOMEM. */
+/* A new deadline on the loop's clock (CORIO_NO_TIMEOUT: none; one in the
+ * past fires before the task's next step). A call that fails changes
+ * nothing. Errors: CORIO_ETIMEOUTNOTENTERED (only created),
+ * CORIO_ETIMEOUTEXPIRED, CORIO_ETIMEOUTEXITED, -EINVAL (NULL, NaN, not a
+ * scope), -ENOMEM. */
 CORIO_API int corio_timeout_reschedule(corio_timeout *scope, double when);
-/* The deadline on the loop's clock, or CORIO_NO_TIMEOUT. */
+/* The deadline on the loop's clock exactly as given or computed, or
+ * CORIO_NO_TIMEOUT. */
 CORIO_API double corio_timeout_when(const corio_timeout *scope);
 /* The deadline passed and the scope cancelled its task. */
 CORIO_API int corio_timeout_expired(const corio_timeout *scope);
@@ -188,7 +226,9 @@ typedef struct corio_taskgroup corio_taskgroup;
 CORIO_API int corio_taskgroup_open(corio_taskgroup **out);
 /* Starts a child; out (may be NULL) gets a reference. Allowed until the
  * group has failed, and while it closes if children remain. Errors:
- * CORIO_EINVALSTATE (the group failed, or has finished), the spawn's. */
+ * CORIO_ETASKGROUPSHUTDOWN (the group is aborting: a child or the body
+ * failed, or it was cancelled), CORIO_ETASKGROUPFINISHED (closed, or
+ * closing with no child left), the spawn's. */
 CORIO_API int corio_taskgroup_spawn(corio_taskgroup *g, corio_task **out,
                                     corio_task_fn fn, void *arg);
 CORIO_API int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
@@ -200,7 +240,8 @@ CORIO_API int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
  * CORIO_ETASKGROUP, -ECANCELED, or CORIO_EINVALSTATE (closed already,
  * not the owner). */
 CORIO_API int corio_taskgroup_close(corio_taskgroup *g, int body_rc);
-/* The real errors after close: count, then each with the task that failed
+/* The real errors after close, in the order they happened (the body's own
+ * error last, as asyncio): count, then each with the task that failed
  * (NULL for the body's own error; borrowed, valid until free). */
 CORIO_API size_t corio_taskgroup_error_count(const corio_taskgroup *g);
 CORIO_API int corio_taskgroup_error(const corio_taskgroup *g, size_t i,

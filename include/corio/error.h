@@ -30,6 +30,12 @@ extern "C" {
   X(CORIO_ENOTASK, -4021, "not called from inside a task")                     \
   X(CORIO_EWRONGLOOP, -4022, "object belongs to another event loop")           \
   X(CORIO_ETASKGROUP, -4023, "children of a task group failed")                \
+  X(CORIO_ETIMEOUTNOTENTERED, -4024, "timeout scope has not been entered")     \
+  X(CORIO_ETIMEOUTENTERED, -4025, "timeout scope has already been entered")    \
+  X(CORIO_ETIMEOUTEXPIRED, -4026, "timeout scope has expired")                 \
+  X(CORIO_ETIMEOUTEXITED, -4027, "timeout scope has been exited")              \
+  X(CORIO_ETASKGROUPSHUTDOWN, -4028, "task group is shutting down")            \
+  X(CORIO_ETASKGROUPFINISHED, -4029, "task group is finished")                 \
   X(CORIO_ENOVALUE, -4030, "context variable has no value")                    \
   X(CORIO_ETOKENUSED, -4031, "context token has already been used")            \
   X(CORIO_ECONTEXTENTERED, -4032, "context is already entered")                \

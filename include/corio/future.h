@@ -73,10 +73,14 @@ CORIO_API corio_loop *corio_future_loop(const corio_future *fut);
 
 /* From a task: suspends it until fut is done, then returns as
  * corio_future_result. A future that is done already returns at once,
- * without suspending. If the awaiting task is cancelled meanwhile this
- * returns -ECANCELED and fut is left as it is.
+ * without suspending. Cancelling the awaiting task meanwhile cancels fut
+ * (asyncio's rule; corio_shield protects a future from it) and the task
+ * goes on waiting for fut's outcome, which it then returns (-ECANCELED,
+ * or the result of a task that declined the cancellation). An error read
+ * this way becomes the awaiting task's, with its message: returning it
+ * from the body fails the task with the same message.
  * Errors: CORIO_ENOTASK (not in a task), CORIO_EWRONGLOOP (fut belongs to
- * another loop), -EINVAL (NULL fut). */
+ * another loop), -EDEADLK (fut is the task's own), -EINVAL (NULL fut). */
 CORIO_API int corio_future_await(corio_future *fut, void **result);
 
 #ifdef __cplusplus

@@ -142,12 +142,21 @@ CORIO_API int corio_loop_remove_signal_handler(corio_loop *loop, int signum);
 
 /* ---- errors from callbacks ----------------------------------------------- */
 
-/* What the exception handler is told; valid during the call only. */
+/* What the exception handler is told, as asyncio's context dict; valid
+ * during the call only. Fields that do not apply are 0/NULL. */
 typedef struct corio_loop_error {
-  const char *message;     /* what happened, e.g. "callback failed" */
-  int error;               /* the negative code */
-  corio_callback callback; /* the callback that failed, if any */
+  /* asyncio's text: "Exception in callback", "Task exception was never
+   * retrieved", "Future exception was never retrieved", "Task was
+   * destroyed but it is pending!", ... */
+  const char *message;
+  int error;                 /* the negative code, 0 if none */
+  const char *error_message; /* the error's own message (corio_fail,
+                                corio_future_set_error), if any */
+  corio_callback callback;   /* the callback that failed, if any */
   void *callback_arg;
+  struct corio_future *future; /* the future concerned (a task's own) */
+  struct corio_task *task;     /* the task concerned */
+  const char *task_name;       /* its name ("Task-3") */
 } corio_loop_error;
 
 typedef void (*corio_exception_handler)(corio_loop *loop,

@@ -60,13 +60,16 @@ CORIO_API corio_future *corio_task_future(corio_task *task);
 /* The task a future is, or NULL if it is a plain future. */
 CORIO_API corio_task *corio_future_task(corio_future *fut);
 
-/* corio_future_await on the task. Cancelling the awaiting task does not
- * cancel the awaited one. Also -EDEADLK: a task awaiting itself. */
+/* corio_future_await on the task (cancelling the awaiting task cancels
+ * the awaited one). Also -EDEADLK: a task awaiting itself. */
 CORIO_API int corio_task_await(corio_task *task, void **result);
 
 /* Requests cancellation: -ECANCELED comes out of the task's current
  * suspension point, also if it was just woken and has not run yet (or out
- * of its next one, if it is running), and
+ * of its next one, if it is running). A task suspended awaiting a future
+ * or task cancels that instead and goes on waiting for its outcome: if an
+ * awaited task declines the cancellation and returns a value, the awaiter
+ * gets the value (and its cancelling() count stays raised). Then
  * msg (copied, may be NULL) is readable with corio_task_cancel_message. A
  * task that was never started finishes cancelled without running. Returns 1
  * if requested, 0 if the task is done already, -EINVAL for NULL. */
@@ -113,8 +116,9 @@ CORIO_API int corio_fail(int err, const char *fmt, ...)
     ;
 
 /* Suspends the current task for `seconds` (the _ns form: nanoseconds).
- * 0 yields exactly one loop iteration. Returns 0, -ECANCELED, or
- * CORIO_ENOTASK (not in a task), -EINVAL (negative, NaN), -ENOMEM. */
+ * 0 or less yields exactly one loop iteration (asyncio: a negative delay
+ * is sleep(0)). Returns 0, -ECANCELED, or CORIO_ENOTASK (not in a task),
+ * -EINVAL (NaN), -ENOMEM. */
 CORIO_API int corio_sleep(double seconds);
 CORIO_API int corio_sleep_ns(int64_t ns);
 
@@ -125,6 +129,11 @@ CORIO_API int corio_sleep_ns(int64_t ns);
  * Errors: -EINVAL (NULL main), CORIO_ELOOPRUNNING (called while a loop runs
  * on this thread), the loop's creation errors. */
 CORIO_API int corio_run(corio_task_fn main, void *arg, void **result);
+/* corio_run, and main's error message (corio_fail, or passed on from what
+ * it awaited) copied into message (message_size bytes, cut to fit; empty
+ * if there is none). message may be NULL. */
+CORIO_API int corio_run_ex(corio_task_fn main, void *arg, void **result,
+                           char *message, size_t message_size);
 
 /* asyncio.Runner: several runs on one loop. */
 typedef struct corio_runner corio_runner;
@@ -133,6 +142,10 @@ CORIO_API int corio_runner_create(corio_runner **out);
  * shutdown. Errors as corio_run. */
 CORIO_API int corio_runner_run(corio_runner *runner, corio_task_fn fn,
                                void *arg, void **result);
+/* The same with fn's error message, as corio_run_ex. */
+CORIO_API int corio_runner_run_ex(corio_runner *runner, corio_task_fn fn,
+                                  void *arg, void **result, char *message,
+                                  size_t message_size);
 CORIO_API corio_loop *corio_runner_loop(const corio_runner *runner);
 /* Cancels and waits for pending tasks, shuts down, closes the loop and
  * frees the runner. Returns the first shutdown error, or 0; refused

@@ -93,7 +93,7 @@ int corio_handle_cancelled(const corio_handle *h) {
 }
 
 double corio_handle_when(const corio_handle *h) {
-  return h && h->kind == HANDLE_TIMER ? (double)h->when / 1e9 : 0.0;
+  return h && h->kind == HANDLE_TIMER ? h->when_s : 0.0;
 }
 
 int64_t corio_handle_when_ns(const corio_handle *h) {

@@ -31,6 +31,7 @@ struct corio_handle {
   CORIO__READY_FIELDS
   corio_loop *loop;
   int64_t when;       /* timers: deadline on the loop clock (ns) */
+  double when_s;      /* the deadline as given, for corio_handle_when */
   uint64_t seq;       /* timers: scheduling order, breaks ties */
   uint32_t refs;      /* the loop's (while scheduled) + the user's */
   uint32_t user_refs; /* the user's alone, to refuse an extra unref */
@@ -61,6 +62,11 @@ void corio__loop_push_ready(corio_loop *loop, corio_handle *h);
  * before the loop closes. */
 void corio__loop_unqueue_embedded(corio_loop *loop,
                                   void (*dropped)(corio_handle *h));
+
+/* call_soon with a borrowed handle, as below. Errors: -ENOMEM,
+ * CORIO_ELOOPCLOSED. */
+int corio__loop_call_soon_borrowed(corio_loop *loop, corio_callback cb,
+                                   void *arg, corio_handle **handle);
 
 /* A timer like corio_loop_call_at_ns, but the handle returned is borrowed:
  * it may be cancelled with corio_handle_cancel until its callback has

@@ -284,6 +284,7 @@ static int push_timer(corio_loop *loop, int64_t when_ns, corio_callback cb,
   if (rc < 0)
     return rc;
   h->when = when_ns;
+  h->when_s = (double)when_ns / 1e9;
   h->seq = loop->next_seq++;
   rc = corio__timers_push(&loop->timers, h);
   if (rc < 0) {
@@ -308,6 +309,18 @@ int corio_loop_call_at_ns(corio_loop *loop, int64_t when_ns, corio_callback cb,
     return rc;
   corio__handle_give_to_user(h, handle);
   return 0;
+}
+
+int corio__loop_call_soon_borrowed(corio_loop *loop, corio_callback cb,
+                                   void *arg, corio_handle **handle) {
+  int rc;
+
+  if (loop->closed)
+    return CORIO_ELOOPCLOSED;
+  rc = corio__handle_new(loop, HANDLE_SOON, cb, arg, handle);
+  if (rc == 0)
+    corio__queue_push(&loop->ready, *handle);
+  return rc;
 }
 
 int corio__loop_call_at_borrowed(corio_loop *loop, int64_t when_ns,
@@ -370,7 +383,12 @@ int corio_loop_call_at(corio_loop *loop, double when, corio_callback cb,
   int64_t ns;
   int rc = seconds_to_ns(when, &ns);
 
-  return rc < 0 ? rc : corio_loop_call_at_ns(loop, ns, cb, arg, handle);
+  if (rc == 0)
+    rc = corio_loop_call_at_ns(loop, ns, cb, arg, handle);
+  /* The handle tells the deadline exactly as given, not as nanoseconds. */
+  if (rc == 0 && handle)
+    (*handle)->when_s = when;
+  return rc;
 }
 
 /* ---- errors -------------------------------------------------------------- */
@@ -381,11 +399,19 @@ void corio_loop_default_exception_handler(corio_loop *loop,
   (void)arg;
   fprintf(stderr, "corio: loop %p: %s", (void *)loop,
           e && e->message ? e->message : "error");
-  if (e && e->error)
-    fprintf(stderr, ": %s (%d)", corio_strerror(e->error), e->error);
-  if (e && e->callback)
+  if (!e) {
+    fputc('\n', stderr);
+    return;
+  }
+  if (e->task_name)
+    fprintf(stderr, " [%s]", e->task_name);
+  if (e->callback)
     fprintf(stderr, " [callback %p, arg %p]", (void *)(uintptr_t)e->callback,
             e->callback_arg);
+  if (e->error)
+    fprintf(stderr, ": %s (%d)", corio_strerror(e->error), e->error);
+  if (e->error_message)
+    fprintf(stderr, ": %s", e->error_message);
   fputc('\n', stderr);
 }
 
@@ -416,7 +442,8 @@ void corio_loop_call_exception_handler(corio_loop *loop,
 
 void corio__loop_report(corio_loop *loop, const char *message, int error,
                         corio_callback cb, void *arg) {
-  corio_loop_error e = {message, error, cb, arg};
+  corio_loop_error e = {
+      .message = message, .error = error, .callback = cb, .callback_arg = arg};
 
   corio_loop_call_exception_handler(loop, &e);
 }
@@ -456,7 +483,7 @@ static corio__noinline void run_handle_timed(corio_loop *loop,
   int rc = cb(arg);
 
   if (rc < 0)
-    corio__loop_report(loop, "callback failed", rc, cb, arg);
+    corio__loop_report(loop, "Exception in callback", rc, cb, arg);
   took = now_ns() - started;
   if (took >= loop->slow_callback_ns) {
     char message[96];
@@ -479,7 +506,7 @@ static inline void run_handle(corio_loop *loop, corio_handle *h) {
   }
   rc = cb(arg);
   if (corio__unlikely(rc < 0))
-    corio__loop_report(loop, "callback failed", rc, cb, arg);
+    corio__loop_report(loop, "Exception in callback", rc, cb, arg);
 }
 
 /* How long the poller may block: not at all when something is ready or

@@ -10,89 +10,68 @@
 #include "loop/ext.h"
 #include "task/task_internal.h"
 
-char *corio__strdup(const char *s) {
-  size_t len;
-  char *copy;
-
-  if (!s)
-    return NULL;
-  len = strlen(s) + 1;
-  copy = corio__alloc(len);
-  if (copy)
-    memcpy(copy, s, len);
-  return copy;
-}
-
-void corio__strfree(char *s) {
-  if (s)
-    corio__free(s, strlen(s) + 1);
-}
-
-char *corio__vformat(const char *fmt, va_list ap) {
-  va_list again;
-  char *out;
-  int len;
-
-  if (!fmt)
-    return NULL;
-  va_copy(again, ap);
-  len = vsnprintf(NULL, 0, fmt, again);
-  va_end(again);
-  if (len < 0)
-    return NULL;
-  out = corio__alloc((size_t)len + 1);
-  if (out)
-    vsnprintf(out, (size_t)len + 1, fmt, ap);
-  return out;
-}
-
-char *corio__format(const char *fmt, ...) {
-  va_list ap;
-  char *out;
-
-  va_start(ap, fmt);
-  out = corio__vformat(fmt, ap);
-  va_end(ap);
-  return out;
-}
-
 /* ---- life cycle ---------------------------------------------------------- */
 
 static int run_callbacks_cb(void *arg);
 
+static void plain_free(corio_future *fut) {
+  corio__future_free_block(fut, sizeof *fut);
+}
+
+const corio__future_ops corio__plain_future_ops = {
+    .type_name = "Future", .settable = 1, .free = plain_free};
+
 /* fut is zeroed. */
-void corio__future_init(corio_future *fut, task_loop_state *ls, int kind,
-                        corio_callback node_cb) {
+void corio__future_init(corio_future *fut, task_loop_state *ls,
+                        const corio__future_ops *ops, corio_callback node_cb) {
   corio__ready_node_init(&fut->node, node_cb, fut);
   fut->ls = ls;
   fut->callbacks = &fut->first_callback;
   fut->callbacks_cap = 1;
   fut->refs = 1;
-  fut->kind = (uint8_t)kind;
+  fut->ops = ops;
   fut->state = FUTURE_PENDING;
   /* Futures keep their loop's memory: one hold for all of them. */
   if (ls->live++ == 0)
     corio__loop_mem_ref(ls->loop);
 }
 
-int corio_future_create(corio_loop *loop, corio_future **out) {
+int corio__future_create(corio_loop *loop, const corio__future_ops *ops,
+                         size_t size, corio_future **out) {
   task_loop_state *ls;
   corio_future *fut;
-
   int rc;
 
-  if (!out)
-    return -EINVAL;
   rc = corio__task_loop_state_for(loop, &ls);
   if (rc < 0)
     return rc;
-  fut = corio__pool_get(&ls->futures);
+  /* Plain futures are the common case: from the loop's pool. */
+  if (size == sizeof *fut) {
+    fut = corio__pool_get(&ls->futures);
+    if (fut)
+      memset(fut, 0, sizeof *fut);
+  } else {
+    fut = corio__calloc(size);
+  }
   if (!fut)
     return -ENOMEM;
-  memset(fut, 0, sizeof *fut);
-  corio__future_init(fut, ls, FUTURE_PLAIN, run_callbacks_cb);
+  corio__future_init(fut, ls, ops, run_callbacks_cb);
   *out = fut;
   return 0;
+}
+
+void corio__future_free_block(corio_future *fut, size_t size) {
+  if (size == sizeof *fut)
+    corio__pool_put(&fut->ls->futures, fut);
+  else
+    corio__free(fut, size);
+}
+
+int corio_future_create(corio_loop *loop, corio_future **out) {
+  if (!out)
+    return -EINVAL;
+  return corio__future_create(loop, &corio__plain_future_ops, sizeof **out,
+                              out);
 }
 
 static void free_callbacks(corio_future *fut) {
@@ -103,19 +82,27 @@ static void free_callbacks(corio_future *fut) {
   fut->callbacks_len = 0;
 }
 
-static void report_unretrieved(corio_future *fut) {
-  char text[256];
-  const char *what = fut->kind == FUTURE_TASK ? "Task" : "Future";
+void corio__report_future(corio_future *fut, const char *text, int error,
+                          const char *error_message) {
+  corio_task *task = fut->ops == &corio__task_ops ? (corio_task *)fut : NULL;
 
-  if (fut->kind == FUTURE_TASK)
-    snprintf(text, sizeof text, "Task exception was never retrieved: %s%s%s",
-             corio_task_name((corio_task *)fut), fut->message ? ": " : "",
-             fut->message ? fut->message : "");
-  else
-    snprintf(text, sizeof text, "%s exception was never retrieved%s%s", what,
-             fut->message ? ": " : "", fut->message ? fut->message : "");
   corio_loop_call_exception_handler(
-      fut->ls->loop, &(corio_loop_error){text, fut->error, NULL, fut});
+      fut->ls->loop,
+      &(corio_loop_error){
+          .message = text,
+          .error = error,
+          .error_message = error_message,
+          .future = fut,
+          .task = task,
+          .task_name = fut->ops->describe ? fut->ops->describe(fut) : NULL});
+}
+
+static void report_unretrieved(corio_future *fut) {
+  char text[64];
+
+  snprintf(text, sizeof text, "%s exception was never retrieved",
+           fut->ops->type_name);
+  corio__report_future(fut, text, fut->error, fut->message);
 }
 
 void corio__loop_state_unlive(task_loop_state *ls) {
@@ -131,14 +118,8 @@ static void free_future(corio_future *fut) {
     report_unretrieved(fut);
   free_callbacks(fut);
   corio__strfree(fut->message);
-  if (fut->kind == FUTURE_TASK)
-    corio__task_free((corio_task *)fut);
-  else if (fut->kind == FUTURE_GATHER)
-    corio__gather_free(fut);
-  else if (fut->kind == FUTURE_SHIELD)
-    corio__shield_free(fut);
-  else
-    corio__pool_put(&ls->futures, fut);
+  fut->message = NULL;
+  fut->ops->free(fut);
   corio__loop_state_unlive(ls);
 }
 
@@ -257,6 +238,14 @@ int corio__future_remove_callback(corio_future *fut, corio_future_callback fn,
   return removed;
 }
 
+void corio__future_replace_callback(corio_future *fut, corio_future_callback fn,
+                                    void *arg, corio_future_callback new_fn,
+                                    void *new_arg) {
+  for (uint32_t i = 0; i < fut->callbacks_len; i++)
+    if (fut->callbacks[i].fn == fn && fut->callbacks[i].arg == arg)
+      fut->callbacks[i] = (future_callback){new_fn, new_arg};
+}
+
 /* A callback added to a future that is done already: scheduled alone, as
  * an embedded handle, so a loop that closes first gives it back (see
  * corio__late_callback_drop) instead of leaking it. */
@@ -319,7 +308,7 @@ int corio_future_remove_done_callback(corio_future *fut,
 /* ---- outcome ------------------------------------------------------------- */
 
 int corio_future_set_result(corio_future *fut, void *result) {
-  if (!fut || fut->kind != FUTURE_PLAIN)
+  if (!fut || !fut->ops->settable)
     return -EINVAL;
   if (fut->state != FUTURE_PENDING)
     return CORIO_EINVALSTATE;
@@ -331,7 +320,7 @@ int corio_future_set_error(corio_future *fut, int error, const char *fmt, ...) {
   va_list ap;
   char *message;
 
-  if (!fut || fut->kind != FUTURE_PLAIN || error >= 0)
+  if (!fut || !fut->ops->settable || error >= 0)
     return -EINVAL;
   if (fut->state != FUTURE_PENDING)
     return CORIO_EINVALSTATE;
@@ -342,18 +331,20 @@ int corio_future_set_error(corio_future *fut, int error, const char *fmt, ...) {
   return 0;
 }
 
-int corio_future_cancel(corio_future *fut, const char *msg) {
-  if (!fut)
-    return -EINVAL;
-  if (fut->kind == FUTURE_TASK)
-    return corio_task_cancel((corio_task *)fut, msg);
-  if (fut->kind == FUTURE_GATHER)
-    return corio__gather_cancel(fut, msg);
+int corio__future_cancel_plain(corio_future *fut, const char *msg) {
   if (fut->state != FUTURE_PENDING)
     return 0;
   corio__future_complete(fut, FUTURE_CANCELLED, NULL, -ECANCELED,
                          corio__strdup(msg));
   return 1;
+}
+
+int corio_future_cancel(corio_future *fut, const char *msg) {
+  if (!fut)
+    return -EINVAL;
+  if (fut->ops->cancel)
+    return fut->ops->cancel(fut, msg);
+  return corio__future_cancel_plain(fut, msg);
 }
 
 int corio_future_done(const corio_future *fut) {

@@ -66,20 +66,29 @@ static void child_done(corio_future *child, void *arg) {
     corio__future_complete(&g->fut, FUTURE_FINISHED, NULL, 0, NULL);
 }
 
-void corio__gather_free(corio_future *f) {
+/* A child that finishes after its gather was freed: its error counts as
+ * read, as asyncio's gather reads it (no "never retrieved" report). */
+static void late_child_done(corio_future *child, void *arg) {
+  (void)arg;
+  if (!corio_future_cancelled(child))
+    (void)corio_future_error(child);
+}
+
+static void gather_free(corio_future *f) {
   gather_future *g = as_gather(f);
 
   for (size_t i = 0; i < g->n; i++) {
     if (!g->children[i])
       continue;
-    (void)corio__future_remove_callback(g->children[i], child_done,
-                                        &g->slots[i]);
+    /* In place: needs no memory, and keeps the child's callback order. */
+    corio__future_replace_callback(g->children[i], child_done, &g->slots[i],
+                                   late_child_done, NULL);
     corio_future_unref(g->children[i]);
   }
   corio__free(g, gather_bytes(g->n));
 }
 
-int corio__gather_cancel(corio_future *f, const char *msg) {
+static int gather_cancel(corio_future *f, const char *msg) {
   gather_future *g = as_gather(f);
   int any = 0;
 
@@ -92,6 +101,9 @@ int corio__gather_cancel(corio_future *f, const char *msg) {
     g->cancel_requested = 1;
   return any;
 }
+
+static const corio__future_ops gather_ops = {
+    .type_name = "Future", .free = gather_free, .cancel = gather_cancel};
 
 /* The loop all children share (futures of one loop only); the calling
  * task cannot be one of them. */
@@ -124,7 +136,7 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
   corio_loop *loop;
   int rc;
 
-  if (!out || !children || n == 0)
+  if (!out || (!children && n > 0))
     return -EINVAL;
   rc = common_loop(children, n, &loop);
   if (rc < 0)
@@ -135,7 +147,7 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
   g = corio__calloc(gather_bytes(n));
   if (!g)
     return -ENOMEM;
-  corio__future_init(&g->fut, ls, FUTURE_GATHER, NULL);
+  corio__future_init(&g->fut, ls, &gather_ops, NULL);
   g->n = n;
   g->flags = flags;
   g->children = (corio_future **)(void *)(g + 1);
@@ -168,6 +180,8 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
   for (size_t i = 0; i < n; i++)
     if (corio_future_done(g->children[i]))
       child_done(g->children[i], &g->slots[i]);
+  if (n == 0) /* asyncio: gather() is done at once, with no results */
+    corio__future_complete(&g->fut, FUTURE_FINISHED, NULL, 0, NULL);
   *out = &g->fut;
   return 0;
 fail:
@@ -183,13 +197,30 @@ int corio_gather_outcomes(corio_future *gathered, corio_outcome *outcomes,
                           size_t n) {
   gather_future *g;
 
-  if (!gathered || gathered->kind != FUTURE_GATHER || (!outcomes && n))
+  if (!gathered || gathered->ops != &gather_ops || (!outcomes && n))
     return -EINVAL;
   g = as_gather(gathered);
   if (n > g->n)
     n = g->n;
-  memcpy(outcomes, g->outcomes, n * sizeof *outcomes);
+  for (size_t i = 0; i < n; i++) {
+    const char *message = g->outcomes[i].error < 0 &&
+                                  g->outcomes[i].error != CORIO_EINVALSTATE
+                              ? corio_future_message(g->children[i])
+                              : NULL;
+
+    outcomes[i] = g->outcomes[i];
+    outcomes[i].message = corio__strdup(message); /* NULL if out of memory */
+  }
   return 0;
+}
+
+void corio_outcomes_clear(corio_outcome *outcomes, size_t n) {
+  if (!outcomes)
+    return;
+  for (size_t i = 0; i < n; i++) {
+    corio__strfree(outcomes[i].message);
+    outcomes[i].message = NULL;
+  }
 }
 
 /* After the caller was cancelled: every child is cancelled, and waited
@@ -197,7 +228,7 @@ int corio_gather_outcomes(corio_future *gathered, corio_outcome *outcomes,
  * caller change nothing). A child done but not recorded yet has its
  * callbacks queued: one loop iteration records it. */
 static int cancel_and_drain(gather_future *g) {
-  (void)corio__gather_cancel(&g->fut, NULL);
+  (void)gather_cancel(&g->fut, NULL);
   for (size_t i = 0; i < g->n; i++) {
     while (g->outcomes[i].error == CORIO_EINVALSTATE) {
       int rc = corio_future_done(g->children[i])
@@ -220,9 +251,12 @@ int corio_gather(const corio_awaitable *children, size_t n,
   rc = corio_gather_start(&f, children, n, flags);
   if (rc < 0)
     return rc;
+  /* A cancellation of the caller cancels the gather, i.e. every child, and
+   * the await returns once they are all done. */
   rc = corio_future_await(f, NULL);
   if (rc == -ECANCELED && !corio_future_done(f)) {
-    /* The caller was cancelled, not a child. */
+    /* Nothing was left to cancel (the children were done but not yet
+     * recorded): the caller was woken at once; wait for the records. */
     rc = cancel_and_drain(as_gather(f));
   }
   if (outcomes)

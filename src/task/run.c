@@ -65,11 +65,23 @@ corio_loop *corio_runner_loop(const corio_runner *runner) {
   return runner ? runner->loop : NULL;
 }
 
-int corio_runner_run(corio_runner *runner, corio_task_fn fn, void *arg,
-                     void **result) {
+/* The message of the outcome rc of fut into the caller's buffer: empty
+ * when there is none. */
+static void copy_message(const corio_future *fut, int rc, char *message,
+                         size_t message_size) {
+  const char *text = rc < 0 && rc == fut->error ? fut->message : NULL;
+
+  if (message && message_size > 0)
+    snprintf(message, message_size, "%s", text ? text : "");
+}
+
+int corio_runner_run_ex(corio_runner *runner, corio_task_fn fn, void *arg,
+                        void **result, char *message, size_t message_size) {
   corio_task *task;
   int rc;
 
+  if (message && message_size > 0)
+    message[0] = '\0';
   if (!runner || !fn)
     return -EINVAL;
   if (corio_loop_running())
@@ -79,24 +91,24 @@ int corio_runner_run(corio_runner *runner, corio_task_fn fn, void *arg,
   if (rc < 0)
     return rc;
   rc = corio_run_until_complete(runner->loop, &task->fut, result);
+  copy_message(&task->fut, rc, message, message_size);
   corio_task_unref(task);
   return rc;
 }
 
+int corio_runner_run(corio_runner *runner, corio_task_fn fn, void *arg,
+                     void **result) {
+  return corio_runner_run_ex(runner, fn, arg, result, NULL, 0);
+}
+
 /* A task that ended with a real error while corio_run shut down is
  * reported, as asyncio does. */
-static void report_shutdown_error(corio_loop *loop, corio_task *t) {
-  char text[200];
-
+static void report_shutdown_error(corio_task *t) {
   if (!corio_task_done(t) || corio_task_cancelled(t) ||
       corio_task_error(t) == 0)
     return;
-  snprintf(text, sizeof text,
-           "unhandled error during corio_run() shutdown: %s%s%s",
-           corio_task_name(t), t->fut.message ? ": " : "",
-           t->fut.message ? t->fut.message : "");
-  corio_loop_call_exception_handler(
-      loop, &(corio_loop_error){text, t->fut.error, NULL, t});
+  corio__report_future(&t->fut, "unhandled exception during corio_run() shutdown",
+                       t->fut.error, t->fut.message);
 }
 
 /* Cancels every pending task and gathers them (return_exceptions), running
@@ -126,7 +138,7 @@ static int cancel_all_tasks(corio_loop *loop) {
     corio_future_unref(all);
   }
   for (size_t i = 0; i < n; i++) {
-    report_shutdown_error(loop, tasks[i]);
+    report_shutdown_error(tasks[i]);
     corio_task_unref(tasks[i]);
   }
   corio__free(tasks, bytes);
@@ -150,10 +162,13 @@ int corio_runner_close(corio_runner *runner) {
   return rc;
 }
 
-int corio_run(corio_task_fn main, void *arg, void **result) {
+int corio_run_ex(corio_task_fn main, void *arg, void **result, char *message,
+                 size_t message_size) {
   corio_runner *runner;
   int rc, close_rc;
 
+  if (message && message_size > 0)
+    message[0] = '\0';
   if (!main)
     return -EINVAL;
   if (corio_loop_running())
@@ -161,7 +176,11 @@ int corio_run(corio_task_fn main, void *arg, void **result) {
   rc = corio_runner_create(&runner);
   if (rc < 0)
     return rc;
-  rc = corio_runner_run(runner, main, arg, result);
+  rc = corio_runner_run_ex(runner, main, arg, result, message, message_size);
   close_rc = corio_runner_close(runner);
   return rc == 0 ? close_rc : rc;
+}
+
+int corio_run(corio_task_fn main, void *arg, void **result) {
+  return corio_run_ex(main, arg, result, NULL, 0);
 }

@@ -219,7 +219,7 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
     return -ENOMEM;
   }
   memset(t, 0, sizeof *t);
-  corio__future_init(&t->fut, ls, FUTURE_TASK, task_step_cb);
+  corio__future_init(&t->fut, ls, &corio__task_ops, task_step_cb);
   t->fn = fn;
   t->arg = arg;
   t->name = name;
@@ -252,7 +252,9 @@ int corio_spawn(corio_task **out, corio_task_fn fn, void *arg) {
   return corio_spawn_ex(out, fn, arg, NULL);
 }
 
-void corio__task_free(corio_task *t) {
+static void task_free(corio_future *fut) {
+  corio_task *t = (corio_task *)fut;
+
   corio__strfree(t->name);
   corio__strfree(t->cancel_message);
   if (t->ctx == &t->own_ctx)
@@ -275,6 +277,34 @@ void corio_task_unref(corio_task *t) {
 
 /* ---- cancellation -------------------------------------------------------- */
 
+/* A task suspended awaiting a future passes the request on to it and goes
+ * on waiting: it gets the future's outcome, which is a cancellation unless
+ * the future (a task) declined it (asyncio's _fut_waiter.cancel()). A cycle
+ * of tasks awaiting each other stops at the first one met again. */
+static int cancel_awaited(corio_task *t, corio__wait *w, const char *msg) {
+  int rc;
+
+  if (!w->awaiting || t->passing_cancel)
+    return 0;
+  t->passing_cancel = 1;
+  rc = corio_future_cancel(w->awaiting, msg);
+  t->passing_cancel = 0;
+  return rc == 1;
+}
+
+static int task_cancel_op(corio_future *fut, const char *msg) {
+  return corio_task_cancel((corio_task *)fut, msg);
+}
+
+static const char *task_describe(corio_future *fut) {
+  return corio_task_name((corio_task *)fut);
+}
+
+const corio__future_ops corio__task_ops = {.type_name = "Task",
+                                           .free = task_free,
+                                           .cancel = task_cancel_op,
+                                           .describe = task_describe};
+
 int corio_task_cancel(corio_task *t, const char *msg) {
   corio__wait *w;
 
@@ -286,6 +316,9 @@ int corio_task_cancel(corio_task *t, const char *msg) {
   t->cancel_message = corio__strdup(msg); /* without it if out of memory */
   t->num_cancels++;
   w = t->wait;
+  if (w && !w->woken && !t->closing && cancel_awaited(t, w, msg))
+    return 1;
+  w = t->wait; /* the awaited future may have woken the task */
   if (w && !w->woken && !t->closing) {
     /* Suspended: taken out of what it waits in, woken with -ECANCELED. */
     if (w->detach)
@@ -321,7 +354,7 @@ const char *corio_task_cancel_message(const corio_task *t) {
 corio_future *corio_task_future(corio_task *t) { return t ? &t->fut : NULL; }
 
 corio_task *corio_future_task(corio_future *fut) {
-  return fut && fut->kind == FUTURE_TASK ? (corio_task *)fut : NULL;
+  return fut && fut->ops == &corio__task_ops ? (corio_task *)fut : NULL;
 }
 
 int corio_task_done(const corio_task *t) {
@@ -406,21 +439,21 @@ int corio_fail(int err, const char *fmt, ...) {
     sink->code = err;
     return err;
   }
+  corio__task_set_fail(t, err, message);
+  return err;
+}
+
+void corio__task_set_fail(corio_task *t, int code, char *message) {
   corio__strfree(t->fut.message);
   t->fut.message = message;
-  t->fail_code = err;
-  return err;
+  t->fail_code = code;
 }
 
 /* ---- closing with the loop ----------------------------------------------- */
 
 static void report_destroyed_pending(corio_task *t) {
-  char text[160];
-
-  snprintf(text, sizeof text, "Task was destroyed but it is pending: %s",
-           corio_task_name(t));
-  corio_loop_call_exception_handler(t->fut.ls->loop,
-                                    &(corio_loop_error){text, 0, NULL, t});
+  corio__report_future(&t->fut, "Task was destroyed but it is pending!", 0,
+                       NULL);
 }
 
 /* The loop is closing with t pending: reported, then its coroutine is
@@ -444,10 +477,9 @@ static void close_task(corio_task *t) {
     corio__current_task = prev_task;
     corio__context_leave(t->ctx, prev_ctx);
     if (rc < 0)
-      corio_loop_call_exception_handler(
-          t->fut.ls->loop,
-          &(corio_loop_error){"a pending task's coroutine could not be closed",
-                              rc, NULL, t});
+      corio__report_future(&t->fut,
+                           "a pending task's coroutine could not be closed", rc,
+                           NULL);
     t->coro = NULL;
   }
   finish(t, FUTURE_CANCELLED, NULL, -ECANCELED,

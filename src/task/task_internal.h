@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "core/compiler.h"
+#include "core/str.h"
 #include "corio/coro.h"
 #include "corio/task.h"
 #include "coro/running.h"
@@ -15,8 +16,21 @@
 
 enum future_state { FUTURE_PENDING, FUTURE_CANCELLED, FUTURE_FINISHED };
 
-/* What a future is part of: freeing and cancelling depend on it. */
-enum future_kind { FUTURE_PLAIN, FUTURE_TASK, FUTURE_GATHER, FUTURE_SHIELD };
+/* What differs between the kinds of future (plain, task, gather, shield,
+ * and those of the layers above): future.c calls these and knows none of
+ * the kinds. */
+typedef struct corio__future_ops {
+  const char *type_name; /* "Future", "Task": in reports */
+  /* corio_future_set_result/_error may complete it. */
+  uint8_t settable;
+  /* Frees the object once its callbacks and message are gone. */
+  void (*free)(corio_future *fut);
+  /* corio_future_cancel: 1 if a cancellation was requested or done, 0 if
+   * the future was done already. NULL: corio__future_cancel_plain. */
+  int (*cancel)(corio_future *fut, const char *msg);
+  /* A name for reports ("Task-3"), or NULL. */
+  const char *(*describe)(corio_future *fut);
+} corio__future_ops;
 
 typedef struct future_callback {
   corio_future_callback fn;
@@ -61,10 +75,10 @@ struct corio_future {
   uint32_t refs;
   int error;
   uint8_t state;  /* enum future_state */
-  uint8_t kind;   /* enum future_kind */
   uint8_t queued; /* node is in the ready queue */
   uint8_t error_unretrieved;
   uint32_t callbacks_len;
+  const corio__future_ops *ops;
   future_callback first_callback; /* storage for the first, the usual case */
   future_callback *callbacks;
   uint32_t callbacks_cap;
@@ -95,6 +109,7 @@ struct corio_task {
   int fail_code;  /* the code corio_fail's message (in fut.message) is for */
   uint8_t must_cancel;
   uint8_t closing; /* its coroutine is being closed with the loop */
+  uint8_t passing_cancel; /* passing a cancellation to what it awaits */
   char *name;      /* NULL: "Task-<id>", made on demand */
   char *cancel_message;
   uint64_t id;
@@ -108,8 +123,21 @@ task_loop_state *corio__task_loop_state(corio_loop *loop);
 int corio__task_loop_state_for(corio_loop *loop, task_loop_state **out);
 
 /* future.c */
-void corio__future_init(corio_future *fut, task_loop_state *ls, int kind,
-                        corio_callback node_cb);
+extern const corio__future_ops corio__plain_future_ops;
+void corio__future_init(corio_future *fut, task_loop_state *ls,
+                        const corio__future_ops *ops, corio_callback node_cb);
+/* Creates a pending future with ops on loop (NULL: current), in size
+ * bytes (at least a corio_future, zeroed; the kind's ops->free frees it
+ * with corio__future_free_block). */
+int corio__future_create(corio_loop *loop, const corio__future_ops *ops,
+                         size_t size, corio_future **out);
+void corio__future_free_block(corio_future *fut, size_t size);
+/* Tells the loop's exception handler about fut (and its task, if it is
+ * one): asyncio's context. */
+void corio__report_future(corio_future *fut, const char *text, int error,
+                          const char *error_message);
+/* A plain future's cancellation: cancelled now, with msg. */
+int corio__future_cancel_plain(corio_future *fut, const char *msg);
 /* Completes a pending future: state, outcome, and its callbacks scheduled.
  * message is taken over. */
 void corio__future_complete(corio_future *fut, enum future_state state,
@@ -125,25 +153,21 @@ int corio__future_add_callback(corio_future *fut, corio_future_callback fn,
                                void *arg);
 int corio__future_remove_callback(corio_future *fut, corio_future_callback fn,
                                   void *arg);
+/* Every registration of (fn, arg) becomes (new_fn, new_arg), in place
+ * (scheduled ones too): needs no memory. */
+void corio__future_replace_callback(corio_future *fut, corio_future_callback fn,
+                                    void *arg, corio_future_callback new_fn,
+                                    void *new_arg);
 /* The loop gave back h at close: if it is a late done callback, it is
  * freed (1); else 0. */
 int corio__late_callback_drop(corio_handle *h);
-char *corio__strdup(const char *s);
-char *corio__vformat(const char *fmt, va_list ap)
-    __attribute__((format(printf, 1, 0)));
-char *corio__format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void corio__strfree(char *s);
 void corio__loop_state_unlive(task_loop_state *ls);
 
-/* wait_for.c */
-void corio__shield_free(corio_future *outer);
-
-/* gather.c */
-void corio__gather_free(corio_future *gathered);
-int corio__gather_cancel(corio_future *gathered, const char *msg);
-
 /* task.c */
-void corio__task_free(corio_task *task);
+extern const corio__future_ops corio__task_ops;
+/* As corio_fail in t's body: message (taken over) goes with code if the
+ * body returns code. */
+void corio__task_set_fail(corio_task *t, int code, char *message);
 /* Runs one step of a suspended or unstarted task with its wake value. */
 void corio__task_step(corio_task *task);
 /* Queues the task's next step (its node must be free). */

@@ -14,6 +14,9 @@ struct corio_taskgroup {
   corio_task *owner;
   corio_task **children; /* references, in spawn order */
   size_t len, cap;
+  corio_task **failed; /* children with an error, in the order they failed
+                          (borrowed from children) */
+  size_t failed_len, failed_cap;
   size_t running;      /* children not done */
   corio__wait *closer; /* close waiting for the children */
   int body_error;      /* how the body ended, if an error of its own */
@@ -50,12 +53,12 @@ static void child_done(corio_future *f, void *arg) {
   g->running--;
   if (f->state == FUTURE_FINISHED && f->error != 0) {
     f->error_unretrieved = 0; /* the group reports it */
+    g->failed[g->failed_len++] = (corio_task *)f; /* room: reserve_child */
     if (corio_task_done(g->owner)) {
-      corio_loop_call_exception_handler(
-          g->ls->loop,
-          &(corio_loop_error){"a task group child failed after its owner "
-                              "finished",
-                              f->error, NULL, f});
+      corio__report_future(f,
+                           "a task group child failed after its owner "
+                           "finished",
+                           f->error, f->message);
     } else if (!g->aborting && !g->parent_cancel_requested) {
       abort_group(g);
       g->parent_cancel_requested = 1;
@@ -67,11 +70,17 @@ static void child_done(corio_future *f, void *arg) {
     corio__wait_wake(g->closer, 0, 1);
 }
 
+/* Room for one more child, and for it in the failed list. */
 static int reserve_child(corio_taskgroup *g) {
-  if (g->len < g->cap)
-    return 0;
-  return corio__grow_array((void **)&g->children, &g->cap, sizeof *g->children,
-                           g->len + 1, 16);
+  int rc = 0;
+
+  if (g->len == g->cap)
+    rc = corio__grow_array((void **)&g->children, &g->cap,
+                           sizeof *g->children, g->len + 1, 16);
+  if (rc == 0 && g->len == g->failed_cap)
+    rc = corio__grow_array((void **)&g->failed, &g->failed_cap,
+                           sizeof *g->failed, g->len + 1, 16);
+  return rc;
 }
 
 int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
@@ -83,8 +92,11 @@ int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
 
   if (!g || !fn)
     return -EINVAL;
-  if (g->closed || g->aborting || (g->exiting && g->running == 0))
-    return CORIO_EINVALSTATE;
+  /* asyncio's order of checks. */
+  if (g->closed || (g->exiting && g->running == 0))
+    return CORIO_ETASKGROUPFINISHED;
+  if (g->aborting)
+    return CORIO_ETASKGROUPSHUTDOWN;
   rc = reserve_child(g);
   if (rc < 0)
     return rc;
@@ -119,15 +131,7 @@ int corio_taskgroup_spawn(corio_taskgroup *g, corio_task **out,
 }
 
 /* Children that ended with an error of their own. */
-static size_t child_errors(const corio_taskgroup *g) {
-  size_t n = 0;
-
-  for (size_t i = 0; i < g->len; i++)
-    if (g->children[i]->fut.state == FUTURE_FINISHED &&
-        g->children[i]->fut.error != 0)
-      n++;
-  return n;
-}
+static size_t child_errors(const corio_taskgroup *g) { return g->failed_len; }
 
 int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
   corio_task *self = corio__task_self();
@@ -184,17 +188,12 @@ int corio_taskgroup_error(const corio_taskgroup *g, size_t i,
                           corio_task **task) {
   if (!g || !g->closed)
     return -EINVAL;
-  for (size_t c = 0; c < g->len; c++) {
-    corio_task *t = g->children[c];
-    if (t->fut.state != FUTURE_FINISHED || t->fut.error == 0)
-      continue;
-    if (i-- == 0) {
-      if (task)
-        *task = t;
-      return t->fut.error;
-    }
+  if (i < g->failed_len) {
+    if (task)
+      *task = g->failed[i];
+    return g->failed[i]->fut.error;
   }
-  if (i == 0 && g->body_error) {
+  if (i == g->failed_len && g->body_error) {
     if (task)
       *task = NULL;
     return g->body_error;
@@ -210,6 +209,7 @@ int corio_taskgroup_free(corio_taskgroup *g) {
   for (size_t i = 0; i < g->len; i++)
     corio_task_unref(g->children[i]);
   corio__free(g->children, g->cap * sizeof *g->children);
+  corio__free(g->failed, g->failed_cap * sizeof *g->failed);
   corio_task_unref(g->owner);
   corio__free(g, sizeof *g);
   return 0;

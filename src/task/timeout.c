@@ -1,20 +1,35 @@
 /* Timeout scopes, as asyncio.Timeout: the deadline cancels the task, and
  * the scope's exit turns the cancellation it caused, and only that one,
- * into -ETIMEDOUT (uncancel counts tell them apart when scopes nest). */
+ * into -ETIMEDOUT (uncancel counts tell them apart when scopes nest). A
+ * deadline that has passed already fires through the ready queue, ahead
+ * of the task's next step, so the next suspension is interrupted. */
 #include <errno.h>
 #include <math.h>
 
 #include "corio/combine.h"
 #include "task/task_internal.h"
 
-enum scope_state { SCOPE_OUT, SCOPE_ENTERED, SCOPE_EXPIRING, SCOPE_EXPIRED };
+/* asyncio's states; SCOPE_UNUSED is storage never initialised. */
+enum scope_state {
+  SCOPE_UNUSED,
+  SCOPE_CREATED,
+  SCOPE_ENTERED,
+  SCOPE_EXPIRING,
+  SCOPE_EXPIRED,
+  SCOPE_EXITED
+};
+
+/* Marks storage that holds a scope, so misuse of stale or uninitialised
+ * storage is refused rather than trusted. */
+#define SCOPE_MAGIC 0x74696d65u
 
 struct __attribute__((may_alias)) timeout_impl {
-  corio_task *task;
-  corio_handle *timer; /* armed and not fired */
-  int64_t when;        /* loop clock, ns; -1: none */
-  int cancelling;      /* the task's cancelling() when entered */
+  uint32_t magic;
   int state;           /* enum scope_state */
+  corio_task *task;    /* from entering */
+  corio_handle *timer; /* armed and not fired (borrowed) */
+  double when;         /* as given: loop clock seconds, or INFINITY */
+  int cancelling;      /* the task's cancelling() when entered */
 };
 
 _Static_assert(sizeof(struct timeout_impl) <= sizeof(corio_timeout),
@@ -26,6 +41,13 @@ static struct timeout_impl *impl(corio_timeout *s) {
 
 static const struct timeout_impl *cimpl(const corio_timeout *s) {
   return (const struct timeout_impl *)(const void *)s;
+}
+
+/* The state of a scope, SCOPE_UNUSED for storage that holds none. */
+static int state_of(const corio_timeout *scope) {
+  const struct timeout_impl *t = cimpl(scope);
+
+  return t->magic == SCOPE_MAGIC ? t->state : SCOPE_UNUSED;
 }
 
 static int expire(void *arg) {
@@ -43,105 +65,167 @@ static void disarm(struct timeout_impl *t) {
   t->timer = NULL;
 }
 
-static int arm(struct timeout_impl *t, int64_t when) {
-  disarm(t);
-  t->when = when;
-  if (when < 0)
+static int64_t seconds_ns(double s) {
+  if (s <= 0)
     return 0;
-  return corio__loop_call_at_borrowed(t->task->fut.ls->loop, when, expire, t,
-                                      &t->timer);
+  return s > 9.0e9 ? INT64_MAX : (int64_t)(s * 1e9);
 }
 
-static int seconds_ns(double s, int64_t *ns) {
-  if (isnan(s))
-    return -EINVAL;
-  if (s < 0) {
-    *ns = -1;
-    return 0;
+/* The new deadline replaces the old one only once it is armed: a failure
+ * (-ENOMEM) changes nothing. */
+static int arm(struct timeout_impl *t, double when) {
+  corio_loop *loop = t->task->fut.ls->loop;
+  corio_handle *timer = NULL;
+  int rc = 0;
+
+  if (isinf(when) && when > 0) {
+    /* no deadline */
+  } else if (seconds_ns(when) <= corio_loop_time_ns(loop)) {
+    rc = corio__loop_call_soon_borrowed(loop, expire, t, &timer);
+  } else {
+    rc = corio__loop_call_at_borrowed(loop, seconds_ns(when), expire, t,
+                                      &timer);
   }
-  *ns = s > 9.0e9 ? INT64_MAX : (int64_t)(s * 1e9);
+  if (rc < 0)
+    return rc;
+  disarm(t);
+  t->timer = timer;
+  t->when = when;
   return 0;
 }
 
-static int enter_at_ns(corio_timeout *scope, int64_t when) {
+int corio_timeout_init_at(corio_timeout *scope, double when) {
+  if (!scope || isnan(when))
+    return -EINVAL;
+  *impl(scope) = (struct timeout_impl){
+      .magic = SCOPE_MAGIC, .state = SCOPE_CREATED, .when = when};
+  return 0;
+}
+
+int corio_timeout_init(corio_timeout *scope, double delay) {
+  corio_loop *loop = corio_loop_current();
+
+  if (!scope || isnan(delay))
+    return -EINVAL;
+  if (!loop)
+    return CORIO_ENOLOOP;
+  return corio_timeout_init_at(scope, corio_loop_time(loop) + delay);
+}
+
+int corio_timeout_start(corio_timeout *scope) {
   corio_task *self = corio__task_self();
   struct timeout_impl *t;
   int rc;
 
   if (!scope)
     return -EINVAL;
+  switch (state_of(scope)) {
+  case SCOPE_CREATED:
+    break;
+  case SCOPE_ENTERED:
+  case SCOPE_EXPIRING:
+    return CORIO_ETIMEOUTENTERED;
+  case SCOPE_EXPIRED:
+    return CORIO_ETIMEOUTEXPIRED;
+  case SCOPE_EXITED:
+    return CORIO_ETIMEOUTEXITED;
+  default:
+    return -EINVAL;
+  }
   if (!self)
     return CORIO_ENOTASK;
   t = impl(scope);
-  *t = (struct timeout_impl){.task = self,
-                             .when = -1,
-                             .cancelling = corio_task_cancelling(self),
-                             .state = SCOPE_ENTERED};
-  rc = arm(t, when);
-  if (rc < 0)
-    t->state = SCOPE_OUT;
+  t->task = self;
+  t->cancelling = corio_task_cancelling(self);
+  rc = arm(t, t->when);
+  if (rc == 0)
+    t->state = SCOPE_ENTERED;
   return rc;
 }
 
-int corio_timeout_enter(corio_timeout *scope, double delay) {
-  corio_task *self = corio__task_self();
-  int64_t ns, now;
-  int rc = seconds_ns(delay, &ns);
+/* Entering storage that holds an entered scope is refused; anything else
+ * in it is overwritten. */
+static int check_not_entered(const corio_timeout *scope) {
+  int state = state_of(scope);
 
-  if (rc < 0)
-    return rc;
-  if (!self)
-    return scope ? CORIO_ENOTASK : -EINVAL;
-  if (ns >= 0) {
-    now = corio_loop_time_ns(self->fut.ls->loop);
-    ns = ns > INT64_MAX - now ? INT64_MAX : now + ns;
-  }
-  return enter_at_ns(scope, ns);
+  return state == SCOPE_ENTERED || state == SCOPE_EXPIRING
+             ? CORIO_ETIMEOUTENTERED
+             : 0;
+}
+
+int corio_timeout_enter(corio_timeout *scope, double delay) {
+  int rc;
+
+  if (!scope || isnan(delay))
+    return -EINVAL;
+  if (!corio__task_self())
+    return CORIO_ENOTASK;
+  rc = check_not_entered(scope);
+  if (rc == 0)
+    rc = corio_timeout_init(scope, delay);
+  return rc < 0 ? rc : corio_timeout_start(scope);
 }
 
 int corio_timeout_enter_at(corio_timeout *scope, double when) {
-  int64_t ns;
-  int rc = seconds_ns(when, &ns);
+  int rc;
 
-  return rc < 0 ? rc : enter_at_ns(scope, ns);
+  if (!scope || isnan(when))
+    return -EINVAL;
+  if (!corio__task_self())
+    return CORIO_ENOTASK;
+  rc = check_not_entered(scope);
+  if (rc == 0)
+    rc = corio_timeout_init_at(scope, when);
+  return rc < 0 ? rc : corio_timeout_start(scope);
 }
 
 int corio_timeout_exit(corio_timeout *scope, int rc) {
   struct timeout_impl *t;
+  int state;
 
-  if (!scope || impl(scope)->state == SCOPE_OUT)
+  if (!scope)
+    return rc;
+  state = state_of(scope);
+  if (state != SCOPE_ENTERED && state != SCOPE_EXPIRING)
     return rc;
   t = impl(scope);
   disarm(t);
-  if (t->state == SCOPE_EXPIRING) {
+  if (state == SCOPE_EXPIRING) {
     t->state = SCOPE_EXPIRED;
     if (corio_task_uncancel(t->task) <= t->cancelling && rc == -ECANCELED)
       rc = -ETIMEDOUT;
     return rc;
   }
-  t->state = SCOPE_OUT;
+  t->state = SCOPE_EXITED;
   return rc;
 }
 
 int corio_timeout_reschedule(corio_timeout *scope, double when) {
-  int64_t ns;
-  int rc;
-
-  if (!scope)
+  if (!scope || isnan(when))
     return -EINVAL;
-  if (impl(scope)->state != SCOPE_ENTERED)
-    return CORIO_EINVALSTATE;
-  rc = seconds_ns(when, &ns);
-  return rc < 0 ? rc : arm(impl(scope), ns);
+  switch (state_of(scope)) {
+  case SCOPE_ENTERED:
+    return arm(impl(scope), when);
+  case SCOPE_CREATED:
+    return CORIO_ETIMEOUTNOTENTERED;
+  case SCOPE_EXPIRING:
+  case SCOPE_EXPIRED:
+    return CORIO_ETIMEOUTEXPIRED;
+  case SCOPE_EXITED:
+    return CORIO_ETIMEOUTEXITED;
+  default:
+    return -EINVAL;
+  }
 }
 
 double corio_timeout_when(const corio_timeout *scope) {
-  if (!scope || cimpl(scope)->when < 0)
+  if (!scope || state_of(scope) == SCOPE_UNUSED)
     return CORIO_NO_TIMEOUT;
-  return (double)cimpl(scope)->when / 1e9;
+  return cimpl(scope)->when;
 }
 
 int corio_timeout_expired(const corio_timeout *scope) {
-  return scope && (cimpl(scope)->state == SCOPE_EXPIRING ||
-                   cimpl(scope)->state == SCOPE_EXPIRED);
+  int state = scope ? state_of(scope) : SCOPE_UNUSED;
+
+  return state == SCOPE_EXPIRING || state == SCOPE_EXPIRED;
 }

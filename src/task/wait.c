@@ -63,7 +63,28 @@ static void await_detach(corio__wait *w) {
   (void)corio__future_remove_callback(w->data, await_done, w);
 }
 
-int corio_future_await(corio_future *fut, void **result) {
+/* An error read from fut by awaiting it becomes the awaiting task's, with
+ * its message, as an exception propagates: `return corio_await(...)`
+ * fails the task with the same message. */
+static void pass_message(corio_future *fut, int rc, corio_task *self) {
+  if (rc < 0 && rc != -ECANCELED && fut->state == FUTURE_FINISHED &&
+      fut->error == rc && fut->message)
+    corio__task_set_fail(self, rc, corio__strdup(fut->message));
+}
+
+static int outcome_release(corio_future *fut,
+                                                int wait_rc, void **result,
+                                                corio_task *self) {
+  int rc = wait_rc < 0 ? wait_rc : corio_future_result(fut, result);
+
+  if (wait_rc >= 0)
+    pass_message(fut, rc, self);
+  corio__future_release(fut);
+  return rc;
+}
+
+/* Awaits fut; with pass_cancel, cancelling the task cancels fut too. */
+static int await_future(corio_future *fut, void **result, int pass_cancel) {
   corio_task *self = corio__current_task;
   int rc;
 
@@ -79,22 +100,35 @@ int corio_future_await(corio_future *fut, void **result) {
     /* Suspending needs the task's own coroutine (see corio__task_self). */
     if (!corio__task_self())
       return CORIO_ENOTASK;
-    corio__wait w = {.detach = await_detach, .task = self, .data = fut};
+    corio__wait w = {.detach = await_detach,
+                     .task = self,
+                     .data = fut,
+                     .awaiting = pass_cancel ? fut : NULL};
 
     rc = corio__future_add_callback(fut, await_done, &w);
     if (rc < 0)
       return rc;
     corio__future_retain(fut); /* the wait holds it */
-    return corio__future_outcome_release(fut, corio__wait_suspend(&w), result);
+    rc = outcome_release(fut, corio__wait_suspend(&w),
+                                              result, self);
+  } else {
+    rc = corio_future_result(fut, result);
+    pass_message(fut, rc, self);
   }
-  return corio_future_result(fut, result);
+  return rc;
 }
 
+int corio_future_await(corio_future *fut, void **result) {
+  return await_future(fut, result, 1);
+}
+
+/* Waits for f to finish; the caller's cancellation is not passed on (f is
+ * being cancelled already). */
 int corio__wait_drain(corio_future *f) {
   int cancelled = 0;
 
   while (!corio_future_done(f)) {
-    int rc = corio_future_await(f, NULL);
+    int rc = await_future(f, NULL, 0);
 
     if (corio_future_done(f)) {
       /* f's outcome, unless f was not cancelled: then the -ECANCELED is
@@ -149,9 +183,7 @@ int corio_sleep_ns(int64_t ns) {
 
   if (!self)
     return CORIO_ENOTASK;
-  if (ns < 0)
-    return -EINVAL;
-  if (ns == 0)
+  if (ns <= 0) /* asyncio: a negative delay is sleep(0) */
     return yield_one_iteration(self);
   loop = self->fut.ls->loop;
   now = corio_loop_time_ns(loop);
@@ -165,11 +197,11 @@ int corio_sleep_ns(int64_t ns) {
 }
 
 int corio_sleep(double seconds) {
-  if (seconds == 0) {
+  if (seconds <= 0) {
     corio_task *self = corio__task_self();
     return self ? yield_one_iteration(self) : CORIO_ENOTASK;
   }
-  if (isnan(seconds) || seconds < 0)
+  if (isnan(seconds))
     return corio__task_self() ? -EINVAL : CORIO_ENOTASK;
   if (seconds > 9.0e9)
     seconds = 9.0e9;

@@ -16,6 +16,8 @@ typedef struct corio__wait {
   void (*detach)(struct corio__wait *w);
   corio_task *task;
   void *data; /* the waiter's own */
+  /* The future awaited, if cancelling the task is to cancel it too. */
+  struct corio_future *awaiting;
   int woken;  /* woken, with `value` */
   int value;
 } corio__wait;

@@ -55,7 +55,7 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
     return CORIO_EWRONGLOOP;
   if (f == &self->fut)
     return -EDEADLK;
-  if (timeout < 0) {
+  if (isinf(timeout) && timeout > 0) {
     rc = corio_future_await(f, result);
     if (rc == -ECANCELED && !corio_future_done(f)) {
       (void)corio_future_cancel(f, NULL);
@@ -66,7 +66,7 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
   }
   if (corio_future_done(f))
     return corio_future_result(f, result);
-  if (timeout == 0)
+  if (timeout <= 0) /* expired already: a task not started never runs */
     return timed_out(f, result);
   loop = self->fut.ls->loop;
   delay = timeout > 9.0e9 ? INT64_MAX / 2 : (int64_t)(timeout * 1e9);
@@ -126,13 +126,16 @@ static void mirror(corio_future *inner, void *arg) {
   inner->error_unretrieved = 0;
 }
 
-void corio__shield_free(corio_future *outer) {
+static void shield_free(corio_future *outer) {
   shield_future *s = (shield_future *)(void *)outer;
 
   (void)corio__future_remove_callback(s->inner, mirror, outer);
   corio_future_unref(s->inner);
   corio__free(s, sizeof *s);
 }
+
+static const corio__future_ops shield_ops = {.type_name = "Future",
+                                             .free = shield_free};
 
 int corio_shield(corio_future *inner, corio_future **outer) {
   task_loop_state *ls;
@@ -141,22 +144,23 @@ int corio_shield(corio_future *inner, corio_future **outer) {
 
   if (!inner || !outer)
     return -EINVAL;
+  if (corio_future_done(inner)) {
+    /* asyncio: nothing to shield, the future itself. */
+    *outer = corio_future_ref(inner);
+    return 0;
+  }
   rc = corio__task_loop_state_for(inner->ls->loop, &ls);
   if (rc < 0)
     return rc;
   s = corio__calloc(sizeof *s);
   if (!s)
     return -ENOMEM;
-  corio__future_init(&s->fut, ls, FUTURE_SHIELD, NULL);
+  corio__future_init(&s->fut, ls, &shield_ops, NULL);
   s->inner = corio_future_ref(inner);
-  if (corio_future_done(inner)) {
-    mirror(inner, &s->fut);
-  } else {
-    rc = corio__future_add_callback(inner, mirror, &s->fut);
-    if (rc < 0) {
-      corio_future_unref(&s->fut);
-      return rc;
-    }
+  rc = corio__future_add_callback(inner, mirror, &s->fut);
+  if (rc < 0) {
+    corio_future_unref(&s->fut);
+    return rc;
   }
   *outer = &s->fut;
   return 0;

@@ -9,18 +9,21 @@
 #include "corio/combine.h"
 #include "task/task_internal.h"
 
-/* A deadline on the loop clock for timeout seconds from now (-1: none). */
+/* A deadline on the loop clock for timeout seconds from now (-1: none;
+ * now for zero or less: expired, the timer fires in the next iteration). */
 static int deadline_ns(corio_loop *loop, double timeout, int64_t *when) {
   int64_t now, delay;
 
   if (isnan(timeout))
     return -EINVAL;
-  if (timeout < 0) {
+  if (isinf(timeout) && timeout > 0) {
     *when = -1;
     return 0;
   }
   now = corio_loop_time_ns(loop);
-  delay = timeout > 9.0e9 ? INT64_MAX : (int64_t)(timeout * 1e9);
+  delay = timeout <= 0      ? 0
+          : timeout > 9.0e9 ? INT64_MAX
+                            : (int64_t)(timeout * 1e9);
   *when = delay > INT64_MAX - now ? INT64_MAX : now + delay;
   return 0;
 }
@@ -35,6 +38,8 @@ static int check_set(corio_future *const *fs, size_t n, corio_task *self) {
       return -EINVAL;
     if (fs[i]->ls != self->fut.ls)
       return CORIO_EWRONGLOOP;
+    if (fs[i] == &self->fut)
+      return -EDEADLK; /* it would wait for itself */
   }
   return 0;
 }

@@ -3,6 +3,7 @@
 #define CORIO_TASK_TEST_H
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,7 +30,10 @@ static inline void trace_add(struct trace *t, char c) {
 struct reports {
   int count;
   int last_error;
-  char last[256];
+  char last[256];               /* the message */
+  char last_error_message[256]; /* the error's own message */
+  char last_task_name[64];
+  void *last_task, *last_future;
 };
 
 static inline void capture_report(corio_loop *loop, const corio_loop_error *e,
@@ -39,8 +43,13 @@ static inline void capture_report(corio_loop *loop, const corio_loop_error *e,
   (void)loop;
   r->count++;
   r->last_error = e->error;
-  strncpy(r->last, e->message ? e->message : "", sizeof r->last - 1);
-  r->last[sizeof r->last - 1] = 0;
+  snprintf(r->last, sizeof r->last, "%s", e->message ? e->message : "");
+  snprintf(r->last_error_message, sizeof r->last_error_message, "%s",
+           e->error_message ? e->error_message : "");
+  snprintf(r->last_task_name, sizeof r->last_task_name, "%s",
+           e->task_name ? e->task_name : "");
+  r->last_task = e->task;
+  r->last_future = e->future;
 }
 
 static inline double wall_s(void) {

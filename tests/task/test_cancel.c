@@ -121,7 +121,19 @@ static int outer_waits(void *arg, void **result) {
   return p->outer_rc;
 }
 
-/* corio's choice: cancelling the awaiter leaves the awaited task alone. */
+/* A task that swallows a cancellation and finishes with a value. */
+static int inner_declines(void *arg, void **result) {
+  int rc = corio_sleep(10);
+
+  (void)arg;
+  if (rc == -ECANCELED)
+    (void)corio_task_uncancel(corio_current_task());
+  *result = CORIO_PTR(rc == -ECANCELED ? 11 : 0);
+  return 0;
+}
+
+/* asyncio: cancelling the awaiter cancels the awaited task
+ * (_fut_waiter.cancel()); the awaiter gets the awaited outcome. */
 static int cancel_awaiter(void *arg, void **result) {
   struct pair p = {0};
   corio_task *outer;
@@ -133,12 +145,27 @@ static int cancel_awaiter(void *arg, void **result) {
   outer = spawn_or_fail(outer_waits, &p);
   assert_int_equal(corio_sleep(0.005), 0);
   assert_int_equal(corio_task_cancel(outer, NULL), 1);
+  assert_int_equal(corio_task_cancelling(p.inner), 1);
   assert_int_equal(corio_await(outer, NULL), -ECANCELED);
   assert_int_equal(p.outer_rc, -ECANCELED);
-  assert_false(corio_task_done(p.inner));
+  assert_true(corio_task_cancelled(p.inner));
+  assert_int_equal(corio_await(p.inner, &r), -ECANCELED);
+  corio_task_unref(outer);
+
+  /* The awaited task declines and returns a value: the awaiter receives
+   * it and is not cancelled, its cancelling() count stays 1. */
+  p.inner = (corio_task_unref(p.inner), spawn_or_fail(inner_declines, NULL));
+  outer = spawn_or_fail(outer_waits, &p);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_sleep(0), 0);
+  assert_int_equal(corio_task_cancel(outer, "stop"), 1);
+  assert_int_equal(corio_await(outer, &r), 0);
+  assert_int_equal(p.outer_rc, 0);
+  assert_int_equal(CORIO_INT(r), 0); /* outer_waits sets no result */
+  assert_false(corio_task_cancelled(outer));
+  assert_int_equal(corio_task_cancelling(outer), 1);
   assert_int_equal(corio_await(p.inner, &r), 0);
-  assert_int_equal(CORIO_INT(r), 9);
-  assert_false(corio_task_cancelled(p.inner));
+  assert_int_equal(CORIO_INT(r), 11);
   corio_task_unref(outer);
 
   /* The awaited task cancelled: the awaiter sees -ECANCELED too. */
@@ -153,7 +180,7 @@ static int cancel_awaiter(void *arg, void **result) {
   return 0;
 }
 
-static void test_cancel_awaiter_not_awaited(void **state) {
+static void test_cancel_awaiter_cancels_awaited(void **state) {
   (void)state;
   assert_int_equal(run_main(cancel_awaiter, NULL), 0);
 }
@@ -346,8 +373,9 @@ static void test_close_with_pending_tasks(void **state) {
       0);
   assert_int_equal(corio_loop_close(loop), 0);
   assert_int_equal(rep.count, 2);
-  assert_non_null(strstr(rep.last, "Task was destroyed but it is pending"));
-  assert_non_null(strstr(rep.last, "late"));
+  assert_string_equal(rep.last, "Task was destroyed but it is pending!");
+  assert_string_equal(rep.last_task_name, "late");
+  assert_ptr_equal(rep.last_task, unstarted);
   /* The suspended one was closed: its sleep returned CORIO_ECLOSED and so
    * did the one in its clean-up. */
   assert_int_equal(l.rc, CORIO_ECLOSED);
@@ -417,7 +445,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_cancel_sleeping_task),
       cmocka_unit_test(test_cancel_before_start),
-      cmocka_unit_test(test_cancel_awaiter_not_awaited),
+      cmocka_unit_test(test_cancel_awaiter_cancels_awaited),
       cmocka_unit_test(test_requests_while_running),
       cmocka_unit_test(test_woken_then_cancelled),
       cmocka_unit_test(test_run_cancels_leftovers),

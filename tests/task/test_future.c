@@ -179,8 +179,10 @@ static void test_unretrieved_error_reported(void **state) {
   corio_future_unref(f);
   assert_int_equal(rep.count, 1);
   assert_int_equal(rep.last_error, -EPIPE);
-  assert_non_null(strstr(rep.last, "exception was never retrieved"));
-  assert_non_null(strstr(rep.last, "gone"));
+  assert_string_equal(rep.last, "Future exception was never retrieved");
+  assert_string_equal(rep.last_error_message, "gone");
+  assert_ptr_equal(rep.last_future, f);
+  assert_null(rep.last_task);
   corio_loop_unref(loop);
 }
 

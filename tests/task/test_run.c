@@ -133,8 +133,8 @@ static void test_shutdown_error_reported(void **state) {
   assert_int_equal(corio_run(leave_failing_task, &rep, NULL), 0);
   assert_int_equal(rep.count, 1);
   assert_int_equal(rep.last_error, -EIO);
-  assert_non_null(strstr(rep.last, "unhandled error during corio_run()"));
-  assert_non_null(strstr(rep.last, "clean-up failed"));
+  assert_non_null(strstr(rep.last, "unhandled exception during corio_run()"));
+  assert_string_equal(rep.last_error_message, "clean-up failed");
   corio_test_assert_no_leak(before);
 }
 

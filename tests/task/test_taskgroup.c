@@ -156,7 +156,8 @@ static int eager_children(void *arg, void **result) {
   /* Failed already: no more children, and the body's next await is
    * cancelled. */
   t[2] = NULL;
-  CHECK_EQ(corio_taskgroup_spawn(g, &t[2], instant, NULL), CORIO_EINVALSTATE);
+  CHECK_EQ(corio_taskgroup_spawn(g, &t[2], instant, NULL),
+           CORIO_ETASKGROUPSHUTDOWN);
   CHECK_EQ(corio_sleep(10), -ECANCELED);
   CHECK_EQ(corio_taskgroup_close(g, -ECANCELED), CORIO_ETASKGROUP);
   CHECK_EQ(corio_taskgroup_error_count(g), 1);
@@ -408,7 +409,7 @@ static int spawn_while_closing(void *arg, void **result) {
   /* The group has finished: no more children. */
   late = NULL;
   CHECK_EQ(corio_taskgroup_spawn(g, &late, child_body, &s.later),
-           CORIO_EINVALSTATE);
+           CORIO_ETASKGROUPFINISHED);
   CHECK_PTR(late, NULL);
   CHECK_EQ(corio_taskgroup_free(g), 0);
   corio_task_unref(s.spawned);
@@ -446,10 +447,10 @@ static int spawn_after_failure(void *arg, void **result) {
   CHECK_EQ(body_rc, -ECANCELED);
   /* The body after the failure, and a cancelled child, both refused. */
   CHECK_EQ(corio_taskgroup_spawn(g, &late, child_body, &more),
-           CORIO_EINVALSTATE);
+           CORIO_ETASKGROUPSHUTDOWN);
   CHECK_PTR(late, NULL);
   CHECK_EQ(corio_taskgroup_close(g, body_rc), CORIO_ETASKGROUP);
-  CHECK_EQ(s.spawn_rc, CORIO_EINVALSTATE);
+  CHECK_EQ(s.spawn_rc, CORIO_ETASKGROUPSHUTDOWN);
   CHECK_PTR(s.spawned, NULL);
   CHECK_EQ(corio_taskgroup_error_count(g), 1);
   CHECK_EQ(more.started + s.later.started, 0);

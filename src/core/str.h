@@ -1,0 +1,21 @@
+/* Strings corio owns (error and cancellation messages, names): allocated
+ * through corio's allocator and freed with exactly the size they were
+ * allocated with, which size-class allocators depend on. */
+#ifndef CORIO_CORE_STR_H
+#define CORIO_CORE_STR_H
+
+#include <stdarg.h>
+
+/* A copy of s (NULL for NULL or out of memory). */
+char *corio__strdup(const char *s);
+/* printf into a new string (NULL for a NULL fmt or out of memory). The
+ * result never holds a NUL before its end: a message formatted with an
+ * embedded NUL ("%c", 0) is cut there, so corio__strfree frees the size
+ * that was allocated. */
+char *corio__vformat(const char *fmt, va_list ap)
+    __attribute__((format(printf, 1, 0)));
+char *corio__format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Frees a string from the functions above (NULL does nothing). */
+void corio__strfree(char *s);
+
+#endif
