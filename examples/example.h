@@ -177,7 +177,7 @@ static inline int example_warm_pool(unsigned n) {
   rc = corio_gather(children, n, outcomes, CORIO_GATHER_RETURN_EXCEPTIONS);
   for (i = 0; i < n && rc == 0; i++)
     rc = outcomes[i].error;
-  corio_outcomes_clear(outcomes, rc == 0 ? n : 0);
+  corio_outcomes_clear(outcomes, n);
   return rc;
 }
 

@@ -216,8 +216,8 @@ static int gather_and_print(corio_task **tasks, size_t n, const char *prefix,
   } else {
     fputs(prefix, stdout);
     print_outcomes(outcomes, n, show);
-    corio_outcomes_clear(outcomes, n);
   }
+  corio_outcomes_clear(outcomes, n);
   /* Done, unless the gather failed: corio_run cancels those at the end. */
   for (i = 0; i < n; i++)
     corio_task_unref(tasks[i]);

@@ -30,12 +30,11 @@
  * the seed's output ends (asyncio.run, in the seed, cancels it instead,
  * as main returns; so does corio_run with a task still pending).
  *
- * Where a shield matters in corio: awaiting a task and cancelling the
- * awaiter never cancels the awaited task here (unlike asyncio), but the
- * combinators that own what they wait for do cancel it: wait_for on
- * timeout, gather when cancelled, task groups. A shield between them and
- * the task keeps the task out of it, as the second part shows with
- * wait_for. The other way round, a shielded task cancelled by other means
+ * Where a shield matters: cancelling a task cancels what it awaits, as in
+ * asyncio, and so do the combinators that own what they wait for:
+ * wait_for on timeout, gather when cancelled, task groups. A shield
+ * between them and the task keeps the task out of it, as the second part
+ * shows with wait_for. The other way round, a shielded task cancelled by other means
  * cancels its shield too (the third part).
  *
  * The seed's seconds are EXAMPLE_UNIT. The events are a whole unit apart,

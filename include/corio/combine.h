@@ -75,7 +75,8 @@ CORIO_API int corio_gather_outcomes(corio_future *gathered,
  * first child error otherwise (its message becomes the calling task's, as
  * with any await), or -ECANCELED if the calling task was cancelled (the
  * children are then cancelled and waited for). outcomes (may be NULL)
- * gets what is known at that point; clear it with corio_outcomes_clear. */
+ * gets what is known at that point (filled in any case, so that
+ * corio_outcomes_clear is always safe on it). */
 CORIO_API int corio_gather(const corio_awaitable *children, size_t n,
                            corio_outcome *outcomes, unsigned flags);
 
@@ -169,7 +170,9 @@ CORIO_API int corio_shield(corio_future *inner, corio_future **outer);
  * The states are asyncio's: created (init), entered, expiring (the
  * deadline fired), expired (exited after expiring), exited. A scope can be
  * created before it is entered (asyncio's `timeout(None)`, later
- * rescheduled), and is entered once. */
+ * rescheduled), and is entered once: start on a scope entered already is
+ * refused. Storage passed to start, exit, reschedule, when or expired
+ * must have been initialised by init or enter. */
 typedef struct corio_timeout {
   uint64_t opaque_[6];
 } corio_timeout;
@@ -183,8 +186,8 @@ CORIO_API int corio_timeout_init_at(corio_timeout *scope, double when);
  * CORIO_ETIMEOUTENTERED (entered already), CORIO_ETIMEOUTEXPIRED,
  * CORIO_ETIMEOUTEXITED (used up), -EINVAL (not a scope), -ENOMEM. */
 CORIO_API int corio_timeout_start(corio_timeout *scope);
-/* init + start. Errors as those, CORIO_ETIMEOUTENTERED included for
- * storage that holds an entered scope. */
+/* init + start: a new scope in scope's storage, entered (as
+ * `async with asyncio.timeout(delay)`). Errors as those. */
 CORIO_API int corio_timeout_enter(corio_timeout *scope, double delay);
 CORIO_API int corio_timeout_enter_at(corio_timeout *scope, double when);
 /* Leaves the scope; returns rc, or -ETIMEDOUT for the cancellation the

@@ -246,6 +246,9 @@ int corio_gather(const corio_awaitable *children, size_t n,
   corio_future *f;
   int rc;
 
+  /* Cleared first, so corio_outcomes_clear is safe whatever happens. */
+  for (size_t i = 0; outcomes && i < n; i++)
+    outcomes[i] = (corio_outcome){.error = CORIO_EINVALSTATE};
   if (!corio__task_self())
     return CORIO_ENOTASK;
   rc = corio_gather_start(&f, children, n, flags);

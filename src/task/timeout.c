@@ -19,8 +19,8 @@ enum scope_state {
   SCOPE_EXITED
 };
 
-/* Marks storage that holds a scope, so misuse of stale or uninitialised
- * storage is refused rather than trusted. */
+/* Marks storage that holds a scope (from init), so that start, exit and
+ * reschedule refuse storage that was never one. */
 #define SCOPE_MAGIC 0x74696d65u
 
 struct __attribute__((may_alias)) timeout_impl {
@@ -143,16 +143,8 @@ int corio_timeout_start(corio_timeout *scope) {
   return rc;
 }
 
-/* Entering storage that holds an entered scope is refused; anything else
- * in it is overwritten. */
-static int check_not_entered(const corio_timeout *scope) {
-  int state = state_of(scope);
-
-  return state == SCOPE_ENTERED || state == SCOPE_EXPIRING
-             ? CORIO_ETIMEOUTENTERED
-             : 0;
-}
-
+/* enter creates a new scope in the storage, as asyncio.timeout() makes a
+ * new object: entering one scope twice is start's to refuse. */
 int corio_timeout_enter(corio_timeout *scope, double delay) {
   int rc;
 
@@ -160,9 +152,7 @@ int corio_timeout_enter(corio_timeout *scope, double delay) {
     return -EINVAL;
   if (!corio__task_self())
     return CORIO_ENOTASK;
-  rc = check_not_entered(scope);
-  if (rc == 0)
-    rc = corio_timeout_init(scope, delay);
+  rc = corio_timeout_init(scope, delay);
   return rc < 0 ? rc : corio_timeout_start(scope);
 }
 
@@ -173,9 +163,7 @@ int corio_timeout_enter_at(corio_timeout *scope, double when) {
     return -EINVAL;
   if (!corio__task_self())
     return CORIO_ENOTASK;
-  rc = check_not_entered(scope);
-  if (rc == 0)
-    rc = corio_timeout_init_at(scope, when);
+  rc = corio_timeout_init_at(scope, when);
   return rc < 0 ? rc : corio_timeout_start(scope);
 }
 

@@ -201,7 +201,6 @@ static int scope_states(void *arg, void **result) {
   CHECK_EQ(corio_timeout_reschedule(&scope, 1), CORIO_ETIMEOUTNOTENTERED);
   CHECK_EQ(corio_timeout_start(&scope), 0);
   CHECK_EQ(corio_timeout_start(&scope), CORIO_ETIMEOUTENTERED);
-  CHECK_EQ(corio_timeout_enter(&scope, 1), CORIO_ETIMEOUTENTERED);
   when = corio_loop_time(loop) + 0.001234567891;
   CHECK_EQ(corio_timeout_reschedule(&scope, when), 0);
   CHECK_TRUE(corio_timeout_when(&scope) == when);
@@ -300,6 +299,16 @@ static int small_rules(void *arg, void **result) {
   CHECK_EQ(corio_sleep(-1), 0);
   CHECK_EQ(marked, 1);
   CHECK_EQ(corio_sleep_ns(-5), 0);
+  /* Outcomes are filled even when gather fails before starting, so that
+   * clearing them is always safe. */
+  {
+    corio_awaitable bad = {NULL, NULL, NULL};
+    corio_outcome junk[1] = {{-1, NULL, (char *)"not ours"}};
+
+    CHECK_EQ(corio_gather(&bad, 1, junk, 0), -EINVAL);
+    CHECK_PTR(junk[0].message, NULL);
+    corio_outcomes_clear(junk, 1);
+  }
   /* gather of nothing: done at once, empty. */
   CHECK_EQ(corio_gather(NULL, 0, none, 0), 0);
   CHECK_EQ(corio_gather_start(&g, NULL, 0, 0), 0);
