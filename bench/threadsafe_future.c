@@ -74,7 +74,7 @@ static double run(corio_loop *loop, long count) {
 
     if (rc < 0)
       die("corio_run_coroutine_threadsafe", rc);
-    rc = corio_threadsafe_future_result(fut, -1, &value);
+    rc = corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &value);
     if (rc < 0)
       die("corio_threadsafe_future_result", rc);
     if (value != expect) {

@@ -18,7 +18,7 @@
  *
  *   future = asyncio.run_coroutine_threadsafe(example_coroutine(), loop)
  *   try:
- *       result = future.result(3)
+ *       result = future.result(3)    # 3600 here: see below
  *   except asyncio.TimeoutError:
  *       print('The coroutine took too long, cancelling the task...')
  *       future.cancel()
@@ -55,12 +55,21 @@
  * it reports. Both threads print to the one stdout buffer, in the order
  * of the calls.
  *
- * Times are whole units since the coroutine started, rounded down (see
- * example_units_since), never clock times. Code runs slowly the first
- * time under Valgrind (it is translated then), slowly enough to make a
- * unit late: so main first runs a silent coroutine (warm_up) through the
- * same paths, untimed, and times count from the coroutine's start, not
- * from its submission, which the loop's thread has to notice first. */
+ * The output must not depend on the machine's speed (see example.h), and
+ * on a loaded machine either thread may get to a wake-up a unit late:
+ * - The first run's result must come within the timeout: any timeout a
+ *   few units long could run out first, so main gives it 3600 units (3
+ *   minutes, more than any run of the test). The second run's coroutine
+ *   must still be running when main's 1-unit wait runs out, however late
+ *   main gets to that: it sleeps EXAMPLE_FOREVER, not 2 units.
+ * - Times are times on the coroutine's schedule, in units since it
+ *   started: when each line was due (the end of its sleep, the end of
+ *   main's wait), not a reading of the clock, which could be a unit late.
+ *   Each is checked against the clock, which must not be early
+ *   (example_due). They count from the coroutine's start, not from its
+ *   submission, which the loop's thread has to notice first; and main
+ *   first runs a silent coroutine (warm_up) through the same paths,
+ *   untimed, as code runs slowly the first time under Valgrind. */
 #include <pthread.h>
 #include <semaphore.h>
 
@@ -73,12 +82,16 @@
 /* One run of example_coroutine. Static: the semaphores are posted on the
  * loop's thread, and must outlive any wait for them. */
 struct coro_run {
-  int delay;     /* units the coroutine sleeps */
+  int delay;     /* units the coroutine sleeps; FOREVER: EXAMPLE_FOREVER */
+  int wait;      /* units main waits for its result */
   sem_t started; /* posted once "Coroutine started" is out */
   sem_t ended;   /* posted once its last line is out */
 };
 
-static struct coro_run runs[2] = {{.delay = 2}, {.delay = 2}};
+#define FOREVER (-1)
+
+static struct coro_run runs[2] = {{.delay = 2, .wait = 3600},
+                                  {.delay = FOREVER, .wait = 1}};
 /* When the coroutine started: written on the loop's thread before it
  * posts `started` or finishes, read by main after it waited for either. */
 static int64_t start_ns;
@@ -93,14 +106,17 @@ static int example_coroutine(void *arg, void **result) {
   start_ns = example_clock_ns();
   puts("Coroutine started");
   sem_post(&run->started);
-  rc = corio_sleep(run->delay * EXAMPLE_UNIT);
+  rc = corio_sleep(run->delay == FOREVER ? EXAMPLE_FOREVER
+                                         : run->delay * EXAMPLE_UNIT);
   if (rc == -ECANCELED) {
+    /* main cancels it once its wait has run out */
     printf("Coroutine cancelled (t=%lld): its sleep returned %s\n",
-           example_units_since(start_ns), example_error_name(rc));
+           example_due(EXAMPLE, start_ns, run->wait), example_error_name(rc));
   } else if (rc < 0) {
     (void)example_task_fail(EXAMPLE, "corio_sleep", rc);
   } else {
-    printf("Coroutine finished (t=%lld)\n", example_units_since(start_ns));
+    printf("Coroutine finished (t=%lld)\n",
+           example_due(EXAMPLE, start_ns, run->delay));
     *result = "Task result";
   }
   sem_post(&run->ended);
@@ -136,15 +152,15 @@ static void on_done(corio_threadsafe_future *fut, void *arg) {
          corio_threadsafe_future_cancelled(fut));
 }
 
-/* The seed's try/except/else around future.result(timeout units). */
-static int handle_result(corio_threadsafe_future *fut, struct coro_run *run,
-                         int timeout) {
+/* The seed's try/except/else around future.result(run->wait units). */
+static int handle_result(corio_threadsafe_future *fut, struct coro_run *run) {
   void *result = NULL;
-  int rc = corio_threadsafe_future_result(fut, timeout * EXAMPLE_UNIT, &result);
+  int rc =
+      corio_threadsafe_future_result(fut, run->wait * EXAMPLE_UNIT, &result);
 
   if (rc == -ETIMEDOUT) {
     printf("The coroutine took too long, cancelling the task... (t=%lld)\n",
-           example_units_since(start_ns));
+           example_due(EXAMPLE, start_ns, run->wait));
     rc = corio_threadsafe_future_cancel(fut);
     wait_for(&run->ended); /* the task's own report comes first */
     printf("future.cancel() = %d, future.cancelled() = %d, "
@@ -161,15 +177,14 @@ static int handle_result(corio_threadsafe_future *fut, struct coro_run *run,
     return 1;
   }
   printf("The coroutine returned: '%s' (t=%lld)\n", (const char *)result,
-         example_units_since(start_ns));
+         example_due(EXAMPLE, start_ns, run->delay));
   return 0;
 }
 
 /* Submits run's coroutine to loop and handles its result, waited for at
- * most timeout units; with watch, adds on_done and waits until the
+ * most run->wait units; with watch, adds on_done and waits until the
  * coroutine has started first. */
-static int submit(corio_loop *loop, struct coro_run *run, int timeout,
-                  int watch) {
+static int submit(corio_loop *loop, struct coro_run *run, int watch) {
   corio_threadsafe_future *fut;
   int rc, failed;
 
@@ -185,7 +200,7 @@ static int submit(corio_loop *loop, struct coro_run *run, int timeout,
     }
     wait_for(&run->started);
   }
-  failed = handle_result(fut, run, timeout);
+  failed = handle_result(fut, run);
   corio_threadsafe_future_unref(fut);
   return failed;
 }
@@ -196,18 +211,18 @@ static int run_parts(corio_loop *loop) {
 
   if (rc < 0)
     return example_fail(EXAMPLE, "corio_run_coroutine_threadsafe", rc);
-  rc = corio_threadsafe_future_result(fut, -1, NULL);
+  rc = corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, NULL);
   corio_threadsafe_future_unref(fut);
   if (rc < 0)
     return example_fail(EXAMPLE, "warm_up", rc);
   puts("# future = asyncio.run_coroutine_threadsafe(example_coroutine(), "
        "loop)\n"
-       "# result = future.result(3)");
-  if (submit(loop, &runs[0], 3, 0))
+       "# result = future.result(3600)");
+  if (submit(loop, &runs[0], 0))
     return 1;
   puts("\n# The same coroutine, with future.result(1): the coroutine "
-       "needs 2");
-  return submit(loop, &runs[1], 1, 1);
+       "takes longer");
+  return submit(loop, &runs[1], 1);
 }
 
 /* Stops the loop from this thread, waits for its thread to end and
@@ -241,7 +256,8 @@ int example_threadsafe_loop(void) {
   pthread_t thread;
   int rc, failed, i;
 
-  printf("(t: whole units of %d ms since the coroutine started)\n",
+  printf("(t: time on the coroutine's schedule, in units of %d ms since it "
+         "started)\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
   for (i = 0; i < 2; i++) {
     sem_init(&runs[i].started, 0, 0);

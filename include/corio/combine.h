@@ -4,7 +4,6 @@
 #ifndef CORIO_COMBINE_H
 #define CORIO_COMBINE_H
 
-#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,10 +15,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* No timeout, for the functions that take one in seconds (asyncio's None).
- * Any timeout of zero or less has expired already; NaN is -EINVAL. */
-#define CORIO_NO_TIMEOUT ((double)INFINITY)
 
 /* ---- gather ----------------------------------------------------------------
  */

@@ -4,6 +4,7 @@
 #ifndef CORIO_TASK_H
 #define CORIO_TASK_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,6 +19,10 @@ extern "C" {
 #endif
 
 typedef struct corio_task corio_task;
+
+/* No timeout, for the functions that take one in seconds (asyncio's None).
+ * Any timeout of zero or less has expired already; NaN is -EINVAL. */
+#define CORIO_NO_TIMEOUT ((double)INFINITY)
 
 /* A task's body. Finish with a result: `*result = value; return 0;`. Fail:
  * `return -EIO;`, or with a message, `return corio_fail(-EIO, "read %s",

@@ -34,8 +34,7 @@ CORIO_API unsigned corio_executor_default_workers(void);
 
 /* max_workers 0 means corio_executor_default_workers(). Errors: -EINVAL
  * (NULL out, or max_workers above 1024), -ENOMEM. */
-CORIO_API int corio_executor_create(corio_executor **out,
-                                    unsigned max_workers);
+CORIO_API int corio_executor_create(corio_executor **out, unsigned max_workers);
 CORIO_API unsigned corio_executor_max_workers(const corio_executor *ex);
 /* Threads started so far (they stay until shutdown). */
 CORIO_API unsigned corio_executor_threads(corio_executor *ex);
@@ -85,11 +84,12 @@ typedef struct corio_job_options {
 
 /* Submits fn(arg) to ex (NULL: the loop's default executor) and returns a
  * future on loop (NULL: the current loop) that is completed on the loop's
- * thread with the job's outcome. Cancelling the future before the job
- * starts means it never runs; a job already running finishes and its
- * result is discarded. Loop thread only. Errors: -EINVAL, CORIO_ENOLOOP,
- * CORIO_ELOOPCLOSED, CORIO_EEXECUTORSHUTDOWN, -ENOMEM, -EAGAIN (no thread
- * could be started and none is running). */
+ * thread with the job's outcome (an error with fn's corio_fail message).
+ * Cancelling the future takes a job not started yet out of the queue
+ * before corio_future_cancel returns, so it never runs; a job already
+ * running finishes and its result is discarded. Loop thread only. Errors:
+ * -EINVAL, CORIO_ENOLOOP, CORIO_ELOOPCLOSED, CORIO_EEXECUTORSHUTDOWN, -ENOMEM,
+ * -EAGAIN (no thread could be started and none is running). */
 CORIO_API int corio_run_in_executor(corio_loop *loop, corio_executor *ex,
                                     corio_thread_fn fn, void *arg,
                                     corio_future **out);
@@ -99,14 +99,15 @@ CORIO_API int corio_run_in_executor_ex(corio_loop *loop, corio_executor *ex,
                                        corio_future **out);
 
 /* From a task: runs fn(arg) on the loop's default executor, inside a copy
- * of the task's context, and waits for it (asyncio.to_thread). If the task
- * is cancelled meanwhile the job is cancelled too (or, when running, its
- * result discarded) and this returns -ECANCELED. Errors as
+ * of the task's context, and waits for it (asyncio.to_thread). fn's error
+ * passes its corio_fail message on to the task, as any awaited error does:
+ * a body that returns it ends with that message. If the task is cancelled
+ * meanwhile the job is cancelled too (a queued one never runs; a running
+ * one has its result discarded) and this returns -ECANCELED. Errors as
  * corio_run_in_executor, plus CORIO_ENOTASK. */
 CORIO_API int corio_to_thread(corio_thread_fn fn, void *arg, void **result);
 CORIO_API int corio_to_thread_ex(corio_thread_fn fn, void *arg,
-                                 void (*discard)(void *result),
-                                 void **result);
+                                 void (*discard)(void *result), void **result);
 
 /* ---- thread-safe futures --------------------------------------------------
  * The outcome of a task started from another thread
@@ -124,8 +125,8 @@ typedef void (*corio_threadsafe_callback)(corio_threadsafe_future *fut,
  * for its outcome (one reference, the caller's). If the loop closes before
  * the task finishes the future ends with CORIO_ELOOPCLOSED, or cancelled if
  * the task had started. Errors: -EINVAL, CORIO_ELOOPCLOSED, -ENOMEM. */
-CORIO_API int corio_run_coroutine_threadsafe(corio_loop *loop,
-                                             corio_task_fn fn, void *arg,
+CORIO_API int corio_run_coroutine_threadsafe(corio_loop *loop, corio_task_fn fn,
+                                             void *arg,
                                              corio_threadsafe_future **out);
 
 CORIO_API corio_threadsafe_future *
@@ -133,7 +134,8 @@ corio_threadsafe_future_ref(corio_threadsafe_future *fut);
 CORIO_API void corio_threadsafe_future_unref(corio_threadsafe_future *fut);
 
 /* Blocks the calling thread until the future is done or timeout seconds
- * have passed (timeout < 0: no limit), then returns as
+ * have passed (CORIO_NO_TIMEOUT: no limit; zero or less: expired, no
+ * wait), then returns as
  * corio_future_result: 0 with *result set, the task's error, -ECANCELED,
  * or -ETIMEDOUT on expiry (the task goes on). -EDEADLK when called on the
  * thread running the future's loop, which could never finish it. */
@@ -151,10 +153,8 @@ CORIO_API int corio_threadsafe_future_done(corio_threadsafe_future *fut);
 CORIO_API int corio_threadsafe_future_cancelled(corio_threadsafe_future *fut);
 
 /* Errors: -EINVAL, -ENOMEM. */
-CORIO_API int
-corio_threadsafe_future_add_done_callback(corio_threadsafe_future *fut,
-                                          corio_threadsafe_callback cb,
-                                          void *arg);
+CORIO_API int corio_threadsafe_future_add_done_callback(
+    corio_threadsafe_future *fut, corio_threadsafe_callback cb, void *arg);
 
 /* From a task on any loop (also the future's own): waits without blocking
  * the loop, then returns as corio_threadsafe_future_result. Cancelling

@@ -45,11 +45,11 @@ int corio__future_create(corio_loop *loop, const corio__future_ops *ops,
   rc = corio__task_loop_state_for(loop, &ls);
   if (rc < 0)
     return rc;
-  /* Plain futures are the common case: from the loop's pool. */
-  if (size == sizeof *fut) {
+  /* Small kinds, plain futures above all, come from the loop's pool. */
+  if (size <= CORIO__FUTURE_BLOCK) {
     fut = corio__pool_get(&ls->futures);
     if (fut)
-      memset(fut, 0, sizeof *fut);
+      memset(fut, 0, size);
   } else {
     fut = corio__calloc(size);
   }
@@ -61,7 +61,7 @@ int corio__future_create(corio_loop *loop, const corio__future_ops *ops,
 }
 
 void corio__future_free_block(corio_future *fut, size_t size) {
-  if (size == sizeof *fut)
+  if (size <= CORIO__FUTURE_BLOCK)
     corio__pool_put(&fut->ls->futures, fut);
   else
     corio__free(fut, size);

@@ -84,7 +84,7 @@ task_loop_state *corio__task_loop_state(corio_loop *loop) {
   ls->loop = loop;
   /* A loop closed before its first future: state that refuses them. */
   ls->closing = corio_loop_is_closed(loop);
-  ls->futures.block_size = sizeof(corio_future);
+  ls->futures.block_size = CORIO__FUTURE_BLOCK;
   ls->tasks.block_size = sizeof(corio_task);
   if (corio__loop_ext_set(loop, CORIO__LOOP_EXT_TASK, ls, &task_ext_ops) < 0) {
     corio__free(ls, sizeof *ls);

@@ -123,6 +123,9 @@ task_loop_state *corio__task_loop_state(corio_loop *loop);
 int corio__task_loop_state_for(corio_loop *loop, task_loop_state **out);
 
 /* future.c */
+/* The loop's pooled future blocks hold a future and two pointers: kinds
+ * that need no more (shields, executor jobs) come from the pool too. */
+#define CORIO__FUTURE_BLOCK (sizeof(corio_future) + 2 * sizeof(void *))
 extern const corio__future_ops corio__plain_future_ops;
 void corio__future_init(corio_future *fut, task_loop_state *ls,
                         const corio__future_ops *ops, corio_callback node_cb);

@@ -131,14 +131,14 @@ static void shield_free(corio_future *outer) {
 
   (void)corio__future_remove_callback(s->inner, mirror, outer);
   corio_future_unref(s->inner);
-  corio__free(s, sizeof *s);
+  corio__future_free_block(outer, sizeof *s);
 }
 
 static const corio__future_ops shield_ops = {.type_name = "Future",
                                              .free = shield_free};
 
 int corio_shield(corio_future *inner, corio_future **outer) {
-  task_loop_state *ls;
+  corio_future *fut;
   shield_future *s;
   int rc;
 
@@ -149,13 +149,10 @@ int corio_shield(corio_future *inner, corio_future **outer) {
     *outer = corio_future_ref(inner);
     return 0;
   }
-  rc = corio__task_loop_state_for(inner->ls->loop, &ls);
+  rc = corio__future_create(inner->ls->loop, &shield_ops, sizeof *s, &fut);
   if (rc < 0)
     return rc;
-  s = corio__calloc(sizeof *s);
-  if (!s)
-    return -ENOMEM;
-  corio__future_init(&s->fut, ls, &shield_ops, NULL);
+  s = (shield_future *)(void *)fut;
   s->inner = corio_future_ref(inner);
   rc = corio__future_add_callback(inner, mirror, &s->fut);
   if (rc < 0) {

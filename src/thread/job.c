@@ -2,7 +2,8 @@
  * pool thread never touches it. It writes the outcome into the job and
  * posts the job's embedded delivery call, which completes the future on
  * the loop's thread. Posting cannot fail for want of memory, so no outcome
- * is lost; one nobody will read is discarded. */
+ * is lost; one nobody will read is discarded. The future is a kind of its
+ * own, whose cancellation withdraws a queued job at once. */
 #include <errno.h>
 
 #include "core/alloc.h"
@@ -76,12 +77,46 @@ void corio__job_skip(corio__job *job) {
 
 /* ---- the loop's side ----------------------------------------------------- */
 
+/* A plain future that knows its job while the loop side holds it. */
+typedef struct job_future {
+  corio_future fut; /* first: the future layer sees a corio_future */
+  corio__job *job;  /* NULL once the loop side let go */
+} job_future;
+
+static void job_future_free(corio_future *fut) {
+  corio__future_free_block(fut, sizeof(job_future));
+}
+
+/* Withdrawn here, not in the done callback: that runs an iteration later,
+ * and a pool thread freed meanwhile would start the job (issue 12). Under
+ * the executor's lock a job is either still queued, and then never runs,
+ * or taken already, and then deliver() discards its result. */
+static int job_future_cancel(corio_future *fut, const char *msg) {
+  corio__job *job = ((job_future *)fut)->job;
+
+  if (!corio__future_cancel_plain(fut, msg))
+    return 0;
+  /* The loop side's reference keeps job alive past this unref. */
+  if (job && corio__executor_withdraw(job->ex, job))
+    job_unref(job); /* the executor side: it will never run */
+  return 1;
+}
+
+static const corio__future_ops job_future_ops = {.type_name = "Future",
+                                                 .settable = 1,
+                                                 .free = job_future_free,
+                                                 .cancel = job_future_cancel};
+
 /* The loop side lets go: the future has its outcome (or never will). */
 static void release_loop_side(corio__job *job) {
   corio_future *fut = job->fut;
 
   thread_list_remove(&job->link);
   job->fut = NULL;
+  ((job_future *)fut)->job = NULL;
+  /* Cancelled: withdrawn already. Completed by hand
+   * (corio_future_set_result): the job leaves the queue now if it is
+   * still there. */
   if (corio__executor_withdraw(job->ex, job))
     job_unref(job); /* the executor side: it will never run */
   corio_future_unref(fut);
@@ -171,9 +206,11 @@ int corio_run_in_executor_ex(corio_loop *loop, corio_executor *ex,
   job = corio__calloc(sizeof *job);
   if (!job)
     return -ENOMEM;
-  rc = corio_future_create(loop, &job->fut);
+  rc = corio__future_create(loop, &job_future_ops, sizeof(job_future),
+                            &job->fut);
   if (rc < 0)
     goto fail_job;
+  ((job_future *)job->fut)->job = job;
   rc = corio_future_add_done_callback(job->fut, on_future_done, job);
   if (rc < 0)
     goto fail_future;

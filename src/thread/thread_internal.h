@@ -39,7 +39,7 @@ static inline void thread_list_remove(thread_link *link) {
 typedef struct thread_loop_state {
   corio_loop *loop;
   corio_executor *default_executor; /* a reference, or NULL */
-  int owns_default; /* created here: freed with the loop */
+  int owns_default;                 /* created here: freed with the loop */
   int closed;
   thread_link jobs;    /* jobs whose futures are on this loop */
   thread_link started; /* thread-safe futures whose tasks run here */
@@ -59,7 +59,7 @@ enum job_state {
 typedef struct corio__job {
   /* The executor's side, under its lock. */
   struct corio__job *prev, *next;
-  int state; /* enum job_state */
+  int state;          /* enum job_state */
   corio_executor *ex; /* a reference */
 
   corio_loop *loop; /* its memory, held: the pool thread posts to it */
@@ -81,8 +81,10 @@ typedef struct corio__job {
 
   /* The loop's side: loop thread only. */
   thread_loop_state *ls;
-  corio_future *fut; /* a reference until the loop side lets go */
-  thread_link link;  /* in ls->jobs */
+  /* A reference until the loop side lets go. Its own kind (job.c):
+   * cancelling it withdraws the job at once. */
+  corio_future *fut;
+  thread_link link; /* in ls->jobs */
 } corio__job;
 
 /* executor.c */
@@ -91,7 +93,9 @@ typedef struct corio__job {
  * the only thread. */
 int corio__executor_submit(corio_executor *ex, corio__job *job);
 /* Takes a job that has not started out of the queue: 1 if it was there
- * (the caller then holds its executor-side reference), else 0. */
+ * (the caller then holds its executor-side reference), else 0. Under the
+ * executor's lock, so a pool thread either took the job first or never
+ * will. */
 int corio__executor_withdraw(corio_executor *ex, corio__job *job);
 corio_executor *corio__executor_ref(corio_executor *ex);
 void corio__executor_unref(corio_executor *ex);

@@ -287,18 +287,22 @@ int corio_threadsafe_future_result(corio_threadsafe_future *fut,
   struct timespec deadline;
   int rc = 0;
 
+  int forever = isinf(timeout) && timeout > 0;
+
   if (!fut || isnan(timeout))
     return -EINVAL;
-  if (timeout >= 0)
+  if (timeout <= 0)
+    rc = ETIMEDOUT; /* expired already: no wait */
+  else if (!forever)
     deadline = deadline_after(timeout);
   pthread_mutex_lock(&fut->lock);
-  if (fut->state == TSF_PENDING && timeout != 0 &&
+  if (fut->state == TSF_PENDING && timeout > 0 &&
       corio_loop_running() == fut->loop) {
     pthread_mutex_unlock(&fut->lock);
     return -EDEADLK;
   }
   while (fut->state == TSF_PENDING && rc != ETIMEDOUT) {
-    if (timeout < 0)
+    if (forever)
       pthread_cond_wait(&fut->done_cond, &fut->lock);
     else
       rc = pthread_cond_timedwait(&fut->done_cond, &fut->lock, &deadline);

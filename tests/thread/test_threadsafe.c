@@ -119,7 +119,7 @@ static void test_result_is_delivered(void **state) {
   assert_int_equal(corio_threadsafe_future_result(fut, 5, &r), 0);
   assert_ptr_equal(r, CORIO_PTR(42));
   r = NULL;
-  assert_int_equal(corio_threadsafe_future_result(fut, -1, &r), 0);
+  assert_int_equal(corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r), 0);
   assert_ptr_equal(r, CORIO_PTR(42));
   assert_true(corio_threadsafe_future_done(fut));
   assert_false(corio_threadsafe_future_cancelled(fut));
@@ -158,7 +158,7 @@ static void test_task_error_and_its_message(void **state) {
   assert_non_null(msg);
   assert_string_equal(msg, "disk 7 failed");
   /* Still there on a second read. */
-  assert_int_equal(corio_threadsafe_future_result(fut, -1, &r), -EIO);
+  assert_int_equal(corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r), -EIO);
   assert_string_equal(corio_threadsafe_future_message(fut), "disk 7 failed");
   corio_threadsafe_future_unref(fut);
   bg_stop(&b);
@@ -180,16 +180,18 @@ static void test_result_timeouts(void **state) {
       corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
   /* Timeout 0 on a pending future: at once. */
   t0 = wall_s();
+  /* Zero or less has expired: no wait at all (-1 is not "no limit"). */
   assert_int_equal(corio_threadsafe_future_result(fut, 0, &r), -ETIMEDOUT);
-  assert_true(wall_s() - t0 < 0.1);                  /* no wait at all */
+  assert_int_equal(corio_threadsafe_future_result(fut, -1, &r), -ETIMEDOUT);
+  assert_int_equal(corio_threadsafe_future_result(fut, -INFINITY, &r),
+                   -ETIMEDOUT);
   assert_null(corio_threadsafe_future_message(fut)); /* pending: none */
   /* A 50 ms timeout expires in about 50 ms, leaving the task alone. */
   assert_true(thread_wait_flag(&s.started, 1, THREAD_TEST_PATIENCE_S));
   t0 = wall_s();
   assert_int_equal(corio_threadsafe_future_result(fut, 0.05, &r), -ETIMEDOUT);
   took = wall_s() - t0;
-  assert_true(took >= 0.04);
-  assert_true(took < 0.5);
+  assert_true(took >= 0.04); /* never early; late is the machine's load */
   assert_null(r);
   assert_false(corio_threadsafe_future_done(fut));
   assert_false(corio_threadsafe_future_cancelled(fut));
@@ -250,7 +252,7 @@ static void test_result_without_limit_blocks_until_done(void **state) {
   assert_int_equal(
       corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
   fut_watchdog_start(&dog, fut);
-  rc = corio_threadsafe_future_result(fut, -1, &r);
+  rc = corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r);
   fut_watchdog_stop(&dog);
   assert_int_equal(rc, 0);
   assert_true(wall_s() - t0 >= 0.09);
@@ -335,7 +337,7 @@ static void test_cancel_cancels_the_task_on_its_loop(void **state) {
   assert_true(corio_threadsafe_future_done(fut));
   assert_true(corio_threadsafe_future_cancelled(fut));
   assert_int_equal(corio_threadsafe_future_result(fut, 0, &r), -ECANCELED);
-  assert_int_equal(corio_threadsafe_future_result(fut, -1, &r), -ECANCELED);
+  assert_int_equal(corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r), -ECANCELED);
   assert_ptr_equal(r, CORIO_PTR(3));
   /* Its callbacks ran on the cancelling thread, inside cancel. */
   assert_int_equal(atomic_load(&rec.calls), 1);
@@ -552,7 +554,7 @@ static int blocks_on_its_own_loop(void *arg, void **result) {
   CHECK_EQ(rc, -EDEADLK);
   CHECK_TRUE(wall_s() - t0 < 0.2); /* refused, not waited out */
   if (rc == -EDEADLK)              /* without the guard this would hang */
-    CHECK_EQ(corio_threadsafe_future_result(fut, -1, &r), -EDEADLK);
+    CHECK_EQ(corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r), -EDEADLK);
   /* Polling (timeout 0) is fine: it does not block. */
   CHECK_EQ(corio_threadsafe_future_result(fut, 0, &r), -ETIMEDOUT);
   CHECK_EQ(corio_threadsafe_future_cancelled(fut), 0);
@@ -643,7 +645,7 @@ static void test_bad_input(void **state) {
   assert_int_equal(
       corio_run_coroutine_threadsafe(b.loop, returns_arg, NULL, NULL), -EINVAL);
   assert_int_equal(corio_threadsafe_future_result(NULL, 0, &r), -EINVAL);
-  assert_int_equal(corio_threadsafe_future_result(NULL, -1, &r), -EINVAL);
+  assert_int_equal(corio_threadsafe_future_result(NULL, CORIO_NO_TIMEOUT, &r), -EINVAL);
   assert_int_equal(corio_threadsafe_future_cancel(NULL), -EINVAL);
   assert_int_equal(
       corio_threadsafe_future_add_done_callback(NULL, ignore, NULL), -EINVAL);
@@ -774,7 +776,7 @@ static void test_loop_closing_before_the_task_starts(void **state) {
   assert_false(corio_threadsafe_future_cancelled(fut));
   assert_int_equal(corio_threadsafe_future_result(fut, 0, &r),
                    CORIO_ELOOPCLOSED);
-  assert_int_equal(corio_threadsafe_future_result(fut, -1, &r),
+  assert_int_equal(corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r),
                    CORIO_ELOOPCLOSED);
   assert_ptr_equal(r, CORIO_PTR(3));
   msg = corio_threadsafe_future_message(fut);

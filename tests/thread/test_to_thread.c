@@ -1,7 +1,8 @@
-/* corio_to_thread and corio_run_in_executor: outcomes and messages,
- * misuse, context propagation, parallel jobs, a loop that keeps running,
- * cancellation before and while a job runs (the discard callback), and a
- * loop that closes under a running job. */
+/* corio_to_thread and corio_run_in_executor: outcomes and messages (also
+ * passed on to the awaiting task), misuse, context propagation, parallel
+ * jobs, a loop that keeps running, cancellation before and while a job
+ * runs (a queued job withdrawn by the cancellation itself; the discard
+ * callback), and a loop that closes under a running job. */
 #include <unistd.h>
 
 #include "../task/task_check.h"
@@ -149,6 +150,74 @@ static void test_outcomes(void **state) {
   (void)state;
 
   assert_int_equal(run_main(outcomes_main, NULL), 0);
+  assert_checks_passed();
+  corio_test_assert_no_leak(before);
+}
+
+/* An awaited error passes its message on to the awaiting task, as an
+ * exception propagates: a body that returns corio_to_thread's (or the
+ * awaited job future's) error ends with the message the thread function
+ * set with corio_fail. */
+static int return_to_thread_error(void *arg, void **result) {
+  return corio_to_thread(*(corio_thread_fn *)arg, NULL, result);
+}
+
+static int return_awaited_job_error(void *arg, void **result) {
+  corio_future *f;
+  int rc;
+
+  rc = corio_run_in_executor(NULL, NULL, *(corio_thread_fn *)arg, NULL, &f);
+  if (rc < 0)
+    return rc;
+  rc = corio_future_await(f, result);
+  corio_future_unref(f);
+  return rc;
+}
+
+/* The error is handled and another returned: the message stays behind. */
+static int return_other_error(void *arg, void **result) {
+  int rc = corio_to_thread(*(corio_thread_fn *)arg, NULL, result);
+
+  return rc == -EPROTO ? -EIO : rc;
+}
+
+static void check_task_ends(corio_task_fn body, corio_thread_fn fn, int error,
+                            const char *message) {
+  corio_task *t = NULL;
+
+  /* fn outlives the task: it is awaited here. */
+  CHECK_EQ(corio_spawn(&t, body, &fn), 0);
+  if (!t)
+    return;
+  CHECK_EQ(corio_task_await(t, NULL), error);
+  CHECK_EQ(corio_task_error(t), error);
+  if (message) {
+    CHECK_TRUE(corio_task_message(t) != NULL);
+    if (corio_task_message(t))
+      CHECK_STR(corio_task_message(t), message);
+  } else {
+    CHECK_PTR(corio_task_message(t), NULL);
+  }
+  corio_task_unref(t);
+}
+
+static int message_main(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  check_task_ends(return_to_thread_error, fail_with_message, -EPROTO,
+                  "disk 3 is gone");
+  check_task_ends(return_awaited_job_error, fail_with_message, -EPROTO,
+                  "disk 3 is gone");
+  check_task_ends(return_to_thread_error, fail_other_code, -EPIPE, NULL);
+  check_task_ends(return_other_error, fail_with_message, -EIO, NULL);
+  return 0;
+}
+
+static void test_message_reaches_task(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  (void)state;
+
+  assert_int_equal(run_main(message_main, NULL), 0);
   assert_checks_passed();
   corio_test_assert_no_leak(before);
 }
@@ -407,23 +476,41 @@ static int to_thread_task(void *arg, void **result) {
   return corio_to_thread(job_fn, arg, result);
 }
 
+/* Releases the jobs once all three have started: run one after another,
+ * the first would hold until THREAD_TEST_PATIENCE_S and the others start
+ * late. No timing, so a loaded machine cannot fail it. */
+struct all_started {
+  struct job *j;
+  atomic_int *hold;
+};
+
+static int release_when_all_started(void *arg, void **result) {
+  struct all_started *a = arg;
+
+  (void)result;
+  for (int i = 0; i < 3; i++)
+    CHECK_TRUE(task_wait_flag(&a->j[i].started, 1, THREAD_TEST_PATIENCE_S));
+  atomic_store(a->hold, 1);
+  return 0;
+}
+
 static int parallel_main(void *arg, void **result) {
   struct job j[3];
-  corio_awaitable children[3];
-  corio_outcome out[3];
-  double t0;
+  atomic_int hold;
+  struct all_started a = {j, &hold};
+  corio_awaitable children[4];
+  corio_outcome out[4];
 
   (void)arg;
   (void)result;
+  atomic_init(&hold, 0);
   for (int i = 0; i < 3; i++) {
     job_init(&j[i], CORIO_PTR(i + 1));
-    j[i].sleep_ms = 100;
+    j[i].hold = &hold;
     children[i] = CORIO_AWAIT_FN(to_thread_task, &j[i]);
   }
-  t0 = wall_s();
-  CHECK_EQ(corio_gather(children, 3, out, 0), 0);
-  /* Serially it would take 300 ms. */
-  CHECK_TRUE(wall_s() - t0 < 0.25);
+  children[3] = CORIO_AWAIT_FN(release_when_all_started, &a);
+  CHECK_EQ(corio_gather(children, 4, out, 0), 0);
   for (int i = 0; i < 3; i++) {
     CHECK_EQ(out[i].error, 0);
     CHECK_EQ(CORIO_INT(out[i].result), i + 1);
@@ -440,32 +527,41 @@ static void test_parallel(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* Ticks on the loop, and lets the job finish after 5 ticks. */
+struct ticks {
+  atomic_int n, enough;
+};
+
 static int ticker(void *arg, void **result) {
-  int *ticks = arg;
+  struct ticks *ticks = arg;
 
   (void)result;
   for (;;) {
     int rc = corio_sleep(0.005);
     if (rc < 0)
       return rc;
-    (*ticks)++;
+    if (atomic_fetch_add(&ticks->n, 1) + 1 == 5)
+      atomic_store(&ticks->enough, 1);
   }
 }
 
 static int keeps_running_main(void *arg, void **result) {
   struct job j;
   corio_task *t;
-  int ticks = 0;
+  struct ticks ticks;
   void *r = NULL;
 
   (void)arg;
   (void)result;
+  atomic_init(&ticks.n, 0);
+  atomic_init(&ticks.enough, 0);
   job_init(&j, CORIO_PTR(1));
-  j.sleep_ms = 100;
+  j.hold = &ticks.enough;
   t = spawn_or_fail(ticker, &ticks);
+  /* The job waits for ticks that only a running loop makes (a blocked one
+   * would leave it holding until THREAD_TEST_PATIENCE_S, with none). */
   CHECK_EQ(corio_to_thread(job_fn, &j, &r), 0);
-  /* About 20 ticks while the job slept; none if it blocked the loop. */
-  CHECK_TRUE(ticks >= 5);
+  CHECK_TRUE(atomic_load(&ticks.n) >= 5);
   corio_task_cancel(t, NULL);
   CHECK_EQ(corio_await(t, NULL), -ECANCELED);
   corio_task_unref(t);
@@ -741,6 +837,179 @@ static void test_future_cancel(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* Issue 12: cancellation withdraws a queued job at once, not in a done
+ * callback one iteration later. The loop thread gives the pool no chance
+ * to lose the race: it opens the busy thread's gate and then blocks in a
+ * waiting shutdown, so with a late withdrawal the pool thread always takes
+ * the cancelled job next. The job behind it (withdrawn from the middle of
+ * the queue) still runs. */
+static int cancel_withdraws_at_once_main(void *arg, void **result) {
+  corio_job_options options = {.discard = count_discard};
+  struct gate gate = GATE_INIT;
+  struct job blocker, cancelled, after;
+  corio_future *fb, *fc, *fa;
+  corio_executor *ex;
+  void *r = NULL;
+
+  (void)arg;
+  (void)result;
+  job_init(&blocker, CORIO_PTR(1));
+  job_init(&cancelled, CORIO_PTR(2));
+  job_init(&after, CORIO_PTR(3));
+  blocker.gate = &gate;
+  CHECK_EQ(corio_executor_create(&ex, 1), 0);
+  CHECK_EQ(corio_run_in_executor(NULL, ex, job_fn, &blocker, &fb), 0);
+  CHECK_TRUE(task_wait_flag(&blocker.started, 1, THREAD_TEST_PATIENCE_S));
+  CHECK_EQ(
+      corio_run_in_executor_ex(NULL, ex, job_fn, &cancelled, &options, &fc), 0);
+  CHECK_EQ(corio_run_in_executor_ex(NULL, ex, job_fn, &after, &options, &fa),
+           0);
+  CHECK_EQ(corio_future_cancel(fc, "not needed"), 1);
+  CHECK_EQ(corio_future_cancel(fc, "twice"), 0);
+  gate_open(&gate);
+  CHECK_EQ(corio_executor_shutdown(ex, 0), 0);
+  CHECK_EQ(atomic_load(&cancelled.started), 0);
+  CHECK_EQ(atomic_load(&after.done), 1);
+
+  CHECK_EQ(corio_future_await(fc, NULL), -ECANCELED);
+  CHECK_STR(corio_future_message(fc), "not needed");
+  CHECK_EQ(corio_future_await(fb, &r), 0);
+  CHECK_EQ(CORIO_INT(r), 1);
+  CHECK_EQ(corio_future_await(fa, &r), 0);
+  CHECK_EQ(CORIO_INT(r), 3);
+  CHECK_EQ(atomic_load(&discards), 0);
+  corio_future_unref(fb);
+  corio_future_unref(fc);
+  corio_future_unref(fa);
+  CHECK_EQ(corio_executor_free(ex), 0);
+  return 0;
+}
+
+static void test_cancel_withdraws_at_once(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  (void)state;
+
+  reset_discards();
+  assert_int_equal(run_main(cancel_withdraws_at_once_main, NULL), 0);
+  assert_checks_passed();
+  corio_test_assert_no_leak(before);
+}
+
+struct to_thread_waiter {
+  struct job *job;
+  atomic_int *submitting;
+  int rc;
+};
+
+static int to_thread_waiter_task(void *arg, void **result) {
+  struct to_thread_waiter *w = arg;
+
+  atomic_store(w->submitting, 1);
+  w->rc = corio_to_thread_ex(job_fn, w->job, count_discard, result);
+  return w->rc;
+}
+
+/* The same through corio_to_thread: cancelling the task passes the
+ * cancellation on to the job's future, which withdraws the job before
+ * corio_task_cancel returns. */
+static int task_cancel_withdraws_at_once_main(void *arg, void **result) {
+  struct gate gate = GATE_INIT;
+  struct job blocker, queued;
+  atomic_int submitting;
+  struct to_thread_waiter w = {&queued, &submitting, 1};
+  corio_executor *ex;
+  corio_future *fb;
+  corio_task *t;
+  void *r = NULL;
+
+  (void)arg;
+  (void)result;
+  atomic_init(&submitting, 0);
+  job_init(&blocker, CORIO_PTR(1));
+  job_init(&queued, CORIO_PTR(2));
+  blocker.gate = &gate;
+  CHECK_EQ(corio_executor_create(&ex, 1), 0);
+  CHECK_EQ(corio_loop_set_default_executor(corio_loop_current(), ex), 0);
+  CHECK_EQ(corio_run_in_executor(NULL, NULL, job_fn, &blocker, &fb), 0);
+  CHECK_TRUE(task_wait_flag(&blocker.started, 1, THREAD_TEST_PATIENCE_S));
+  t = spawn_or_fail(to_thread_waiter_task, &w);
+  /* The flag is set in the step that submits the job and suspends. */
+  CHECK_TRUE(task_wait_flag(&submitting, 1, THREAD_TEST_PATIENCE_S));
+  CHECK_EQ(corio_task_cancel(t, "stop"), 1);
+  gate_open(&gate);
+  CHECK_EQ(corio_executor_shutdown(ex, 0), 0);
+  CHECK_EQ(atomic_load(&queued.started), 0);
+
+  CHECK_EQ(corio_task_await(t, NULL), -ECANCELED);
+  CHECK_TRUE(corio_task_cancelled(t));
+  CHECK_EQ(w.rc, -ECANCELED);
+  corio_task_unref(t);
+  CHECK_EQ(corio_future_await(fb, &r), 0);
+  CHECK_EQ(CORIO_INT(r), 1);
+  corio_future_unref(fb);
+  CHECK_EQ(atomic_load(&discards), 0);
+  CHECK_EQ(corio_executor_free(ex), 0);
+  return 0;
+}
+
+static void test_task_cancel_withdraws_at_once(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  (void)state;
+
+  reset_discards();
+  assert_int_equal(run_main(task_cancel_withdraws_at_once_main, NULL), 0);
+  assert_checks_passed();
+  corio_test_assert_no_leak(before);
+}
+
+/* A job future completed by hand (it is settable) keeps what was set, and
+ * its job, still queued, leaves the queue when the future's done callbacks
+ * run: it never starts once the loop has had an iteration. */
+static int set_by_hand_main(void *arg, void **result) {
+  corio_job_options options = {.discard = count_discard};
+  struct gate gate = GATE_INIT;
+  struct job blocker, queued;
+  corio_future *fb, *fq;
+  corio_executor *ex;
+  void *r = NULL;
+
+  (void)arg;
+  (void)result;
+  job_init(&blocker, CORIO_PTR(1));
+  job_init(&queued, CORIO_PTR(2));
+  blocker.gate = &gate;
+  CHECK_EQ(corio_executor_create(&ex, 1), 0);
+  CHECK_EQ(corio_run_in_executor(NULL, ex, job_fn, &blocker, &fb), 0);
+  CHECK_TRUE(task_wait_flag(&blocker.started, 1, THREAD_TEST_PATIENCE_S));
+  CHECK_EQ(corio_run_in_executor_ex(NULL, ex, job_fn, &queued, &options, &fq),
+           0);
+  CHECK_EQ(corio_future_set_result(fq, CORIO_PTR(9)), 0);
+  CHECK_EQ(corio_future_cancel(fq, NULL), 0);
+  CHECK_EQ(corio_sleep(0), 0);
+  gate_open(&gate);
+  CHECK_EQ(corio_executor_shutdown(ex, 0), 0);
+  CHECK_EQ(atomic_load(&queued.started), 0);
+  CHECK_EQ(corio_future_await(fq, &r), 0);
+  CHECK_EQ(CORIO_INT(r), 9);
+  CHECK_EQ(corio_future_await(fb, &r), 0);
+  CHECK_EQ(CORIO_INT(r), 1);
+  CHECK_EQ(atomic_load(&discards), 0);
+  corio_future_unref(fb);
+  corio_future_unref(fq);
+  CHECK_EQ(corio_executor_free(ex), 0);
+  return 0;
+}
+
+static void test_set_by_hand_withdraws(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  (void)state;
+
+  reset_discards();
+  assert_int_equal(run_main(set_by_hand_main, NULL), 0);
+  assert_checks_passed();
+  corio_test_assert_no_leak(before);
+}
+
 /* ---- results nobody can read --------------------------------------------- */
 
 struct read_in_callback {
@@ -763,7 +1032,7 @@ static int unreadable_main(void *arg, void **result) {
   corio_job_options options = {.discard = count_discard};
   struct job a, b, c, d;
   struct read_in_callback cb = {0, 1, NULL};
-  struct reports reports = {0, 0, ""};
+  struct reports reports = {0};
   corio_future *f;
   void *r = NULL;
 
@@ -1026,6 +1295,7 @@ static void test_explicit_executor(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_outcomes, reset_checks),
+      cmocka_unit_test_setup(test_message_reaches_task, reset_checks),
       cmocka_unit_test_setup(test_misuse, reset_checks),
       cmocka_unit_test_setup(test_context, reset_checks),
       cmocka_unit_test_setup(test_no_context_runs_in_thread_context,
@@ -1036,6 +1306,9 @@ int main(void) {
       cmocka_unit_test_setup(test_cancel_while_running, reset_checks),
       cmocka_unit_test_setup(test_cancel_after_delivery, reset_checks),
       cmocka_unit_test_setup(test_future_cancel, reset_checks),
+      cmocka_unit_test_setup(test_cancel_withdraws_at_once, reset_checks),
+      cmocka_unit_test_setup(test_task_cancel_withdraws_at_once, reset_checks),
+      cmocka_unit_test_setup(test_set_by_hand_withdraws, reset_checks),
       cmocka_unit_test_setup(test_unreadable_results, reset_checks),
       cmocka_unit_test_setup(test_loop_closed_while_running, reset_checks),
       cmocka_unit_test_setup(test_loop_freed_while_running, reset_checks),
