@@ -10,7 +10,8 @@
  *   queue_ns_per_item  that median time divided by the count
  *
  * The producer fills the queue until it is full and waits; the consumer's
- * first get hands it a slot (a FIFO reservation) and the consumer goes on
+ * first get wakes it (it takes the free slot when it runs, as asyncio's
+ * putters do) and the consumer goes on
  * taking what is queued until it is empty and waits, and so on: the tasks
  * switch about once per 1,024 items, so the figure is mostly the cost of a
  * put and a get that do not wait, plus that switch spread over a batch.

@@ -1,7 +1,14 @@
 /* Queues between tasks of one loop: FIFO, LIFO and priority, bounded or
  * not, with task_done/join and shutdown, as asyncio.Queue (Python 3.13).
  * Plain storage to embed in your own structs; the items are pointers the
- * queue never owns. See docs/sync.md. */
+ * queue never owns. See docs/sync.md.
+ *
+ * As in asyncio, a put wakes the first waiting getter, which takes an
+ * item only when it runs: a get_nowait in between takes it, and the woken
+ * getter waits again at the end of the line (the same for putters and
+ * slots). Nothing is set aside, so size, empty and full always agree. A
+ * woken waiter cancelled before it ran wakes the next one if the item (or
+ * slot) is still there. */
 #ifndef CORIO_QUEUE_H
 #define CORIO_QUEUE_H
 
@@ -38,12 +45,12 @@ CORIO_API int corio_queue_init(corio_queue *q, corio_queue_kind kind,
 CORIO_API int corio_queue_init_compare(corio_queue *q, size_t maxsize,
                                        corio_queue_compare cmp);
 /* Frees the storage (the items stay the caller's). -EBUSY while tasks
- * wait on it. */
+ * are in get, put or join, woken or not. */
 CORIO_API int corio_queue_destroy(corio_queue *q);
 
 /* Puts item at the end, waiting while the queue is full (FIFO among
- * putters). 0, -ECANCELED (not put), CORIO_EQUEUESHUTDOWN, -ENOMEM,
- * CORIO_ENOTASK, -EINVAL. */
+ * putters). 0, -ECANCELED or CORIO_ECLOSED (not put),
+ * CORIO_EQUEUESHUTDOWN, -ENOMEM, CORIO_ENOTASK, -EINVAL. */
 CORIO_API int corio_queue_put(corio_queue *q, void *item);
 /* Without waiting: CORIO_EQUEUEFULL when full. */
 CORIO_API int corio_queue_put_nowait(corio_queue *q, void *item);
@@ -56,15 +63,17 @@ CORIO_API int corio_queue_put_priority_nowait(corio_queue *q, void *item,
 
 /* Takes the next item (FIFO: the oldest; LIFO: the newest; priority: the
  * lowest), waiting while there is none (FIFO among getters). 0 with
- * *item, -ECANCELED (nothing taken), CORIO_EQUEUESHUTDOWN (shut down and
- * empty), CORIO_ENOTASK, -EINVAL. */
+ * *item, -ECANCELED or CORIO_ECLOSED (nothing taken),
+ * CORIO_EQUEUESHUTDOWN (shut down and empty), CORIO_ENOTASK, -EINVAL. */
 CORIO_API int corio_queue_get(corio_queue *q, void **item);
 /* Without waiting: CORIO_EQUEUEEMPTY when there is nothing to take. */
 CORIO_API int corio_queue_get_nowait(corio_queue *q, void **item);
 
 CORIO_API size_t corio_queue_size(const corio_queue *q);
 CORIO_API size_t corio_queue_maxsize(const corio_queue *q);
+/* size == 0 */
 CORIO_API int corio_queue_empty(const corio_queue *q);
+/* Bounded, and size >= maxsize. */
 CORIO_API int corio_queue_full(const corio_queue *q);
 
 /* A consumer is done with an item it got: join returns once every item
@@ -75,9 +84,10 @@ CORIO_API int corio_queue_task_done(corio_queue *q);
 CORIO_API int corio_queue_join(corio_queue *q);
 
 /* Shuts the queue down: puts fail with CORIO_EQUEUESHUTDOWN (waiting
- * putters too); gets drain what is left, then fail the same way. With
- * immediate, the items left are dropped (and count as done, releasing
- * join) and waiting getters fail at once. */
+ * putters too); gets drain what is left, then fail the same way. Waiting
+ * getters are woken to look again: they take an item still there, or
+ * fail. With immediate, the items left are dropped (and count as done,
+ * releasing join), so waiting getters fail. */
 CORIO_API void corio_queue_shutdown(corio_queue *q, int immediate);
 CORIO_API int corio_queue_is_shutdown(const corio_queue *q);
 

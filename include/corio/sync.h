@@ -4,10 +4,14 @@
  * the _init functions or the static initialisers. See docs/sync.md.
  *
  * Every wait suspends the calling task and can be cancelled; waiters are
- * woken in FIFO order, and a waiter cancelled at the moment it was woken
- * passes what it was given (the lock, a permit, a notification) on to the
- * next one (DESIGN.md §4 rule 9). A wait that would suspend returns
- * CORIO_ENOTASK outside a task. */
+ * woken in FIFO order and take what they were woken for (the lock, a
+ * permit) when they run, as in asyncio; until then a newcomer queues
+ * behind them. A waiter cancelled at the moment it was woken passes the
+ * wake-up on to the next one (DESIGN.md §4 rule 9). A wait that would
+ * suspend returns CORIO_ENOTASK outside a task, and CORIO_ECLOSED, having
+ * taken nothing, in a task closed with its loop. _destroy returns -EBUSY
+ * while tasks are inside a wait, woken or not (they read the primitive
+ * again when they run). */
 #ifndef CORIO_SYNC_H
 #define CORIO_SYNC_H
 
@@ -32,16 +36,20 @@ typedef struct corio_lock {
   }
 
 CORIO_API void corio_lock_init(corio_lock *lock);
-/* A lock must be unlocked, with nobody waiting, when destroyed: else
- * -EBUSY (and it stays usable). */
+/* A lock must be unlocked, with nobody waiting (woken or not), when
+ * destroyed: else -EBUSY (and it stays usable). */
 CORIO_API int corio_lock_destroy(corio_lock *lock);
-/* Takes the lock, waiting (FIFO) while it is held. Returns 0 once held,
- * -ECANCELED (not held), CORIO_ENOTASK, -EINVAL. */
+/* Takes the lock, waiting (FIFO) while it is held or others wait. Returns
+ * 0 once held, -ECANCELED or CORIO_ECLOSED (not held), CORIO_ENOTASK,
+ * -EINVAL. */
 CORIO_API int corio_lock_acquire(corio_lock *lock);
-/* Takes the lock if it is free and nobody waits: 0, or -EBUSY. */
+/* Takes the lock if it is free and nobody waits (a woken waiter that has
+ * not run yet still waits): 0, or -EBUSY. */
 CORIO_API int corio_lock_try_acquire(corio_lock *lock);
-/* Hands the lock to the first waiter, or frees it. CORIO_ENOTLOCKED if it
- * is not held. Any task may release (asyncio locks have no owner). */
+/* Frees the lock and wakes the first waiter, which takes it when it runs
+ * (asyncio 3.11+): until then corio_lock_locked is false, but nobody else
+ * can take it. CORIO_ENOTLOCKED if it is not held. Any task may release
+ * (asyncio locks have no owner). */
 CORIO_API int corio_lock_release(corio_lock *lock);
 CORIO_API int corio_lock_locked(const corio_lock *lock);
 
@@ -57,7 +65,8 @@ typedef struct corio_event {
   }
 
 CORIO_API void corio_event_init(corio_event *event);
-/* -EBUSY while tasks wait. */
+/* -EBUSY while tasks are in wait, woken by set or not, until they have
+ * run. */
 CORIO_API int corio_event_destroy(corio_event *event);
 /* Sets the flag and wakes every waiter: they all return 0, even if the
  * flag is cleared again before they run. */
@@ -87,10 +96,13 @@ CORIO_API int corio_condition_destroy(corio_condition *cond);
 CORIO_API corio_lock *corio_condition_lock(corio_condition *cond);
 /* With the lock held: releases it, waits for a notification, and takes
  * the lock again before returning, also when cancelled (then
- * -ECANCELED). CORIO_ENOTLOCKED if the lock is not held. */
+ * -ECANCELED). CORIO_ENOTLOCKED if the lock is not held. The exception is
+ * CORIO_ECLOSED (the task is closed with its loop, and so cannot wait for
+ * the lock): it returns WITHOUT the lock, whether it was waiting for the
+ * notification or for the lock; do not release it then. */
 CORIO_API int corio_condition_wait(corio_condition *cond);
 /* Waits until pred(arg) returns non-zero, checking it first and after each
- * wake-up, with the lock held. */
+ * wake-up, with the lock held (CORIO_ECLOSED: not held, as wait). */
 CORIO_API int corio_condition_wait_for(corio_condition *cond,
                                        int (*pred)(void *arg), void *arg);
 /* With the lock held: wakes up to n waiters (FIFO). CORIO_ENOTLOCKED. */
@@ -114,39 +126,44 @@ typedef struct corio_semaphore {
 CORIO_API int corio_semaphore_init(corio_semaphore *sem, int value);
 CORIO_API int corio_bounded_semaphore_init(corio_semaphore *sem, int value);
 CORIO_API int corio_semaphore_destroy(corio_semaphore *sem);
-/* Takes a permit, waiting (FIFO: a newcomer never overtakes a waiter)
- * while there is none. 0, -ECANCELED, CORIO_ENOTASK, -EINVAL. */
+/* Takes a permit, waiting (FIFO: a newcomer never overtakes a waiter,
+ * woken or not) while corio_semaphore_locked. 0, -ECANCELED,
+ * CORIO_ECLOSED, CORIO_ENOTASK, -EINVAL. */
 CORIO_API int corio_semaphore_acquire(corio_semaphore *sem);
 /* 0, or -EBUSY when it would have to wait. */
 CORIO_API int corio_semaphore_try_acquire(corio_semaphore *sem);
-/* Gives a permit back (to the first waiter if any). A bounded semaphore
- * refuses to go above its initial value: CORIO_ETOOMANYRELEASES. */
+/* Gives a permit back: to the first waiter not woken yet if any (set
+ * aside for it: the value does not go up), else to the value. A bounded
+ * semaphore refuses to go above its initial value:
+ * CORIO_ETOOMANYRELEASES. */
 CORIO_API int corio_semaphore_release(corio_semaphore *sem);
-/* Permits available now (0 while tasks wait). */
+/* Permits not set aside for a woken waiter (asyncio's _value). */
 CORIO_API int corio_semaphore_value(const corio_semaphore *sem);
-/* value is 0 and so acquire would wait (asyncio's locked()). */
+/* acquire would wait (asyncio 3.12+ locked()): the value is 0, or a
+ * waiter, woken or not, has yet to run. */
 CORIO_API int corio_semaphore_locked(const corio_semaphore *sem);
 
 /* ---- barrier ------------------------------------------------------------- */
 
 typedef struct corio_barrier {
-  uint64_t opaque_[6];
+  uint64_t opaque_[7];
 } corio_barrier;
 
 #define CORIO_BARRIER_INIT(parties)                                            \
   {                                                                            \
-    { (uint64_t)(parties), 0, 0, 0, 0, 0 }                                     \
+    { (uint64_t)(parties), 0, 0, 0, 0, 0, 0 }                                  \
   }
 
 /* Errors: -EINVAL (NULL, parties < 1). */
 CORIO_API int corio_barrier_init(corio_barrier *barrier, int parties);
+/* -EBUSY while tasks are inside wait, woken or not. */
 CORIO_API int corio_barrier_destroy(corio_barrier *barrier);
 /* Waits until `parties` tasks wait, then all go on; each gets its arrival
  * index 0 .. parties-1 in *index (may be NULL). The barrier is then reused
  * for the next round (tasks arriving while the last round drains wait for
  * it). Errors: CORIO_EBROKENBARRIER (broken, reset or aborted while
- * waiting), -ECANCELED (the barrier breaks: the others fail too),
- * CORIO_ENOTASK, -EINVAL. */
+ * waiting), -ECANCELED or CORIO_ECLOSED (closed with its loop: the
+ * barrier breaks, the others fail too), CORIO_ENOTASK, -EINVAL. */
 CORIO_API int corio_barrier_wait(corio_barrier *barrier, int *index);
 /* Back to the initial state: waiters fail with CORIO_EBROKENBARRIER, a
  * broken barrier works again. */

@@ -15,6 +15,7 @@ struct __attribute__((may_alias)) barrier_impl {
   uint32_t state;     /* enum barrier_state */
   sync_waitq waiters; /* filling: waiting for the round to fill */
   sync_waitq blocked; /* waiting for a drain or reset to end */
+  uint64_t inside;    /* tasks inside wait, woken or not, in a round or not */
 };
 
 _Static_assert(sizeof(struct barrier_impl) <= sizeof(corio_barrier),
@@ -35,13 +36,12 @@ int corio_barrier_init(corio_barrier *barrier, int parties) {
   return 0;
 }
 
+/* A woken task reads the barrier again when it runs (a blocked one
+ * checks the state, one in a round leaves it): busy until it has. */
 int corio_barrier_destroy(corio_barrier *barrier) {
   if (!barrier)
     return -EINVAL;
-  return impl(barrier)->count == 0 &&
-                 corio__waitq_empty(&impl(barrier)->blocked)
-             ? 0
-             : -EBUSY;
+  return impl(barrier)->inside ? -EBUSY : 0;
 }
 
 static void break_barrier(struct barrier_impl *b) {
@@ -60,26 +60,24 @@ static void leave(struct barrier_impl *b) {
   corio__waitq_wake_all(&b->blocked, 0);
 }
 
-/* A waiter cancelled while the round fills leaves at once, breaking the
- * barrier: the round can no longer complete with the parties the others
- * expect, and no newcomer may trip it meanwhile. */
-static void cancelled_in_round(sync_waiter *waiter) {
+/* A waiter taken out of the round before it was woken (cancelled, or
+ * closed with its loop) leaves at once, breaking the barrier: the round
+ * can no longer complete with the parties the others expect, and no
+ * newcomer may trip it meanwhile. data goes to 0: it has left. */
+static void detached_from_round(sync_waiter *waiter) {
   struct barrier_impl *b = (struct barrier_impl *)waiter->data;
 
+  waiter->data = 0;
   break_barrier(b);
   leave(b);
 }
 
-int corio_barrier_wait(corio_barrier *barrier, int *index) {
-  struct barrier_impl *b;
+static int wait_inside(struct barrier_impl *b, int *index) {
   corio_task *self = corio__wait_self();
   sync_waiter waiter;
   uint32_t arrival;
   int rc = 0;
 
-  if (!barrier)
-    return -EINVAL;
-  b = impl(barrier);
   while (b->state == DRAINING || b->state == RESETTING) {
     if (!self)
       return CORIO_ENOTASK;
@@ -99,13 +97,26 @@ int corio_barrier_wait(corio_barrier *barrier, int *index) {
   } else {
     waiter.data = (intptr_t)b;
     rc = corio__waitq_wait_detach(&b->waiters, &waiter, self,
-                                  cancelled_in_round);
-    if (corio__waiter_cancelled_waiting(&waiter, rc))
+                                  detached_from_round);
+    if (!waiter.data)
       return rc; /* it has left already */
   }
   leave(b);
   if (rc == 0 && index)
     *index = (int)arrival;
+  return rc;
+}
+
+int corio_barrier_wait(corio_barrier *barrier, int *index) {
+  struct barrier_impl *b;
+  int rc;
+
+  if (!barrier)
+    return -EINVAL;
+  b = impl(barrier);
+  b->inside++;
+  rc = wait_inside(b, index);
+  b->inside--;
   return rc;
 }
 

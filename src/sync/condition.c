@@ -1,5 +1,7 @@
 /* Condition: waiters give up the lock while they wait and hold it again
- * before wait returns, whatever happened meanwhile. */
+ * before wait returns, whatever happened meanwhile, except when the loop
+ * closes the task: a closing task cannot wait for the lock, so it returns
+ * CORIO_ECLOSED without it, on every path. */
 #include <errno.h>
 #include <limits.h>
 
@@ -43,7 +45,7 @@ corio_lock *corio_condition_lock(corio_condition *cond) {
 
 /* Takes the lock back, going on through cancellations (each one is
  * remembered in *cancelled): wait must return holding it. Only a task
- * being closed with its loop gives up. */
+ * being closed with its loop gives up (CORIO_ECLOSED, not held). */
 static int reacquire(corio_lock *lock, int *cancelled) {
   for (;;) {
     int rc = corio_lock_acquire(lock);
@@ -72,7 +74,9 @@ int corio_condition_wait(corio_condition *cond) {
   /* Notified, then cancelled: the notification goes to the next waiter. */
   if (corio__waiter_lost_wakeup(&waiter, rc))
     (void)corio__waitq_wake_first(&impl(cond)->waiters, 0);
-  relock = reacquire(lock, &cancelled);
+  /* Closing: a closing task cannot wait for the lock, so it never takes
+   * it back, even when it happens to be free: one rule whoever holds it. */
+  relock = rc == CORIO_ECLOSED ? rc : reacquire(lock, &cancelled);
   impl(cond)->inside--;
   if (relock < 0)
     return relock;

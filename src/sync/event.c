@@ -1,5 +1,6 @@
 /* Event: set wakes every waiter at once; a clear that follows cannot take
- * a wake-up back. */
+ * a wake-up back. A woken waiter still touches the event when it runs, so
+ * the event is in use until then. */
 #include <errno.h>
 
 #include "corio/sync.h"
@@ -8,6 +9,7 @@
 struct __attribute__((may_alias)) event_impl {
   sync_waitq waiters;
   uint32_t set;
+  uint32_t inside; /* tasks suspended in wait, woken or not */
 };
 
 _Static_assert(sizeof(struct event_impl) <= sizeof(corio_event),
@@ -25,7 +27,7 @@ void corio_event_init(corio_event *event) {
 int corio_event_destroy(corio_event *event) {
   if (!event)
     return -EINVAL;
-  return corio__waitq_empty(&impl(event)->waiters) ? 0 : -EBUSY;
+  return impl(event)->inside ? -EBUSY : 0;
 }
 
 void corio_event_set(corio_event *event) {
@@ -47,6 +49,7 @@ int corio_event_is_set(const corio_event *event) {
 int corio_event_wait(corio_event *event) {
   sync_waiter waiter;
   corio_task *self;
+  int rc;
 
   if (!event)
     return -EINVAL;
@@ -55,5 +58,8 @@ int corio_event_wait(corio_event *event) {
   self = corio__wait_self();
   if (!self)
     return CORIO_ENOTASK;
-  return corio__waitq_wait(&impl(event)->waiters, &waiter, self);
+  impl(event)->inside++;
+  rc = corio__waitq_wait(&impl(event)->waiters, &waiter, self);
+  impl(event)->inside--;
+  return rc;
 }

@@ -1,14 +1,22 @@
-/* Lock: ownership is handed to the first waiter on release, so waiters are
- * served in FIFO order and a newcomer never overtakes them. */
+/* Lock, as asyncio's (3.11+): release frees the lock and wakes the first
+ * waiter, which takes the lock when it runs. Until then the lock is free
+ * but a newcomer still queues behind the waiters (no barging), and a woken
+ * waiter that is cancelled before it runs wakes the next one. */
 #include <errno.h>
 
 #include "corio/sync.h"
 #include "sync/waitq.h"
 
+enum lock_state {
+  FREE,    /* and nobody waits (a release wakes one if there is one) */
+  LOCKED,  /* held; tasks may wait */
+  HANDING, /* free, a woken waiter has yet to run and take it */
+};
+
 /* may_alias: the storage is the user's corio_lock. */
 struct __attribute__((may_alias)) lock_impl {
-  sync_waitq waiters;
-  uint32_t locked;
+  sync_waitq waiters; /* not woken yet */
+  uint32_t state;     /* enum lock_state; 0 (FREE) for CORIO_LOCK_INIT */
 };
 
 _Static_assert(sizeof(struct lock_impl) <= sizeof(corio_lock),
@@ -22,6 +30,11 @@ static const struct lock_impl *cimpl(const corio_lock *lock) {
   return (const struct lock_impl *)(const void *)lock;
 }
 
+/* asyncio's _wake_up_first, on a lock that nobody holds or is handed. */
+static void wake_up_first(struct lock_impl *l) {
+  l->state = corio__waitq_wake_first(&l->waiters, 0) ? HANDING : FREE;
+}
+
 void corio_lock_init(corio_lock *lock) {
   if (lock)
     *lock = (corio_lock)CORIO_LOCK_INIT;
@@ -30,20 +43,15 @@ void corio_lock_init(corio_lock *lock) {
 int corio_lock_destroy(corio_lock *lock) {
   if (!lock)
     return -EINVAL;
-  if (impl(lock)->locked || !corio__waitq_empty(&impl(lock)->waiters))
-    return -EBUSY;
-  return 0;
+  return impl(lock)->state == FREE ? 0 : -EBUSY;
 }
 
 int corio_lock_try_acquire(corio_lock *lock) {
-  struct lock_impl *l;
-
   if (!lock)
     return -EINVAL;
-  l = impl(lock);
-  if (l->locked)
+  if (impl(lock)->state != FREE)
     return -EBUSY;
-  l->locked = 1;
+  impl(lock)->state = LOCKED;
   return 0;
 }
 
@@ -56,19 +64,24 @@ int corio_lock_acquire(corio_lock *lock) {
   if (!lock)
     return -EINVAL;
   l = impl(lock);
-  /* Free means nobody waits either: a release hands the lock over. */
-  if (!l->locked) {
-    l->locked = 1;
+  /* asyncio's fast path: free, and nobody in line (FREE says both). */
+  if (l->state == FREE) {
+    l->state = LOCKED;
     return 0;
   }
   self = corio__wait_self();
   if (!self)
     return CORIO_ENOTASK;
   rc = corio__waitq_wait(&l->waiters, &waiter, self);
-  if (rc == 0)
-    return 0; /* handed over: held */
-  if (corio__waiter_lost_wakeup(&waiter, rc))
-    (void)corio_lock_release(lock); /* handed over, then cancelled */
+  if (rc == 0) {
+    l->state = LOCKED; /* it was HANDING, to this waiter */
+    return 0;
+  }
+  /* Woken, then cancelled or closed before it ran: the lock goes to the
+   * next waiter. (One cancelled while it waited was taken out of the
+   * line and was given nothing.) */
+  if (corio__waiter_woken(&waiter))
+    wake_up_first(l);
   return rc;
 }
 
@@ -78,13 +91,12 @@ int corio_lock_release(corio_lock *lock) {
   if (!lock)
     return -EINVAL;
   l = impl(lock);
-  if (!l->locked)
+  if (l->state != LOCKED)
     return CORIO_ENOTLOCKED;
-  if (!corio__waitq_wake_first(&l->waiters, 0))
-    l->locked = 0;
+  wake_up_first(l);
   return 0;
 }
 
 int corio_lock_locked(const corio_lock *lock) {
-  return lock && cimpl(lock)->locked;
+  return lock && cimpl(lock)->state == LOCKED;
 }

@@ -1,9 +1,10 @@
-/* Queues. Waiting getters and putters are served FIFO through
- * reservations: a put that finds getters waiting reserves an item for the
- * first and wakes it, a get that finds putters waiting reserves a slot for
- * the first. Nobody can take what is reserved, and a waiter cancelled at
- * the moment it was woken hands its reservation to the next waiter, so no
- * item or slot is lost (DESIGN.md §4 rule 9). */
+/* Queues, as asyncio.Queue: a put wakes the first waiting getter and a get
+ * the first waiting putter, and the woken task takes its item or slot only
+ * when it runs. If it finds none then (a get_nowait or put_nowait took it
+ * meanwhile), it waits again, at the end of the line, as asyncio's
+ * `while self.empty(): await getter` does. A woken waiter cancelled before
+ * it ran wakes the next one if what it was woken for is still there, so no
+ * item or slot is left behind while others wait (DESIGN.md §4 rule 9). */
 #include <errno.h>
 #include <string.h>
 
@@ -29,10 +30,8 @@ struct __attribute__((may_alias)) queue_impl {
   void *storage; /* void *[capacity] (FIFO, LIFO) or prio_entry[] */
   corio_queue_compare cmp;
   uint64_t seq;
-  size_t unfinished;     /* put and not yet marked done */
-  size_t reserved_items; /* promised to woken getters */
-  size_t reserved_slots; /* promised to woken putters */
-  uint64_t epoch;        /* an immediate shutdown voids reservations */
+  size_t unfinished; /* put and not yet marked done */
+  size_t inside;     /* tasks suspended in get, put or join, woken or not */
   sync_waitq getters, putters, joiners;
 };
 
@@ -167,33 +166,18 @@ static void *take(struct queue_impl *q) {
   }
 }
 
-/* ---- reservations ----------------------------------------------------------
- */
+/* ---- full, and waking ---------------------------------------------------- */
 
-/* Reservations voided by an immediate shutdown stay counted until their
- * getters have run (see corio_queue_get), so this stops at 0. */
-static size_t free_items(const struct queue_impl *q) {
-  return q->size > q->reserved_items ? q->size - q->reserved_items : 0;
+static int is_full(const struct queue_impl *q) {
+  return q->maxsize && q->size >= q->maxsize;
 }
 
-static int has_room(const struct queue_impl *q) {
-  return !q->maxsize || q->size + q->reserved_slots < q->maxsize;
+/* asyncio's _wakeup_next: the first waiter not woken yet. */
+static void wake_up_next(sync_waitq *waiters) {
+  (void)corio__waitq_wake_first(waiters, 0);
 }
 
-/* An item is there for the first waiting getter. */
-static void serve_getter(struct queue_impl *q) {
-  if (free_items(q) > 0 && corio__waitq_wake_first(&q->getters, 0))
-    q->reserved_items++;
-}
-
-/* A slot is there for the first waiting putter. */
-static void serve_putter(struct queue_impl *q) {
-  if (!q->shutdown && has_room(q) && corio__waitq_wake_first(&q->putters, 0))
-    q->reserved_slots++;
-}
-
-/* ---- life cycle ------------------------------------------------------------
- */
+/* ---- life cycle ---------------------------------------------------------- */
 
 static int init(corio_queue *q, corio_queue_kind kind, size_t maxsize,
                 corio_queue_compare cmp) {
@@ -226,9 +210,8 @@ int corio_queue_destroy(corio_queue *q) {
   if (!q)
     return -EINVAL;
   s = impl(q);
-  if (!corio__waitq_empty(&s->getters) || !corio__waitq_empty(&s->putters) ||
-      !corio__waitq_empty(&s->joiners) || s->reserved_items ||
-      s->reserved_slots)
+  /* A woken waiter reads the queue again when it runs. */
+  if (s->inside)
     return -EBUSY;
   corio__free(s->storage, s->capacity * entry_size(s));
   s->storage = NULL;
@@ -238,44 +221,55 @@ int corio_queue_destroy(corio_queue *q) {
 
 /* ---- put ----------------------------------------------------------------- */
 
+/* Suspends the current task in waiters until woken, counted as inside. */
+static int wait_in(struct queue_impl *q, sync_waitq *waiters,
+                   sync_waiter *waiter, corio_task *self) {
+  int rc;
+
+  q->inside++;
+  rc = corio__waitq_wait(waiters, waiter, self);
+  q->inside--;
+  return rc;
+}
+
 static int put_nowait(struct queue_impl *q, void *item, int64_t priority) {
   int rc;
 
   if (q->shutdown)
     return CORIO_EQUEUESHUTDOWN;
-  if (!has_room(q))
+  if (is_full(q))
     return CORIO_EQUEUEFULL;
   rc = store(q, item, priority);
   if (rc == 0)
-    serve_getter(q);
+    wake_up_next(&q->getters);
   return rc;
 }
 
 static int put(struct queue_impl *q, void *item, int64_t priority) {
-  sync_waiter waiter;
-  corio_task *self;
-  int rc = put_nowait(q, item, priority);
+  int waited = 0, rc;
 
-  if (rc != CORIO_EQUEUEFULL)
-    return rc;
-  self = corio__wait_self();
-  if (!self)
-    return CORIO_ENOTASK;
-  rc = corio__waitq_wait(&q->putters, &waiter, self);
-  if (!waiter.w.woken || waiter.w.value != 0)
-    return rc; /* cancelled while waiting, or shut down */
-  /* A slot was reserved: use it, or pass it on. */
-  q->reserved_slots--;
-  if (rc == 0 && q->shutdown)
-    rc = CORIO_EQUEUESHUTDOWN;
-  if (rc == 0) {
-    rc = store(q, item, priority);
-    if (rc == 0) {
-      serve_getter(q);
-      return 0;
+  while (is_full(q)) {
+    sync_waiter waiter;
+    corio_task *self;
+
+    if (q->shutdown)
+      return CORIO_EQUEUESHUTDOWN;
+    self = corio__wait_self();
+    if (!self)
+      return CORIO_ENOTASK;
+    rc = wait_in(q, &q->putters, &waiter, self);
+    if (rc < 0) {
+      /* Woken for a slot it will not use: the next putter's turn. */
+      if (corio__waiter_woken(&waiter) && !is_full(q))
+        wake_up_next(&q->putters);
+      return rc;
     }
+    waited = 1;
   }
-  serve_putter(q);
+  rc = put_nowait(q, item, priority);
+  /* The storage could not grow: the slot is still free for the next. */
+  if (rc == -ENOMEM && waited)
+    wake_up_next(&q->putters);
   return rc;
 }
 
@@ -302,51 +296,44 @@ int corio_queue_put_priority(corio_queue *q, void *item, int64_t priority) {
 
 /* ---- get ----------------------------------------------------------------- */
 
-static void *take_and_serve(struct queue_impl *q) {
-  void *item = take(q);
-
-  serve_putter(q);
-  return item;
-}
-
 int corio_queue_get_nowait(corio_queue *q, void **item) {
   struct queue_impl *s;
 
   if (!q || !item)
     return -EINVAL;
   s = impl(q);
-  if (free_items(s) == 0)
+  if (s->size == 0)
     return s->shutdown ? CORIO_EQUEUESHUTDOWN : CORIO_EQUEUEEMPTY;
-  *item = take_and_serve(s);
+  *item = take(s);
+  wake_up_next(&s->putters);
   return 0;
 }
 
 int corio_queue_get(corio_queue *q, void **item) {
   struct queue_impl *s;
-  sync_waiter waiter;
-  corio_task *self;
-  int rc = corio_queue_get_nowait(q, item);
 
-  if (rc != CORIO_EQUEUEEMPTY)
-    return rc;
+  if (!q || !item)
+    return -EINVAL;
   s = impl(q);
-  self = corio__wait_self();
-  if (!self)
-    return CORIO_ENOTASK;
-  waiter.data = (intptr_t)s->epoch;
-  rc = corio__waitq_wait(&s->getters, &waiter, self);
-  if (!waiter.w.woken || waiter.w.value != 0)
-    return rc; /* cancelled while waiting, or shut down */
-  s->reserved_items--;
-  if ((uint64_t)waiter.data != s->epoch)
-    return rc < 0 ? rc : CORIO_EQUEUESHUTDOWN; /* the item was dropped */
-  /* An item was reserved: take it, or pass it on. */
-  if (rc == 0) {
-    *item = take_and_serve(s);
-    return 0;
+  while (s->size == 0) {
+    sync_waiter waiter;
+    corio_task *self;
+    int rc;
+
+    if (s->shutdown)
+      return CORIO_EQUEUESHUTDOWN;
+    self = corio__wait_self();
+    if (!self)
+      return CORIO_ENOTASK;
+    rc = wait_in(s, &s->getters, &waiter, self);
+    if (rc < 0) {
+      /* Woken for an item it will not take: the next getter's turn. */
+      if (corio__waiter_woken(&waiter) && s->size > 0)
+        wake_up_next(&s->getters);
+      return rc;
+    }
   }
-  serve_getter(s);
-  return rc;
+  return corio_queue_get_nowait(q, item);
 }
 
 /* ---- state --------------------------------------------------------------- */
@@ -357,13 +344,11 @@ size_t corio_queue_maxsize(const corio_queue *q) {
   return q ? cimpl(q)->maxsize : 0;
 }
 
-/* What get_nowait and put_nowait would find: an item or a slot promised
- * to a woken waiter is not free. */
 int corio_queue_empty(const corio_queue *q) {
-  return !q || free_items(cimpl(q)) == 0;
+  return !q || cimpl(q)->size == 0;
 }
 
-int corio_queue_full(const corio_queue *q) { return q && !has_room(cimpl(q)); }
+int corio_queue_full(const corio_queue *q) { return q && is_full(cimpl(q)); }
 
 int corio_queue_is_shutdown(const corio_queue *q) {
   return q && cimpl(q)->shutdown;
@@ -395,7 +380,7 @@ int corio_queue_join(corio_queue *q) {
   self = corio__wait_self();
   if (!self)
     return CORIO_ENOTASK;
-  return corio__waitq_wait(&impl(q)->joiners, &waiter, self);
+  return wait_in(impl(q), &impl(q)->joiners, &waiter, self);
 }
 
 void corio_queue_shutdown(corio_queue *q, int immediate) {
@@ -409,12 +394,12 @@ void corio_queue_shutdown(corio_queue *q, int immediate) {
     size_t dropped = s->size;
 
     s->size = s->head = 0;
-    s->epoch++;
     s->unfinished = dropped > s->unfinished ? 0 : s->unfinished - dropped;
     if (s->unfinished == 0)
       corio__waitq_wake_all(&s->joiners, 0);
   }
-  /* Waiting getters wait on an empty queue: nothing more will come. */
-  corio__waitq_wake_all(&s->getters, CORIO_EQUEUESHUTDOWN);
-  corio__waitq_wake_all(&s->putters, CORIO_EQUEUESHUTDOWN);
+  /* Every waiter looks again: getters take what is left or fail, putters
+   * fail. */
+  corio__waitq_wake_all(&s->getters, 0);
+  corio__waitq_wake_all(&s->putters, 0);
 }

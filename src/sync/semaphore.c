@@ -1,5 +1,7 @@
-/* Semaphore and bounded semaphore: a release hands its permit to the first
- * waiter, so a newcomer never overtakes one. */
+/* Semaphore and bounded semaphore, as asyncio's (3.12+): a release wakes
+ * the first waiter with a permit set aside for it (value is not raised),
+ * and while any waiter is in line, woken or not, a newcomer queues behind
+ * it even if value > 0 (FIFO). */
 #include <errno.h>
 #include <limits.h>
 
@@ -7,10 +9,11 @@
 #include "sync/waitq.h"
 
 struct __attribute__((may_alias)) semaphore_impl {
-  uint64_t value; /* permits free now */
+  uint64_t value; /* permits not set aside for a woken waiter */
   uint64_t bound; /* bounded: the initial value + 1; 0: unbounded */
   sync_waitq waiters;
-  uint64_t inside; /* tasks suspended in acquire, woken or not */
+  uint32_t inside; /* tasks suspended in acquire, woken or not */
+  uint32_t woken;  /* woken with a permit, not run yet */
 };
 
 _Static_assert(sizeof(struct semaphore_impl) <= sizeof(corio_semaphore),
@@ -22,6 +25,20 @@ static struct semaphore_impl *impl(corio_semaphore *sem) {
 
 static const struct semaphore_impl *cimpl(const corio_semaphore *sem) {
   return (const struct semaphore_impl *)(const void *)sem;
+}
+
+/* asyncio's locked(): no permit, or someone in line before a newcomer. */
+static int must_wait(const struct semaphore_impl *s) {
+  return s->value == 0 || s->woken || !corio__waitq_empty(&s->waiters);
+}
+
+/* asyncio's _wake_up_next: the first waiter not woken yet gets a permit. */
+static int wake_up_next(struct semaphore_impl *s) {
+  if (!corio__waitq_wake_first(&s->waiters, 0))
+    return 0;
+  s->value--;
+  s->woken++;
+  return 1;
 }
 
 int corio_semaphore_init(corio_semaphore *sem, int value) {
@@ -47,32 +64,40 @@ int corio_semaphore_destroy(corio_semaphore *sem) {
 int corio_semaphore_try_acquire(corio_semaphore *sem) {
   if (!sem)
     return -EINVAL;
-  /* Permits are only free when nobody waits (releases hand them over). */
-  if (impl(sem)->value == 0)
+  if (must_wait(impl(sem)))
     return -EBUSY;
   impl(sem)->value--;
   return 0;
 }
 
 int corio_semaphore_acquire(corio_semaphore *sem) {
+  struct semaphore_impl *s;
   sync_waiter waiter;
   corio_task *self;
   int rc;
 
   if (!sem)
     return -EINVAL;
-  if (impl(sem)->value > 0) {
-    impl(sem)->value--;
+  s = impl(sem);
+  if (!must_wait(s)) {
+    s->value--;
     return 0;
   }
   self = corio__wait_self();
   if (!self)
     return CORIO_ENOTASK;
-  impl(sem)->inside++;
-  rc = corio__waitq_wait(&impl(sem)->waiters, &waiter, self);
-  impl(sem)->inside--;
-  if (corio__waiter_lost_wakeup(&waiter, rc))
-    (void)corio_semaphore_release(sem); /* the permit goes on */
+  s->inside++;
+  rc = corio__waitq_wait(&s->waiters, &waiter, self);
+  s->inside--;
+  if (corio__waiter_woken(&waiter)) {
+    s->woken--;
+    if (rc < 0)
+      s->value++; /* woken, then cancelled: the permit goes back */
+  }
+  /* Newcomers may have queued behind this waiter while permits were
+   * free: wake as many as there are permits. */
+  while (s->value > 0 && wake_up_next(s))
+    ;
   return rc;
 }
 
@@ -82,11 +107,11 @@ int corio_semaphore_release(corio_semaphore *sem) {
   if (!sem)
     return -EINVAL;
   s = impl(sem);
-  /* Handing the permit to a waiter counts as a release too. */
+  /* A permit set aside for a woken waiter counts as taken. */
   if (s->bound && s->value + 1 >= s->bound)
     return CORIO_ETOOMANYRELEASES;
-  if (!corio__waitq_wake_first(&s->waiters, 0))
-    s->value++;
+  s->value++;
+  wake_up_next(s);
   return 0;
 }
 
@@ -97,5 +122,5 @@ int corio_semaphore_value(const corio_semaphore *sem) {
 }
 
 int corio_semaphore_locked(const corio_semaphore *sem) {
-  return sem && cimpl(sem)->value == 0;
+  return sem && must_wait(cimpl(sem));
 }

@@ -39,17 +39,16 @@ int corio__waitq_wait_detach(sync_waitq *q, sync_waiter *waiter,
 sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value);
 void corio__waitq_wake_all(sync_waitq *q, int value);
 
-/* A waiter cancelled while it waited (it was taken out of the queue and
- * given nothing). */
-static inline int corio__waiter_cancelled_waiting(const sync_waiter *waiter,
-                                                  int rc) {
-  return rc == -ECANCELED && waiter->w.value == -ECANCELED;
+/* Woken by the primitive (with 0), not by a cancellation; the wait may
+ * still have returned an error (cancelled or closed before it ran). */
+static inline int corio__waiter_woken(const sync_waiter *waiter) {
+  return waiter->w.woken && waiter->w.value == 0;
 }
 
-/* A waiter that was woken with value 0 and cancelled before it ran: it
- * must pass on what the wake-up gave it. */
+/* A waiter that was woken with value 0 and cancelled (or closed) before it
+ * ran: it must pass on what the wake-up gave it. */
 static inline int corio__waiter_lost_wakeup(const sync_waiter *waiter, int rc) {
-  return rc < 0 && waiter->w.woken && waiter->w.value == 0;
+  return rc < 0 && corio__waiter_woken(waiter);
 }
 
 #endif

@@ -1,7 +1,8 @@
 /* Barrier: arrival indices, reuse over rounds, abort and reset, broken
- * barrier errors, and a cancelled waiter breaking it. */
-#include "../task/task_test.h"
+ * barrier errors, a cancelled waiter breaking it, destroy refused while a
+ * woken waiter has not run, and waiters closed with their loop. */
 #include "corio/sync.h"
+#include "sync_test.h"
 
 struct party {
   corio_barrier *barrier;
@@ -210,6 +211,139 @@ static void test_cancel_breaks_at_once(void **state) {
   assert_int_equal(run_main(cancel_then_arrive, &b), 0);
 }
 
+/* A task blocked while the last round drains is woken when the last one
+ * leaves; it reads the barrier again when it runs, so destroy must be
+ * refused until then. The barrier is on the heap and freed as soon as
+ * destroy allows it: a destroy that allowed it too early is a
+ * use-after-free for AddressSanitizer and Valgrind. */
+struct woken_probe {
+  corio_barrier *barrier;
+  int blocked_woken; /* the last party left; the blocked one not run yet */
+  int destroy_rc;    /* destroy at that moment */
+  int blocked_rc;
+};
+
+static int destroy_while_blocked_woken(void *arg, void **result) {
+  struct woken_probe *w = arg;
+  corio_barrier *b = w->barrier;
+  struct party a = {b, 1, {-1, -1, -1}, 1}, t = a, c = a;
+  corio_task *ta, *tt, *tc;
+
+  (void)result;
+  ta = spawn_or_fail(attend, &a);
+  yield_n(1); /* a waits in the round */
+  /* tt trips the round and leaves; tc comes while it drains: blocked. */
+  tt = spawn_or_fail(attend, &t);
+  tc = spawn_or_fail(attend, &c);
+  yield_n(1);
+  /* a runs and leaves, waking tc, which has not run yet. */
+  yield_n(1);
+  w->blocked_woken =
+      corio_task_done(ta) && corio_task_done(tt) && !corio_task_done(tc);
+  w->destroy_rc = corio_barrier_destroy(b);
+  if (w->destroy_rc == 0) {
+    free(b);
+    w->barrier = NULL;
+  }
+  /* Else tc would wait alone in the next round. */
+  if (w->barrier)
+    corio_barrier_abort(b);
+  assert_int_equal(corio_await(tc, NULL), CORIO_EBROKENBARRIER);
+  w->blocked_rc = c.rc;
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(corio_await(i ? tt : ta, NULL), 0);
+  corio_task_unref(ta);
+  corio_task_unref(tt);
+  corio_task_unref(tc);
+  return 0;
+}
+
+static void test_destroy_refused_while_woken_waiter_not_run(void **state) {
+  struct woken_probe w = {malloc(sizeof(corio_barrier)), 0, 1, 1};
+  (void)state;
+
+  assert_non_null(w.barrier);
+  assert_int_equal(corio_barrier_init(w.barrier, 2), 0);
+  assert_int_equal(run_main(destroy_while_blocked_woken, &w), 0);
+  assert_true(w.blocked_woken);
+  assert_int_equal(w.destroy_rc, -EBUSY);
+  assert_int_equal(w.blocked_rc, CORIO_EBROKENBARRIER);
+  assert_int_equal(corio_barrier_destroy(w.barrier), 0);
+  free(w.barrier);
+}
+
+/* A waiter whose task is closed with its loop (its wait returns
+ * CORIO_ECLOSED) leaves the round once: the barrier is then idle (destroy
+ * works), broken as by a cancelled waiter, and works again after reset. */
+static int wait_in_round(void *arg, void **result) {
+  (void)result;
+  return corio_barrier_wait(arg, NULL) == CORIO_ECLOSED ? 0 : -EPROTO;
+}
+
+static int leave_waiter_pending(void *arg, void **result) {
+  (void)result;
+  corio_task_unref(spawn_or_fail(wait_in_round, arg));
+  yield_n(3);
+  return corio_barrier_n_waiting(arg) == 1 ? 0 : -EPROTO;
+}
+
+struct next_round {
+  corio_barrier *barrier;
+  int done_in_time; /* both parties passed within a few iterations */
+};
+
+static int two_parties(void *arg, void **result) {
+  struct next_round *n = arg;
+  struct party p1 = {n->barrier, 1, {-1, -1, -1}, 1}, p2 = p1;
+  corio_task *t1, *t2;
+
+  (void)result;
+  t1 = spawn_or_fail(attend, &p1);
+  t2 = spawn_or_fail(attend, &p2);
+  yield_n(4);
+  n->done_in_time = corio_task_done(t1) && corio_task_done(t2) && p1.rc == 0 &&
+                    p2.rc == 0 && p1.index[0] + p2.index[0] == 1;
+  if (!n->done_in_time)
+    corio_barrier_abort(n->barrier); /* release them: no hang */
+  (void)corio_await(t1, NULL);
+  (void)corio_await(t2, NULL);
+  corio_task_unref(t1);
+  corio_task_unref(t2);
+  return 0;
+}
+
+static void test_waiter_closed_with_loop_leaves_once(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_barrier b = CORIO_BARRIER_INIT(2);
+  struct next_round n = {&b, 0};
+  struct reports rep = {0};
+  corio_loop *loop;
+  corio_task *main_task;
+  (void)state;
+
+  assert_int_equal(corio_loop_create(&loop), 0);
+  corio_loop_set_exception_handler(loop, capture_report, &rep);
+  assert_int_equal(corio_spawn_ex(&main_task, leave_waiter_pending, &b,
+                                  &(corio_spawn_options){.loop = loop}),
+                   0);
+  assert_int_equal(
+      corio_run_until_complete(loop, corio_task_future(main_task), NULL), 0);
+  assert_int_equal(corio_loop_close(loop), 0);
+  assert_int_equal(rep.count, 1); /* the waiter, destroyed while pending */
+  corio_task_unref(main_task);
+  corio_loop_unref(loop);
+  corio_test_assert_no_leak(before);
+
+  assert_int_equal(corio_barrier_n_waiting(&b), 0);
+  assert_true(corio_barrier_broken(&b));
+  assert_int_equal(corio_barrier_destroy(&b), 0);
+  corio_barrier_reset(&b);
+  assert_false(corio_barrier_broken(&b));
+  assert_int_equal(run_main(two_parties, &n), 0);
+  assert_true(n.done_in_time);
+  assert_int_equal(corio_barrier_destroy(&b), 0);
+}
+
 static void test_misuse(void **state) {
   corio_barrier b;
   (void)state;
@@ -232,6 +366,8 @@ int main(void) {
       cmocka_unit_test(test_cancelled_waiter_breaks_barrier),
       cmocka_unit_test(test_arrival_during_drain_waits),
       cmocka_unit_test(test_cancel_breaks_at_once),
+      cmocka_unit_test(test_destroy_refused_while_woken_waiter_not_run),
+      cmocka_unit_test(test_waiter_closed_with_loop_leaves_once),
       cmocka_unit_test(test_misuse),
   };
 

@@ -1,8 +1,9 @@
 /* Condition: wait needs the lock and holds it again when it returns (also
- * when cancelled); notify(n) wakes n waiters in FIFO order; a waiter
- * cancelled when notified passes the notification on. */
-#include "../task/task_test.h"
+ * when cancelled), except with CORIO_ECLOSED (its task closed with the
+ * loop: never held, on every path); notify(n) wakes n waiters in FIFO
+ * order; a waiter cancelled when notified passes the notification on. */
 #include "corio/sync.h"
+#include "sync_test.h"
 
 struct box {
   corio_condition cond;
@@ -60,7 +61,7 @@ static int notify_in_order(void *arg, void **result) {
   assert_int_equal(corio_sleep(0), 0);
   assert_int_equal(corio_condition_destroy(&b->cond), -EBUSY);
   assert_int_equal(produce(b, 2, 0), 0);
-  assert_int_equal(corio_sleep(0.005), 0);
+  yield_n(3); /* the two notified take the lock in turn and leave */
   assert_string_equal(b->trace.log, "ab");
   assert_false(corio_task_done(t[2]));
   assert_int_equal(produce(b, 1, 1), 0);
@@ -94,7 +95,7 @@ static int cancel_then_relock(void *arg, void **result) {
   assert_int_equal(corio_sleep(0), 0);
   assert_int_equal(corio_lock_acquire(lock), 0);
   assert_int_equal(corio_task_cancel(t, NULL), 1);
-  assert_int_equal(corio_sleep(0.005), 0);
+  yield_n(3);
   assert_false(corio_task_done(t)); /* waits for the lock */
   assert_int_equal(corio_lock_release(lock), 0);
   assert_int_equal(corio_await(t, NULL), -ECANCELED);
@@ -192,6 +193,139 @@ static void test_destroy_refused_until_waiters_are_out(void **state) {
   assert_int_equal(run_main(destroy_while_relocking, &b), 0);
 }
 
+/* ---- closed with the loop ---------------------------------------------- */
+
+/* A task closed with its loop cannot wait for the lock, so wait returns
+ * CORIO_ECLOSED without it on every path, even when the lock is free at
+ * that moment. The waiter records what it saw; the main task sets the
+ * scene and returns, `before_close` runs outside the stopped loop, then
+ * the loop is closed with the waiter pending. */
+struct closing {
+  corio_condition cond;
+  int rc;         /* what wait returned */
+  int held;       /* the lock was locked when wait returned */
+  int keep_lock;  /* the main task returns holding the lock */
+  int waiter_out; /* the waiter had returned before the close */
+};
+
+static int wait_until_closed(void *arg, void **result) {
+  struct closing *c = arg;
+  corio_lock *lock = corio_condition_lock(&c->cond);
+
+  (void)result;
+  assert_int_equal(corio_lock_acquire(lock), 0);
+  c->rc = corio_condition_wait(&c->cond);
+  c->held = corio_lock_locked(lock);
+  if (c->rc != CORIO_ECLOSED)
+    assert_int_equal(corio_lock_release(lock), 0);
+  return 0;
+}
+
+/* Spawns the waiter; with keep_lock, notifies it and keeps the lock, so
+ * that the waiter runs and waits for the lock. */
+static int set_scene(void *arg, void **result) {
+  struct closing *c = arg;
+  corio_lock *lock = corio_condition_lock(&c->cond);
+
+  (void)result;
+  corio_task_unref(spawn_or_fail(wait_until_closed, c));
+  yield_n(1); /* it waits for a notification */
+  if (c->keep_lock) {
+    assert_int_equal(corio_lock_acquire(lock), 0);
+    assert_int_equal(corio_condition_notify(&c->cond, 1), 0);
+    yield_n(2); /* it runs, and waits for the lock */
+  }
+  return 0;
+}
+
+static void notify_from_outside(void *arg) {
+  struct closing *c = arg;
+  corio_lock *lock = corio_condition_lock(&c->cond);
+
+  assert_int_equal(corio_lock_acquire(lock), 0);
+  assert_int_equal(corio_condition_notify(&c->cond, 1), 0);
+  assert_int_equal(corio_lock_release(lock), 0);
+}
+
+/* The main task's lock, released from outside: the waiter is woken for
+ * it and closed before it runs. */
+static void release_from_outside(void *arg) {
+  struct closing *c = arg;
+
+  assert_int_equal(corio_lock_release(corio_condition_lock(&c->cond)), 0);
+}
+
+static void run_then_close(struct closing *c, void (*before_close)(void *)) {
+  corio_test_usage before = corio_test_usage_now();
+  struct reports rep = {0};
+  corio_loop *loop;
+  corio_task *main_task;
+
+  c->rc = c->held = 1;
+  assert_int_equal(corio_loop_create(&loop), 0);
+  corio_loop_set_exception_handler(loop, capture_report, &rep);
+  assert_int_equal(corio_spawn_ex(&main_task, set_scene, c,
+                                  &(corio_spawn_options){.loop = loop}),
+                   0);
+  assert_int_equal(
+      corio_run_until_complete(loop, corio_task_future(main_task), NULL), 0);
+  c->waiter_out = c->rc != 1;
+  if (before_close)
+    before_close(c);
+  assert_int_equal(corio_loop_close(loop), 0);
+  assert_int_equal(rep.count, 1); /* the waiter, destroyed while pending */
+  corio_task_unref(main_task);
+  corio_loop_unref(loop);
+  corio_test_assert_no_leak(before);
+}
+
+static void test_closed_waiting_for_notify_returns_without_lock(void **state) {
+  struct closing c = {.cond = CORIO_CONDITION_INIT};
+  (void)state;
+
+  /* Not notified: the lock is free when it is closed. */
+  run_then_close(&c, NULL);
+  assert_false(c.waiter_out);
+  assert_int_equal(c.rc, CORIO_ECLOSED);
+  assert_false(c.held);
+  assert_false(corio_lock_locked(corio_condition_lock(&c.cond)));
+  assert_int_equal(corio_condition_destroy(&c.cond), 0);
+
+  /* Notified, and closed before it ran. */
+  corio_condition_init(&c.cond, NULL);
+  run_then_close(&c, notify_from_outside);
+  assert_false(c.waiter_out);
+  assert_int_equal(c.rc, CORIO_ECLOSED);
+  assert_false(c.held);
+  assert_false(corio_lock_locked(corio_condition_lock(&c.cond)));
+  assert_int_equal(corio_condition_destroy(&c.cond), 0);
+}
+
+static void test_closed_relocking_returns_without_lock(void **state) {
+  struct closing c = {.cond = CORIO_CONDITION_INIT, .keep_lock = 1};
+  corio_lock *lock = corio_condition_lock(&c.cond);
+  (void)state;
+
+  /* Notified, and waiting for the lock, which the main task kept. */
+  run_then_close(&c, NULL);
+  assert_false(c.waiter_out);
+  assert_int_equal(c.rc, CORIO_ECLOSED);
+  assert_int_equal(corio_lock_release(lock), 0); /* the main task's */
+  assert_false(corio_lock_locked(lock));
+  assert_int_equal(corio_condition_destroy(&c.cond), 0);
+
+  /* Woken for the lock (released from outside), closed before it ran: it
+   * does not keep it. */
+  corio_condition_init(&c.cond, NULL);
+  run_then_close(&c, release_from_outside);
+  assert_false(c.waiter_out);
+  assert_int_equal(c.rc, CORIO_ECLOSED);
+  assert_false(c.held);
+  assert_false(corio_lock_locked(lock));
+  assert_int_equal(corio_lock_release(lock), CORIO_ENOTLOCKED);
+  assert_int_equal(corio_condition_destroy(&c.cond), 0);
+}
+
 static void test_misuse_and_given_lock(void **state) {
   corio_lock lock = CORIO_LOCK_INIT;
   corio_condition cond = CORIO_CONDITION_INIT;
@@ -212,6 +346,8 @@ int main(void) {
       cmocka_unit_test(test_cancelled_wait_holds_lock_again),
       cmocka_unit_test(test_cancelled_waiter_passes_notification_on),
       cmocka_unit_test(test_destroy_refused_until_waiters_are_out),
+      cmocka_unit_test(test_closed_waiting_for_notify_returns_without_lock),
+      cmocka_unit_test(test_closed_relocking_returns_without_lock),
       cmocka_unit_test(test_misuse_and_given_lock),
   };
 

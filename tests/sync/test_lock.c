@@ -1,7 +1,9 @@
-/* Lock: FIFO hand-off, release errors, and DESIGN.md §4 rule 9 (a waiter
- * cancelled when the lock was handed to it passes it on). */
-#include "../task/task_test.h"
+/* Lock: FIFO order, asyncio's release (the lock is free until the woken
+ * waiter runs, and newcomers still queue behind it), release errors, and
+ * DESIGN.md §4 rule 9 (a waiter cancelled when it was woken wakes the
+ * next one). */
 #include "corio/sync.h"
+#include "sync_test.h"
 
 struct shared {
   corio_lock lock;
@@ -25,7 +27,7 @@ static int locked_work(void *arg, void **result) {
     return rc;
   assert_int_equal(w->s->inside++, 0);
   trace_add(&w->s->trace, w->mark);
-  assert_int_equal(corio_sleep(0.001), 0); /* hold it across a suspension */
+  yield_n(2); /* hold it across suspensions */
   w->s->inside--;
   return corio_lock_release(&w->s->lock);
 }
@@ -45,8 +47,7 @@ static int fifo_order(void *arg, void **result) {
   assert_int_equal(corio_lock_try_acquire(&s->lock), -EBUSY);
   assert_int_equal(corio_lock_destroy(&s->lock), -EBUSY);
   assert_int_equal(corio_lock_release(&s->lock), 0);
-  /* Handed over: still locked, and a newcomer cannot take it. */
-  assert_true(corio_lock_locked(&s->lock));
+  /* The first waiter is woken: a newcomer cannot take the lock. */
   assert_int_equal(corio_lock_try_acquire(&s->lock), -EBUSY);
   for (int i = 0; i < 4; i++) {
     assert_int_equal(corio_await(t[i], NULL), 0);
@@ -63,6 +64,183 @@ static void test_fifo_hand_off(void **state) {
   assert_int_equal(run_main(fifo_order, &s), 0);
   assert_string_equal(s.trace.log, "abcd");
   assert_int_equal(corio_lock_destroy(&s.lock), 0);
+}
+
+/* asyncio 3.11+: release frees the lock and wakes the first waiter, which
+ * takes it when it runs. In between, locked() is false, yet nobody can
+ * barge in: try_acquire fails, acquire queues behind the waiter, and
+ * destroy is refused. (What the main task saw is checked after the run.) */
+struct release_probe {
+  struct shared s;
+  int locked_after_release, try_rc, destroy_rc;
+  int locked_once_woken_ran;
+  int newcomer_rc;
+};
+
+static int hold_and_trace(void *arg, void **result) {
+  struct worker *w = arg;
+
+  (void)result;
+  w->rc = corio_lock_acquire(&w->s->lock);
+  if (w->rc < 0)
+    return 0;
+  trace_add(&w->s->trace, w->mark);
+  yield_n(2); /* holds it across suspensions */
+  trace_add(&w->s->trace, (char)(w->mark - 'a' + 'A'));
+  return corio_lock_release(&w->s->lock);
+}
+
+static int release_then_probe(void *arg, void **result) {
+  struct release_probe *p = arg;
+  struct worker w = {&p->s, 'w', 1};
+  corio_task *t;
+
+  (void)result;
+  assert_int_equal(corio_lock_acquire(&p->s.lock), 0);
+  t = spawn_or_fail(hold_and_trace, &w);
+  yield_n(1); /* it waits */
+  assert_int_equal(corio_lock_release(&p->s.lock), 0);
+  p->locked_after_release = corio_lock_locked(&p->s.lock);
+  p->try_rc = corio_lock_try_acquire(&p->s.lock);
+  if (p->try_rc == 0)
+    (void)corio_lock_release(&p->s.lock);
+  p->destroy_rc = corio_lock_destroy(&p->s.lock);
+  /* A newcomer queues behind the woken waiter: it gets the lock after w
+   * released it. */
+  p->newcomer_rc = corio_lock_acquire(&p->s.lock);
+  trace_add(&p->s.trace, 'n');
+  p->locked_once_woken_ran = corio_lock_locked(&p->s.lock);
+  (void)corio_lock_release(&p->s.lock);
+  assert_int_equal(corio_await(t, NULL), 0);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_locked_false_until_woken_waiter_runs(void **state) {
+  struct release_probe p = {{CORIO_LOCK_INIT, {""}, 0}, -1, -1, -1, -1, -1};
+  (void)state;
+
+  assert_int_equal(run_main(release_then_probe, &p), 0);
+  assert_int_equal(p.locked_after_release, 0);
+  assert_int_equal(p.try_rc, -EBUSY);
+  assert_int_equal(p.destroy_rc, -EBUSY);
+  assert_int_equal(p.newcomer_rc, 0);
+  assert_true(p.locked_once_woken_ran);
+  assert_string_equal(p.s.trace.log, "wWn");
+  assert_false(corio_lock_locked(&p.s.lock));
+  assert_int_equal(corio_lock_destroy(&p.s.lock), 0);
+}
+
+/* A woken waiter cancelled before it ran wakes the next one when it runs
+ * (asyncio: `if not self._locked: self._wake_up_first()`); the lock stays
+ * free until that one runs. */
+struct pass_probe {
+  struct shared s;
+  int locked_after_release, first_rc, first_done, second_done;
+  int locked_after_first_ran, second_rc;
+};
+
+static int woken_then_cancelled(void *arg, void **result) {
+  struct pass_probe *p = arg;
+  struct worker first = {&p->s, 'x', 1}, second = {&p->s, 'y', 1};
+  corio_task *t1, *t2;
+
+  (void)result;
+  assert_int_equal(corio_lock_acquire(&p->s.lock), 0);
+  t1 = spawn_or_fail(hold_and_trace, &first);
+  t2 = spawn_or_fail(hold_and_trace, &second);
+  yield_n(1); /* both wait */
+  /* Wakes t1; the lock is free until t1 runs. */
+  assert_int_equal(corio_lock_release(&p->s.lock), 0);
+  p->locked_after_release = corio_lock_locked(&p->s.lock);
+  assert_int_equal(corio_task_cancel(t1, NULL), 1);
+  yield_n(1); /* t1 runs: cancelled, it wakes t2, which runs next */
+  p->first_done = corio_task_done(t1);
+  p->second_done = corio_task_done(t2);
+  p->locked_after_first_ran = corio_lock_locked(&p->s.lock);
+  assert_int_equal(corio_await(t1, NULL), 0); /* its own outcome is 0 */
+  assert_int_equal(corio_await(t2, NULL), 0);
+  p->first_rc = first.rc;
+  p->second_rc = second.rc;
+  corio_task_unref(t1);
+  corio_task_unref(t2);
+  return 0;
+}
+
+static void test_cancelled_woken_waiter_wakes_next(void **state) {
+  struct pass_probe p = {{CORIO_LOCK_INIT, {""}, 0}, -1, 1, -1, -1, -1, 1};
+  (void)state;
+
+  assert_int_equal(run_main(woken_then_cancelled, &p), 0);
+  assert_int_equal(p.locked_after_release, 0);
+  assert_true(p.first_done);
+  assert_false(p.second_done);
+  assert_int_equal(p.locked_after_first_ran, 0);
+  assert_int_equal(p.first_rc, -ECANCELED);
+  assert_int_equal(p.second_rc, 0);
+  assert_string_equal(p.s.trace.log, "yY");
+  assert_false(corio_lock_locked(&p.s.lock));
+  assert_int_equal(corio_lock_destroy(&p.s.lock), 0);
+}
+
+/* Closed with the loop: a waiter woken for the lock (released from
+ * outside the stopped loop) and closed before it ran gets CORIO_ECLOSED
+ * without the lock and wakes the next, which is closed the same way: the
+ * lock ends free, with nobody in line. */
+struct closing_waiter {
+  corio_lock *lock;
+  int rc;
+};
+
+static int acquire_until_closed(void *arg, void **result) {
+  struct closing_waiter *w = arg;
+
+  (void)result;
+  w->rc = corio_lock_acquire(w->lock);
+  return 0;
+}
+
+static int hold_with_two_waiting(void *arg, void **result) {
+  struct closing_waiter *w = arg;
+
+  (void)result;
+  assert_int_equal(corio_lock_acquire(w[0].lock), 0);
+  for (int i = 0; i < 2; i++)
+    corio_task_unref(spawn_or_fail(acquire_until_closed, &w[i]));
+  yield_n(2); /* both wait; the lock stays held when this task returns */
+  return 0;
+}
+
+static void test_woken_waiter_closed_with_loop_wakes_next(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  corio_lock lock = CORIO_LOCK_INIT;
+  struct closing_waiter w[2] = {{&lock, 1}, {&lock, 1}};
+  struct reports rep = {0};
+  corio_loop *loop;
+  corio_task *main_task;
+  (void)state;
+
+  assert_int_equal(corio_loop_create(&loop), 0);
+  corio_loop_set_exception_handler(loop, capture_report, &rep);
+  assert_int_equal(corio_spawn_ex(&main_task, hold_with_two_waiting, w,
+                                  &(corio_spawn_options){.loop = loop}),
+                   0);
+  assert_int_equal(
+      corio_run_until_complete(loop, corio_task_future(main_task), NULL), 0);
+  assert_int_equal(corio_lock_release(&lock), 0); /* wakes w[0] */
+  assert_false(corio_lock_locked(&lock));
+  assert_int_equal(corio_lock_destroy(&lock), -EBUSY);
+  assert_int_equal(corio_loop_close(loop), 0);
+  assert_int_equal(rep.count, 2); /* both destroyed while pending */
+  corio_task_unref(main_task);
+  corio_loop_unref(loop);
+  corio_test_assert_no_leak(before);
+  assert_int_equal(w[0].rc, CORIO_ECLOSED);
+  assert_int_equal(w[1].rc, CORIO_ECLOSED);
+  assert_false(corio_lock_locked(&lock));
+  assert_int_equal(corio_lock_try_acquire(&lock), 0);
+  assert_int_equal(corio_lock_release(&lock), 0);
+  assert_int_equal(corio_lock_destroy(&lock), 0);
 }
 
 static void test_misuse(void **state) {
@@ -191,6 +369,9 @@ static void test_mutual_exclusion(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_fifo_hand_off),
+      cmocka_unit_test(test_locked_false_until_woken_waiter_runs),
+      cmocka_unit_test(test_cancelled_woken_waiter_wakes_next),
+      cmocka_unit_test(test_woken_waiter_closed_with_loop_wakes_next),
       cmocka_unit_test(test_misuse),
       cmocka_unit_test(test_cancelled_waiters_never_block_the_next),
       cmocka_unit_test(test_mutual_exclusion),

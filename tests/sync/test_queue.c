@@ -1,9 +1,11 @@
 /* Queues as asyncio.Queue in Python 3.13: the order of each kind, bounds,
  * waiting getters and putters, task_done/join, shutdown, fairness among
- * waiters (reservations: what is promised to a woken waiter cannot be taken
- * by a newcomer) and DESIGN.md §4 rule 9 (a waiter cancelled at the moment
- * it was woken passes its item or slot on), misuse, and allocation
- * failures while the storage grows. */
+ * waiters (a woken waiter takes its item or slot only when it runs: a
+ * get_nowait or put_nowait in between takes it, and the woken one waits
+ * again at the end of the line; qsize, empty and full always agree) and
+ * DESIGN.md §4 rule 9 (a waiter cancelled at the moment it was woken wakes
+ * the next one), misuse, and allocation failures while the storage
+ * grows. */
 #include "sync_test.h"
 
 #define P CORIO_PTR
@@ -779,8 +781,9 @@ static void test_shutdown_immediate(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-/* An item reserved for a woken getter is dropped with the rest: that getter
- * fails too. A putter woken with a slot, and one still waiting, fail. */
+/* The item a getter was woken for is dropped with the rest: when it runs,
+ * it finds the queue empty and shut down, and fails. A putter woken for a
+ * slot, and one still waiting, fail. */
 static int shutdown_immediate_voids_reservations(void *arg, void **result) {
   corio_queue q;
   struct qop g = {.q = &q, .item = P(-1)};
@@ -1016,97 +1019,151 @@ static void test_putters_served_in_wait_order(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-static int newcomer_get(void *arg, void **result) {
+/* asyncio: a put wakes the first getter, which takes an item only when it
+ * runs (`while self.empty(): await getter`). A get_nowait in between takes
+ * the item, and the woken getter, finding none, waits again. The main
+ * task records what it saw; it is checked after the run. */
+struct steal_probe {
+  int nowait_rc;
+  intptr_t stolen;
+  int waits_again; /* the woken waiter ran and is waiting again */
+  int destroy_rc;  /* meanwhile */
+  int waiter_rc;
+  intptr_t got;
+};
+
+static int steal_from_woken_getter(void *arg, void **result) {
+  struct steal_probe *p = arg;
   corio_queue q;
-  struct qop g = {.q = &q};
+  struct qop g = {.q = &q, .item = P(-1)};
   corio_task *t;
   void *item = P(-1);
 
-  (void)arg;
   (void)result;
   assert_int_equal(corio_queue_init(&q, CORIO_QUEUE_FIFO, 0), 0);
   t = spawn_op(qop_get, &g);
   yield_n(1);
   assert_true(g.started);
-  assert_int_equal(corio_queue_put_nowait(&q, P(1)), 0); /* g's */
-  assert_int_equal(corio_queue_get_nowait(&q, &item), CORIO_EQUEUEEMPTY);
-  assert_int_equal(I(item), -1);
-  assert_false(g.done);
+  assert_int_equal(corio_queue_put_nowait(&q, P(1)), 0); /* wakes g */
+  p->nowait_rc = corio_queue_get_nowait(&q, &item);
+  p->stolen = I(item);
+  yield_n(2);
+  p->waits_again = !g.done;
+  if (p->waits_again)
+    p->destroy_rc = corio_queue_destroy(&q);
+  if (!g.done)
+    assert_int_equal(corio_queue_put_nowait(&q, P(2)), 0);
   qop_await(t);
-  assert_int_equal(g.rc, 0);
-  assert_int_equal(I(g.item), 1);
-  expect_empty(&q);
-
-  /* Two items, one promised: the newcomer gets the other, then nothing. */
-  g = (struct qop){.q = &q};
-  t = spawn_op(qop_get, &g);
-  yield_n(1);
-  assert_int_equal(corio_queue_put_nowait(&q, P(2)), 0);
-  assert_int_equal(corio_queue_put_nowait(&q, P(3)), 0);
-  assert_int_equal(corio_queue_get_nowait(&q, &item), 0);
-  {
-    void *other = P(-1);
-
-    assert_int_equal(corio_queue_get_nowait(&q, &other), CORIO_EQUEUEEMPTY);
-    assert_int_equal(I(other), -1);
-  }
-  qop_await(t);
-  assert_int_equal(g.rc, 0);
-  assert_int_equal(I(item) + I(g.item), 5); /* 2 and 3 between them */
-  assert_true(I(item) != I(g.item));
+  p->waiter_rc = g.rc;
+  p->got = I(g.item);
   expect_empty(&q);
   assert_int_equal(corio_queue_destroy(&q), 0);
   return 0;
 }
 
-static void test_newcomer_cannot_take_reserved_item(void **state) {
+static void test_get_nowait_takes_item_woken_getter_waits_again(void **state) {
   corio_test_usage before = corio_test_usage_now();
+  struct steal_probe p = {1, -1, 0, 1, 1, -1};
   (void)state;
 
-  assert_int_equal(run_main(newcomer_get, NULL), 0);
+  assert_int_equal(run_main(steal_from_woken_getter, &p), 0);
   corio_test_assert_no_leak(before);
+  assert_int_equal(p.nowait_rc, 0);
+  assert_int_equal(p.stolen, 1);
+  assert_true(p.waits_again);
+  assert_int_equal(p.destroy_rc, -EBUSY);
+  assert_int_equal(p.waiter_rc, 0);
+  assert_int_equal(p.got, 2);
 }
 
-static int newcomer_put(void *arg, void **result) {
+/* The same for putters: a get wakes the first putter, which takes the
+ * slot only when it runs; a put_nowait in between takes it. */
+static int steal_from_woken_putter(void *arg, void **result) {
+  struct steal_probe *p = arg;
   corio_queue q;
-  struct qop p = {.q = &q, .item = P(2)};
-  struct qop late = {.q = &q, .item = P(4)};
-  corio_task *tp, *tl;
-  void *item;
+  struct qop w = {.q = &q, .item = P(2)};
+  corio_task *t;
+  void *item = P(-1);
 
-  (void)arg;
   (void)result;
   assert_int_equal(corio_queue_init(&q, CORIO_QUEUE_FIFO, 1), 0);
   assert_int_equal(corio_queue_put_nowait(&q, P(1)), 0);
-  tp = spawn_op(qop_put, &p);
+  t = spawn_op(qop_put, &w);
   yield_n(1);
-  assert_true(p.started);
-  assert_false(p.done);
-  assert_int_equal(corio_queue_get_nowait(&q, &item), 0); /* slot for p */
+  assert_true(w.started);
+  assert_int_equal(corio_queue_get_nowait(&q, &item), 0); /* wakes w */
   assert_int_equal(I(item), 1);
-  assert_int_equal(corio_queue_put_nowait(&q, P(3)), CORIO_EQUEUEFULL);
-  /* A newcomer that waits comes after p. */
-  tl = spawn_op(qop_put, &late);
-  qop_await(tp);
-  assert_int_equal(p.rc, 0);
-  assert_false(late.done);
-  assert_int_equal(corio_queue_get(&q, &item), 0);
-  assert_int_equal(I(item), 2);
-  assert_int_equal(corio_queue_get(&q, &item), 0);
-  assert_int_equal(I(item), 4);
-  qop_await(tl);
-  assert_int_equal(late.rc, 0);
+  p->nowait_rc = corio_queue_put_nowait(&q, P(3));
+  yield_n(2);
+  p->waits_again = !w.done;
+  if (p->waits_again)
+    p->destroy_rc = corio_queue_destroy(&q);
+  /* w's item goes in once the slot is free again. */
+  if (corio_queue_get_nowait(&q, &item) == 0)
+    p->stolen = I(item);
+  qop_await(t);
+  p->waiter_rc = w.rc;
+  assert_int_equal(corio_queue_get_nowait(&q, &item), 0);
+  p->got = I(item);
   expect_empty(&q);
   assert_int_equal(corio_queue_destroy(&q), 0);
   return 0;
 }
 
-static void test_newcomer_cannot_take_reserved_slot(void **state) {
+static void test_put_nowait_takes_slot_woken_putter_waits_again(void **state) {
   corio_test_usage before = corio_test_usage_now();
+  struct steal_probe p = {1, -1, 0, 1, 1, -1};
   (void)state;
 
-  assert_int_equal(run_main(newcomer_put, NULL), 0);
+  assert_int_equal(run_main(steal_from_woken_putter, &p), 0);
   corio_test_assert_no_leak(before);
+  assert_int_equal(p.nowait_rc, 0);
+  assert_true(p.waits_again);
+  assert_int_equal(p.destroy_rc, -EBUSY);
+  assert_int_equal(p.stolen, 3);
+  assert_int_equal(p.waiter_rc, 0);
+  assert_int_equal(p.got, 2);
+}
+
+/* A woken getter that finds nothing waits again at the end of the line,
+ * as asyncio's loop appends a new getter: the next put goes to the one
+ * that was behind it. */
+static int requeue_at_end(void *arg, void **result) {
+  struct trace *trace = arg;
+  corio_queue q;
+  struct qop x = {.q = &q, .trace = trace, .tag = 'x', .item = P(-1)};
+  struct qop y = {.q = &q, .trace = trace, .tag = 'y', .item = P(-1)};
+  corio_task *tx, *ty;
+  void *item;
+
+  (void)result;
+  assert_int_equal(corio_queue_init(&q, CORIO_QUEUE_FIFO, 0), 0);
+  tx = spawn_op(qop_get, &x);
+  ty = spawn_op(qop_get, &y);
+  yield_n(1);
+  assert_true(x.started && y.started);
+  assert_int_equal(corio_queue_put_nowait(&q, P(1)), 0); /* wakes x */
+  if (corio_queue_get_nowait(&q, &item) == 0)
+    yield_n(2); /* x ran, found nothing: now behind y */
+  assert_int_equal(corio_queue_put_nowait(&q, P(2)), 0);
+  yield_n(2);
+  assert_int_equal(corio_queue_put_nowait(&q, P(3)), 0);
+  qop_await(tx);
+  qop_await(ty);
+  while (corio_queue_get_nowait(&q, &item) == 0)
+    ; /* the trace says who got what */
+  assert_int_equal(corio_queue_destroy(&q), 0);
+  return 0;
+}
+
+static void test_woken_getter_finding_nothing_requeues_at_end(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  struct trace trace = {0};
+  (void)state;
+
+  assert_int_equal(run_main(requeue_at_end, &trace), 0);
+  corio_test_assert_no_leak(before);
+  assert_string_equal(trace.log, "yx");
 }
 
 /* ---- DESIGN.md §4 rule 9: woken, then cancelled ------------------------- */
@@ -1797,11 +1854,15 @@ static void test_fault_walk_in_run(void **state) {
   assert_int_equal(run_walk(NULL), 0);
 }
 
-/* empty() and full() say what get_nowait and put_nowait would find: an
- * item or slot reserved for a woken waiter is not free. */
-struct reserve_probe {
+/* qsize(), empty() and full() always agree, as in asyncio: an item a
+ * getter was woken for is still in the queue (and anyone may take it)
+ * until that getter runs, and a slot a putter was woken for is free. */
+struct agree_probe {
   corio_queue q;
-  int empty_while_reserved, full_while_reserved;
+  size_t size_getter_woken;
+  int empty_getter_woken, full_getter_woken;
+  size_t size_putter_woken;
+  int empty_putter_woken, full_putter_woken;
 };
 
 static int getter_once(void *arg, void **result) {
@@ -1816,47 +1877,104 @@ static int putter_once(void *arg, void **result) {
   return corio_queue_put(arg, CORIO_PTR(9));
 }
 
-static int probe_reservations(void *arg, void **result) {
-  struct reserve_probe *p = arg;
+static int probe_agreement(void *arg, void **result) {
+  struct agree_probe *p = arg;
   corio_task *t;
   void *item;
 
   (void)result;
   t = spawn_or_fail(getter_once, &p->q);
-  assert_int_equal(corio_sleep(0), 0);
+  yield_n(1);
   assert_int_equal(corio_queue_put_nowait(&p->q, CORIO_PTR(1)), 0);
-  p->empty_while_reserved = corio_queue_empty(&p->q);
-  assert_int_equal(corio_queue_get_nowait(&p->q, &item), CORIO_EQUEUEEMPTY);
+  p->size_getter_woken = corio_queue_size(&p->q);
+  p->empty_getter_woken = corio_queue_empty(&p->q);
+  p->full_getter_woken = corio_queue_full(&p->q);
   assert_int_equal(corio_await(t, NULL), 0);
   corio_task_unref(t);
   assert_int_equal(corio_queue_put_nowait(&p->q, CORIO_PTR(2)), 0);
   t = spawn_or_fail(putter_once, &p->q);
-  assert_int_equal(corio_sleep(0), 0);
+  yield_n(1);
   assert_int_equal(corio_queue_get_nowait(&p->q, &item), 0);
-  p->full_while_reserved = corio_queue_full(&p->q);
-  assert_int_equal(corio_queue_put_nowait(&p->q, CORIO_PTR(3)),
-                   CORIO_EQUEUEFULL);
+  p->size_putter_woken = corio_queue_size(&p->q);
+  p->empty_putter_woken = corio_queue_empty(&p->q);
+  p->full_putter_woken = corio_queue_full(&p->q);
   assert_int_equal(corio_await(t, NULL), 0);
   corio_task_unref(t);
   assert_int_equal(corio_queue_get_nowait(&p->q, &item), 0);
+  assert_int_equal(I(item), 9);
   return 0;
 }
 
-static void test_empty_and_full_count_reservations(void **state) {
-  struct reserve_probe p = {.empty_while_reserved = -1,
-                            .full_while_reserved = -1};
+static void test_qsize_empty_full_agree_while_waiter_woken(void **state) {
+  struct agree_probe p = {.empty_getter_woken = -1,
+                          .full_getter_woken = -1,
+                          .empty_putter_woken = -1,
+                          .full_putter_woken = -1};
   (void)state;
 
   assert_int_equal(corio_queue_init(&p.q, CORIO_QUEUE_FIFO, 1), 0);
-  assert_int_equal(run_main(probe_reservations, &p), 0);
-  assert_int_equal(p.empty_while_reserved, 1);
-  assert_int_equal(p.full_while_reserved, 1);
+  assert_int_equal(run_main(probe_agreement, &p), 0);
+  assert_int_equal(p.size_getter_woken, 1);
+  assert_false(p.empty_getter_woken);
+  assert_true(p.full_getter_woken);
+  assert_int_equal(p.size_putter_woken, 0);
+  assert_true(p.empty_putter_woken);
+  assert_false(p.full_putter_woken);
   assert_int_equal(corio_queue_destroy(&p.q), 0);
+}
+
+/* asyncio 3.13: shutdown wakes every getter to look again. A getter woken
+ * by a put and cancelled before it ran passes its wake-up on, but the one
+ * behind it was woken by the shutdown already: when it runs, it takes the
+ * item left rather than fail (the queue is not empty). */
+struct shutdown_probe {
+  int first_rc, second_rc;
+  intptr_t second_item;
+  size_t size_after;
+};
+
+static int item_left_after_shutdown(void *arg, void **result) {
+  struct shutdown_probe *p = arg;
+  corio_queue q;
+  struct qop g1 = {.q = &q, .item = P(-1)};
+  struct qop g2 = {.q = &q, .item = P(-1)};
+  corio_task *t1, *t2;
+
+  (void)result;
+  assert_int_equal(corio_queue_init(&q, CORIO_QUEUE_FIFO, 0), 0);
+  t1 = spawn_op(qop_get, &g1);
+  t2 = spawn_op(qop_get, &g2);
+  yield_n(1);
+  assert_true(g1.started && g2.started);
+  assert_int_equal(corio_queue_put_nowait(&q, P(1)), 0); /* wakes g1 */
+  assert_int_equal(corio_task_cancel(t1, NULL), 1);
+  corio_queue_shutdown(&q, 0); /* wakes g2 */
+  qop_await(t1);
+  qop_await(t2);
+  p->first_rc = g1.rc;
+  p->second_rc = g2.rc;
+  p->second_item = I(g2.item);
+  p->size_after = corio_queue_size(&q);
+  assert_int_equal(corio_queue_destroy(&q), 0);
+  return 0;
+}
+
+static void test_getter_woken_by_shutdown_takes_item_left(void **state) {
+  corio_test_usage before = corio_test_usage_now();
+  struct shutdown_probe p = {1, 1, -1, 99};
+  (void)state;
+
+  assert_int_equal(run_main(item_left_after_shutdown, &p), 0);
+  corio_test_assert_no_leak(before);
+  assert_int_equal(p.first_rc, -ECANCELED);
+  assert_int_equal(p.second_rc, 0);
+  assert_int_equal(p.second_item, 1);
+  assert_int_equal(p.size_after, 0);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_empty_and_full_count_reservations),
+      cmocka_unit_test(test_qsize_empty_full_agree_while_waiter_woken),
       cmocka_unit_test(test_fifo_order),
       cmocka_unit_test(test_lifo_order),
       cmocka_unit_test(test_priority_by_integer),
@@ -1875,10 +1993,12 @@ int main(void) {
       cmocka_unit_test(test_shutdown_immediate),
       cmocka_unit_test(test_shutdown_immediate_voids_reservations),
       cmocka_unit_test(test_shutdown_then_immediate),
+      cmocka_unit_test(test_getter_woken_by_shutdown_takes_item_left),
       cmocka_unit_test(test_getters_served_in_wait_order),
       cmocka_unit_test(test_putters_served_in_wait_order),
-      cmocka_unit_test(test_newcomer_cannot_take_reserved_item),
-      cmocka_unit_test(test_newcomer_cannot_take_reserved_slot),
+      cmocka_unit_test(test_get_nowait_takes_item_woken_getter_waits_again),
+      cmocka_unit_test(test_put_nowait_takes_slot_woken_putter_waits_again),
+      cmocka_unit_test(test_woken_getter_finding_nothing_requeues_at_end),
       cmocka_unit_test(test_woken_getter_cancelled_passes_item_on),
       cmocka_unit_test(test_woken_priority_getter_cancelled),
       cmocka_unit_test(test_woken_putter_cancelled_passes_slot_on),
