@@ -1,6 +1,7 @@
 # Thin front end over CMake: the README's commands.
 #   make demo    build (Release, build/release) and run the demo
 #   make test    install what is missing, then every test stage (scripts/test.sh)
+#   make stress-test  the suite, ROUNDS times, with every CPU kept busy (scripts/stress-test.sh)
 #   make bench   build Release and run every program in bench/
 #   make install install headers, libraries, corio.pc and the CMake package
 
@@ -9,7 +10,7 @@ PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 RELEASE := $(BUILD_DIR)/release
 
-.PHONY: all release demo test deps bench install format clean
+.PHONY: all release demo test stress-test deps bench install format clean
 
 all: release
 
@@ -25,6 +26,9 @@ deps:
 
 test: deps
 	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) ./scripts/test.sh
+
+stress-test: deps
+	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) ./scripts/stress-test.sh
 
 bench: release
 	@set -e; for b in $(RELEASE)/bench/*; do \

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include <corio/combine.h>
@@ -181,36 +182,219 @@ static inline int example_warm_pool(unsigned n) {
   return rc;
 }
 
-/* The timer callback of example_sleep_until_ns: wakes the sleeper. */
-static inline int example_wake_sleeper(void *fut) {
-  return corio_future_set_result(fut, NULL);
+/* ---- the examples' schedule ------------------------------------------------
+ * example_sleep_until_ns sleeps until a deadline on the loop's clock (where
+ * corio_sleep takes a delay from now). Its sleepers share one schedule,
+ * which wakes them an instant at a time: those due at the earliest
+ * deadline, together, in the order they went to sleep; then it lets the
+ * loop run EXAMPLE_SETTLE_ITERATIONS iterations before it even arms the
+ * timer for the next deadline. So however late the loop gets to a
+ * deadline, the tasks it wakes have run, gone back to sleep or ended, and
+ * whoever awaited them has run too, before a later deadline can wake
+ * anyone: an example whose order of events must not depend on the
+ * machine's speed keeps its schedule with these deadlines. (Loop timers
+ * of their own, which a loop that falls behind runs in one go, would not
+ * do: a task due at 2 that would then sleep until 3 could be overtaken by
+ * one due at 4, run in the same iteration.) Timers outside the schedule
+ * (corio_sleep, timeouts) get no such guarantee. The state is per file:
+ * one example runs at a time, on one loop at a time. */
+#define EXAMPLE_SETTLE_ITERATIONS 16
+
+typedef struct example_sleeper {
+  int64_t when;
+  corio_future *fut;
+  int woken;
+  struct example_sleeper *next;
+} example_sleeper;
+
+typedef struct example_schedule {
+  corio_loop *loop;
+  example_sleeper *head; /* by deadline, then in the order they came */
+  corio_handle *timer;   /* armed for head->when, unless settling */
+  int settling;          /* an instant was woken: the loop settles */
+  int awake;             /* woken, not yet back from their sleep */
+  intptr_t generation;   /* of the settling callbacks: older ones stop */
+} example_schedule;
+
+static inline example_schedule *example_the_schedule(void) {
+  static example_schedule schedule;
+
+  return &schedule;
 }
 
-/* From a task: sleeps until when_ns on the loop's clock (a deadline, where
- * corio_sleep takes a delay from now). Tasks that sleep until the same
- * instant wake in the same loop iteration, and tasks that sleep until
- * different instants wake in the order of their deadlines however late
- * the loop gets to them: an example whose order of events must not
- * depend on the machine's speed keeps its schedule with deadlines.
- * Returns 0, or the error of the call that failed (-ECANCELED if the
- * task was cancelled meanwhile). */
-static inline int example_sleep_until_ns(int64_t when_ns) {
-  corio_loop *loop = corio_loop_running();
-  corio_handle *timer;
-  corio_future *fut;
-  int rc = corio_future_create(loop, &fut);
+static inline void example_schedule_disarm(example_schedule *s) {
+  if (s->timer) {
+    corio_handle_cancel(s->timer);
+    corio_handle_unref(s->timer);
+    s->timer = NULL;
+  }
+}
 
+static inline int example_schedule_fire(void *arg);
+
+/* Arms the loop's timer for the earliest deadline, unless settling. */
+static inline int example_schedule_arm(example_schedule *s) {
+  example_schedule_disarm(s);
+  if (s->settling || !s->head)
+    return 0;
+  return corio_loop_call_at_ns(s->loop, s->head->when, example_schedule_fire, s,
+                               &s->timer);
+}
+
+/* One settling iteration; arg is the generation and the iterations left,
+ * packed. */
+static inline int example_schedule_settle(void *arg) {
+  example_schedule *s = example_the_schedule();
+  intptr_t packed = (intptr_t)arg;
+  intptr_t left = packed % 64;
+
+  if (packed / 64 != s->generation)
+    return 0; /* the schedule was started afresh meanwhile */
+  if (left > 1)
+    return corio_loop_call_soon(s->loop, example_schedule_settle,
+                                (void *)(packed - 1), NULL);
+  s->settling = 0;
+  return example_schedule_arm(s);
+}
+
+/* The timer callback: wakes the sleepers due at the earliest deadline. */
+static inline int example_schedule_fire(void *arg) {
+  example_schedule *s = arg;
+  int64_t when;
+  int rc;
+
+  corio_handle_unref(s->timer); /* it has fired */
+  s->timer = NULL;
+  if (!s->head)
+    return 0;
+  when = s->head->when;
+  while (s->head && s->head->when == when) {
+    example_sleeper *w = s->head;
+
+    s->head = w->next;
+    w->woken = 1;
+    s->awake++;
+    /* Not if its task was cancelled and has yet to run: it wakes with
+     * -ECANCELED then. */
+    if (!corio_future_done(w->fut)) {
+      rc = corio_future_set_result(w->fut, NULL);
+      if (rc < 0)
+        return rc;
+    }
+  }
+  s->settling = 1;
+  s->generation++;
+  return corio_loop_call_soon(
+      s->loop, example_schedule_settle,
+      (void *)(s->generation * 64 + EXAMPLE_SETTLE_ITERATIONS), NULL);
+}
+
+/* Takes w out of the schedule if it is there. */
+static inline void example_schedule_remove(example_schedule *s,
+                                           example_sleeper *w) {
+  example_sleeper **p;
+
+  for (p = &s->head; *p; p = &(*p)->next) {
+    if (*p == w) {
+      *p = w->next;
+      if (p == &s->head)
+        (void)example_schedule_arm(s);
+      return;
+    }
+  }
+}
+
+/* From a task: sleeps until when_ns on the loop's clock, on the schedule.
+ * Returns 0, or the error of the call that failed (-ECANCELED if the task
+ * was cancelled meanwhile). */
+static inline int example_sleep_until_ns(int64_t when_ns) {
+  example_schedule *s = example_the_schedule();
+  corio_loop *loop = corio_loop_running();
+  example_sleeper me = {when_ns, NULL, 0, NULL}, **p;
+  int rc;
+
+  if (!loop)
+    return CORIO_ENOTASK;
+  if (s->loop != loop || (!s->head && s->awake == 0)) {
+    /* Nothing is scheduled: start afresh (on this loop). */
+    example_schedule_disarm(s);
+    s->loop = loop;
+    s->settling = 0;
+    s->generation++;
+  }
+  rc = corio_future_create(loop, &me.fut);
   if (rc < 0)
     return rc;
-  rc = corio_loop_call_at_ns(loop, when_ns, example_wake_sleeper, fut, &timer);
-  if (rc == 0) {
-    rc = corio_future_await(fut, NULL);
-    /* Cancelled: the timer must not run once the future is gone. */
-    corio_handle_cancel(timer);
-    corio_handle_unref(timer);
-  }
-  corio_future_unref(fut);
+  for (p = &s->head; *p && (*p)->when <= when_ns; p = &(*p)->next)
+    ;
+  me.next = *p;
+  *p = &me;
+  if (s->head == &me)
+    rc = example_schedule_arm(s);
+  if (rc == 0)
+    rc = corio_future_await(me.fut, NULL);
+  if (me.woken)
+    s->awake--;
+  else /* cancelled, or the loop is closing */
+    example_schedule_remove(s, &me);
+  corio_future_unref(me.fut);
   return rc;
+}
+
+/* ---- an output that does not depend on the machine's speed ---------------
+ * The examples are tests: their output must be the same on a loaded
+ * machine, where the loop may get to a due timer, or a thread to its
+ * wake-up, tens of milliseconds (more than a unit) late. They keep to
+ * these rules:
+ * - Timed events keep the examples' schedule (example_sleep_until_ns,
+ *   above), with deadlines from a common start: lateness does not add up,
+ *   and whatever a deadline wakes, and whatever that wakes in turn, runs
+ *   before a later deadline wakes anyone. Threads block until deadlines
+ *   too (example_block_until_ns), and lines that threads print in a set
+ *   order take turns.
+ * - Timers outside the schedule (corio_sleep, the timeouts of wait,
+ *   wait_for, as_completed and timeout scopes, a thread's wait for a
+ *   result) promise less. A timeout or a cancel due before another
+ *   deadline comes first, as it acts in its own callback; but something
+ *   due before a timeout may come after it: a loop a unit behind runs
+ *   both in one iteration, and the timeout acts first. So what a scenario
+ *   needs to be still pending when a timeout, a cancel or the end of
+ *   corio_run comes waits EXAMPLE_FOREVER, which no test run reaches, and
+ *   a timeout that something must finish within is as far away.
+ * - A time printed is the event's time on the schedule, in whole units
+ *   since the start (example_due), never a reading of the clock; the
+ *   clock is only checked not to be early, which no load can make it. */
+
+/* Longer than any run of the example tests (ctest gives each 30 s). */
+#define EXAMPLE_FOREVER 3600.0
+#define EXAMPLE_FOREVER_NS ((int64_t)3600 * 1000000000)
+
+/* Blocks the calling thread until when_ns on example_clock_ns, as
+ * time.sleep() until a deadline: the blocking call of the thread examples
+ * on their schedule. A signal does not cut it short. */
+static inline void example_block_until_ns(int64_t when_ns) {
+  struct timespec ts = {(time_t)(when_ns / 1000000000),
+                        (long)(when_ns % 1000000000)};
+
+  while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+    ;
+}
+
+/* For an event due `units` after start_ns: returns units, to be printed as
+ * its time, once it has checked that the clock has got there. A clock
+ * that has not is a wake-up before its deadline, a bug that no load can
+ * cause: reported on stderr, and the program exits with 1. */
+static inline long long example_due(const char *example, int64_t start_ns,
+                                    long long units) {
+  int64_t early = start_ns + units * EXAMPLE_UNIT_NS - example_clock_ns();
+
+  if (early > 0) {
+    fflush(stdout);
+    fprintf(stderr, "%s: an event due at t=%lld came %lld ns early\n", example,
+            units, (long long)early);
+    exit(1);
+  }
+  return units;
 }
 
 /* What a return code means, for reports: resume and throw return 0 for a

@@ -33,21 +33,28 @@
  * freed the loop reports "Task exception was never retrieved".
  *
  * The seconds of the seed are EXAMPLE_UNIT. The output does not depend on
- * the machine's speed unless it falls half a unit (25 ms) behind: the
- * timers that decide an order are at least that far apart (echo_forever's
- * and main's), and a forgotten task always starts in the loop iteration
- * after the one that spawned it. */
+ * the machine's speed (see example.h):
+ * - A forgotten task starts in the loop iteration after the one that
+ *   spawned it, so async_foo's sleep of 1 starts after main's first one
+ *   and ends before main's second one, whatever the loop's delays.
+ * - echo_forever and echo_main keep the examples' schedule, with
+ *   deadlines from main's start (example_sleep_until_ns): ticks at 0, 1,
+ *   2, 3 units..., main's actions at 1.5 and 2.5. The schedule lets main
+ *   end, and corio_run cancel echo_forever, before the tick at 3 can come,
+ *   however late the loop is.
+ * - In the loops of our own, async_foo must still be pending when main
+ *   ends a tenth of a unit in: there it sleeps EXAMPLE_FOREVER. */
 #include "example.h"
 
 #define EXAMPLE "fire_and_forget"
 
+/* Sleeps 1 unit, or EXAMPLE_FOREVER if arg is not NULL. */
 static int async_foo(void *arg, void **result) {
   int rc;
 
-  (void)arg;
   (void)result;
   puts("async_foo started");
-  rc = corio_sleep(EXAMPLE_UNIT);
+  rc = corio_sleep(arg ? EXAMPLE_FOREVER : EXAMPLE_UNIT);
   if (rc == -ECANCELED) {
     puts("async_foo: cancelled");
     return rc;
@@ -63,20 +70,25 @@ static int async_foo(void *arg, void **result) {
   return 0;
 }
 
+/* echo_main's start: the schedule of its ticks and of main's actions. */
+static int64_t echo_start_ns;
+
+/* Ticks every unit on echo_main's schedule. */
 static int echo_forever(void *arg, void **result) {
+  int64_t tick;
   int rc;
 
   (void)arg;
   (void)result;
-  for (;;) {
+  for (tick = 1;; tick++) {
     puts("echo");
-    rc = corio_sleep(EXAMPLE_UNIT);
+    rc = example_sleep_until_ns(echo_start_ns + tick * EXAMPLE_UNIT_NS);
     if (rc == -ECANCELED) {
       puts("echo_forever: cancelled");
       return rc;
     }
     if (rc < 0)
-      return example_task_fail(EXAMPLE, "corio_sleep", rc);
+      return example_task_fail(EXAMPLE, "example_sleep_until_ns", rc);
   }
 }
 
@@ -87,12 +99,13 @@ static int send_report(void *arg, void **result) {
   return corio_fail(-EIO, "could not send the report");
 }
 
-/* Spawns fn as a forgotten task named name (NULL: a default name). */
-static int forget(corio_task_fn fn, const char *name, const char *call) {
+/* Spawns fn(arg) as a forgotten task named name (NULL: a default name). */
+static int forget(corio_task_fn fn, void *arg, const char *name,
+                  const char *call) {
   int rc;
 
   printf(">>> %s  # fire and forget\n", call);
-  rc = corio_spawn_ex(NULL, fn, NULL, &(corio_spawn_options){.name = name});
+  rc = corio_spawn_ex(NULL, fn, arg, &(corio_spawn_options){.name = name});
   return rc < 0 ? example_task_fail(EXAMPLE, "corio_spawn_ex", rc) : 0;
 }
 
@@ -111,12 +124,27 @@ static int actions(int n, double units, const char *call) {
   return units > 0 ? sleep_units(units, call) : 0;
 }
 
+/* The same on echo_main's schedule: prints `Do some actions <n>`, then,
+ * if call is not NULL, prints it and sleeps until `until` units after
+ * echo_start_ns. */
+static int actions_until(int n, double until, const char *call) {
+  int rc;
+
+  printf("Do some actions %d\n", n);
+  if (!call)
+    return 0;
+  printf(">>> %s\n", call);
+  rc = example_sleep_until_ns(echo_start_ns +
+                              (int64_t)(until * (double)EXAMPLE_UNIT_NS));
+  return rc < 0 ? example_task_fail(EXAMPLE, "example_sleep_until_ns", rc) : 0;
+}
+
 static int seed_main(void *arg, void **result) {
   int rc;
 
   (void)arg;
   (void)result;
-  rc = forget(async_foo, NULL, "asyncio.ensure_future(async_foo())");
+  rc = forget(async_foo, NULL, NULL, "asyncio.ensure_future(async_foo())");
   if (rc == 0)
     rc = actions(1, 1, "await asyncio.sleep(1)");
   if (rc == 0)
@@ -133,13 +161,15 @@ static int echo_main(void *arg, void **result) {
 
   (void)arg;
   (void)result;
-  rc = forget(echo_forever, NULL, "asyncio.ensure_future(echo_forever())");
+  echo_start_ns = corio_loop_time_ns(corio_loop_running());
+  rc =
+      forget(echo_forever, NULL, NULL, "asyncio.ensure_future(echo_forever())");
   if (rc == 0)
-    rc = actions(1, 1.5, "await asyncio.sleep(1.5)");
+    rc = actions_until(1, 1.5, "await asyncio.sleep(1.5)");
   if (rc == 0)
-    rc = actions(2, 1, "await asyncio.sleep(1)");
+    rc = actions_until(2, 2.5, "await asyncio.sleep(1)");
   if (rc == 0)
-    rc = actions(3, 0, NULL);
+    rc = actions_until(3, 0, NULL);
   return rc;
 }
 
@@ -165,18 +195,20 @@ static int failing_main(void *arg, void **result) {
   (void)result;
   puts(">>> asyncio.get_running_loop().set_exception_handler(handler)");
   corio_loop_set_exception_handler(corio_loop_running(), handler, NULL);
-  rc = forget(send_report, "send_report",
+  rc = forget(send_report, NULL, "send_report",
               "asyncio.create_task(send_report(), name=\"send_report\")");
   return rc == 0 ? sleep_units(0, "await asyncio.sleep(0)") : rc;
 }
 
-/* main for a loop of our own: async_foo is still pending when it ends. */
+/* main for a loop of our own: async_foo is still pending when it ends (it
+ * sleeps EXAMPLE_FOREVER). */
 static int short_main(void *arg, void **result) {
+  static int forever = 1;
   int rc;
 
   (void)arg;
   (void)result;
-  rc = forget(async_foo, "async_foo",
+  rc = forget(async_foo, &forever, "async_foo",
               "asyncio.create_task(async_foo(), name=\"async_foo\")");
   if (rc == 0)
     rc = actions(1, 0.1, "await asyncio.sleep(0.1)");

@@ -56,7 +56,14 @@
  *
  * The seed's seconds are EXAMPLE_UNIT; the events are a whole unit apart
  * but for seed 002's second 2, where main's sleep and worker_2's end
- * together, in either order, with the same output. */
+ * together, in either order, with the same output. The order of the
+ * output does not depend on the machine's speed (see example.h): the
+ * children's sleeps start in one loop iteration, in argument order, so
+ * they end in that order; main's cancel of task_3, due a unit before
+ * task_3's end, comes first even when the loop runs both at once. Where
+ * gather raises the first error, task 3 must still be pending when main
+ * has printed it and returned, an iteration or two after task 2 failed:
+ * there it sleeps EXAMPLE_FOREVER, not 3 units. */
 #include <corio/combine.h>
 
 #include "example.h"
@@ -67,12 +74,13 @@
 struct num_task {
   int num;
   int fail;
+  int forever; /* sleeps EXAMPLE_FOREVER instead of num units */
   char result[16];
 };
 
 static int task(void *arg, void **result) {
   struct num_task *t = arg;
-  int rc = corio_sleep(t->num * EXAMPLE_UNIT);
+  int rc = corio_sleep(t->forever ? EXAMPLE_FOREVER : t->num * EXAMPLE_UNIT);
 
   if (rc == -ECANCELED)
     return rc;
@@ -100,7 +108,7 @@ static void init_nums(int fail) {
   int i;
 
   for (i = 0; i < 3; i++)
-    nums[i] = (struct num_task){i + 1, fail, ""};
+    nums[i] = (struct num_task){i + 1, fail, 0, ""};
 }
 
 /* ---- every child succeeds -------------------------------------------------
@@ -135,6 +143,7 @@ static int first_error_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   init_nums(1);
+  nums[2].forever = 1; /* still pending at the end: corio_run cancels it */
   for (i = 0; i < 3; i++)
     children[i] = CORIO_AWAIT_FN(task, &nums[i]);
   rc = corio_gather_start(&gathered, children, 3, 0);

@@ -25,11 +25,14 @@
  * the same time, and the second main takes max(1, 2) units. A spawned task
  * starts in a later loop iteration, so "started at" comes first there too.
  *
- * The seed's seconds are EXAMPLE_UNIT here, and the times printed are
- * whole units since main started, never clock times. They are rounded
- * down: a sleep never ends before its deadline, so a time can only come
- * out one unit too high if the machine falls a whole unit behind (50 ms,
- * much more than what Valgrind costs the few steps here). */
+ * The seed's seconds are EXAMPLE_UNIT here. The output must not depend on
+ * the machine's speed (see example.h), so each main keeps a schedule:
+ * say_after sleeps `delay` units from the time its caller was due to call
+ * it (main's start, or the end of the sleep before), not from the time
+ * the loop got there, and the times printed are times on that schedule,
+ * in units since main started: when each line was due, not a reading of
+ * the clock, which a loaded machine can make a unit late. Each time is
+ * checked against the clock, which must not be early (example_due). */
 #include "example.h"
 
 #define EXAMPLE "say_after"
@@ -38,20 +41,22 @@ struct say {
   int delay;        /* in units */
   const char *what; /* printed after the delay */
   int64_t start_ns; /* when main started, on the loop's clock */
+  int at;           /* units since then: when it is called, then printed */
 };
 
-/* Whole units since start_ns, rounded down. */
-static long long units_since(int64_t start_ns) {
-  return (long long)((corio_loop_time_ns(corio_loop_running()) - start_ns) /
-                     EXAMPLE_UNIT_NS);
+/* The time on the schedule `at` units since start_ns, checked. */
+static long long t(int64_t start_ns, int at) {
+  return example_due(EXAMPLE, start_ns, at);
 }
 
-static int say_after(const struct say *s) {
-  int rc = corio_sleep(s->delay * EXAMPLE_UNIT);
+static int say_after(struct say *s) {
+  int rc;
 
+  s->at += s->delay;
+  rc = example_sleep_until_ns(s->start_ns + s->at * EXAMPLE_UNIT_NS);
   if (rc < 0)
-    return example_task_fail(EXAMPLE, "corio_sleep", rc);
-  printf("%s (t=%lld)\n", s->what, units_since(s->start_ns));
+    return example_task_fail(EXAMPLE, "example_sleep_until_ns", rc);
+  printf("%s (t=%lld)\n", s->what, t(s->start_ns, s->at));
   return 0;
 }
 
@@ -63,20 +68,21 @@ static int say_after_task(void *arg, void **result) {
 
 static int sequential_main(void *arg, void **result) {
   int64_t start_ns = corio_loop_time_ns(corio_loop_running());
-  struct say hello = {1, "hello", start_ns};
-  struct say world = {2, "world", start_ns};
+  struct say hello = {1, "hello", start_ns, 0};
+  struct say world = {2, "world", start_ns, 0};
   int rc;
 
   (void)arg;
   (void)result;
-  printf("started at t=%lld\n", units_since(start_ns));
+  printf("started at t=%lld\n", t(start_ns, 0));
   rc = say_after(&hello);
   if (rc < 0)
     return rc;
+  world.at = hello.at; /* called once hello's say_after has returned */
   rc = say_after(&world);
   if (rc < 0)
     return rc;
-  printf("finished at t=%lld\n", units_since(start_ns));
+  printf("finished at t=%lld\n", t(start_ns, world.at));
   return 0;
 }
 
@@ -92,8 +98,8 @@ static int await_and_release(corio_task *task) {
 
 static int concurrent_main(void *arg, void **result) {
   int64_t start_ns = corio_loop_time_ns(corio_loop_running());
-  struct say hello = {1, "hello", start_ns};
-  struct say world = {2, "world", start_ns};
+  struct say hello = {1, "hello", start_ns, 0};
+  struct say world = {2, "world", start_ns, 0};
   corio_task *task1, *task2;
   int rc;
 
@@ -108,7 +114,7 @@ static int concurrent_main(void *arg, void **result) {
     corio_task_unref(task1);
     return example_task_fail(EXAMPLE, "corio_spawn", rc);
   }
-  printf("started at t=%lld\n", units_since(start_ns));
+  printf("started at t=%lld\n", t(start_ns, 0));
   /* The structs live on this task's stack: both tasks are awaited before
    * it returns, whatever happens. */
   rc = await_and_release(task1);
@@ -116,12 +122,14 @@ static int concurrent_main(void *arg, void **result) {
     rc = -EPROTO;
   if (rc < 0)
     return rc;
-  printf("finished at t=%lld\n", units_since(start_ns));
+  /* Both awaited: main goes on once the later of the two has printed. */
+  printf("finished at t=%lld\n",
+         t(start_ns, hello.at > world.at ? hello.at : world.at));
   return 0;
 }
 
 int example_say_after(void) {
-  printf("(t: whole units of %d ms since main started)\n",
+  printf("(t: time on main's schedule, in units of %d ms since it started)\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
   if (example_asyncio_run(
           EXAMPLE, sequential_main,

@@ -37,25 +37,48 @@
  * shows with wait_for. The other way round, a shielded task cancelled by other means
  * cancels its shield too (the third part).
  *
- * The seed's seconds are EXAMPLE_UNIT. The events are a whole unit apart,
- * so their order does not depend on the machine's speed. */
+ * The seed's seconds are EXAMPLE_UNIT. The events are a whole unit apart;
+ * their order does not depend on the machine's speed (see example.h):
+ * - In the seed's part, the task's 2 and cancel_task's 1 count from
+ *   main's start, so the cancel comes first however late either task's
+ *   first step comes; a timeout or a cancel due before the task's end
+ *   comes first even when the loop runs both in one iteration.
+ * - example_task does not print "Task completed" (the seed's output
+ *   never shows it: asyncio.run cancels the task first). main learns
+ *   of the cancel or timeout an iteration or two after it happened, and
+ *   a loop that fell a unit behind would run the task's end in between:
+ *   the line would come before main's. For the same reason main checks
+ *   task.cancelled() (False: the task goes on) rather than task.done(),
+ *   which such a loop could make True. */
 #include <corio/combine.h>
 
 #include "example.h"
 
 #define EXAMPLE "shield"
 
+/* When main started, for the seed's part: the task's and cancel_task's
+ * sleeps count from there (0: from their own start). */
+static int64_t start_ns;
+
+/* Sleeps `units` from start_ns, or from now if start_ns is 0. */
+static int sleep_units(int units) {
+  int64_t delay_ns = units * EXAMPLE_UNIT_NS;
+
+  if (start_ns)
+    delay_ns += start_ns - corio_loop_time_ns(corio_loop_running());
+  return corio_sleep_ns(delay_ns);
+}
+
 static int example_task(void *arg, void **result) {
   int rc;
 
   (void)arg;
   puts("Task started");
-  rc = corio_sleep(2 * EXAMPLE_UNIT);
+  rc = sleep_units(2);
   if (rc == -ECANCELED)
     return rc;
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_sleep", rc);
-  puts("Task completed");
   *result = "Task result";
   return 0;
 }
@@ -65,7 +88,7 @@ static int cancel_task(void *arg, void **result) {
   int rc;
 
   (void)result;
-  rc = corio_sleep(1 * EXAMPLE_UNIT);
+  rc = sleep_units(1);
   if (rc == 0) {
     puts("Cancelling task...");
     rc = corio_future_cancel(arg, NULL);
@@ -92,8 +115,9 @@ static int await_result(corio_task *task) {
   return 0;
 }
 
-static int done_line(corio_task *task) {
-  printf(">>> task.done()\n%s\n", corio_task_done(task) ? "True" : "False");
+static int cancelled_line(corio_task *task) {
+  printf(">>> task.cancelled()\n%s\n",
+         corio_task_cancelled(task) ? "True" : "False");
   return 0;
 }
 
@@ -127,7 +151,7 @@ static int seed_part(corio_task *task) {
   if (rc < 0)
     return rc;
   puts("# The task inside the shield goes on:");
-  done_line(task);
+  cancelled_line(task);
   return await_result(task);
 }
 
@@ -145,7 +169,7 @@ static int wait_for_part(corio_task *task) {
   if (rc != -ETIMEDOUT)
     return example_task_unexpected(EXAMPLE, "corio_wait_for", rc, -ETIMEDOUT);
   printf("TimeoutError (%s)\n", example_error_name(rc));
-  done_line(task);
+  cancelled_line(task);
   return await_result(task);
 }
 
@@ -215,6 +239,10 @@ static int shield_main(void *arg, void **result) {
   for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     if (parts[i].title[0])
       puts(parts[i].title);
+    /* The seed's part keeps a schedule from here; the others need none. */
+    start_ns = parts[i].run == seed_part
+                   ? corio_loop_time_ns(corio_loop_running())
+                   : 0;
     rc = run_part(parts[i].run);
     if (rc < 0)
       return rc;

@@ -27,6 +27,12 @@
  * goes on is not cancelled. corio_task_cancelling() counts the requests
  * and corio_task_uncancel() withdraws one, as in Python 3.11.
  *
+ * The output does not depend on the machine's speed (see example.h): the
+ * seed's cancel, due 3 units before my_task's sleep ends, comes first even
+ * when the loop runs both in one iteration; the tasks of the other parts,
+ * which are cancelled a few loop iterations after they start, sleep
+ * EXAMPLE_FOREVER, so that no delay can let one finish first.
+ *
  * One difference from asyncio: cancelling a task that awaits another does
  * not cancel the awaited task (in asyncio it does); cancel it too if that
  * is what you want. The last part shows it. */
@@ -58,7 +64,7 @@ static int with_message(void *arg, void **result) {
 
   (void)arg;
   (void)result;
-  rc = corio_sleep(5 * EXAMPLE_UNIT);
+  rc = corio_sleep(EXAMPLE_FOREVER); /* ends cancelled */
   if (rc != -ECANCELED)
     return example_task_unexpected(EXAMPLE, "corio_sleep", rc, -ECANCELED);
   printf("with_message: cancelled, message: %s\n",
@@ -72,7 +78,7 @@ static int stubborn(void *arg, void **result) {
   int rc;
 
   (void)arg;
-  rc = corio_sleep(5 * EXAMPLE_UNIT);
+  rc = corio_sleep(EXAMPLE_FOREVER); /* ends cancelled */
   if (rc != -ECANCELED)
     return example_task_unexpected(EXAMPLE, "corio_sleep", rc, -ECANCELED);
   printf("stubborn: cancelled; cancelling() = %d\n",
@@ -92,7 +98,7 @@ static int inner(void *arg, void **result) {
   int rc;
 
   (void)arg;
-  rc = corio_sleep(EXAMPLE_UNIT);
+  rc = corio_sleep(EXAMPLE_FOREVER); /* ends cancelled */
   if (rc == -ECANCELED)
     puts("inner: cancelled with the task awaiting it");
   if (rc < 0)

@@ -78,7 +78,12 @@
  * and 1.5 s become 1, 2 and 3 units, so that its events are a whole unit
  * apart. Each task sleeps until a deadline from the group's start
  * (example_sleep_until_ns), so the order of events is the same however
- * slow the machine is. */
+ * slow the machine is (see example.h). A task that the group cancels
+ * (task_3, and job 2 when the group is terminated) must still be pending
+ * when the cancel comes, an iteration or two after the failure that
+ * causes it: a loop that fell a unit behind would run a deadline a unit
+ * later in between, so those two sleep EXAMPLE_FOREVER instead of 3
+ * units. */
 #include <corio/combine.h>
 
 #include "example.h"
@@ -94,15 +99,19 @@ static int64_t now_ns(void) { return corio_loop_time_ns(corio_loop_running()); }
 /* What a child of these groups does: sleep until start_ns + units. */
 struct child {
   int num;
-  int units;
+  int units; /* FOREVER: EXAMPLE_FOREVER */
   int64_t start_ns;
   char result[16];
 };
 
+#define FOREVER (-1)
+
 /* Sleeps until c's deadline. Returns 0, -ECANCELED, or another error
  * after a report. */
 static int sleep_child(const struct child *c) {
-  int rc = example_sleep_until_ns(c->start_ns + c->units * EXAMPLE_UNIT_NS);
+  int rc = example_sleep_until_ns(
+      c->start_ns +
+      (c->units == FOREVER ? EXAMPLE_FOREVER_NS : c->units * EXAMPLE_UNIT_NS));
 
   if (rc < 0 && rc != -ECANCELED)
     return example_task_fail(EXAMPLE, "example_sleep_until_ns", rc);
@@ -262,7 +271,8 @@ static int failing_main(void *arg, void **result) {
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_taskgroup_open", rc);
   for (i = 0; i < 3 && rc == 0; i++) {
-    children[i] = (struct child){i + 1, i + 1, start_ns, ""};
+    /* task_3 is cancelled: see the top of the file. */
+    children[i] = (struct child){i + 1, i < 2 ? i + 1 : FOREVER, start_ns, ""};
     rc = spawn(g, NULL, fns[i], &children[i], names[i]);
   }
   rc = corio_taskgroup_close(g, rc);
@@ -313,7 +323,7 @@ static int terminate_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   jobs[0] = (struct child){1, 1, start_ns, ""};
-  jobs[1] = (struct child){2, 3, start_ns, ""};
+  jobs[1] = (struct child){2, FOREVER, start_ns, ""}; /* cancelled */
   rc = corio_taskgroup_open(&g);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_taskgroup_open", rc);

@@ -64,10 +64,14 @@
  * future, so example_task runs there as a task of its own; wait_for
  * cancels it on timeout and waits until it has finished.
  *
- * The seed's seconds are EXAMPLE_UNIT. Each deadline is a whole unit from
- * the sleep it interrupts, so the outcome does not depend on the
- * machine's speed. A last part shows a scope whose deadline is not
- * reached. */
+ * The seed's seconds are EXAMPLE_UNIT. Each deadline comes a unit before
+ * the end of the sleep it interrupts, so the outcome does not depend on
+ * the machine's speed: a timeout due first always comes first, even when
+ * the loop falls behind and runs both in one iteration (see example.h).
+ * A last part shows a scope whose deadline is not reached; the other way
+ * round a sleep would have to end before a deadline due a unit later,
+ * which a loop a unit behind would not do, so its deadline is 3600 units
+ * away (3 minutes, more than any run of the test). */
 #include <corio/combine.h>
 
 #include "example.h"
@@ -218,7 +222,7 @@ static int in_time_main(void *arg, void **result) {
 
   (void)arg;
   (void)result;
-  rc = corio_timeout_enter(&scope, 4 * EXAMPLE_UNIT);
+  rc = corio_timeout_enter(&scope, 3600 * EXAMPLE_UNIT);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_timeout_enter", rc);
   rc = example_task(3, &value);
@@ -239,8 +243,8 @@ int example_timeouts(void) {
       {timeout_at_main,
        "\n# async with asyncio.timeout_at(loop.time() + 2): a 3-unit task"},
       {wait_for_main, "\n# asyncio.wait_for(example_task(), timeout=2.0)"},
-      {in_time_main, "\n# async with asyncio.timeout(4) as cm: a 3-unit task "
-                     "finishes in time"},
+      {in_time_main, "\n# async with asyncio.timeout(3600) as cm: a 3-unit "
+                     "task finishes in time"},
   };
   return example_asyncio_run_parts(EXAMPLE, parts,
                                    sizeof parts / sizeof parts[0]);

@@ -37,8 +37,17 @@
  * ends only once the job's outcome has reached the loop. All threads
  * print to the one stdout buffer, in the order of the calls.
  *
- * Times are whole units since main started, rounded down (see
- * example_units_since), never clock times. */
+ * The output must not depend on the machine's speed (see example.h), so
+ * main keeps a schedule, and the times printed are times on it, in units
+ * since main started: when each line was due, not a reading of the clock,
+ * which a loaded machine can make a unit late (a pool thread, or the
+ * loop, may get to a wake-up that late). blocking_io blocks until its
+ * deadline, one unit after its start; the sleep child sleeps one unit
+ * from the time it could start: at once while the blocking call runs on
+ * a pool thread, but only once it has returned when it runs in a task and
+ * holds up the loop, which blocking_io notes in loop_free_at. main
+ * finishes when the later of the two ends. Each time printed is checked
+ * against the clock, which must not be early (example_due). */
 #include <corio/combine.h>
 #include <corio/thread.h>
 
@@ -48,6 +57,13 @@
 
 static corio_contextvar *request_id;
 static int64_t start_ns; /* when main started */
+/* On main's schedule, in units: when blocking_io ended, when the sleep
+ * child ended, and when the loop's thread is free again (a blocking_io
+ * called in a task holds it until then). */
+static int blocking_end, sleep_end, loop_free_at;
+
+/* The time on the schedule `at` units since start_ns, checked. */
+static long long t(int at) { return example_due(EXAMPLE, start_ns, at); }
 
 /* Prints what request_id holds in the current context. */
 static void print_request_id(const char *who) {
@@ -58,18 +74,22 @@ static void print_request_id(const char *who) {
 /* The blocking function: a corio_thread_fn, run on a pool thread by
  * corio_to_thread, or called in a task in the second part. */
 static int blocking_io(void *arg, void **result) {
-  int rc;
+  int start = 0, rc; /* submitted, or called, at main's start */
 
   (void)arg;
   (void)result;
-  printf("start blocking_io at t=%lld\n", example_units_since(start_ns));
+  printf("start blocking_io at t=%lld\n", t(start));
   print_request_id("blocking_io");
   /* Only this context, main's copy, changes. */
   rc = corio_contextvar_set(request_id, "set by blocking_io", NULL);
   if (rc < 0)
     return rc;
-  example_block_ns(EXAMPLE_UNIT_NS); /* time.sleep(1) */
-  printf("blocking_io complete at t=%lld\n", example_units_since(start_ns));
+  blocking_end = start + 1;
+  if (corio_loop_running()) /* called in a task: the loop waits too */
+    loop_free_at = blocking_end;
+  /* time.sleep(1), until its deadline */
+  example_block_until_ns(start_ns + blocking_end * EXAMPLE_UNIT_NS);
+  printf("blocking_io complete at t=%lld\n", t(blocking_end));
   return 0;
 }
 
@@ -80,13 +100,15 @@ static int to_thread_child(void *arg, void **result) {
   return rc < 0 ? example_task_fail(EXAMPLE, "corio_to_thread", rc) : 0;
 }
 
-/* asyncio.sleep(1), as a gather child. */
+/* asyncio.sleep(1), as a gather child: from the time it could start. */
 static int sleep_child(void *arg, void **result) {
-  int rc = corio_sleep(EXAMPLE_UNIT);
+  int rc;
 
   (void)arg;
   (void)result;
-  return rc < 0 ? example_task_fail(EXAMPLE, "corio_sleep", rc) : 0;
+  sleep_end = loop_free_at + 1;
+  rc = example_sleep_until_ns(start_ns + sleep_end * EXAMPLE_UNIT_NS);
+  return rc < 0 ? example_task_fail(EXAMPLE, "example_sleep_until_ns", rc) : 0;
 }
 
 /* main, with the blocking child given: to_thread_child or blocking_io. */
@@ -98,17 +120,20 @@ static int run_main(corio_task_fn blocking_child) {
   if (rc < 0)
     return example_task_fail(EXAMPLE, "example_warm_pool", rc);
   start_ns = example_clock_ns();
+  blocking_end = sleep_end = loop_free_at = 0;
   rc = corio_contextvar_set(request_id, "req-42", NULL);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_contextvar_set", rc);
-  printf("started main at t=%lld\n", example_units_since(start_ns));
+  printf("started main at t=%lld\n", t(0));
   print_request_id("main");
   children[0] = CORIO_AWAIT_FN(blocking_child, NULL);
   children[1] = CORIO_AWAIT_FN(sleep_child, NULL);
   rc = corio_gather(children, 2, NULL, 0);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_gather", rc);
-  printf("finished main at t=%lld\n", example_units_since(start_ns));
+  /* gather returned: both children have ended. */
+  printf("finished main at t=%lld\n",
+         t(blocking_end > sleep_end ? blocking_end : sleep_end));
   print_request_id("main still");
   return 0;
 }
@@ -136,7 +161,7 @@ int example_to_thread(void) {
   };
   int rc, failed;
 
-  printf("(t: whole units of %d ms since main started)\n",
+  printf("(t: time on main's schedule, in units of %d ms since it started)\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
   rc = corio_contextvar_create(&request_id, "request_id");
   if (rc < 0)

@@ -22,18 +22,25 @@
  * sleeps overlap: main takes 3 units, not 1 + 3 + 2 = 6, and the calls
  * complete in the order A, C, B.
  *
- * The order of the output: the three jobs start on their threads at
- * nearly the same instant, in an order the scheduler picks, so the start
- * lines take turns (a ticket under a mutex and condition variable, in
- * submission order: A, B, C). The completions are a whole unit apart,
- * which orders them; each call sleeps from its own start, as the seed's
- * time.sleep(delay), so calls that ran one after the other would show. The
- * other lines follow from what comes before them: "started main" is
- * printed before the jobs are submitted, and "finished main" once every
- * job's outcome has reached the loop.
+ * The output must not depend on the machine's speed (see example.h). The
+ * three jobs start on their threads at nearly the same instant, in an
+ * order the scheduler picks, so the start lines take turns (a ticket
+ * under a mutex and condition variable, in submission order: A, B, C).
+ * The completions are a whole unit apart, but a thread woken a unit late
+ * (the scheduler of a loaded machine can do that) would print after the
+ * next one, so the completion lines take turns too, in the order of
+ * their deadlines: A, C, B. Calls that ran one after the other could not
+ * take those turns (C's would wait for B's call to end, and B's line for
+ * C's): the example would hang, and its test fail. The other lines follow
+ * from what comes before them: "started main" is printed before the jobs
+ * are submitted, and "finished main" once every job's outcome has reached
+ * the loop.
  *
- * Times are whole units since main started, rounded down (see
- * example_units_since), never clock times. */
+ * main keeps a schedule: each call blocks until its deadline, `delay`
+ * units after main started (when the call was submitted), and the times
+ * printed are times on the schedule: when each line was due, not a
+ * reading of the clock, which a loaded machine can make a unit late. Each
+ * is checked against the clock, which must not be early (example_due). */
 #include <pthread.h>
 
 #include <corio/combine.h>
@@ -45,27 +52,31 @@
 
 struct call {
   const char *name;
-  int delay; /* units */
-  int turn;  /* its place among the start lines */
+  int delay;    /* units */
+  int turn;     /* its place among the start lines */
+  int end_turn; /* its place among the completion lines */
 };
 
 /* Static, not on main's stack: should a child fail, gather would return
  * at once with the other jobs still running on their threads. */
-static struct call calls[3] = {{"A", 1, 0}, {"B", 3, 1}, {"C", 2, 2}};
+static struct call calls[3] = {{"A", 1, 0, 0}, {"B", 3, 1, 2}, {"C", 2, 2, 1}};
 
 static int64_t start_ns; /* when main started */
 
-/* The start lines' turns: next_turn is the turn of the line printed next. */
+/* The lines' turns: next_turn is the turn of the line printed next (the
+ * start lines take 0 to 2, the completion lines 3 to 5). */
 static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t turn_cond = PTHREAD_COND_INITIALIZER;
 static int next_turn;
 
-static void print_start_in_turn(const struct call *c) {
+/* Prints "Task <name> <what> at t=<at>" when its turn comes. */
+static void print_in_turn(const struct call *c, int turn, const char *what,
+                          int at) {
   pthread_mutex_lock(&turn_lock);
-  while (next_turn != c->turn)
+  while (next_turn != turn)
     pthread_cond_wait(&turn_cond, &turn_lock);
-  printf("Task %s start blocking_io at t=%lld\n", c->name,
-         example_units_since(start_ns));
+  printf("Task %s %s at t=%lld\n", c->name, what,
+         example_due(EXAMPLE, start_ns, at));
   next_turn++;
   pthread_cond_broadcast(&turn_cond);
   pthread_mutex_unlock(&turn_lock);
@@ -76,10 +87,10 @@ static int blocking_io(void *arg, void **result) {
   const struct call *c = arg;
 
   (void)result;
-  print_start_in_turn(c);
-  example_block_ns(c->delay * EXAMPLE_UNIT_NS); /* time.sleep(delay) */
-  printf("Task %s blocking_io complete at t=%lld\n", c->name,
-         example_units_since(start_ns));
+  print_in_turn(c, c->turn, "start blocking_io", 0);
+  /* time.sleep(delay), until its deadline */
+  example_block_until_ns(start_ns + c->delay * EXAMPLE_UNIT_NS);
+  print_in_turn(c, 3 + c->end_turn, "blocking_io complete", c->delay);
   return 0;
 }
 
@@ -92,7 +103,7 @@ static int to_thread_child(void *arg, void **result) {
 
 static int gather_main(void *arg, void **result) {
   corio_awaitable children[3];
-  int i, rc;
+  int i, rc, last = 0;
 
   (void)arg;
   (void)result;
@@ -101,18 +112,22 @@ static int gather_main(void *arg, void **result) {
     return example_task_fail(EXAMPLE, "example_warm_pool", rc);
   start_ns = example_clock_ns();
   next_turn = 0;
-  printf("started main at t=%lld\n", example_units_since(start_ns));
+  printf("started main at t=%lld\n", example_due(EXAMPLE, start_ns, 0));
   for (i = 0; i < 3; i++)
     children[i] = CORIO_AWAIT_FN(to_thread_child, &calls[i]);
   rc = corio_gather(children, 3, NULL, 0);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_gather", rc);
-  printf("finished main at t=%lld\n", example_units_since(start_ns));
+  /* gather returned: every call has ended; main goes on after the last. */
+  for (i = 0; i < 3; i++)
+    if (calls[i].delay > last)
+      last = calls[i].delay;
+  printf("finished main at t=%lld\n", example_due(EXAMPLE, start_ns, last));
   return 0;
 }
 
 int example_to_thread_gather(void) {
-  printf("(t: whole units of %d ms since main started)\n",
+  printf("(t: time on main's schedule, in units of %d ms since it started)\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
   return example_asyncio_run(EXAMPLE, gather_main,
                              "# await asyncio.gather(\n"

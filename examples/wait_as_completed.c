@@ -57,28 +57,64 @@
  * The seed's seconds are EXAMPLE_UNIT. Where the seed has a tie (B's sleep
  * of 2 and wait's timeout of 2) the timeout is due first, as in asyncio:
  * wait sets its deadline before B's first step sets B's. Other events
- * are a whole unit apart. */
+ * are a whole unit apart.
+ *
+ * The output does not depend on the machine's speed (see example.h):
+ * - In wait, A's sleep of 1 counts from main's start, before the wait
+ *   began, so it cannot end after the timeout however late A's first step
+ *   comes; B and C sleep from their own start, after the wait began, so
+ *   they cannot end before it. wait sorts the futures when main resumes,
+ *   after A's end even when the loop runs A's end and the timeout in one
+ *   iteration.
+ * - With as_completed, the tasks sleep on the examples' schedule, from
+ *   main's start (example_sleep_until_ns): main has printed "Task B has
+ *   finished" before C's end can come, however late the loop is.
+ * - With as_completed and a timeout, one change to the seed: no task ends
+ *   before the timeout. One that ends a unit before it would be reported
+ *   as timed out by a loop that fell a unit behind (the timeout is a
+ *   timer of its own, outside the schedule), so A, B and C all take
+ *   longer (EXAMPLE_FOREVER; corio_run cancels them once main returns). */
 #include <corio/combine.h>
 
 #include "example.h"
 
 #define EXAMPLE "wait_as_completed"
 
+/* How a task's sleep counts its delay. */
+enum from {
+  FROM_OWN_START,  /* from the task's first step: corio_sleep */
+  FROM_MAIN,       /* from start_ns, a loop timer of its own */
+  ON_THE_SCHEDULE, /* from start_ns, on the examples' schedule */
+};
+
 struct spec {
   char name[2]; /* also the task's result */
-  int delay;    /* in units */
+  int delay;    /* in units; FOREVER: EXAMPLE_FOREVER */
+  enum from from;
+  int64_t start_ns; /* main's start, unless FROM_OWN_START */
 };
+
+#define FOREVER (-1)
 
 static int example_task(void *arg, void **result) {
   struct spec *s = arg;
+  int64_t delay_ns = s->delay * EXAMPLE_UNIT_NS;
   int rc;
 
   printf("Task %s started\n", s->name);
-  rc = corio_sleep(s->delay * EXAMPLE_UNIT);
+  if (s->delay == FOREVER)
+    rc = corio_sleep(EXAMPLE_FOREVER);
+  else if (s->from == ON_THE_SCHEDULE)
+    rc = example_sleep_until_ns(s->start_ns + delay_ns);
+  else if (s->from == FROM_MAIN)
+    rc = corio_sleep_ns(s->start_ns + delay_ns -
+                        corio_loop_time_ns(corio_loop_running()));
+  else
+    rc = corio_sleep_ns(delay_ns);
   if (rc == -ECANCELED)
     return rc;
   if (rc < 0)
-    return example_task_fail(EXAMPLE, "corio_sleep", rc);
+    return example_task_fail(EXAMPLE, "sleep", rc);
   printf("Task %s completed\n", s->name);
   *result = s->name;
   return 0;
@@ -143,7 +179,9 @@ static int print_done(corio_future *const *done, size_t n) {
 }
 
 static int wait_main(void *arg, void **result) {
-  static struct spec specs[3] = {{"A", 1}, {"B", 2}, {"C", 3}};
+  static struct spec specs[3] = {{"A", 1, FROM_MAIN, 0},
+                                 {"B", 2, FROM_OWN_START, 0},
+                                 {"C", 3, FROM_OWN_START, 0}};
   corio_task *tasks[3];
   corio_future *fs[3], *done[3], *pending[3];
   corio_awaitable rest[3];
@@ -152,6 +190,7 @@ static int wait_main(void *arg, void **result) {
 
   (void)arg;
   (void)result;
+  specs[0].start_ns = corio_loop_time_ns(corio_loop_running()); /* A's */
   rc = spawn_three(specs, tasks, fs);
   if (rc < 0)
     return rc;
@@ -214,11 +253,17 @@ static int as_completed(struct spec *specs, double timeout) {
 }
 
 static int as_completed_main(void *arg, void **result) {
-  static struct spec specs[3] = {{"A", 3}, {"B", 1}, {"C", 2}};
-  int rc = as_completed(specs, CORIO_NO_TIMEOUT);
+  static struct spec specs[3] = {{"A", 3, ON_THE_SCHEDULE, 0},
+                                 {"B", 1, ON_THE_SCHEDULE, 0},
+                                 {"C", 2, ON_THE_SCHEDULE, 0}};
+  int64_t start_ns = corio_loop_time_ns(corio_loop_running());
+  int rc, i;
 
   (void)arg;
   (void)result;
+  for (i = 0; i < 3; i++)
+    specs[i].start_ns = start_ns;
+  rc = as_completed(specs, CORIO_NO_TIMEOUT);
   if (rc != CORIO_AS_COMPLETED_END)
     return example_task_unexpected(EXAMPLE, "corio_as_completed_next", rc,
                                    CORIO_AS_COMPLETED_END);
@@ -226,7 +271,9 @@ static int as_completed_main(void *arg, void **result) {
 }
 
 static int as_completed_timeout_main(void *arg, void **result) {
-  static struct spec specs[3] = {{"A", 3}, {"B", 5}, {"C", 1}};
+  static struct spec specs[3] = {{"A", FOREVER, FROM_OWN_START, 0},
+                                 {"B", FOREVER, FROM_OWN_START, 0},
+                                 {"C", FOREVER, FROM_OWN_START, 0}};
   int rc = as_completed(specs, 4 * EXAMPLE_UNIT);
 
   (void)arg;
@@ -247,7 +294,7 @@ int example_wait_as_completed(void) {
     return 1;
   return example_asyncio_run(
       EXAMPLE, as_completed_timeout_main,
-      "\n# asyncio.as_completed(tasks, timeout=4): A 3, B 5, C 1");
+      "\n# asyncio.as_completed(tasks, timeout=4): A, B and C take longer");
 }
 
 #ifdef EXAMPLE_STANDALONE

@@ -132,7 +132,9 @@ CORIO_API void corio_as_completed_free(corio_as_completed *it);
  * timeout f is cancelled and waited for until it has really finished;
  * then -ETIMEDOUT, unless f ignored the cancellation and finished with a
  * result, which is returned. If the calling task is cancelled, f is
- * cancelled and waited for too, then -ECANCELED. Otherwise f's outcome.
+ * cancelled and waited for too, and f's outcome is returned: -ECANCELED,
+ * or the result of an f that declined (asyncio 3.12, and as awaiting f
+ * directly). Otherwise f's outcome.
  * Errors: -EINVAL (NULL, NaN), -EDEADLK (f is the calling task),
  * CORIO_ENOTASK, CORIO_EWRONGLOOP, -ENOMEM. */
 CORIO_API int corio_wait_for(corio_future *f, double timeout, void **result);

@@ -63,13 +63,6 @@ struct coro_thread {
 #if CORIO_ASAN
   corio_coro *switching_from;
 #endif
-#if CORIO_TSAN
-  /* ThreadSanitizer registers every fiber it creates as a thread and keeps
-   * some of its state after destruction: fibers of finished coroutines
-   * are reused, so a churn of short tasks does not exhaust its tables. */
-  void *spare_tsan_fibers[64];
-  unsigned spare_tsan_fibers_len;
-#endif
   corio_coro main;
 };
 
@@ -306,9 +299,7 @@ int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
     return rc;
   }
 #if CORIO_TSAN
-  co->tsan_fiber = t->spare_tsan_fibers_len > 0
-                       ? t->spare_tsan_fibers[--t->spare_tsan_fibers_len]
-                       : __tsan_create_fiber(0);
+  co->tsan_fiber = __tsan_create_fiber(0);
 #endif
   link_child(co, t->current);
   *out = co;
@@ -454,12 +445,7 @@ static void free_coro(corio_coro *co) {
   co->owner = NULL;
   co->state = CORIO_CORO_DEAD;
 #if CORIO_TSAN
-  struct coro_thread *t = this_thread();
-
-  if (t->spare_tsan_fibers_len < 64)
-    t->spare_tsan_fibers[t->spare_tsan_fibers_len++] = co->tsan_fiber;
-  else
-    __tsan_destroy_fiber(co->tsan_fiber);
+  __tsan_destroy_fiber(co->tsan_fiber);
 #endif
   corio__stack_put(&stack);
 }

@@ -90,13 +90,18 @@ static void gather_free(corio_future *f) {
 
 static int gather_cancel(corio_future *f, const char *msg) {
   gather_future *g = as_gather(f);
+  char *copy;
   int any = 0;
 
   if (f->state != FUTURE_PENDING)
     return 0;
+  /* A copy: msg may be a child's own message, replaced as it is
+   * cancelled (without it if out of memory). */
+  copy = corio__strdup(msg);
   for (size_t i = 0; i < g->n; i++)
-    if (corio_future_cancel(g->children[i], msg) == 1)
+    if (corio_future_cancel(g->children[i], copy) == 1)
       any = 1;
+  corio__strfree(copy);
   if (any)
     g->cancel_requested = 1;
   return any;

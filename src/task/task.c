@@ -279,17 +279,32 @@ void corio_task_unref(corio_task *t) {
 
 /* A task suspended awaiting a future passes the request on to it and goes
  * on waiting: it gets the future's outcome, which is a cancellation unless
- * the future (a task) declined it (asyncio's _fut_waiter.cancel()). A cycle
- * of tasks awaiting each other stops at the first one met again. */
-static int cancel_awaited(corio_task *t, corio__wait *w, const char *msg) {
+ * the future (a task) declined it (asyncio's _fut_waiter.cancel()). */
+int corio__task_pass_cancel(corio_task *t, corio_future *awaited) {
   int rc;
 
-  if (!w->awaiting || t->passing_cancel)
-    return 0;
   t->passing_cancel = 1;
-  rc = corio_future_cancel(w->awaiting, msg);
+  /* t's own copy: the caller's msg may be a string the awaited task
+   * frees. */
+  rc = corio_future_cancel(awaited, t->cancel_message);
   t->passing_cancel = 0;
   return rc == 1;
+}
+
+/* Takes the suspended task out of what it waits in, woken with
+ * -ECANCELED; or, running or about to run, delivers at its next step. */
+static void wake_cancelled(corio_task *t) {
+  corio__wait *w = t->wait;
+
+  if (w && !w->woken && !t->closing) {
+    if (w->detach)
+      w->detach(w);
+    w->woken = 1;
+    w->value = -ECANCELED;
+    corio__task_schedule(t);
+    return;
+  }
+  t->must_cancel = 1;
 }
 
 static int task_cancel_op(corio_future *fut, const char *msg) {
@@ -307,29 +322,28 @@ const corio__future_ops corio__task_ops = {.type_name = "Task",
 
 int corio_task_cancel(corio_task *t, const char *msg) {
   corio__wait *w;
+  char *copy;
 
   if (!t)
     return -EINVAL;
   if (t->fut.state != FUTURE_PENDING)
     return 0;
-  corio__strfree(t->cancel_message);
-  t->cancel_message = corio__strdup(msg); /* without it if out of memory */
-  t->num_cancels++;
-  w = t->wait;
-  if (w && !w->woken && !t->closing && cancel_awaited(t, w, msg))
-    return 1;
-  w = t->wait; /* the awaited future may have woken the task */
-  if (w && !w->woken && !t->closing) {
-    /* Suspended: taken out of what it waits in, woken with -ECANCELED. */
-    if (w->detach)
-      w->detach(w);
-    w->woken = 1;
-    w->value = -ECANCELED;
-    corio__task_schedule(t);
+  if (t->passing_cancel) {
+    /* Tasks awaiting each other in a cycle: the request came round to
+     * the task that passed it on. It is the same request (counted once);
+     * this task takes it itself, so the cycle unwinds. */
+    wake_cancelled(t);
     return 1;
   }
-  /* Running, about to run, or not started: delivered at its next step. */
-  t->must_cancel = 1;
+  copy = corio__strdup(msg); /* first: msg may be the message replaced */
+  corio__strfree(t->cancel_message);
+  t->cancel_message = copy; /* without it if out of memory */
+  t->num_cancels++;
+  w = t->wait;
+  if (w && !w->woken && !t->closing && w->awaiting &&
+      corio__task_pass_cancel(t, w->awaiting))
+    return 1;
+  wake_cancelled(t); /* the awaited future may have woken it meanwhile */
   return 1;
 }
 

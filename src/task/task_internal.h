@@ -168,6 +168,9 @@ void corio__loop_state_unlive(task_loop_state *ls);
 
 /* task.c */
 extern const corio__future_ops corio__task_ops;
+/* Passes t's cancellation request on to the future it awaits (1 if that
+ * took it); a cycle of awaiting tasks comes back as t taking it itself. */
+int corio__task_pass_cancel(corio_task *t, corio_future *awaited);
 /* As corio_fail in t's body: message (taken over) goes with code if the
  * body returns code. */
 void corio__task_set_fail(corio_task *t, int code, char *message);

@@ -16,6 +16,14 @@ int corio__wait_suspend(corio__wait *w) {
       w->detach(w);
     return CORIO_ECLOSED;
   }
+  if (t->must_cancel && !w->woken && w->awaiting) {
+    /* A request made while the task ran goes to what it now awaits
+     * (asyncio's __step), and the task waits for that outcome; unless it
+     * could not be passed on, or came back round a cycle. */
+    t->must_cancel = 0;
+    if (!corio__task_pass_cancel(t, w->awaiting))
+      t->must_cancel = 1;
+  }
   if (t->must_cancel && !w->woken) {
     /* A pending request is delivered here, after one loop iteration as in
      * asyncio, and the wait is never entered. */

@@ -21,6 +21,17 @@ static int timed_out(corio_future *f, void **result) {
   return corio_future_result(f, result);
 }
 
+/* The caller was cancelled while f ran: f is cancelled too and waited
+ * for, and its outcome is the answer, as when awaiting f directly
+ * (-ECANCELED, or the result of an f that declined). */
+static int caller_cancelled(corio_task *self, corio_future *f,
+                            void **result) {
+  (void)corio_future_cancel(f, self->cancel_message);
+  if (corio__wait_drain(f) == CORIO_ECLOSED)
+    return CORIO_ECLOSED;
+  return corio_future_result(f, result);
+}
+
 struct bounded_wait {
   corio__wait w;
   int timer_fired;
@@ -90,11 +101,8 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
     rc = timed_out(f, result);
   else if (rc == 0)
     rc = corio_future_result(f, result);
-  else if (rc == -ECANCELED && !corio_future_done(f)) {
-    (void)corio_future_cancel(f, NULL); /* the caller was cancelled */
-    if (corio__wait_drain(f) == CORIO_ECLOSED)
-      rc = CORIO_ECLOSED;
-  }
+  else if (rc == -ECANCELED && !corio_future_done(f))
+    rc = caller_cancelled(self, f, result);
   corio_future_unref(f);
   return rc;
 }

@@ -185,11 +185,12 @@ static void check_timeout(const corio__poller_ops *ops, struct corio__poller *p,
   corio__poll_event ev[4];
   int64_t t0 = now_ns(), took;
 
+  /* Timed out (nothing was ready), and not early. How late is up to the
+   * machine's load: no upper bound (a wait that never ends hangs the test,
+   * which ctest's timeout reports). */
   assert_int_equal(ops->wait(p, ns, ev, 4), 0);
   took = now_ns() - t0;
   assert_true(took >= ns);
-  /* Generous: Valgrind and loaded machines are slow. */
-  assert_true(took < ns + 2000000000);
 }
 
 static void test_timeout_is_never_early(void **state) {
@@ -216,16 +217,16 @@ static void test_zero_and_infinite_timeouts(void **state) {
   const corio__poller_ops *ops = ops_of(state);
   corio__poll_event ev[4];
   struct corio__poller *p;
-  int64_t t0;
   int fds[2];
 
   make_pipe(fds);
   assert_int_equal(ops->create(&p), 0);
   assert_int_equal(ops->set(p, fds[0], 0, IN), 0);
-  t0 = now_ns();
+  /* Zero: returns with nothing ready (a zero treated as "no limit" would
+   * hang here, which ctest's timeout reports; how fast it returns is up to
+   * the machine's load, so it is not timed). */
   for (int i = 0; i < 10; i++)
     assert_int_equal(ops->wait(p, 0, ev, 4), 0);
-  assert_true(now_ns() - t0 < 500000000);
   /* No limit, but something is ready: returns at once. */
   put_byte(fds[1]);
   assert_int_equal(ops->wait(p, -1, ev, 4), 1);
@@ -243,7 +244,10 @@ static void on_alarm(int sig) { (void)sig; }
 
 static void test_signal_interrupts_with_zero(void **state) {
   const corio__poller_ops *ops = ops_of(state);
-  struct itimerval it = {{0, 0}, {0, 20000}};
+  /* Every 20 ms, not once: a single signal could come before the wait
+   * starts if this thread is preempted meanwhile, and the wait would then
+   * block forever. */
+  struct itimerval it = {{0, 20000}, {0, 20000}}, off = {{0, 0}, {0, 0}};
   struct sigaction sa, old;
   corio__poll_event ev[4];
   struct corio__poller *p;
@@ -259,6 +263,8 @@ static void test_signal_interrupts_with_zero(void **state) {
   assert_int_equal(setitimer(ITIMER_REAL, &it, NULL), 0);
   /* Would block forever; the signal ends it as "nothing ready". */
   assert_int_equal(ops->wait(p, -1, ev, 4), 0);
+  /* Disarmed before the default disposition (which would kill) is back. */
+  assert_int_equal(setitimer(ITIMER_REAL, &off, NULL), 0);
   ops->destroy(p);
   close(fds[0]);
   close(fds[1]);

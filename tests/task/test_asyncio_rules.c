@@ -83,6 +83,8 @@ static int cancel_cycle(void *arg, void **result) {
   CHECK_EQ(corio_sleep(0), 0);
   CHECK_EQ(corio_sleep(0), 0);
   CHECK_EQ(corio_task_cancel(a, NULL), 1);
+  CHECK_EQ(corio_task_cancelling(a), 1); /* one request, counted once */
+  CHECK_EQ(corio_task_cancelling(b), 1);
   CHECK_EQ(corio_task_await(a, NULL), -ECANCELED);
   CHECK_EQ(corio_task_await(b, NULL), -ECANCELED);
   corio_task_unref(a);
@@ -93,6 +95,103 @@ static int cancel_cycle(void *arg, void **result) {
 static void test_cancel_cycle_terminates(void **state) {
   (void)state;
   assert_int_equal(run_main(cancel_cycle, NULL), 0);
+  assert_checks_passed();
+}
+
+/* A message passed on is the canceller's copy: cancelling with a string
+ * the cancelled task owns (its own message, or an awaited task's) is
+ * safe (ASan checks it). */
+static int cancel_with_owned_messages(void *arg, void **result) {
+  corio_task *a, *b;
+  corio_future *g;
+  corio_awaitable items[2];
+
+  (void)arg;
+  (void)result;
+  b = spawn_or_fail(sleeps_long, NULL);
+  a = spawn_or_fail(await_arg, corio_task_future(b));
+  CHECK_EQ(corio_sleep(0), 0);
+  CHECK_EQ(corio_task_cancel(b, "first"), 1);
+  CHECK_EQ(corio_task_cancel(b, corio_task_cancel_message(b)), 1);
+  CHECK_EQ(corio_task_cancel(a, corio_task_cancel_message(b)), 1);
+  CHECK_STR(corio_task_cancel_message(b), "first");
+  CHECK_EQ(corio_task_await(a, NULL), -ECANCELED);
+  corio_task_unref(a);
+  corio_task_unref(b);
+  /* A gather passes one message to every child. */
+  a = spawn_or_fail(sleeps_long, NULL);
+  b = spawn_or_fail(sleeps_long, NULL);
+  items[0] = CORIO_AWAIT_TASK(a);
+  items[1] = CORIO_AWAIT_TASK(b);
+  CHECK_EQ(corio_gather_start(&g, items, 2, 0), 0);
+  CHECK_EQ(corio_sleep(0), 0);
+  CHECK_EQ(corio_task_cancel(a, "from a"), 1);
+  CHECK_EQ(corio_future_cancel(g, corio_task_cancel_message(a)), 1);
+  CHECK_STR(corio_task_cancel_message(b), "from a");
+  CHECK_EQ(corio_future_await(g, NULL), -ECANCELED);
+  corio_future_unref(g);
+  corio_task_unref(a);
+  corio_task_unref(b);
+  return 0;
+}
+
+static void test_cancel_messages_are_copied(void **state) {
+  (void)state;
+  assert_int_equal(run_main(cancel_with_owned_messages, NULL), 0);
+  assert_checks_passed();
+}
+
+/* wait_for's caller cancelled: the inner task's outcome, with or without
+ * a timeout, as awaiting it directly (asyncio 3.12). */
+static int declines(void *arg, void **result) {
+  int rc = corio_sleep(100);
+
+  (void)arg;
+  if (rc == -ECANCELED)
+    (void)corio_task_uncancel(corio_current_task());
+  *result = CORIO_PTR(42);
+  return 0;
+}
+
+struct bounded_caller {
+  double timeout;
+  corio_task *inner;
+  int rc;
+  void *r;
+};
+
+static int waits_for_inner(void *arg, void **result) {
+  struct bounded_caller *c = arg;
+
+  (void)result;
+  c->rc = corio_wait_for(corio_task_future(c->inner), c->timeout, &c->r);
+  return 0;
+}
+
+static int wait_for_caller_cancelled(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  for (int i = 0; i < 2; i++) {
+    struct bounded_caller c = {i ? 100.0 : CORIO_NO_TIMEOUT, NULL, 1, NULL};
+    corio_task *caller;
+
+    c.inner = spawn_or_fail(declines, NULL);
+    caller = spawn_or_fail(waits_for_inner, &c);
+    CHECK_EQ(corio_sleep(0), 0);
+    CHECK_EQ(corio_task_cancel(caller, NULL), 1);
+    CHECK_EQ(corio_task_await(caller, NULL), 0);
+    CHECK_EQ(c.rc, 0);
+    CHECK_PTR(c.r, CORIO_PTR(42));
+    CHECK_EQ(corio_task_cancelling(caller), 1);
+    corio_task_unref(caller);
+    corio_task_unref(c.inner);
+  }
+  return 0;
+}
+
+static void test_wait_for_caller_cancelled_gets_outcome(void **state) {
+  (void)state;
+  assert_int_equal(run_main(wait_for_caller_cancelled, NULL), 0);
   assert_checks_passed();
 }
 
@@ -485,6 +584,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_cancel_passes_to_awaited, reset_checks),
       cmocka_unit_test_setup(test_cancel_cycle_terminates, reset_checks),
+      cmocka_unit_test_setup(test_cancel_messages_are_copied, reset_checks),
+      cmocka_unit_test_setup(test_wait_for_caller_cancelled_gets_outcome,
+                             reset_checks),
       cmocka_unit_test_setup(test_nonpositive_timeouts_have_expired,
                              reset_checks),
       cmocka_unit_test_setup(test_past_deadline_fires_at_next_suspension,
