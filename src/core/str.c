@@ -19,10 +19,7 @@ char *corio__strdup(const char *s) {
   return copy;
 }
 
-void corio__strfree(char *s) {
-  if (s)
-    corio__free(s, strlen(s) + 1);
-}
+void corio__strfree_present(char *s) { corio__free(s, strlen(s) + 1); }
 
 char *corio__vformat(const char *fmt, va_list ap) {
   va_list again;

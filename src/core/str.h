@@ -15,7 +15,12 @@ char *corio__strdup(const char *s);
 char *corio__vformat(const char *fmt, va_list ap)
     __attribute__((format(printf, 1, 0)));
 char *corio__format(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Frees a string from the functions above (NULL does nothing). */
-void corio__strfree(char *s);
+/* Frees a string from the functions above (NULL does nothing: inline, as
+ * most strings freed on hot paths are absent). */
+void corio__strfree_present(char *s);
+static inline void corio__strfree(char *s) {
+  if (s)
+    corio__strfree_present(s);
+}
 
 #endif

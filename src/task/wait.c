@@ -74,15 +74,20 @@ static void await_detach(corio__wait *w) {
 /* An error read from fut by awaiting it becomes the awaiting task's, with
  * its message, as an exception propagates: `return corio_await(...)`
  * fails the task with the same message. */
-static void pass_message(corio_future *fut, int rc, corio_task *self) {
-  if (rc < 0 && rc != -ECANCELED && fut->state == FUTURE_FINISHED &&
-      fut->error == rc && fut->message)
+static corio__noinline void pass_error_message(corio_future *fut, int rc,
+                                               corio_task *self) {
+  if (rc != -ECANCELED && fut->state == FUTURE_FINISHED && fut->error == rc &&
+      fut->message)
     corio__task_set_fail(self, rc, corio__strdup(fut->message));
 }
 
-static int outcome_release(corio_future *fut,
-                                                int wait_rc, void **result,
-                                                corio_task *self) {
+static inline void pass_message(corio_future *fut, int rc, corio_task *self) {
+  if (corio__unlikely(rc < 0))
+    pass_error_message(fut, rc, self);
+}
+
+static int outcome_release(corio_future *fut, int wait_rc, void **result,
+                           corio_task *self) {
   int rc = wait_rc < 0 ? wait_rc : corio_future_result(fut, result);
 
   if (wait_rc >= 0)
@@ -117,8 +122,7 @@ static int await_future(corio_future *fut, void **result, int pass_cancel) {
     if (rc < 0)
       return rc;
     corio__future_retain(fut); /* the wait holds it */
-    rc = outcome_release(fut, corio__wait_suspend(&w),
-                                              result, self);
+    rc = outcome_release(fut, corio__wait_suspend(&w), result, self);
   } else {
     rc = corio_future_result(fut, result);
     pass_message(fut, rc, self);

@@ -17,7 +17,7 @@ static int await_arg(void *arg, void **result) {
 static int sleeps_long(void *arg, void **result) {
   (void)arg;
   (void)result;
-  return corio_sleep(100);
+  return corio_sleep(3600);
 }
 
 static int cancel_passes_to_awaited(void *arg, void **result) {
@@ -144,7 +144,7 @@ static void test_cancel_messages_are_copied(void **state) {
 /* wait_for's caller cancelled: the inner task's outcome, with or without
  * a timeout, as awaiting it directly (asyncio 3.12). */
 static int declines(void *arg, void **result) {
-  int rc = corio_sleep(100);
+  int rc = corio_sleep(3600);
 
   (void)arg;
   if (rc == -ECANCELED)
@@ -172,7 +172,7 @@ static int wait_for_caller_cancelled(void *arg, void **result) {
   (void)arg;
   (void)result;
   for (int i = 0; i < 2; i++) {
-    struct bounded_caller c = {i ? 100.0 : CORIO_NO_TIMEOUT, NULL, 1, NULL};
+    struct bounded_caller c = {i ? 3600.0 : CORIO_NO_TIMEOUT, NULL, 1, NULL};
     corio_task *caller;
 
     c.inner = spawn_or_fail(declines, NULL);
@@ -242,7 +242,7 @@ static int nonpositive_timeouts(void *arg, void **result) {
   corio_future_unref(f);
   /* A scope entered with a negative delay. */
   CHECK_EQ(corio_timeout_enter(&scope, -1.0), 0);
-  CHECK_EQ(corio_timeout_exit(&scope, corio_sleep(100)), -ETIMEDOUT);
+  CHECK_EQ(corio_timeout_exit(&scope, corio_sleep(3600)), -ETIMEDOUT);
   CHECK_TRUE(corio_timeout_expired(&scope));
   return 0;
 }
@@ -303,7 +303,7 @@ static int scope_states(void *arg, void **result) {
   when = corio_loop_time(loop) + 0.001234567891;
   CHECK_EQ(corio_timeout_reschedule(&scope, when), 0);
   CHECK_TRUE(corio_timeout_when(&scope) == when);
-  CHECK_EQ(corio_timeout_exit(&scope, corio_sleep(100)), -ETIMEDOUT);
+  CHECK_EQ(corio_timeout_exit(&scope, corio_sleep(3600)), -ETIMEDOUT);
   CHECK_EQ(corio_timeout_start(&scope), CORIO_ETIMEOUTEXPIRED);
   CHECK_EQ(corio_timeout_reschedule(&scope, 1), CORIO_ETIMEOUTEXPIRED);
   /* Exited without expiring. */
@@ -362,7 +362,7 @@ static int reschedule_enomem(void *arg, void **result) {
   }
   CHECK_EQ(rc, -ENOMEM);
   CHECK_TRUE(corio_timeout_when(&scope) == when);
-  CHECK_EQ(corio_timeout_exit(&scope, corio_sleep(10)), -ETIMEDOUT);
+  CHECK_EQ(corio_timeout_exit(&scope, corio_sleep(3600)), -ETIMEDOUT);
   for (int i = 0; i < n; i++) {
     corio_handle_cancel(held[i]);
     corio_handle_unref(held[i]);
@@ -449,21 +449,35 @@ static void test_small_rules(void **state) {
 
 /* ---- gather: later errors count as read --------------------------------- */
 
+/* Fails after a sleep, or once its gate is set if it has one. */
+struct failing {
+  double delay;
+  corio_future *gate;
+  int failed;
+};
+
 static int fails_after(void *arg, void **result) {
-  int rc = corio_sleep(*(double *)arg);
+  struct failing *f = arg;
+  int rc = f->gate ? corio_future_await(f->gate, NULL) : corio_sleep(f->delay);
 
   (void)result;
-  return rc < 0 ? rc : corio_fail(-EIO, "failed after %g s", *(double *)arg);
+  if (rc < 0)
+    return rc;
+  f->failed = 1;
+  return corio_fail(-EIO, "failed after %g s", f->delay);
 }
 
 static int gather_later_errors(void *arg, void **result) {
-  static double first = 0, later = 0.005;
+  /* The second child fails only once the test lets it, after the gather
+   * has returned. */
+  struct failing first = {0, NULL, 0}, later = {0, NULL, 0};
   corio_awaitable items[2] = {CORIO_AWAIT_FN(fails_after, &first),
                               CORIO_AWAIT_FN(fails_after, &later)};
   corio_outcome out[2];
 
   (void)arg;
   (void)result;
+  CHECK_EQ(corio_future_create(NULL, &later.gate), 0);
   CHECK_EQ(corio_gather(items, 2, out, 0), -EIO);
   CHECK_STR(out[0].message ? out[0].message : "", "failed after 0 s");
   CHECK_EQ(out[1].error, CORIO_EINVALSTATE); /* still running */
@@ -471,7 +485,12 @@ static int gather_later_errors(void *arg, void **result) {
   CHECK_PTR(out[0].message, NULL);
   /* The second child fails on its own later; nobody reads it but the
    * gather did read it, as asyncio's does: no report. */
-  CHECK_EQ(corio_sleep(0.05), 0);
+  CHECK_EQ(corio_future_set_result(later.gate, NULL), 0);
+  while (!later.failed && corio_sleep(0) == 0)
+    ;
+  CHECK_TRUE(later.failed);
+  CHECK_EQ(corio_sleep(0), 0); /* its done callbacks have run */
+  corio_future_unref(later.gate);
   return 0;
 }
 
@@ -492,7 +511,7 @@ static void test_gather_later_errors_are_read(void **state) {
 
 /* Fails once cancelled by the group (a real error, raised in clean-up). */
 static int fails_when_cancelled(void *arg, void **result) {
-  int rc = corio_sleep(100);
+  int rc = corio_sleep(3600);
 
   (void)arg;
   (void)result;
@@ -516,7 +535,7 @@ static int group_error_order(void *arg, void **result) {
   CHECK_EQ(corio_taskgroup_open(&g), 0);
   CHECK_EQ(corio_taskgroup_spawn(g, &slow, fails_when_cancelled, NULL), 0);
   CHECK_EQ(corio_taskgroup_spawn(g, &fast, fails_soon, NULL), 0);
-  CHECK_EQ(corio_taskgroup_close(g, corio_sleep(100)), CORIO_ETASKGROUP);
+  CHECK_EQ(corio_taskgroup_close(g, corio_sleep(3600)), CORIO_ETASKGROUP);
   CHECK_EQ(corio_taskgroup_error_count(g), 2);
   CHECK_EQ(corio_taskgroup_error(g, 0, &which), -EIO);
   CHECK_PTR(which, fast);

@@ -4,18 +4,28 @@
 #include "corio/combine.h"
 #include "task_test.h"
 
+/* FOREVER: longer than any test runs; a child sleeping that long is still
+ * running whenever the test looks, however slow the machine. */
+#define FOREVER 3600.0
+
 struct child {
   double delay;
   int rc;         /* what the body returns */
   intptr_t value; /* its result */
   int finished;   /* the body ran to its end */
   int cancelled;  /* its sleep returned -ECANCELED */
+  int steps;      /* if not 0: loop iterations to wait instead of delay */
 };
 
 static int child_body(void *arg, void **result) {
   struct child *c = arg;
-  int rc = corio_sleep(c->delay);
+  int rc = 0;
 
+  if (c->steps > 0)
+    for (int i = 0; i < c->steps && rc == 0; i++)
+      rc = corio_sleep(0);
+  else
+    rc = corio_sleep(c->delay);
   if (rc == -ECANCELED) {
     c->cancelled = 1;
     return rc;
@@ -27,7 +37,7 @@ static int child_body(void *arg, void **result) {
 
 static int in_order(void *arg, void **result) {
   struct child c[3] = {
-      {0.02, 0, 10, 0, 0}, {0.0, 0, 20, 0, 0}, {0.01, 0, 30, 0, 0}};
+      {0.02, 0, 10, 0, 0, 0}, {0.0, 0, 20, 0, 0, 0}, {0.01, 0, 30, 0, 0, 0}};
   corio_task *t = spawn_or_fail(child_body, &c[0]);
   corio_future *f;
   corio_awaitable items[3];
@@ -61,12 +71,13 @@ static void test_results_in_argument_order(void **state) {
 }
 
 static int first_error(void *arg, void **result) {
-  struct child c[3] = {
-      {0.05, 0, 1, 0, 0}, {0.005, -EIO, 2, 0, 0}, {0.05, 0, 3, 0, 0}};
+  /* The second fails after one iteration; the others take 100. */
+  struct child c[3] = {{.value = 1, .steps = 100},
+                       {.rc = -EIO, .value = 2},
+                       {.value = 3, .steps = 100}};
   corio_task *t[3];
   corio_awaitable items[3];
   corio_outcome out[3];
-  double t0 = wall_s();
 
   (void)arg;
   (void)result;
@@ -76,7 +87,6 @@ static int first_error(void *arg, void **result) {
   }
   /* Returned at once, the others still running. */
   assert_int_equal(corio_gather(items, 3, out, 0), -EIO);
-  assert_true(wall_s() - t0 < 0.04);
   assert_int_equal(out[1].error, -EIO);
   assert_int_equal(out[0].error, CORIO_EINVALSTATE);
   assert_false(corio_task_done(t[0]));
@@ -95,8 +105,9 @@ static void test_first_error_others_keep_running(void **state) {
 }
 
 static int return_exceptions(void *arg, void **result) {
-  struct child c[3] = {
-      {0.0, 0, 1, 0, 0}, {0.0, -EPROTO, 2, 0, 0}, {1.0, 0, 3, 0, 0}};
+  struct child c[3] = {{0.0, 0, 1, 0, 0, 0},
+                       {0.0, -EPROTO, 2, 0, 0, 0},
+                       {FOREVER, 0, 3, 0, 0, 0}};
   corio_task *t[3];
   corio_awaitable items[3];
   corio_outcome out[3];
@@ -130,7 +141,9 @@ static void test_return_exceptions_reports_each_child(void **state) {
 /* A child cancelled on its own, without return_exceptions: the gather's
  * error is -ECANCELED, and the gather itself is not cancelled. */
 static int child_cancelled(void *arg, void **result) {
-  struct child c[2] = {{1.0, 0, 1, 0, 0}, {0.05, 0, 2, 0, 0}};
+  /* The first sleeps until cancelled; the second takes 100 iterations. */
+  struct child c[2] = {{.delay = FOREVER, .value = 1},
+                       {.value = 2, .steps = 100}};
   corio_awaitable items[2];
   corio_future *g;
   corio_task *t[2];
@@ -142,7 +155,7 @@ static int child_cancelled(void *arg, void **result) {
     items[i] = CORIO_AWAIT_TASK(t[i]);
   }
   assert_int_equal(corio_gather_start(&g, items, 2, 0), 0);
-  assert_int_equal(corio_sleep(0.005), 0);
+  assert_int_equal(corio_sleep(0), 0); /* both have started */
   assert_int_equal(corio_task_cancel(t[0], NULL), 1);
   assert_int_equal(corio_future_await(g, NULL), -ECANCELED);
   assert_false(corio_future_cancelled(g));
@@ -180,18 +193,22 @@ static int gather_three(void *arg, void **result) {
 }
 
 static int cancel_awaiter(void *arg, void **result) {
-  struct awaiter a = {
-      {{0.0, 0, 1, 0, 0}, {5.0, 0, 2, 0, 0}, {5.0, 0, 3, 0, 0}}, {{0}}, 1};
+  struct awaiter a = {{{0.0, 0, 1, 0, 0, 0},
+                       {FOREVER, 0, 2, 0, 0, 0},
+                       {FOREVER, 0, 3, 0, 0, 0}},
+                      {{0}},
+                      1};
   corio_task *t;
-  double t0 = wall_s();
 
   (void)arg;
   (void)result;
   t = spawn_or_fail(gather_three, &a);
-  assert_int_equal(corio_sleep(0.01), 0);
+  /* Until the first child has finished (the others sleep on). */
+  while (!a.c[0].finished)
+    assert_int_equal(corio_sleep(0), 0);
   assert_int_equal(corio_task_cancel(t, NULL), 1);
+  /* Returns once the children have finished: their sleeps cancelled. */
   assert_int_equal(corio_await(t, NULL), -ECANCELED);
-  assert_true(wall_s() - t0 < 2);
   assert_int_equal(a.rc, -ECANCELED);
   assert_true(a.c[0].finished);
   assert_true(a.c[1].cancelled && a.c[2].cancelled);
@@ -213,10 +230,10 @@ static void test_cancelling_awaiter_cancels_children(void **state) {
 /* Groups of groups (seed 004): cancelling one group cancels its children
  * only; the outer gather with return_exceptions reports it. */
 static int nested(void *arg, void **result) {
-  struct child c[4] = {{0.01, 0, 1, 0, 0},
-                       {0.01, 0, 2, 0, 0},
-                       {5.0, 0, 3, 0, 0},
-                       {5.0, 0, 4, 0, 0}};
+  struct child c[4] = {{0.01, 0, 1, 0, 0, 0},
+                       {0.01, 0, 2, 0, 0, 0},
+                       {FOREVER, 0, 3, 0, 0, 0},
+                       {FOREVER, 0, 4, 0, 0, 0}};
   corio_awaitable g1[2], g2[2], all[2];
   corio_future *group1, *group2;
   corio_outcome out[2], inner[2];
@@ -264,7 +281,7 @@ static void test_nested_gathers(void **state) {
  * finished, also one that takes a while to clean up. */
 static int slow_cleanup(void *arg, void **result) {
   struct child *c = arg;
-  int rc = corio_sleep(5);
+  int rc = corio_sleep(FOREVER);
 
   (void)result;
   if (rc == -ECANCELED) {
@@ -276,7 +293,7 @@ static int slow_cleanup(void *arg, void **result) {
 }
 
 static int cancel_gather_future(void *arg, void **result) {
-  struct child quick = {5.0, 0, 1, 0, 0}, slow = {0};
+  struct child quick = {FOREVER, 0, 1, 0, 0, 0}, slow = {0};
   corio_awaitable items[2] = {CORIO_AWAIT_FN(child_body, &quick),
                               CORIO_AWAIT_FN(slow_cleanup, &slow)};
   corio_outcome out[2];
@@ -341,7 +358,7 @@ static void test_misuse(void **state) {
 /* Allocation failures: a clean error, nothing left behind. */
 static int gather_life(void *arg, void **result) {
   struct child c[3] = {
-      {0.0, 0, 1, 0, 0}, {0.001, 0, 2, 0, 0}, {0.002, -EIO, 3, 0, 0}};
+      {0.0, 0, 1, 0, 0, 0}, {0.001, 0, 2, 0, 0, 0}, {0.002, -EIO, 3, 0, 0, 0}};
   corio_awaitable items[3];
   corio_outcome out[3];
   int rc;

@@ -4,6 +4,11 @@
 #include "corio/combine.h"
 #include "task_test.h"
 
+/* FOREVER: longer than any test runs. A sleep that long ends within the
+ * test only if a scope cancels it; a deadline that far never passes in
+ * it, however slow the machine. */
+#define FOREVER 3600.0
+
 static int expires(void *arg, void **result) {
   corio_timeout scope;
   int rc;
@@ -13,7 +18,7 @@ static int expires(void *arg, void **result) {
   assert_int_equal(corio_timeout_enter(&scope, 0.01), 0);
   assert_false(corio_timeout_expired(&scope));
   assert_true(corio_timeout_when(&scope) > 0);
-  rc = corio_sleep(5);
+  rc = corio_sleep(FOREVER);
   assert_int_equal(rc, -ECANCELED);
   assert_true(corio_timeout_expired(&scope));
   assert_int_equal(corio_timeout_exit(&scope, rc), -ETIMEDOUT);
@@ -23,7 +28,7 @@ static int expires(void *arg, void **result) {
   assert_int_equal(corio_sleep(0), 0);
 
   /* In time: rc unchanged. */
-  assert_int_equal(corio_timeout_enter(&scope, 1.0), 0);
+  assert_int_equal(corio_timeout_enter(&scope, FOREVER), 0);
   rc = corio_sleep(0.001);
   assert_int_equal(corio_timeout_exit(&scope, rc), 0);
   assert_false(corio_timeout_expired(&scope));
@@ -34,11 +39,8 @@ static int expires(void *arg, void **result) {
 }
 
 static void test_expiry_becomes_etimedout(void **state) {
-  double t0 = wall_s();
   (void)state;
-
   assert_int_equal(run_main(expires, NULL), 0);
-  assert_true(wall_s() - t0 < 2);
 }
 
 static int at_and_reschedule(void *arg, void **result) {
@@ -52,7 +54,7 @@ static int at_and_reschedule(void *arg, void **result) {
   /* timeout_at. */
   assert_int_equal(corio_timeout_enter_at(&scope, corio_loop_time(loop) + 0.01),
                    0);
-  rc = corio_timeout_exit(&scope, corio_sleep(5));
+  rc = corio_timeout_exit(&scope, corio_sleep(FOREVER));
   assert_int_equal(rc, -ETIMEDOUT);
 
   /* timeout(none), then rescheduled. */
@@ -62,15 +64,15 @@ static int at_and_reschedule(void *arg, void **result) {
   when = corio_loop_time(loop) + 0.01;
   assert_int_equal(corio_timeout_reschedule(&scope, when), 0);
   assert_true(corio_timeout_when(&scope) == when); /* exactly as given */
-  rc = corio_sleep(5);
+  rc = corio_sleep(FOREVER);
   assert_int_equal(corio_timeout_reschedule(&scope, when + 1),
                    CORIO_ETIMEOUTEXPIRED);
   assert_int_equal(corio_timeout_exit(&scope, rc), -ETIMEDOUT);
 
   /* Rescheduled later: it does not fire at the first deadline. */
   assert_int_equal(corio_timeout_enter(&scope, 0.005), 0);
-  assert_int_equal(corio_timeout_reschedule(&scope, corio_loop_time(loop) + 5),
-                   0);
+  assert_int_equal(
+      corio_timeout_reschedule(&scope, corio_loop_time(loop) + FOREVER), 0);
   assert_int_equal(corio_sleep(0.02), 0);
   assert_int_equal(corio_timeout_exit(&scope, 0), 0);
   /* Rescheduled to none. */
@@ -95,9 +97,9 @@ static int nested(void *arg, void **result) {
   (void)result;
   /* The inner one fires first: it reports the timeout, the outer passes
    * that code on untouched. */
-  assert_int_equal(corio_timeout_enter(&outer, 5.0), 0);
+  assert_int_equal(corio_timeout_enter(&outer, FOREVER), 0);
   assert_int_equal(corio_timeout_enter(&inner, 0.01), 0);
-  rc = corio_timeout_exit(&inner, corio_sleep(5));
+  rc = corio_timeout_exit(&inner, corio_sleep(FOREVER));
   assert_int_equal(rc, -ETIMEDOUT);
   assert_true(corio_timeout_expired(&inner));
   rc = corio_timeout_exit(&outer, rc);
@@ -107,8 +109,8 @@ static int nested(void *arg, void **result) {
   /* The outer one fires first: the inner passes -ECANCELED on, the outer
    * turns it into its timeout. */
   assert_int_equal(corio_timeout_enter(&outer, 0.01), 0);
-  assert_int_equal(corio_timeout_enter(&inner, 5.0), 0);
-  rc = corio_timeout_exit(&inner, corio_sleep(5));
+  assert_int_equal(corio_timeout_enter(&inner, FOREVER), 0);
+  rc = corio_timeout_exit(&inner, corio_sleep(FOREVER));
   assert_int_equal(rc, -ECANCELED);
   assert_false(corio_timeout_expired(&inner));
   rc = corio_timeout_exit(&outer, rc);
@@ -122,7 +124,7 @@ static int nested(void *arg, void **result) {
   assert_int_equal(corio_timeout_enter(&outer, 0.01), 0);
   assert_int_equal(corio_timeout_enter_at(&inner, corio_timeout_when(&outer)),
                    0);
-  rc = corio_sleep(5);
+  rc = corio_sleep(FOREVER);
   assert_int_equal(corio_task_cancelling(corio_current_task()), 2);
   rc = corio_timeout_exit(&inner, rc);
   assert_int_equal(rc, -ECANCELED);
@@ -150,8 +152,8 @@ static int in_scope(void *arg, void **result) {
   int rc;
 
   (void)result;
-  assert_int_equal(corio_timeout_enter(&scope, 1.0), 0);
-  rc = corio_sleep(5);
+  assert_int_equal(corio_timeout_enter(&scope, FOREVER), 0);
+  rc = corio_sleep(FOREVER);
   v->rc = corio_timeout_exit(&scope, rc);
   v->expired = corio_timeout_expired(&scope);
   return v->rc;

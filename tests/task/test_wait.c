@@ -10,19 +10,34 @@
 
 /* ---- helpers ------------------------------------------------------------- */
 
-/* A child: sleeps, then returns rc with value as its result. */
+/* FOREVER: a deadline that passes after any test has ended. */
+#define FOREVER 3600.0
+
+/* A child: waits, then returns rc with value as its result. What decides
+ * when it finishes is never how fast the machine is, unless a test says
+ * so: it waits for its gate if it has one (until the test opens it), else
+ * for `steps` loop iterations, else sleeps `delay` seconds if that is more
+ * than 0, else not at all (it finishes in its first step). */
 struct job {
   double delay;
   int rc;
   intptr_t value;
-  int sleep_rc; /* what its sleep returned */
-  int finished; /* got past the sleep */
+  corio_future *gate;
+  int steps;
+  int sleep_rc; /* what its wait returned */
+  int finished; /* got past the wait */
 };
 
 static int job_body(void *arg, void **result) {
   struct job *j = arg;
 
-  j->sleep_rc = corio_sleep(j->delay);
+  if (j->gate)
+    j->sleep_rc = corio_future_await(j->gate, NULL);
+  else if (j->steps > 0)
+    for (int i = 0; i < j->steps && j->sleep_rc == 0; i++)
+      j->sleep_rc = corio_sleep(0);
+  else if (j->delay > 0)
+    j->sleep_rc = corio_sleep(j->delay);
   if (j->sleep_rc < 0)
     return j->sleep_rc;
   j->finished = 1;
@@ -36,6 +51,20 @@ static void start_jobs(struct job *j, size_t n, corio_task **t,
     t[i] = spawn_or_fail(job_body, &j[i]);
     f[i] = corio_task_future(t[i]);
   }
+}
+
+/* A gate for jobs: they finish once it is opened (set). */
+static corio_future *gate_create(void) {
+  corio_future *gate = NULL;
+
+  assert_int_equal(corio_future_create(NULL, &gate), 0);
+  return gate;
+}
+
+/* Lets every job waiting for the gate go on, and drops the test's hold. */
+static void gate_open(corio_future *gate) {
+  CHECK_EQ(corio_future_set_result(gate, NULL), 0);
+  corio_future_unref(gate);
 }
 
 /* Awaits every job: each must finish normally with its own value, neither
@@ -83,10 +112,11 @@ static void watch_reports(void) {
 /* ---- wait: when it returns, and what it returns -------------------------- */
 
 static int wait_first_completed(void *arg, void **result) {
-  /* A, B, C finish in the order B, A, C. */
-  struct job j[3] = {{.delay = 0.25, .value = 1},
+  /* B finishes first; A and C wait for a gate opened after the checks. */
+  corio_future *gate = gate_create();
+  struct job j[3] = {{.gate = gate, .value = 1},
                      {.delay = 0.01, .value = 2},
-                     {.delay = 0.35, .value = 3}};
+                     {.gate = gate, .value = 3}};
   corio_task *t[3];
   corio_future *f[3], *done[3] = {0}, *pending[3] = {0};
   size_t nd = 99, np = 99;
@@ -112,6 +142,7 @@ static int wait_first_completed(void *arg, void **result) {
            0);
   CHECK_EQ(nd, 1);
   CHECK_EQ(np, 2);
+  gate_open(gate);
   finish_jobs_untouched(j, 3, t);
   CHECK_EQ(reports.count, 0);
   return 0;
@@ -160,11 +191,15 @@ static void test_wait_all_completed(void **state) {
 
 static int wait_first_exception(void *arg, void **result) {
   /* A is cancelled first (not an exception), B finishes with a result
-   * (not one either), C fails: wait returns there, D still runs. */
+   * (not one either), C fails: wait returns there, D still runs. A, B and
+   * C start their sleeps in that order, each longer than the one before:
+   * their deadlines come in that order however late each one starts. D
+   * waits for a gate opened after the checks. */
+  corio_future *gate = gate_create();
   struct job j[4] = {{.delay = 0.01, .rc = -ECANCELED},
                      {.delay = 0.03, .value = 2},
                      {.delay = 0.06, .rc = -EIO},
-                     {.delay = 0.4, .value = 4}};
+                     {.gate = gate, .value = 4}};
   corio_task *t[4];
   corio_future *f[4], *done[4] = {0}, *pending[4] = {0};
   size_t nd = 99, np = 99;
@@ -185,6 +220,7 @@ static int wait_first_exception(void *arg, void **result) {
   CHECK_EQ(corio_task_error(t[2]), -EIO);
   CHECK_TRUE(!corio_task_done(t[3]));
   /* D was left alone. */
+  gate_open(gate);
   CHECK_EQ(corio_await(t[3], NULL), 0);
   CHECK_EQ(corio_task_cancelling(t[3]), 0);
   CHECK_EQ(j[3].sleep_rc, 0);
@@ -235,10 +271,13 @@ static void test_wait_first_exception_without_errors(void **state) {
 }
 
 static int wait_timeout(void *arg, void **result) {
-  struct job j[3] = {{.delay = 0.01, .value = 1},
-                     {.delay = 0.3, .value = 2},
-                     {.delay = 0.35, .value = 3}};
-  struct job k[2] = {{.delay = 0.2, .value = 5}, {.delay = 0.25, .value = 6}};
+  /* A finishes in its first step, queued before the wait began: before
+   * the deadline whenever that passes. The others wait for a gate opened
+   * only after the checks. */
+  corio_future *gate = gate_create();
+  struct job j[3] = {
+      {.value = 1}, {.gate = gate, .value = 2}, {.gate = gate, .value = 3}};
+  struct job k[2] = {{.gate = gate, .value = 5}, {.gate = gate, .value = 6}};
   corio_task *t[3], *u[2];
   corio_future *f[3], *g[2], *done[3] = {0}, *pending[3] = {0};
   size_t nd = 99, np = 99;
@@ -275,6 +314,7 @@ static int wait_timeout(void *arg, void **result) {
   CHECK_EQ(np, 2);
 
   /* Nothing was cancelled: every task finishes normally afterwards. */
+  gate_open(gate);
   finish_jobs_untouched(j, 3, t);
   finish_jobs_untouched(k, 2, u);
   CHECK_EQ(reports.count, 0);
@@ -415,7 +455,9 @@ static int wait_caller_cancelled(void *arg, void **result) {
     start_jobs(j, 2, t, f);
     assert_int_equal(corio_future_create(NULL, &wt.later), 0);
     w = spawn_or_fail(waiter_body, &wt);
-    CHECK_EQ(corio_sleep(0.01), 0);
+    /* One iteration: the children start their sleeps and the waiter its
+     * wait, none of which can end in that same iteration. */
+    CHECK_EQ(corio_sleep(0), 0);
     CHECK_EQ(corio_task_cancel(w, NULL), 1);
     /* Past the children's ends and the old deadline. */
     CHECK_EQ(corio_sleep(0.15), 0);
@@ -563,10 +605,11 @@ static void test_misuse(void **state) {
 /* ---- as_completed -------------------------------------------------------- */
 
 static int as_completed_order(void *arg, void **result) {
-  /* Spawned A, B, C; they finish B, C, A. D and E are done already. */
-  struct job j[3] = {{.delay = 0.09, .value = 1},
-                     {.delay = 0.01, .value = 2},
-                     {.delay = 0.05, .value = 3}};
+  /* Spawned A, B, C; they finish B, C, A (after 1, 5 and 10 loop
+   * iterations). D and E are done already. */
+  struct job j[3] = {{.steps = 10, .value = 1},
+                     {.steps = 1, .value = 2},
+                     {.steps = 5, .value = 3}};
   corio_task *t[3];
   corio_future *tf[3], *d, *e, *fs[5], *next;
   corio_as_completed *it;
@@ -617,19 +660,27 @@ static void test_as_completed_order(void **state) {
 }
 
 static int as_completed_timeout(void *arg, void **result) {
-  struct job j[3] = {{.delay = 0.25, .value = 1},
-                     {.delay = 0.01, .value = 2},
-                     {.delay = 0.3, .value = 3}};
-  corio_task *t[3];
-  corio_future *f[3], *next = NULL;
+  /* A and C (tasks) wait for a gate opened after the checks; B (a plain
+   * future) is set right after the iterator starts: its completion is
+   * queued before the deadline can pass, whenever that is. */
+  corio_future *gate = gate_create(), *b;
+  struct job j[2] = {{.gate = gate, .value = 1}, {.gate = gate, .value = 3}};
+  corio_task *t[2];
+  corio_future *tf[2], *f[3], *next = NULL;
   corio_as_completed *it;
   double t0 = wall_s(), waited;
+  void *v = NULL;
 
   (void)arg;
   (void)result;
   watch_reports();
-  start_jobs(j, 3, t, f);
+  start_jobs(j, 2, t, tf);
+  assert_int_equal(corio_future_create(NULL, &b), 0);
+  f[0] = tf[0];
+  f[1] = b;
+  f[2] = tf[1];
   CHECK_EQ(corio_as_completed_start(&it, f, 3, 0.06), 0);
+  CHECK_EQ(corio_future_set_result(b, CORIO_PTR(2)), 0);
   CHECK_EQ(corio_as_completed_next(it, &next), 0);
   CHECK_PTR(next, f[1]);
   CHECK_TRUE(corio_future_done(next));
@@ -639,11 +690,15 @@ static int as_completed_timeout(void *arg, void **result) {
   CHECK_TRUE(waited >= 0.055);
   CHECK_PTR(next, NULL);
   /* Nothing was cancelled, and the deadline stays passed. */
-  CHECK_TRUE(!corio_task_done(t[0]) && !corio_task_done(t[2]));
+  CHECK_TRUE(!corio_task_done(t[0]) && !corio_task_done(t[1]));
   CHECK_EQ(corio_task_cancelling(t[0]), 0);
-  CHECK_EQ(corio_task_cancelling(t[2]), 0);
+  CHECK_EQ(corio_task_cancelling(t[1]), 0);
   CHECK_EQ(corio_as_completed_next(it, &next), -ETIMEDOUT);
-  finish_jobs_untouched(j, 3, t);
+  gate_open(gate);
+  finish_jobs_untouched(j, 2, t);
+  CHECK_EQ(corio_future_result(b, &v), 0);
+  CHECK_EQ(CORIO_INT(v), 2);
+  corio_future_unref(b);
   corio_as_completed_free(it);
   CHECK_EQ(reports.count, 0);
   return 0;
@@ -656,28 +711,37 @@ static void test_as_completed_timeout(void **state) {
 }
 
 static int as_completed_free_early(void *arg, void **result) {
-  struct job j[3] = {{.delay = 0.01, .value = 1},
-                     {.delay = 0.03, .value = 2},
-                     {.delay = 0.04, .value = 3}};
-  corio_task *t[3];
-  corio_future *f[3], *next;
+  /* A (a plain future) is set right after the first iterator starts: its
+   * completion is queued before that iterator's deadline can pass. B and
+   * C (tasks) wait for a gate opened once both iterators are freed. */
+  corio_future *gate = gate_create(), *a;
+  struct job j[2] = {{.gate = gate, .value = 2}, {.gate = gate, .value = 3}};
+  corio_task *t[2];
+  corio_future *tf[2], *f[3], *next;
   corio_as_completed *it;
 
   (void)arg;
   (void)result;
-  start_jobs(j, 3, t, f);
+  start_jobs(j, 2, t, tf);
+  assert_int_equal(corio_future_create(NULL, &a), 0);
+  f[0] = a;
+  f[1] = tf[0];
+  f[2] = tf[1];
   /* One taken, then freed with the others pending and a timer armed. */
   CHECK_EQ(corio_as_completed_start(&it, f, 3, 0.02), 0);
+  CHECK_EQ(corio_future_set_result(a, CORIO_PTR(1)), 0);
   CHECK_EQ(corio_as_completed_next(it, &next), 0);
   CHECK_PTR(next, f[0]);
   corio_as_completed_free(it);
   /* Never stepped at all. */
   CHECK_EQ(corio_as_completed_start(&it, f, 3, 0.01), 0);
   corio_as_completed_free(it);
-  /* Past both deadlines and completions: nothing fires into the freed
-   * iterators. */
+  /* Past both deadlines (set before this sleep, and shorter) and the
+   * completions: nothing fires into the freed iterators. */
+  gate_open(gate);
   CHECK_EQ(corio_sleep(0.06), 0);
-  finish_jobs_untouched(j, 3, t);
+  finish_jobs_untouched(j, 2, t);
+  corio_future_unref(a);
   return 0;
 }
 
@@ -711,7 +775,9 @@ static int iterate_body(void *arg, void **result) {
 }
 
 static int as_completed_cancelled(void *arg, void **result) {
-  struct job j = {.delay = 0.05, .value = 1};
+  /* The job finishes only once the iterating task has been cancelled. */
+  corio_future *gate = gate_create();
+  struct job j = {.gate = gate, .value = 1};
   struct iterating s = {.got = NULL};
   corio_task *t, *w;
   corio_future *f;
@@ -719,10 +785,11 @@ static int as_completed_cancelled(void *arg, void **result) {
   (void)arg;
   (void)result;
   start_jobs(&j, 1, &t, &f);
-  CHECK_EQ(corio_as_completed_start(&s.it, &f, 1, 1.0), 0);
+  CHECK_EQ(corio_as_completed_start(&s.it, &f, 1, FOREVER), 0);
   w = spawn_or_fail(iterate_body, &s);
-  CHECK_EQ(corio_sleep(0.01), 0);
+  CHECK_EQ(corio_sleep(0), 0); /* w waits in next() now */
   CHECK_EQ(corio_task_cancel(w, NULL), 1);
+  gate_open(gate);
   CHECK_EQ(corio_await(w, NULL), 0);
   CHECK_EQ(s.first_rc, -ECANCELED);
   CHECK_EQ(s.second_rc, 0);
@@ -769,6 +836,7 @@ static int walked(void *arg, void **result) {
    * may still run a step before corio_run cancels them. */
   static int callbacks;
   static struct job j[3];
+  static corio_future *gate;
   corio_task *t[3] = {NULL, NULL, NULL};
   corio_future *f[3], *done[3], *pending[3], *next;
   corio_as_completed *it = NULL;
@@ -777,6 +845,7 @@ static int walked(void *arg, void **result) {
 
   (void)arg;
   (void)result;
+  gate = NULL;
   j[0] = (struct job){.delay = 0.001, .value = 1};
   j[1] = (struct job){.delay = 0.002, .value = 2};
   j[2] = (struct job){.delay = 0.03, .value = 3};
@@ -800,8 +869,10 @@ static int walked(void *arg, void **result) {
     STEP(rc < 0 ? rc : -EPROTO);
   for (size_t i = 0; i < 3; i++)
     STEP(corio_await(t[i], NULL));
-  /* A deadline that passes before the last child. */
-  j[2] = (struct job){.delay = 0.03, .value = 3};
+  /* A deadline that passes before the last child, which waits for a gate
+   * opened only after that. */
+  STEP(corio_future_create(NULL, &gate));
+  j[2] = (struct job){.gate = gate, .value = 3};
   corio_task_unref(t[2]);
   t[2] = NULL;
   STEP(corio_spawn(&t[2], job_body, &j[2]));
@@ -813,10 +884,16 @@ static int walked(void *arg, void **result) {
     seen++;
   if (rc != -ETIMEDOUT || seen != 2)
     STEP(rc < 0 && rc != -ETIMEDOUT ? rc : -EPROTO);
+  STEP(corio_future_set_result(gate, NULL));
   STEP(corio_await(t[2], NULL));
   rc = 0;
 out:
   corio_as_completed_free(it);
+  /* The last child reads its gate in its first step: one that has not
+   * run yet must not run at all once the gate is gone. */
+  if (gate && t[2] && !corio_task_done(t[2]))
+    (void)corio_task_cancel(t[2], NULL);
+  corio_future_unref(gate);
   for (size_t i = 0; i < 3; i++)
     corio_task_unref(t[i]);
   return rc;

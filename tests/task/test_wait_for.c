@@ -2,15 +2,21 @@
 #include "corio/combine.h"
 #include "task_test.h"
 
+/* FOREVER: longer than any test runs, so that whatever must happen first
+ * (a timeout, a cancellation) does, however slow the machine. */
+#define FOREVER 3600.0
+
 struct inner {
   double delay;
   int swallow; /* handle the cancellation and finish with a result */
   int cancelled, finished;
+  corio_future *gate; /* if set: awaited instead of sleeping */
 };
 
 static int inner_body(void *arg, void **result) {
   struct inner *in = arg;
-  int rc = corio_sleep(in->delay);
+  int rc =
+      in->gate ? corio_future_await(in->gate, NULL) : corio_sleep(in->delay);
 
   if (rc == -ECANCELED) {
     in->cancelled = 1;
@@ -25,24 +31,24 @@ static int inner_body(void *arg, void **result) {
 }
 
 static int timeouts(void *arg, void **result) {
-  struct inner slow = {5.0, 0, 0, 0}, quick = {0.0, 0, 0, 0};
+  struct inner slow = {FOREVER, 0, 0, 0, NULL}, quick = {0.0, 0, 0, 0, NULL};
   corio_task *t;
   void *r = NULL;
-  double t0 = wall_s();
 
   (void)arg;
   (void)result;
-  /* Times out: the inner task is cancelled and has finished by then. */
+  /* Times out: the inner task is cancelled and has finished by then (it
+   * would sleep for an hour: the test finishing shows it was not waited
+   * for). */
   t = spawn_or_fail(inner_body, &slow);
   assert_int_equal(corio_wait_for(corio_task_future(t), 0.02, &r), -ETIMEDOUT);
   assert_true(corio_task_done(t));
   assert_true(corio_task_cancelled(t));
   assert_true(slow.cancelled);
-  assert_true(wall_s() - t0 < 2);
   corio_task_unref(t);
-  /* In time: the result. */
+  /* In time: the result (a deadline that cannot pass first). */
   t = spawn_or_fail(inner_body, &quick);
-  assert_int_equal(corio_wait_for(corio_task_future(t), 1.0, &r), 0);
+  assert_int_equal(corio_wait_for(corio_task_future(t), FOREVER, &r), 0);
   assert_int_equal(CORIO_INT(r), 7);
   corio_task_unref(t);
   /* No timeout. */
@@ -56,7 +62,8 @@ static int timeouts(void *arg, void **result) {
   assert_int_equal(
       corio_wait_for(
           corio_task_future(
-              t = spawn_or_fail(inner_body, &(struct inner){5.0, 0, 0, 0})),
+              t = spawn_or_fail(inner_body,
+                                &(struct inner){FOREVER, 0, 0, 0, NULL})),
           0, &r),
       -ETIMEDOUT);
   assert_true(corio_task_cancelled(t));
@@ -79,7 +86,7 @@ static void test_timeout_cancels_and_waits(void **state) {
 /* An inner task that swallows the cancellation and finishes: its result
  * comes back (asyncio 3.12 does the same). */
 static int swallowed(void *arg, void **result) {
-  struct inner stubborn = {5.0, 1, 0, 0};
+  struct inner stubborn = {FOREVER, 1, 0, 0, NULL};
   corio_task *t;
   void *r = NULL;
 
@@ -110,14 +117,14 @@ static int wait_for_inner(void *arg, void **result) {
   corio_task *t = spawn_or_fail(inner_body, &w->in);
 
   (void)result;
-  w->rc = corio_wait_for(corio_task_future(t), 10.0, NULL);
+  w->rc = corio_wait_for(corio_task_future(t), FOREVER, NULL);
   assert_true(corio_task_done(t));
   corio_task_unref(t);
   return w->rc;
 }
 
 static int cancel_waiter(void *arg, void **result) {
-  struct waiter w = {{5.0, 0, 0, 0}, 1};
+  struct waiter w = {{FOREVER, 0, 0, 0, NULL}, 1};
   corio_task *t;
 
   (void)arg;
@@ -185,16 +192,18 @@ static int await_shielded(void *arg, void **result) {
 }
 
 static int shield_outer_cancel(void *arg, void **result) {
-  struct shielded s = {{0.02, 0, 0, 0}, NULL, 1};
+  struct shielded s = {{0.0, 0, 0, 0, NULL}, NULL, 1};
   corio_task *inner, *waiter;
   void *r = NULL;
 
   (void)arg;
   (void)result;
+  /* The inner task works until the test lets it finish. */
+  assert_int_equal(corio_future_create(NULL, &s.in.gate), 0);
   inner = spawn_or_fail(inner_body, &s.in);
   assert_int_equal(corio_shield(corio_task_future(inner), &s.outer), 0);
   waiter = spawn_or_fail(await_shielded, &s);
-  assert_int_equal(corio_sleep(0.005), 0);
+  assert_int_equal(corio_sleep(0), 0);
   /* Cancelling the waiter cancels the outer future it awaits (asyncio's
    * rule); the inner runs on. */
   assert_int_equal(corio_task_cancel(waiter, NULL), 1);
@@ -202,9 +211,12 @@ static int shield_outer_cancel(void *arg, void **result) {
   assert_int_equal(corio_future_cancel(s.outer, NULL), 0);
   assert_int_equal(corio_await(waiter, NULL), -ECANCELED);
   assert_false(corio_task_done(inner));
+  assert_false(corio_future_cancelled(s.in.gate));
+  assert_int_equal(corio_future_set_result(s.in.gate, NULL), 0);
   assert_int_equal(corio_await(inner, &r), 0);
   assert_int_equal(CORIO_INT(r), 7);
   assert_true(s.in.finished && !s.in.cancelled);
+  corio_future_unref(s.in.gate);
   corio_future_unref(s.outer);
   corio_task_unref(waiter);
   corio_task_unref(inner);
@@ -220,7 +232,7 @@ static void test_shield_keeps_inner_running(void **state) {
 }
 
 static int shield_inner_cancel(void *arg, void **result) {
-  struct shielded s = {{5.0, 0, 0, 0}, NULL, 1};
+  struct shielded s = {{FOREVER, 0, 0, 0, NULL}, NULL, 1};
   corio_task *inner, *waiter;
   corio_future *done_outer;
   void *r = NULL;
@@ -242,7 +254,7 @@ static int shield_inner_cancel(void *arg, void **result) {
   assert_true(corio_future_cancelled(done_outer));
   corio_future_unref(done_outer);
   corio_task_unref(inner);
-  inner = spawn_or_fail(inner_body, &(struct inner){0.0, 0, 0, 0});
+  inner = spawn_or_fail(inner_body, &(struct inner){0.0, 0, 0, 0, NULL});
   assert_int_equal(corio_await(inner, NULL), 0);
   assert_int_equal(corio_shield(corio_task_future(inner), &done_outer), 0);
   assert_int_equal(corio_future_result(done_outer, &r), 0);
@@ -302,22 +314,22 @@ static int bounded_life(void *arg, void **result) {
 
   (void)arg;
   (void)result;
-  quick = (struct inner){0.001, 0, 0, 0};
-  slow = (struct inner){5.0, 0, 0, 0};
+  quick = (struct inner){0.0, 0, 0, 0, NULL};
+  slow = (struct inner){FOREVER, 0, 0, 0, NULL};
   if ((rc = corio_spawn(&a, inner_body, &quick)) < 0)
     return rc;
   if ((rc = corio_spawn(&b, inner_body, &slow)) < 0)
     goto out;
   if ((rc = corio_shield(corio_task_future(a), &outer)) < 0)
     goto out;
-  if ((rc = corio_wait_for(outer, 1.0, NULL)) < 0)
+  if ((rc = corio_wait_for(outer, FOREVER, NULL)) < 0)
     goto out;
   rc = corio_wait_for(corio_task_future(b), 0.002, NULL);
   if (rc != -ETIMEDOUT)
     goto out;
   if ((rc = corio_timeout_enter(&scope, 0.002)) < 0)
     goto out;
-  rc = corio_timeout_exit(&scope, corio_sleep(1));
+  rc = corio_timeout_exit(&scope, corio_sleep(FOREVER));
   rc = rc == -ETIMEDOUT ? 0 : (rc < 0 ? rc : -EPROTO);
 out:
   corio_future_unref(outer);
