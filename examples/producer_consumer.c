@@ -36,13 +36,24 @@
  *
  * random.randint(1, 10) comes from a small xorshift generator with a
  * fixed seed, so the values are the same on every run. The seed's seconds
- * are EXAMPLE_UNIT. Each round starts one unit after the previous one,
- * and within a round the tasks run in the order in which they went to
- * sleep (producers first: in the first round the consumers wait for
- * them), however late the loop gets to their timers; so the output is
- * the same on every run. The one time printed is when main cancels the
- * consumers, after its single sleep of 10 units: whole units since main
- * started, rounded down as in say_after.c.
+ * are EXAMPLE_UNIT.
+ *
+ * The output must not depend on the machine's speed (see example.h), so
+ * the tasks keep a schedule: every sleep ends on a deadline of the
+ * examples' schedule (example_sleep_until_ns), one unit after the instant
+ * the sleeper was due to start it: a producer's round k begins at k units
+ * since main started, and a consumer sleeps from the instant it got its
+ * value (the instant the value was put). asyncio.sleep's lateness would
+ * add up over the rounds instead, and a loaded machine could then run a
+ * producer's last put after main's cancel, or a consumer's get before a
+ * put of the same round. The schedule wakes the sleepers due at one
+ * instant together, in the order they went to sleep (the producers first:
+ * in the first round the consumers waited for them), and lets the puts
+ * and gets of that round run before a later deadline wakes anyone, however
+ * late the loop gets there. main's sleep of 10 units is on the schedule
+ * too; the one time printed is its deadline, 10 units since main started
+ * (a time on the schedule, not a reading of the clock, which a loaded
+ * machine can make a unit late; checked not to be early by example_due).
  */
 #include <corio/queue.h>
 
@@ -56,6 +67,9 @@ struct shared {
   corio_queue queue;
   uint32_t random; /* xorshift32 state, never 0 */
   int64_t start_ns;
+  /* The instant, in units since start_ns, at which the schedule last woke
+   * its sleepers: what a wake-up sets off happens at that instant. */
+  long long now;
 };
 
 /* One task: its name and the state it shares with the others. */
@@ -79,9 +93,18 @@ static int randint(uint32_t *state, int lo, int hi) {
   return lo + (int)(xorshift32(state) % (uint32_t)(hi - lo + 1));
 }
 
-static long long units_since(int64_t start_ns) {
-  return (long long)((corio_loop_time_ns(corio_loop_running()) - start_ns) /
-                     EXAMPLE_UNIT_NS);
+/* Sleeps until `at` units since main started, on the examples' schedule.
+ * Returns 0, or the error (-ECANCELED passed on as it is, others
+ * reported). */
+static int sleep_until(struct shared *s, long long at) {
+  int rc = example_sleep_until_ns(s->start_ns + at * EXAMPLE_UNIT_NS);
+
+  if (rc == -ECANCELED)
+    return rc;
+  if (rc < 0)
+    return example_task_fail(EXAMPLE, "example_sleep_until_ns", rc);
+  s->now = at;
+  return 0;
 }
 
 static int consumer(void *arg, void **result) {
@@ -98,11 +121,10 @@ static int consumer(void *arg, void **result) {
     if (rc < 0)
       return example_task_fail(EXAMPLE, "corio_queue_get", rc);
     printf("%s get a val: %d\n", role->identity, (int)(intptr_t)item);
-    rc = corio_sleep(EXAMPLE_UNIT);
-    if (rc == -ECANCELED)
-      return rc;
+    /* asyncio.sleep(1) from the instant the value was put. */
+    rc = sleep_until(s, s->now + 1);
     if (rc < 0)
-      return example_task_fail(EXAMPLE, "corio_sleep", rc);
+      return rc; /* -ECANCELED: the task ends cancelled */
   }
 }
 
@@ -118,9 +140,10 @@ static int producer(void *arg, void **result) {
     if (rc < 0)
       return example_task_fail(EXAMPLE, "corio_queue_put", rc);
     printf("%s put a val: %d\n", role->identity, val);
-    rc = corio_sleep(EXAMPLE_UNIT);
+    /* asyncio.sleep(1): round i + 1 begins i + 1 units since the start. */
+    rc = sleep_until(s, i + 1);
     if (rc < 0)
-      return example_task_fail(EXAMPLE, "corio_sleep", rc);
+      return rc;
   }
   return 0;
 }
@@ -185,6 +208,7 @@ static int pc_main(void *arg, void **result) {
     return example_task_fail(EXAMPLE, "corio_queue_init", rc);
   s.random = 2024;
   s.start_ns = corio_loop_time_ns(corio_loop_running());
+  s.now = 0;
   for (i = 0; i < N_TASKS; i++) {
     roles[i] = (struct role){names[i], &s};
     rc = corio_spawn(&tasks[i], i < 2 ? consumer : producer, &roles[i]);
@@ -197,15 +221,17 @@ static int pc_main(void *arg, void **result) {
     (void)corio_queue_destroy(&s.queue);
     return example_task_fail(EXAMPLE, "corio_spawn", rc);
   }
-  rc = corio_sleep(10 * EXAMPLE_UNIT);
+  rc = sleep_until(&s, 10);
   if (rc < 0) {
     cancel_and_wait(tasks, N_TASKS);
     release_tasks(tasks, N_TASKS);
     (void)corio_queue_destroy(&s.queue);
-    return example_task_fail(EXAMPLE, "corio_sleep", rc);
+    return rc == -ECANCELED
+               ? example_task_fail(EXAMPLE, "example_sleep_until_ns", rc)
+               : rc;
   }
   printf(">>> consumer_1.cancel(); consumer_2.cancel()  # t=%lld\n",
-         units_since(s.start_ns));
+         example_due(EXAMPLE, s.start_ns, s.now));
   for (i = 0; i < 2; i++) {
     rc = corio_task_cancel(tasks[i], NULL);
     if (rc != 1)
@@ -224,7 +250,7 @@ static int pc_main(void *arg, void **result) {
 int example_producer_consumer(void) {
   int rc;
 
-  printf("(t: whole units of %d ms since main started)\n"
+  printf("(t: time on main's schedule, in units of %d ms since it started)\n"
          ">>> asyncio.run(main())\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
   rc = corio_run(pc_main, NULL, NULL);

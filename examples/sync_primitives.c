@@ -56,15 +56,23 @@
  * CORIO_EBROKENBARRIER (BrokenBarrierError). gather() here spawns the
  * workers as tasks and awaits each in turn.
  *
- * The seed's seconds are EXAMPLE_UNIT, and times are printed as whole
- * units since main started (t=...), rounded down as in say_after.c. Each
- * order in the output is decided by the loop's rules, never by a race
- * between timers: where two timers must fire in one loop iteration (the
- * two semaphore holders, which the seed shows giving up access before the
- * third worker gets it), they share one deadline on the loop's clock
- * (example_sleep_until_ns) rather than each sleeping one unit from a
- * slightly different instant, which a slow machine could split over two
- * iterations. */
+ * The seed's seconds are EXAMPLE_UNIT. The output must not depend on the
+ * machine's speed (see example.h), so each part keeps a schedule: every
+ * sleep ends on a deadline of the examples' schedule
+ * (example_sleep_until_ns), `units` after the instant at which the
+ * sleeper was due to start it (main's start, or the instant it was woken
+ * at: a lock handed over at 1 is acquired at 1). The schedule wakes the
+ * sleepers due at one instant together, in the order they went to sleep,
+ * and lets whatever that sets off (a lock or a permit handed over, a
+ * condition's waiters taking the lock in turn) run before a later
+ * deadline wakes anyone, however late the loop gets there. So each order
+ * in the output is decided by the loop's rules: the two semaphore holders
+ * share the deadline 1 and both give up access before the third worker
+ * gets it, as in the seed. The times printed (t=...) are the instants on
+ * the schedule, in units since main started: when each line was due, not
+ * a reading of the clock, which a loaded machine can make a unit late.
+ * Each is checked against the clock, which must not be early
+ * (example_due). */
 #include <corio/sync.h>
 
 #include "example.h"
@@ -72,19 +80,43 @@
 #define EXAMPLE "sync_primitives"
 #define MAX_WORKERS 3
 
+/* A part's schedule: when its main started, and the instant (units since
+ * then) at which the schedule last woke its sleepers. Whatever a wake-up
+ * sets off runs before the next deadline, so it happens at that instant. */
+struct timeline {
+  int64_t start_ns;
+  long long now;
+};
+
 /* One task of a part: gather() runs fn(worker). */
 struct worker {
   corio_task_fn fn;
   const char *name;
-  void *shared;     /* the primitive, or a struct holding it */
-  int64_t start_ns; /* when the part's main started */
+  void *shared;        /* the primitive, or a struct holding it */
+  struct timeline *tl; /* the part's schedule */
 };
 
-static int64_t now_ns(void) { return corio_loop_time_ns(corio_loop_running()); }
+/* Starts tl at the loop's time now: instant 0. */
+static void timeline_start(struct timeline *tl) {
+  tl->start_ns = corio_loop_time_ns(corio_loop_running());
+  tl->now = 0;
+}
 
-/* Whole units since start_ns, rounded down. */
-static long long units_since(int64_t start_ns) {
-  return (long long)((now_ns() - start_ns) / EXAMPLE_UNIT_NS);
+/* The current instant on tl, to be printed: checked against the clock. */
+static long long t_now(const struct timeline *tl) {
+  return example_due(EXAMPLE, tl->start_ns, tl->now);
+}
+
+/* await asyncio.sleep(units), on tl's schedule: until `units` after the
+ * current instant. Returns 0, or the error (reported). */
+static int sleep_units(struct timeline *tl, int units) {
+  long long at = tl->now + units;
+  int rc = example_sleep_until_ns(tl->start_ns + at * EXAMPLE_UNIT_NS);
+
+  if (rc < 0)
+    return example_task_fail(EXAMPLE, "example_sleep_until_ns", rc);
+  tl->now = at;
+  return 0;
 }
 
 /* Prints an error the way the other examples show an exception. */
@@ -101,13 +133,6 @@ static int expect_error(const char *call, int rc, int want) {
     return example_task_unexpected(EXAMPLE, call, rc, want);
   print_error(rc);
   return 0;
-}
-
-/* Sleeps `units` units. */
-static int sleep_units(int units) {
-  int rc = corio_sleep(units * EXAMPLE_UNIT);
-
-  return rc < 0 ? example_task_fail(EXAMPLE, "corio_sleep", rc) : 0;
 }
 
 /* ---- tasks: spawn, cancel, await ----------------------------------------- */
@@ -161,15 +186,15 @@ static int gather(struct worker *workers, int n) {
   return rc < 0 ? rc : await_all(tasks, n);
 }
 
-/* Fills workers[0..n-1] with fn, names[i] and the shared primitive, all
- * starting now. */
+/* Fills workers[0..n-1] with fn, names[i], the shared primitive and the
+ * part's schedule. */
 static void make_workers(struct worker *workers, int n, corio_task_fn fn,
-                         const char *const *names, void *shared) {
-  int64_t start_ns = now_ns();
+                         const char *const *names, void *shared,
+                         struct timeline *tl) {
   int i;
 
   for (i = 0; i < n; i++)
-    workers[i] = (struct worker){fn, names[i], shared, start_ns};
+    workers[i] = (struct worker){fn, names[i], shared, tl};
 }
 
 static const char *const worker_names[MAX_WORKERS] = {"Worker 1", "Worker 2",
@@ -186,11 +211,12 @@ static int lock_worker(void *arg, void **result) {
   rc = corio_lock_acquire(lock);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_lock_acquire", rc);
-  printf("%s acquired the lock (t=%lld)\n", w->name, units_since(w->start_ns));
-  rc = sleep_units(1);
+  /* Acquired at the current instant: at once, or when the holder, woken
+   * then, released it. */
+  printf("%s acquired the lock (t=%lld)\n", w->name, t_now(w->tl));
+  rc = sleep_units(w->tl, 1);
   if (rc == 0)
-    printf("%s released the lock (t=%lld)\n", w->name,
-           units_since(w->start_ns));
+    printf("%s released the lock (t=%lld)\n", w->name, t_now(w->tl));
   /* The end of `async with`: released whatever happened in the block. */
   release_rc = corio_lock_release(lock);
   if (rc < 0)
@@ -203,11 +229,13 @@ static int lock_worker(void *arg, void **result) {
 static int lock_main(void *arg, void **result) {
   corio_lock lock = CORIO_LOCK_INIT;
   struct worker workers[2];
+  struct timeline tl;
   int rc;
 
   (void)arg;
   (void)result;
-  make_workers(workers, 2, lock_worker, worker_names, &lock);
+  timeline_start(&tl);
+  make_workers(workers, 2, lock_worker, worker_names, &lock, &tl);
   rc = gather(workers, 2);
   if (rc < 0)
     return rc;
@@ -242,19 +270,20 @@ static int seed_waiter(void *arg, void **result) {
 }
 
 static int event_seed_main(void *arg, void **result) {
-  int64_t start_ns = now_ns();
+  struct timeline tl;
   int rc;
 
   (void)arg;
   (void)result;
+  timeline_start(&tl);
   corio_event_init(&seed_event);
   rc = corio_spawn(NULL, seed_waiter, NULL);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_spawn", rc);
-  rc = sleep_units(2);
+  rc = sleep_units(&tl, 2);
   if (rc < 0)
     return rc;
-  printf("setting the event (t=%lld)\n", units_since(start_ns));
+  printf("setting the event (t=%lld)\n", t_now(&tl));
   corio_event_set(&seed_event);
   return 0;
 }
@@ -268,7 +297,7 @@ static int event_waiter(void *arg, void **result) {
   rc = corio_event_wait(w->shared);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_event_wait", rc);
-  printf("%s woke up (t=%lld)\n", w->name, units_since(w->start_ns));
+  printf("%s woke up (t=%lld)\n", w->name, t_now(w->tl));
   return 0;
 }
 
@@ -278,18 +307,19 @@ static int event_all_main(void *arg, void **result) {
   corio_event event = CORIO_EVENT_INIT;
   struct worker workers[MAX_WORKERS];
   corio_task *tasks[MAX_WORKERS];
+  struct timeline tl;
   int rc;
 
   (void)arg;
   (void)result;
-  make_workers(workers, MAX_WORKERS, event_waiter, names, &event);
+  timeline_start(&tl);
+  make_workers(workers, MAX_WORKERS, event_waiter, names, &event, &tl);
   rc = spawn_all(tasks, workers, MAX_WORKERS);
   if (rc < 0)
     return rc;
-  rc = sleep_units(1);
+  rc = sleep_units(&tl, 1);
   if (rc == 0) {
-    printf(">>> event.set(); event.clear()  # t=%lld\n",
-           units_since(workers[0].start_ns));
+    printf(">>> event.set(); event.clear()  # t=%lld\n", t_now(&tl));
     corio_event_set(&event);
     corio_event_clear(&event);
     printf(">>> event.is_set()\n%s\n",
@@ -326,11 +356,12 @@ static int seed_consumer(void *arg, void **result) {
 }
 
 static int seed_producer(void *arg, void **result) {
-  corio_condition *cond = ((struct worker *)arg)->shared;
+  struct worker *w = arg;
+  corio_condition *cond = w->shared;
   int rc, release_rc;
 
   (void)result;
-  rc = sleep_units(1);
+  rc = sleep_units(w->tl, 1);
   if (rc < 0)
     return rc;
   rc = corio_lock_acquire(corio_condition_lock(cond));
@@ -348,12 +379,14 @@ static int seed_producer(void *arg, void **result) {
 
 static int condition_seed_main(void *arg, void **result) {
   corio_condition cond = CORIO_CONDITION_INIT;
-  struct worker workers[2] = {{seed_consumer, "consumer", &cond, 0},
-                              {seed_producer, "producer", &cond, 0}};
+  struct timeline tl;
+  struct worker workers[2] = {{seed_consumer, "consumer", &cond, &tl},
+                              {seed_producer, "producer", &cond, &tl}};
   int rc;
 
   (void)arg;
   (void)result;
+  timeline_start(&tl);
   rc = gather(workers, 2);
   if (rc < 0)
     return rc;
@@ -392,7 +425,7 @@ static int shelf_consumer(void *arg, void **result) {
   if (rc == 0) {
     shelf->items--;
     printf("%s takes one, %d left (t=%lld)\n", w->name, shelf->items,
-           units_since(w->start_ns));
+           t_now(w->tl));
   }
   release_rc = corio_lock_release(lock);
   if (rc < 0)
@@ -402,11 +435,11 @@ static int shelf_consumer(void *arg, void **result) {
   return 0;
 }
 
-/* Sleeps a unit, then puts `add` items on the shelf and notifies n
+/* Sleeps a unit on tl, then puts `add` items on the shelf and notifies n
  * waiters (all if n < 0), holding the lock. */
-static int restock(struct shelf *shelf, int add, int n) {
+static int restock(struct shelf *shelf, struct timeline *tl, int add, int n) {
   corio_lock *lock = corio_condition_lock(&shelf->cond);
-  int rc = sleep_units(1), release_rc;
+  int rc = sleep_units(tl, 1), release_rc;
 
   if (rc < 0)
     return rc;
@@ -435,19 +468,21 @@ static int condition_shelf_main(void *arg, void **result) {
   struct shelf shelf = {CORIO_CONDITION_INIT, 0};
   struct worker workers[MAX_WORKERS];
   corio_task *tasks[MAX_WORKERS];
+  struct timeline tl;
   int rc;
 
   (void)arg;
   (void)result;
-  make_workers(workers, MAX_WORKERS, shelf_consumer, names, &shelf);
+  timeline_start(&tl);
+  make_workers(workers, MAX_WORKERS, shelf_consumer, names, &shelf, &tl);
   rc = spawn_all(tasks, workers, MAX_WORKERS);
   if (rc < 0)
     return rc;
   /* One item for three: all wake, the first takes it, the others see an
    * empty shelf and wait again. Then two items for the two left. */
-  rc = restock(&shelf, 1, -1);
+  rc = restock(&shelf, &tl, 1, -1);
   if (rc == 0)
-    rc = restock(&shelf, 2, 2);
+    rc = restock(&shelf, &tl, 2, 2);
   if (rc < 0)
     cancel_all(tasks, MAX_WORKERS);
   if (await_all(tasks, MAX_WORKERS) < 0 && rc == 0)
@@ -462,22 +497,20 @@ static int condition_shelf_main(void *arg, void **result) {
 static int semaphore_worker(void *arg, void **result) {
   struct worker *w = arg;
   corio_semaphore *sem = w->shared;
-  long long t;
   int rc, release_rc;
 
   (void)result;
   rc = corio_semaphore_acquire(sem);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_semaphore_acquire", rc);
-  t = units_since(w->start_ns);
-  printf("%s got access (t=%lld)\n", w->name, t);
-  /* One unit of work: until the next whole unit of the shared clock. */
-  rc = example_sleep_until_ns(w->start_ns + (t + 1) * EXAMPLE_UNIT_NS);
+  printf("%s got access (t=%lld)\n", w->name, t_now(w->tl));
+  /* One unit of work: the two holders share its end, one deadline. */
+  rc = sleep_units(w->tl, 1);
   if (rc == 0)
-    printf("%s gave up access (t=%lld)\n", w->name, units_since(w->start_ns));
+    printf("%s gave up access (t=%lld)\n", w->name, t_now(w->tl));
   release_rc = corio_semaphore_release(sem);
   if (rc < 0)
-    return example_task_fail(EXAMPLE, "example_sleep_until_ns", rc);
+    return rc;
   if (release_rc < 0)
     return example_task_fail(EXAMPLE, "corio_semaphore_release", release_rc);
   return 0;
@@ -486,11 +519,13 @@ static int semaphore_worker(void *arg, void **result) {
 static int semaphore_main(void *arg, void **result) {
   corio_semaphore sem = CORIO_SEMAPHORE_INIT(2);
   struct worker workers[MAX_WORKERS];
+  struct timeline tl;
   int rc;
 
   (void)arg;
   (void)result;
-  make_workers(workers, MAX_WORKERS, semaphore_worker, worker_names, &sem);
+  timeline_start(&tl);
+  make_workers(workers, MAX_WORKERS, semaphore_worker, worker_names, &sem, &tl);
   rc = gather(workers, MAX_WORKERS);
   if (rc < 0)
     return rc;
@@ -557,7 +592,8 @@ static int barrier_main(void *arg, void **result) {
 
   (void)arg;
   (void)result;
-  make_workers(workers, MAX_WORKERS, barrier_worker, worker_names, &barrier);
+  make_workers(workers, MAX_WORKERS, barrier_worker, worker_names, &barrier,
+               NULL);
   rc = gather(workers, MAX_WORKERS);
   if (rc == 0 && (rc = corio_barrier_destroy(&barrier)) < 0)
     return example_task_fail(EXAMPLE, "corio_barrier_destroy", rc);
@@ -588,7 +624,7 @@ static int barrier_abort_main(void *arg, void **result) {
 
   (void)arg;
   (void)result;
-  make_workers(workers, 2, aborted_worker, worker_names, &barrier);
+  make_workers(workers, 2, aborted_worker, worker_names, &barrier, NULL);
   rc = spawn_all(tasks, workers, 2);
   if (rc < 0)
     return rc;
@@ -646,7 +682,7 @@ int example_sync_primitives(void) {
   size_t i;
   int rc;
 
-  printf("(t: whole units of %d ms since main started)\n",
+  printf("(t: time on main's schedule, in units of %d ms since it started)\n",
          (int)(EXAMPLE_UNIT_NS / 1000000));
   for (i = 0; i < sizeof parts / sizeof parts[0]; i++) {
     printf("%s\n>>> asyncio.run(main())\n", parts[i].title);

@@ -16,11 +16,14 @@ static void quiet(corio_loop *loop, const corio_loop_error *e, void *arg) {
 /* ---- bodies ----------------------------------------------------------------
  */
 
-/* Sleeps on its loop, then returns value (or fails with error). */
+/* Sleeps on its loop, then, if until is set, waits (bounded) until
+ * *until >= until_value; then returns value (or fails with error). */
 struct slow {
   double seconds;
   intptr_t value;
   int error;
+  atomic_int *until;
+  int until_value;
   corio_loop *ran_on;
   atomic_int started, finished;
 };
@@ -35,11 +38,15 @@ static void slow_init(struct slow *s, double seconds, intptr_t value) {
 
 static int slow_task(void *arg, void **result) {
   struct slow *s = arg;
+  double deadline;
   int rc;
 
   s->ran_on = corio_loop_running();
   atomic_store(&s->started, 1);
   rc = corio_sleep(s->seconds);
+  deadline = wall_s() + THREAD_TEST_PATIENCE_S;
+  while (rc == 0 && s->until && atomic_load(s->until) < s->until_value)
+    rc = wall_s() > deadline ? -ETIMEDOUT : corio_sleep(0.001);
   atomic_store(&s->finished, 1);
   if (rc < 0)
     return rc;
@@ -256,14 +263,17 @@ static void test_loops_in_several_threads_at_once(void **state) {
 
 static corio_loop *loop_b; /* the background loop of the current test */
 
-/* On loop A: awaits a task of loop B while a ticker keeps ticking on A. */
+/* On loop A: awaits a task of loop B while a ticker keeps ticking on A.
+ * B's task ends only once A's ticker has ticked 10 more times (or after
+ * THREAD_TEST_PATIENCE_S): a loop A blocked in the await would make no
+ * ticks, and the check of the ticks would fail however fast the machine. */
 static int await_other_loop(void *arg, void **result) {
   struct slow *s = arg;
   struct ticker tk = {0};
   corio_threadsafe_future *fut = NULL;
   corio_task *ticker = NULL;
-  double t0, took;
-  int rc, ticks;
+  double t0 = 0, took;
+  int rc, ticks = 0;
   void *r = NULL;
 
   corio_task *dog = watch_me();
@@ -275,19 +285,25 @@ static int await_other_loop(void *arg, void **result) {
     return rc;
   }
   rc = corio_sleep(0.005); /* let the ticker start */
-  if (rc == 0)
-    rc = corio_run_coroutine_threadsafe(loop_b, slow_task, s, &fut);
-  CHECK_EQ(rc, 0);
   if (rc == 0) {
+    /* The ticker runs only while this task is suspended: none between
+     * here and the await. Timed from before B can start its sleep. */
     t0 = wall_s();
     ticks = atomic_load(&tk.ticks);
+    s->until = &tk.ticks;
+    s->until_value = ticks + 10;
+    rc = corio_run_coroutine_threadsafe(loop_b, slow_task, s, &fut);
+  }
+  CHECK_EQ(rc, 0);
+  if (rc == 0) {
     rc = corio_threadsafe_future_await(fut, &r);
     took = wall_s() - t0;
     ticks = atomic_load(&tk.ticks) - ticks;
     CHECK_EQ(rc, 0);
     CHECK_EQ((intptr_t)r, 77);
+    /* Never early: B's task sleeps 150 ms, all of it after t0. */
     CHECK_TRUE(took >= 0.1);
-    /* ~75 ticks of 2 ms in 150 ms: A was not blocked while waiting. */
+    /* A was not blocked while waiting: its ticker ticked meanwhile. */
     CHECK_TRUE(ticks >= 10);
     CHECK_TRUE(corio_threadsafe_future_done(fut));
     corio_threadsafe_future_unref(fut);
@@ -357,12 +373,12 @@ static void test_await_an_error_of_another_loop(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-/* The awaiting task is cancelled: -ECANCELED promptly, and the future and
- * B's task go on. */
+/* The awaiting task is cancelled: -ECANCELED at once, without waiting
+ * for the future, and the future and B's task go on. */
 struct awaiter {
   corio_threadsafe_future *fut;
   int rc;
-  double returned_at;
+  int fut_done; /* whether the future was done when the await returned */
 };
 
 static int awaiter_task(void *arg, void **result) {
@@ -371,15 +387,14 @@ static int awaiter_task(void *arg, void **result) {
 
   (void)result;
   a->rc = corio_threadsafe_future_await(a->fut, &r);
-  a->returned_at = wall_s();
+  a->fut_done = corio_threadsafe_future_done(a->fut);
   return a->rc;
 }
 
 static int cancel_the_awaiter(void *arg, void **result) {
   atomic_int *open = arg; /* B's task finishes once this is set */
-  struct awaiter a = {NULL, 1, 0};
+  struct awaiter a = {NULL, 1, -1};
   corio_task *t = NULL;
-  double cancelled_at;
   void *r = NULL;
   int rc;
 
@@ -395,12 +410,12 @@ static int cancel_the_awaiter(void *arg, void **result) {
     corio_task *dog;
 
     CHECK_EQ(a.rc, 1); /* still waiting */
-    cancelled_at = wall_s();
     CHECK_EQ(corio_task_cancel(t, "enough"), 1);
     CHECK_EQ(corio_await(t, NULL), -ECANCELED);
     CHECK_EQ(a.rc, -ECANCELED);
-    /* Promptly: B's task is held until after these checks. */
-    CHECK_TRUE(a.returned_at - cancelled_at < 0.5);
+    /* At once: B's task is held until after these checks, so the await
+     * returned with the future still pending. */
+    CHECK_EQ(a.fut_done, 0);
     CHECK_TRUE(corio_task_cancelled(t));
     /* The future is left as it is: not cancelled, still pending. */
     CHECK_EQ(corio_threadsafe_future_done(a.fut), 0);
@@ -630,7 +645,8 @@ static void test_loop_closes_with_the_wake_up_posted(void **state) {
 
 struct callback_job {
   corio_loop *loop;
-  double delay; /* before calling back */
+  int after_main;            /* call back only once main has returned */
+  atomic_int main_returning; /* set in main's last step */
   int rc;
   void *value;
   atomic_int done;
@@ -649,8 +665,14 @@ static int calls_back(void *arg, void **result) {
   struct callback_job *j = arg;
   corio_threadsafe_future *fut = NULL;
 
-  if (j->delay > 0)
-    sleep_ms((int)(j->delay * 1000));
+  /* Set in main's last step, which ends without yielding: the loop can
+   * only take the call back after main has returned. */
+  if (j->after_main &&
+      !thread_wait_flag(&j->main_returning, 1, THREAD_TEST_PATIENCE_S)) {
+    j->rc = -ETIMEDOUT;
+    atomic_store(&j->done, 1);
+    return j->rc;
+  }
   j->rc = corio_run_coroutine_threadsafe(j->loop, doubled, CORIO_PTR(12), &fut);
   if (j->rc == 0) {
     /* No loop runs on a pool thread: blocking is fine. */
@@ -686,6 +708,7 @@ static int leaves_a_job_that_calls_back(void *arg, void **result) {
   j->loop = corio_loop_running();
   rc = corio_run_in_executor(NULL, NULL, calls_back, j, &f);
   corio_future_unref(f);
+  atomic_store(&j->main_returning, 1);
   return rc;
 }
 
@@ -693,7 +716,6 @@ static void test_pool_thread_calls_back_into_its_loop(void **state) {
   corio_test_usage before = corio_test_usage_now();
   struct callback_job j = {0};
   void *r = NULL;
-  double t0;
   (void)state;
 
   j.rc = 1;
@@ -705,14 +727,14 @@ static void test_pool_thread_calls_back_into_its_loop(void **state) {
 
   memset(&j, 0, sizeof j);
   j.rc = 1;
-  j.delay = 0.05; /* main has returned by then */
-  t0 = wall_s();
+  j.after_main = 1;
   assert_int_equal(corio_run(leaves_a_job_that_calls_back, &j, NULL), 0);
-  /* corio_run returned after the job, which got its answer promptly. */
+  /* corio_run returned after the job, which got its answer: a call back
+   * the loop never took would have ended with -ETIMEDOUT, after
+   * THREAD_TEST_PATIENCE_S. */
   assert_int_equal(atomic_load(&j.done), 1);
   assert_int_equal(j.rc, 0);
   assert_ptr_equal(j.value, CORIO_PTR(24));
-  assert_true(wall_s() - t0 < 2.0);
   corio_test_assert_no_leak(before);
 }
 

@@ -70,6 +70,28 @@ static int sleeper_task(void *arg, void **result) {
   return 0;
 }
 
+/* Holds its task until opened (bounded: -ETIMEDOUT after
+ * THREAD_TEST_PATIENCE_S), then returns 21. */
+struct held {
+  atomic_int open, started;
+  corio_loop *ran_on;
+};
+
+static int held_task(void *arg, void **result) {
+  struct held *h = arg;
+  double deadline = wall_s() + THREAD_TEST_PATIENCE_S;
+
+  h->ran_on = corio_loop_running();
+  atomic_store(&h->started, 1);
+  while (!atomic_load(&h->open)) {
+    int rc = wall_s() > deadline ? -ETIMEDOUT : corio_sleep(0.001);
+    if (rc < 0)
+      return rc;
+  }
+  *result = CORIO_PTR(21);
+  return 0;
+}
+
 /* Records that it ran at all. */
 static int marks_ran(void *arg, void **result) {
   atomic_store((atomic_int *)arg, 1);
@@ -165,29 +187,29 @@ static void test_task_error_and_its_message(void **state) {
   corio_test_assert_no_leak(before);
 }
 
+/* The task is held until the test opens it: it cannot finish within a
+ * timeout, however slow the machine. */
 static void test_result_timeouts(void **state) {
   corio_test_usage before = corio_test_usage_now();
   corio_threadsafe_future *fut = NULL;
-  struct sleeper s;
+  struct held h = {0};
   struct bg b;
   double t0, took;
   void *r = NULL;
   (void)state;
 
-  sleeper_init(&s, 0.3, 5);
   bg_start(&b);
-  assert_int_equal(
-      corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
-  /* Timeout 0 on a pending future: at once. */
-  t0 = wall_s();
-  /* Zero or less has expired: no wait at all (-1 is not "no limit"). */
+  assert_int_equal(corio_run_coroutine_threadsafe(b.loop, held_task, &h, &fut),
+                   0);
+  /* Timeout 0 on a pending future: at once. Zero or less has expired: no
+   * wait at all (-1 is not "no limit"). */
   assert_int_equal(corio_threadsafe_future_result(fut, 0, &r), -ETIMEDOUT);
   assert_int_equal(corio_threadsafe_future_result(fut, -1, &r), -ETIMEDOUT);
   assert_int_equal(corio_threadsafe_future_result(fut, -INFINITY, &r),
                    -ETIMEDOUT);
   assert_null(corio_threadsafe_future_message(fut)); /* pending: none */
-  /* A 50 ms timeout expires in about 50 ms, leaving the task alone. */
-  assert_true(thread_wait_flag(&s.started, 1, THREAD_TEST_PATIENCE_S));
+  /* A 50 ms timeout expires, not before 50 ms, leaving the task alone. */
+  assert_true(thread_wait_flag(&h.started, 1, THREAD_TEST_PATIENCE_S));
   t0 = wall_s();
   assert_int_equal(corio_threadsafe_future_result(fut, 0.05, &r), -ETIMEDOUT);
   took = wall_s() - t0;
@@ -195,11 +217,12 @@ static void test_result_timeouts(void **state) {
   assert_null(r);
   assert_false(corio_threadsafe_future_done(fut));
   assert_false(corio_threadsafe_future_cancelled(fut));
-  /* The task goes on: a later, longer wait gets its value. */
-  assert_int_equal(corio_threadsafe_future_result(fut, 5, &r), 0);
-  assert_ptr_equal(r, CORIO_PTR(5));
-  assert_int_equal(atomic_load(&s.seen_rc), 0);
-  assert_ptr_equal(s.ran_on, b.loop);
+  /* The task goes on: once opened, a later wait gets its value. */
+  atomic_store(&h.open, 1);
+  assert_int_equal(
+      corio_threadsafe_future_result(fut, THREAD_TEST_PATIENCE_S, &r), 0);
+  assert_ptr_equal(r, CORIO_PTR(21));
+  assert_ptr_equal(h.ran_on, b.loop);
   corio_threadsafe_future_unref(fut);
   bg_stop(&b);
   corio_test_assert_no_leak(before);
@@ -222,17 +245,36 @@ static void *fut_watchdog_main(void *arg) {
   return NULL;
 }
 
-static void fut_watchdog_start(struct fut_watchdog *w,
-                               corio_threadsafe_future *fut) {
+/* Without cmocka's assertions, for tasks: pthread_create's code. */
+static int fut_watchdog_try_start(struct fut_watchdog *w,
+                                  corio_threadsafe_future *fut) {
+  int rc;
+
   w->fut = corio_threadsafe_future_ref(fut);
   atomic_init(&w->stop, 0);
-  assert_int_equal(pthread_create(&w->thread, NULL, fut_watchdog_main, w), 0);
+  rc = pthread_create(&w->thread, NULL, fut_watchdog_main, w);
+  if (rc != 0)
+    corio_threadsafe_future_unref(w->fut);
+  return rc;
+}
+
+/* pthread_join's code. */
+static int fut_watchdog_end(struct fut_watchdog *w) {
+  int rc;
+
+  atomic_store(&w->stop, 1);
+  rc = pthread_join(w->thread, NULL);
+  corio_threadsafe_future_unref(w->fut);
+  return rc;
+}
+
+static void fut_watchdog_start(struct fut_watchdog *w,
+                               corio_threadsafe_future *fut) {
+  assert_int_equal(fut_watchdog_try_start(w, fut), 0);
 }
 
 static void fut_watchdog_stop(struct fut_watchdog *w) {
-  atomic_store(&w->stop, 1);
-  assert_int_equal(pthread_join(w->thread, NULL), 0);
-  corio_threadsafe_future_unref(w->fut);
+  assert_int_equal(fut_watchdog_end(w), 0);
 }
 
 static void test_result_without_limit_blocks_until_done(void **state) {
@@ -267,48 +309,55 @@ static void test_result_without_limit_blocks_until_done(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-/* Several threads blocked in result() are all woken by one completion. */
+/* Several threads blocked in result() are all woken by one completion.
+ * They wait without a limit, so only the completion can wake them with
+ * the value (the watchdog's cancel would wake them with -ECANCELED); the
+ * task is held until they have all gone to wait. */
 struct waiter {
   corio_threadsafe_future *fut;
+  atomic_int *waiting; /* counted just before result() */
   int rc;
   void *r;
-  double returned_at;
 };
 
 static void *wait_result(void *arg) {
   struct waiter *w = arg;
 
-  w->rc = corio_threadsafe_future_result(w->fut, 3, &w->r);
-  w->returned_at = wall_s();
+  atomic_fetch_add(w->waiting, 1);
+  w->rc = corio_threadsafe_future_result(w->fut, CORIO_NO_TIMEOUT, &w->r);
   return NULL;
 }
 
 static void test_every_blocked_reader_wakes(void **state) {
   corio_test_usage before = corio_test_usage_now();
   corio_threadsafe_future *fut = NULL;
+  struct fut_watchdog dog;
   struct waiter w[4];
+  atomic_int waiting = 0;
+  struct held h = {0};
   pthread_t t[4];
-  struct sleeper s;
   struct bg b;
-  double t0;
   (void)state;
 
-  sleeper_init(&s, 0.1, 11);
   bg_start(&b);
-  t0 = wall_s();
-  assert_int_equal(
-      corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
+  assert_int_equal(corio_run_coroutine_threadsafe(b.loop, held_task, &h, &fut),
+                   0);
+  fut_watchdog_start(&dog, fut);
   for (int i = 0; i < 4; i++) {
-    w[i] = (struct waiter){fut, 1, NULL, 0};
+    w[i] = (struct waiter){fut, &waiting, 1, NULL};
     assert_int_equal(pthread_create(&t[i], NULL, wait_result, &w[i]), 0);
   }
+  assert_true(thread_wait_flag(&waiting, 4, THREAD_TEST_PATIENCE_S));
+  sleep_ms(10); /* most likely blocked by now; a reader not yet blocked
+                   reads the value all the same */
+  atomic_store(&h.open, 1);
   for (int i = 0; i < 4; i++) {
     assert_int_equal(pthread_join(t[i], NULL), 0);
     assert_int_equal(w[i].rc, 0);
-    assert_ptr_equal(w[i].r, CORIO_PTR(11));
-    /* Woken by the completion (at ~0.1 s), not by their 3 s timeout. */
-    assert_true(w[i].returned_at - t0 < 1.0);
+    assert_ptr_equal(w[i].r, CORIO_PTR(21));
   }
+  fut_watchdog_stop(&dog);
+  assert_false(corio_threadsafe_future_cancelled(fut));
   corio_threadsafe_future_unref(fut);
   bg_stop(&b);
   corio_test_assert_no_leak(before);
@@ -320,18 +369,16 @@ static void test_cancel_cancels_the_task_on_its_loop(void **state) {
   struct cb_record rec = {0};
   struct sleeper s;
   struct bg b;
-  double t0;
   void *r = CORIO_PTR(3);
   (void)state;
 
-  sleeper_init(&s, 10, 1);
+  sleeper_init(&s, 3600, 1);
   bg_start(&b);
   assert_int_equal(
       corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
   assert_true(thread_wait_flag(&s.started, 1, THREAD_TEST_PATIENCE_S));
   assert_int_equal(
       corio_threadsafe_future_add_done_callback(fut, record_callback, &rec), 0);
-  t0 = wall_s();
   assert_int_equal(corio_threadsafe_future_cancel(fut), 1);
   /* The future is cancelled at once, before the loop has done anything. */
   assert_true(corio_threadsafe_future_done(fut));
@@ -343,11 +390,11 @@ static void test_cancel_cancels_the_task_on_its_loop(void **state) {
   assert_int_equal(atomic_load(&rec.calls), 1);
   assert_true(pthread_equal(rec.thread, pthread_self()));
   assert_true(rec.was_done);
-  /* And the task itself, on the loop, saw the cancellation promptly (it
-   * would otherwise sleep 10 s). */
-  assert_true(thread_wait_flag(&s.finished, 1, 2.0));
+  /* And the task itself, on the loop, was woken by the cancellation: its
+   * sleep of an hour failed with -ECANCELED (one that ran out would have
+   * returned 0). */
+  assert_true(thread_wait_flag(&s.finished, 1, THREAD_TEST_PATIENCE_S));
   assert_int_equal(atomic_load(&s.seen_rc), -ECANCELED);
-  assert_true(wall_s() - t0 < 1.0);
   /* Done already: a second cancel does nothing. */
   assert_int_equal(corio_threadsafe_future_cancel(fut), 0);
   assert_true(corio_threadsafe_future_cancelled(fut));
@@ -367,14 +414,14 @@ static void test_cancelled_future_stays_cancelled(void **state) {
   void *r = NULL;
   (void)state;
 
-  sleeper_init(&s, 10, 4);
+  sleeper_init(&s, 3600, 4);
   s.swallow = 1;
   bg_start(&b);
   assert_int_equal(
       corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
   assert_true(thread_wait_flag(&s.started, 1, THREAD_TEST_PATIENCE_S));
   assert_int_equal(corio_threadsafe_future_cancel(fut), 1);
-  assert_true(thread_wait_flag(&s.finished, 1, 2.0));
+  assert_true(thread_wait_flag(&s.finished, 1, THREAD_TEST_PATIENCE_S));
   assert_int_equal(atomic_load(&s.seen_rc), -ECANCELED);
   /* Let the loop take the task's outcome, then look again. */
   bg_stop(&b);
@@ -452,25 +499,6 @@ static void test_cancel_racing_completion(void **state) {
   corio_test_assert_no_leak(before);
 }
 
-/* Holds its task until opened. */
-struct held {
-  atomic_int open, started;
-};
-
-static int held_task(void *arg, void **result) {
-  struct held *h = arg;
-  double deadline = wall_s() + THREAD_TEST_PATIENCE_S;
-
-  atomic_store(&h->started, 1);
-  while (!atomic_load(&h->open)) {
-    int rc = wall_s() > deadline ? -ETIMEDOUT : corio_sleep(0.001);
-    if (rc < 0)
-      return rc;
-  }
-  *result = CORIO_PTR(21);
-  return 0;
-}
-
 static void test_done_callbacks(void **state) {
   corio_test_usage before = corio_test_usage_now();
   corio_threadsafe_future *fut = NULL;
@@ -530,11 +558,14 @@ static int watchdog_task(void *arg, void **result) {
   return 0;
 }
 
-/* From a task on the future's own loop, blocking could never end. */
+/* From a task on the future's own loop, blocking could never end: result()
+ * refuses at once. A thread watchdog cancels the future after
+ * THREAD_TEST_PATIENCE_S, so a result() that waited instead would return
+ * -ECANCELED then (whatever its timeout), not -EDEADLK: no clock needed. */
 static int blocks_on_its_own_loop(void *arg, void **result) {
   corio_threadsafe_future *fut = NULL;
+  struct fut_watchdog fut_dog;
   corio_task *dog = NULL;
-  double t0;
   void *r = NULL;
   int rc;
 
@@ -549,12 +580,17 @@ static int blocks_on_its_own_loop(void *arg, void **result) {
   CHECK_EQ(rc, 0);
   if (rc < 0)
     return rc;
-  t0 = wall_s();
-  rc = corio_threadsafe_future_result(fut, 0.5, &r);
-  CHECK_EQ(rc, -EDEADLK);
-  CHECK_TRUE(wall_s() - t0 < 0.2); /* refused, not waited out */
-  if (rc == -EDEADLK)              /* without the guard this would hang */
-    CHECK_EQ(corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r), -EDEADLK);
+  rc = fut_watchdog_try_start(&fut_dog, fut);
+  CHECK_EQ(rc, 0);
+  if (rc == 0) {
+    /* Refused, not waited out: a wait of an hour or without a limit
+     * would end only with the watchdog's cancel. */
+    CHECK_EQ(corio_threadsafe_future_result(fut, 3600, &r), -EDEADLK);
+    CHECK_EQ(corio_threadsafe_future_result(fut, CORIO_NO_TIMEOUT, &r),
+             -EDEADLK);
+    CHECK_EQ(corio_threadsafe_future_result(fut, 0.5, &r), -EDEADLK);
+    CHECK_EQ(fut_watchdog_end(&fut_dog), 0);
+  }
   /* Polling (timeout 0) is fine: it does not block. */
   CHECK_EQ(corio_threadsafe_future_result(fut, 0, &r), -ETIMEDOUT);
   CHECK_EQ(corio_threadsafe_future_cancelled(fut), 0);
@@ -711,8 +747,8 @@ static void test_loop_closing_cancels_a_started_task(void **state) {
   void *r = CORIO_PTR(3);
   (void)state;
 
-  sleeper_init(&s, 10, 1);
-  sleeper_init(&s2, 10, 1);
+  sleeper_init(&s, 3600, 1);
+  sleeper_init(&s2, 3600, 1);
   bg_start(&b);
   assert_int_equal(
       corio_run_coroutine_threadsafe(b.loop, sleeper_task, &s, &fut), 0);
@@ -920,6 +956,7 @@ enum { SUBMITTERS = 4, KEPT = 64 };
 struct submitter {
   corio_loop *loop;
   atomic_int *stop;
+  atomic_int *accepted_total; /* of every submitter */
   pthread_t thread;
   corio_threadsafe_future *kept[KEPT];
   struct cb_record recs[KEPT];
@@ -954,6 +991,7 @@ static void *submit_many(void *arg) {
       break;
     }
     sb->accepted++;
+    atomic_fetch_add(sb->accepted_total, 1);
     switch (i % 4) {
     case 0: /* cancel at once */
       if (corio_threadsafe_future_cancel(fut) < 0)
@@ -983,7 +1021,7 @@ static void *submit_many(void *arg) {
 static void test_submitters_racing_the_close(void **state) {
   corio_test_usage before = corio_test_usage_now();
   struct submitter *sb = calloc(SUBMITTERS, sizeof *sb);
-  atomic_int stop = 0;
+  atomic_int stop = 0, accepted_total = 0;
   struct bg b;
   long accepted = 0;
   (void)state;
@@ -993,10 +1031,15 @@ static void test_submitters_racing_the_close(void **state) {
   for (int i = 0; i < SUBMITTERS; i++) {
     sb[i].loop = b.loop;
     sb[i].stop = &stop;
+    sb[i].accepted_total = &accepted_total;
     assert_int_equal(pthread_create(&sb[i].thread, NULL, submit_many, &sb[i]),
                      0);
   }
-  sleep_ms(100);
+  /* Under way, however slowly the threads get going: the close comes
+   * once some submissions were accepted, with the submitters still at it
+   * (they go on until refused 10 times). */
+  assert_true(thread_wait_flag(&accepted_total, 8 * SUBMITTERS,
+                               THREAD_TEST_PATIENCE_S));
   atomic_store(&stop, 1);
   /* Stopped from here, closed on its thread, with submissions in flight. */
   assert_int_equal(

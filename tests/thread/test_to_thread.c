@@ -1024,6 +1024,19 @@ static void read_result(corio_future *fut, void *arg) {
   c->rc = corio_future_result(fut, &c->value);
 }
 
+/* From a task: sleeps on the loop until *count, which the loop's thread
+ * writes, is at least value; 1 if it got there within
+ * THREAD_TEST_PATIENCE_S, else 0. */
+static int task_wait_until(const int *count, int value) {
+  double deadline = wall_s() + THREAD_TEST_PATIENCE_S;
+
+  while (*count < value) {
+    if (wall_s() > deadline || corio_sleep(0.001) < 0)
+      return 0;
+  }
+  return 1;
+}
+
 /* A run_in_executor future nobody holds any more (fire and forget): its
  * result is discarded when it arrives, with the loop running. One still
  * held, or with a done callback of the user's, gets it; an error nobody
@@ -1059,8 +1072,7 @@ static int unreadable_main(void *arg, void **result) {
   CHECK_EQ(corio_future_add_done_callback(f, read_result, &cb), 0);
   corio_future_unref(f);
   CHECK_TRUE(task_wait_flag(&c.done, 1, THREAD_TEST_PATIENCE_S));
-  for (int i = 0; i < 1000 && cb.calls == 0; i++)
-    CHECK_EQ(corio_sleep(0.001), 0);
+  CHECK_TRUE(task_wait_until(&cb.calls, 1));
   CHECK_EQ(cb.calls, 1);
   CHECK_EQ(cb.rc, 0);
   CHECK_EQ(CORIO_INT(cb.value), 23);
@@ -1070,8 +1082,7 @@ static int unreadable_main(void *arg, void **result) {
   CHECK_EQ(corio_run_in_executor_ex(NULL, NULL, job_fn, &d, &options, &f), 0);
   corio_future_unref(f);
   CHECK_TRUE(task_wait_flag(&d.done, 1, THREAD_TEST_PATIENCE_S));
-  for (int i = 0; i < 1000 && reports.count == 0; i++)
-    CHECK_EQ(corio_sleep(0.001), 0);
+  CHECK_TRUE(task_wait_until(&reports.count, 1));
   CHECK_EQ(reports.count, 1);
   CHECK_EQ(reports.last_error, -EIO);
 
@@ -1117,7 +1128,10 @@ static void run_a_little_and_close(corio_loop *loop) {
 /* The loop closes under a job: its future is cancelled and the job's
  * result is discarded, once: on the pool thread if the job ends after the
  * close (the loop's memory may go before the job ends, or after), on the
- * closing thread if the outcome was waiting in the loop's queue. */
+ * closing thread if the outcome was waiting in the loop's queue. For the
+ * last, the job runs on an executor of one thread with another job queued
+ * behind it: that one starts only once the thread is done with the first,
+ * its outcome posted, which nothing else shows. */
 enum close_when {
   CLOSE_RUNNING,      /* closed, then the job ends */
   CLOSE_RUNNING_LATE, /* closed and unreferenced, then the job ends */
@@ -1128,23 +1142,30 @@ static void closed_under_job(enum close_when when) {
   corio_test_usage before = corio_test_usage_now();
   corio_job_options options = {.discard = count_discard};
   struct gate gate = GATE_INIT;
+  corio_executor *ex = NULL; /* the loop's default, unless CLOSE_POSTED */
   corio_loop *loop;
-  corio_future *f;
-  struct job j;
+  corio_future *f, *fnext = NULL;
+  struct job j, next;
 
   reset_discards();
   job_init(&j, CORIO_PTR(55));
+  job_init(&next, NULL);
   j.gate = &gate;
   assert_int_equal(corio_loop_create(&loop), 0);
-  assert_int_equal(
-      corio_run_in_executor_ex(loop, NULL, job_fn, &j, &options, &f), 0);
+  if (when == CLOSE_POSTED)
+    assert_int_equal(corio_executor_create(&ex, 1), 0);
+  assert_int_equal(corio_run_in_executor_ex(loop, ex, job_fn, &j, &options, &f),
+                   0);
+  if (when == CLOSE_POSTED) /* no discard callback: not counted */
+    assert_int_equal(corio_run_in_executor(loop, ex, job_fn, &next, &fnext), 0);
   assert_true(thread_wait_flag(&j.started, 1, THREAD_TEST_PATIENCE_S));
   run_a_little(loop);
   if (when == CLOSE_POSTED) {
-    /* The loop is not running: the outcome waits in its queue. */
+    /* The loop is not running: the outcome waits in its queue, posted
+     * once the thread has gone on to the next job. */
     gate_open(&gate);
-    assert_true(thread_wait_flag(&j.done, 1, THREAD_TEST_PATIENCE_S));
-    sleep_ms(20);
+    assert_true(thread_wait_flag(&next.started, 1, THREAD_TEST_PATIENCE_S));
+    assert_int_equal(atomic_load(&j.done), 1);
     assert_false(corio_future_done(f));
   }
   assert_int_equal(corio_loop_close(loop), 0);
@@ -1153,6 +1174,11 @@ static void closed_under_job(enum close_when when) {
   corio_future_unref(f);
   if (when == CLOSE_POSTED) {
     assert_int_equal(atomic_load(&discards), 1);
+    assert_true(corio_future_done(fnext));
+    corio_future_unref(fnext);
+    /* Waits for the thread: the next job is settled after it. */
+    assert_int_equal(corio_executor_free(ex), 0);
+    assert_int_equal(atomic_load(&next.done), 1);
   } else {
     if (when == CLOSE_RUNNING_LATE)
       corio_loop_unref(loop);
