@@ -145,17 +145,6 @@ int corio_timeout_start(corio_timeout *scope) {
 
 /* enter creates a new scope in the storage, as asyncio.timeout() makes a
  * new object: entering one scope twice is start's to refuse. */
-int corio_timeout_enter(corio_timeout *scope, double delay) {
-  int rc;
-
-  if (!scope || isnan(delay))
-    return -EINVAL;
-  if (!corio__task_self())
-    return CORIO_ENOTASK;
-  rc = corio_timeout_init(scope, delay);
-  return rc < 0 ? rc : corio_timeout_start(scope);
-}
-
 int corio_timeout_enter_at(corio_timeout *scope, double when) {
   int rc;
 
@@ -165,6 +154,17 @@ int corio_timeout_enter_at(corio_timeout *scope, double when) {
     return CORIO_ENOTASK;
   rc = corio_timeout_init_at(scope, when);
   return rc < 0 ? rc : corio_timeout_start(scope);
+}
+
+int corio_timeout_enter(corio_timeout *scope, double delay) {
+  corio_task *self = corio__task_self();
+
+  if (!scope || isnan(delay))
+    return -EINVAL;
+  if (!self)
+    return CORIO_ENOTASK;
+  return corio_timeout_enter_at(scope,
+                                corio_loop_time(self->fut.ls->loop) + delay);
 }
 
 int corio_timeout_exit(corio_timeout *scope, int rc) {
