@@ -15,6 +15,8 @@
 #endif
 #if CORIO_TSAN
 #include <sanitizer/tsan_interface.h>
+/* In TSan's runtime, not declared by every version of its header. */
+void __tsan_func_exit(void);
 #endif
 
 struct coro_thread;
@@ -46,6 +48,9 @@ struct corio_coro {
   corio__stack stack;
 #if CORIO_TSAN
   void *tsan_fiber; /* ThreadSanitizer's state for this stack */
+  /* No frame of this coroutine is left on the fiber's shadow stack (not
+   * started, or returned): only then may another coroutine reuse it. */
+  int tsan_fiber_clean;
 #endif
 #if CORIO_ASAN
   void *asan_fake_stack;   /* ASan's fake frames while suspended */
@@ -62,6 +67,14 @@ struct coro_thread {
   uint64_t id;
 #if CORIO_ASAN
   corio_coro *switching_from;
+#endif
+#if CORIO_TSAN
+  /* ThreadSanitizer registers every fiber it creates as a thread and
+   * keeps part of its state after destruction: clean fibers of finished
+   * coroutines are reused, so a churn of short tasks does not exhaust its
+   * tables. */
+  void *spare_tsan_fibers[64];
+  unsigned spare_tsan_fibers_len;
 #endif
   corio_coro main;
 };
@@ -248,6 +261,9 @@ static corio__noreturn void coro_main(int code) {
 
   (void)code; /* the first resume's value is not delivered: fn gets arg */
   after_switch(t, self);
+#if CORIO_TSAN
+  self->tsan_fiber_clean = 0;
+#endif
   self->result = self->fn(self->arg);
   if (self->error)
     self->result = NULL;
@@ -259,6 +275,12 @@ static corio__noreturn void coro_main(int code) {
   target->state = CORIO_CORO_RUNNING;
   t->current = target;
   corio__coro_running = target;
+#if CORIO_TSAN
+  /* This frame never returns: popped by hand while its fiber is still
+   * the current one, so the fiber is left clean. */
+  __tsan_func_exit();
+  self->tsan_fiber_clean = 1;
+#endif
   before_switch(t, self, target, 1);
   corio__ctx_switch(&self->ctx, &target->ctx, code);
   __builtin_unreachable();
@@ -299,7 +321,10 @@ int corio_coro_create(corio_coro **out, corio_coro_fn fn, void *arg,
     return rc;
   }
 #if CORIO_TSAN
-  co->tsan_fiber = __tsan_create_fiber(0);
+  co->tsan_fiber = t->spare_tsan_fibers_len > 0
+                       ? t->spare_tsan_fibers[--t->spare_tsan_fibers_len]
+                       : __tsan_create_fiber(0);
+  co->tsan_fiber_clean = 1;
 #endif
   link_child(co, t->current);
   *out = co;
@@ -445,7 +470,14 @@ static void free_coro(corio_coro *co) {
   co->owner = NULL;
   co->state = CORIO_CORO_DEAD;
 #if CORIO_TSAN
-  __tsan_destroy_fiber(co->tsan_fiber);
+  {
+    struct coro_thread *t = this_thread();
+
+    if (co->tsan_fiber_clean && t->spare_tsan_fibers_len < 64)
+      t->spare_tsan_fibers[t->spare_tsan_fibers_len++] = co->tsan_fiber;
+    else
+      __tsan_destroy_fiber(co->tsan_fiber);
+  }
 #endif
   corio__stack_put(&stack);
 }
