@@ -70,6 +70,15 @@ unsigned corio_executor_max_workers(const corio_executor *ex) {
   return ex ? ex->max_workers : 0;
 }
 
+unsigned corio__executor_waiting(corio_executor *ex) {
+  unsigned n;
+
+  pthread_mutex_lock(&ex->lock);
+  n = ex->waiting;
+  pthread_mutex_unlock(&ex->lock);
+  return n;
+}
+
 unsigned corio_executor_threads(corio_executor *ex) {
   unsigned n;
 

@@ -96,6 +96,9 @@ int corio__executor_submit(corio_executor *ex, corio__job *job);
  * (the caller then holds its executor-side reference), else 0. Under the
  * executor's lock, so a pool thread either took the job first or never
  * will. */
+/* Pool threads in their wait for work right now: what tests need to know
+ * that a thread is free again. */
+unsigned corio__executor_waiting(corio_executor *ex);
 int corio__executor_withdraw(corio_executor *ex, corio__job *job);
 corio_executor *corio__executor_ref(corio_executor *ex);
 void corio__executor_unref(corio_executor *ex);
