@@ -13,8 +13,9 @@
  * tasks start, so each of them queues on it. From then on every release
  * is a FIFO hand-off: it wakes the first waiter, which takes the lock
  * when it runs (asyncio's rule: no barging), and the releaser's next
- * acquire finds waiters ahead and queues at the back. So every acquisition is one hand-off: the new holder woken
- * through the ready queue and its coroutine resumed, one task step. The
+ * acquire finds waiters ahead and queues at the back. So every
+ * acquisition is one hand-off: the new holder woken through the ready
+ * queue and its coroutine resumed, one task step. The
  * program checks the hand-offs really went round in FIFO order: each task
  * sees the counter go up by exactly 1,000 between two of its
  * acquisitions, and the counter ends at the total.

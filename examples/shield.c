@@ -34,8 +34,8 @@
  * asyncio, and so do the combinators that own what they wait for:
  * wait_for on timeout, gather when cancelled, task groups. A shield
  * between them and the task keeps the task out of it, as the second part
- * shows with wait_for. The other way round, a shielded task cancelled by other means
- * cancels its shield too (the third part).
+ * shows with wait_for. The other way round, a shielded task cancelled by other
+ * means cancels its shield too (the third part).
  *
  * The seed's seconds are EXAMPLE_UNIT. The events are a whole unit apart;
  * their order does not depend on the machine's speed (see example.h):

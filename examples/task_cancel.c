@@ -276,8 +276,7 @@ static int awaited_part(void) {
       puts("CancelledError");
       rc = 0;
     } else {
-      rc = example_task_unexpected(EXAMPLE, "await inner_task", rc,
-                                   -ECANCELED);
+      rc = example_task_unexpected(EXAMPLE, "await inner_task", rc, -ECANCELED);
     }
   }
   corio_task_unref(outer_task);

@@ -45,7 +45,7 @@ extern "C" {
   X(CORIO_EBROKENBARRIER, -4042, "barrier is broken")                          \
   X(CORIO_EQUEUEEMPTY, -4050, "queue is empty")                                \
   X(CORIO_EQUEUEFULL, -4051, "queue is full")                                  \
-  X(CORIO_EQUEUESHUTDOWN, -4052, "queue is shut down")                      \
+  X(CORIO_EQUEUESHUTDOWN, -4052, "queue is shut down")                         \
   X(CORIO_EEXECUTORSHUTDOWN, -4060, "executor is shut down")
 
 enum corio_error {

@@ -208,10 +208,10 @@ int corio_gather_outcomes(corio_future *gathered, corio_outcome *outcomes,
   if (n > g->n)
     n = g->n;
   for (size_t i = 0; i < n; i++) {
-    const char *message = g->outcomes[i].error < 0 &&
-                                  g->outcomes[i].error != CORIO_EINVALSTATE
-                              ? corio_future_message(g->children[i])
-                              : NULL;
+    const char *message =
+        g->outcomes[i].error < 0 && g->outcomes[i].error != CORIO_EINVALSTATE
+            ? corio_future_message(g->children[i])
+            : NULL;
 
     outcomes[i] = g->outcomes[i];
     outcomes[i].message = corio__strdup(message); /* NULL if out of memory */

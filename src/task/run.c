@@ -107,7 +107,8 @@ static void report_shutdown_error(corio_task *t) {
   if (!corio_task_done(t) || corio_task_cancelled(t) ||
       corio_task_error(t) == 0)
     return;
-  corio__report_future(&t->fut, "unhandled exception during corio_run() shutdown",
+  corio__report_future(&t->fut,
+                       "unhandled exception during corio_run() shutdown",
                        t->fut.error, t->fut.message);
 }
 

@@ -491,9 +491,8 @@ static void close_task(corio_task *t) {
     corio__current_task = prev_task;
     corio__context_leave(t->ctx, prev_ctx);
     if (rc < 0)
-      corio__report_future(&t->fut,
-                           "a pending task's coroutine could not be closed", rc,
-                           NULL);
+      corio__report_future(
+          &t->fut, "a pending task's coroutine could not be closed", rc, NULL);
     t->coro = NULL;
   }
   finish(t, FUTURE_CANCELLED, NULL, -ECANCELED,

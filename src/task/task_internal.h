@@ -108,9 +108,9 @@ struct corio_task {
   int wake_value; /* what the pending suspension returns */
   int fail_code;  /* the code corio_fail's message (in fut.message) is for */
   uint8_t must_cancel;
-  uint8_t closing; /* its coroutine is being closed with the loop */
+  uint8_t closing;        /* its coroutine is being closed with the loop */
   uint8_t passing_cancel; /* passing a cancellation to what it awaits */
-  char *name;      /* NULL: "Task-<id>", made on demand */
+  char *name;             /* NULL: "Task-<id>", made on demand */
   char *cancel_message;
   uint64_t id;
   corio_context own_ctx;

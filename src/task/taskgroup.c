@@ -52,7 +52,7 @@ static void child_done(corio_future *f, void *arg) {
 
   g->running--;
   if (f->state == FUTURE_FINISHED && f->error != 0) {
-    f->error_unretrieved = 0; /* the group reports it */
+    f->error_unretrieved = 0;                     /* the group reports it */
     g->failed[g->failed_len++] = (corio_task *)f; /* room: reserve_child */
     if (corio_task_done(g->owner)) {
       corio__report_future(f,
@@ -75,8 +75,8 @@ static int reserve_child(corio_taskgroup *g) {
   int rc = 0;
 
   if (g->len == g->cap)
-    rc = corio__grow_array((void **)&g->children, &g->cap,
-                           sizeof *g->children, g->len + 1, 16);
+    rc = corio__grow_array((void **)&g->children, &g->cap, sizeof *g->children,
+                           g->len + 1, 16);
   if (rc == 0 && g->len == g->failed_cap)
     rc = corio__grow_array((void **)&g->failed, &g->failed_cap,
                            sizeof *g->failed, g->len + 1, 16);

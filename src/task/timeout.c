@@ -83,8 +83,8 @@ static int arm(struct timeout_impl *t, double when) {
   } else if (seconds_ns(when) <= corio_loop_time_ns(loop)) {
     rc = corio__loop_call_soon_borrowed(loop, expire, t, &timer);
   } else {
-    rc = corio__loop_call_at_borrowed(loop, seconds_ns(when), expire, t,
-                                      &timer);
+    rc =
+        corio__loop_call_at_borrowed(loop, seconds_ns(when), expire, t, &timer);
   }
   if (rc < 0)
     return rc;

@@ -18,7 +18,7 @@ typedef struct corio__wait {
   void *data; /* the waiter's own */
   /* The future awaited, if cancelling the task is to cancel it too. */
   struct corio_future *awaiting;
-  int woken;  /* woken, with `value` */
+  int woken; /* woken, with `value` */
   int value;
 } corio__wait;
 

@@ -24,8 +24,7 @@ static int timed_out(corio_future *f, void **result) {
 /* The caller was cancelled while f ran: f is cancelled too and waited
  * for, and its outcome is the answer, as when awaiting f directly
  * (-ECANCELED, or the result of an f that declined). */
-static int caller_cancelled(corio_task *self, corio_future *f,
-                            void **result) {
+static int caller_cancelled(corio_task *self, corio_future *f, void **result) {
   (void)corio_future_cancel(f, self->cancel_message);
   if (corio__wait_drain(f) == CORIO_ECLOSED)
     return CORIO_ECLOSED;

@@ -87,9 +87,8 @@ static void test_message_with_nul_freed_with_its_size(void **state) {
   corio_future_unref(f);
   assert_int_equal(corio_loop_close(loop), 0);
   corio_loop_unref(loop);
-  assert_int_equal(corio_run_ex(fail_with_nul, NULL, NULL, message,
-                                sizeof message),
-                   -EIO);
+  assert_int_equal(
+      corio_run_ex(fail_with_nul, NULL, NULL, message, sizeof message), -EIO);
   assert_string_equal(message, "before");
   corio_coro_pool_trim();
   assert_int_equal(s.wrong_size_frees, 0);

@@ -228,9 +228,8 @@ static int nonpositive_timeouts(void *arg, void **result) {
            -EINVAL);
   /* wait and as_completed: a negative timeout is not "none". */
   CHECK_EQ(corio_future_create(NULL, &f), 0);
-  CHECK_EQ(corio_wait(&f, 1, -1.0, CORIO_ALL_COMPLETED, done, &nd, pending,
-                      &np),
-           0);
+  CHECK_EQ(
+      corio_wait(&f, 1, -1.0, CORIO_ALL_COMPLETED, done, &nd, pending, &np), 0);
   CHECK_EQ(nd, 0);
   CHECK_EQ(np, 1);
   CHECK_EQ(corio_as_completed_start(&it, &f, 1, -1.0), 0);
@@ -435,8 +434,7 @@ static int small_rules(void *arg, void **result) {
     CHECK_EQ(corio_wait(&me, 1, CORIO_NO_TIMEOUT, CORIO_ALL_COMPLETED, NULL,
                         NULL, NULL, NULL),
              -EDEADLK);
-    CHECK_EQ(corio_as_completed_start(&it, &me, 1, CORIO_NO_TIMEOUT),
-             -EDEADLK);
+    CHECK_EQ(corio_as_completed_start(&it, &me, 1, CORIO_NO_TIMEOUT), -EDEADLK);
   }
   return 0;
 }
@@ -579,17 +577,15 @@ static void test_messages_reach_run(void **state) {
   corio_runner *r;
   (void)state;
 
-  assert_int_equal(corio_run_ex(fails_with_text, NULL, NULL, message,
-                                sizeof message),
-                   -ENOENT);
+  assert_int_equal(
+      corio_run_ex(fails_with_text, NULL, NULL, message, sizeof message),
+      -ENOENT);
   assert_string_equal(message, "no file x.conf");
-  assert_int_equal(corio_run_ex(passes_it_on, NULL, NULL, message,
-                                sizeof message),
-                   -ENOENT);
+  assert_int_equal(
+      corio_run_ex(passes_it_on, NULL, NULL, message, sizeof message), -ENOENT);
   assert_string_equal(message, "no file x.conf");
-  assert_int_equal(corio_run_ex(counts_runs, &(int){0}, NULL, message,
-                                sizeof message),
-                   0);
+  assert_int_equal(
+      corio_run_ex(counts_runs, &(int){0}, NULL, message, sizeof message), 0);
   assert_string_equal(message, "");
   assert_int_equal(corio_runner_create(&r), 0);
   assert_int_equal(

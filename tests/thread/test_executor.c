@@ -5,8 +5,8 @@
 #include <sched.h>
 
 #include "../task/task_check.h"
-#include "thread_test.h"
 #include "thread/thread_internal.h"
+#include "thread_test.h"
 
 /* A job that records how it ran: in which order it started, how many
  * jobs ran at once, and whether it started and finished. */
