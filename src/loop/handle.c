@@ -93,11 +93,16 @@ int corio_handle_cancelled(const corio_handle *h) {
 }
 
 double corio_handle_when(const corio_handle *h) {
-  return h && h->kind == HANDLE_TIMER ? h->when_s : 0.0;
+  if (!h || h->kind != HANDLE_TIMER)
+    return 0.0;
+  return h->when_in_seconds ? h->when_s : (double)h->when / 1e9;
 }
 
 int64_t corio_handle_when_ns(const corio_handle *h) {
-  return h && h->kind == HANDLE_TIMER ? h->when : 0;
+  if (!h || h->kind != HANDLE_TIMER)
+    return 0;
+  /* As corio_loop_call_at turned the seconds into the deadline. */
+  return h->when_in_seconds ? (int64_t)(h->when_s * 1e9) : h->when;
 }
 
 corio_handle *corio_handle_ref(corio_handle *h) {

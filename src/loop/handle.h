@@ -29,9 +29,16 @@ enum handle_kind {
 
 struct corio_handle {
   CORIO__READY_FIELDS
+  uint8_t when_in_seconds; /* timers: `when_s` holds the deadline */
   corio_loop *loop;
-  int64_t when;       /* timers: deadline on the loop clock (ns) */
-  double when_s;      /* the deadline as given, for corio_handle_when */
+  /* Timers: the deadline as the user gave it, for corio_handle_when and
+   * _when_ns (the heap keeps its own nanoseconds for ordering): nanoseconds,
+   * or from corio_loop_call_at the seconds exactly. One of the two keeps
+   * the handle at 64 bytes. */
+  union {
+    int64_t when;
+    double when_s;
+  };
   uint64_t seq;       /* timers: scheduling order, breaks ties */
   uint32_t refs;      /* the loop's (while scheduled) + the user's */
   uint32_t user_refs; /* the user's alone, to refuse an extra unref */

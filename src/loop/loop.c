@@ -284,7 +284,6 @@ static int push_timer(corio_loop *loop, int64_t when_ns, corio_callback cb,
   if (rc < 0)
     return rc;
   h->when = when_ns;
-  h->when_s = (double)when_ns / 1e9;
   h->seq = loop->next_seq++;
   rc = corio__timers_push(&loop->timers, h);
   if (rc < 0) {
@@ -386,8 +385,10 @@ int corio_loop_call_at(corio_loop *loop, double when, corio_callback cb,
   if (rc == 0)
     rc = corio_loop_call_at_ns(loop, ns, cb, arg, handle);
   /* The handle tells the deadline exactly as given, not as nanoseconds. */
-  if (rc == 0 && handle)
+  if (rc == 0 && handle) {
     (*handle)->when_s = when;
+    (*handle)->when_in_seconds = 1;
+  }
   return rc;
 }
 
@@ -525,9 +526,9 @@ static int64_t poll_timeout(const corio_loop *loop) {
   if (!top)
     return -1;
   now = now_ns();
-  if (top->when <= now)
+  if (corio__timers_top_when(&loop->timers) <= now)
     return 0;
-  wait = top->when - now;
+  wait = corio__timers_top_when(&loop->timers) - now;
   return wait > INT64_MAX - ms ? wait : (wait + ms - 1) / ms * ms;
 }
 
@@ -546,7 +547,8 @@ static void prune_timers(corio_loop *loop) {
 static void queue_expired_timers(corio_loop *loop, int64_t now) {
   corio_handle *top;
 
-  while ((top = corio__timers_top(&loop->timers)) && top->when <= now) {
+  while ((top = corio__timers_top(&loop->timers)) &&
+         corio__timers_top_when(&loop->timers) <= now) {
     corio_handle *h = corio__timers_pop(&loop->timers);
     if (h->cancelled)
       corio__handle_release(h);
@@ -575,7 +577,8 @@ static void queue_due_timers(corio_loop *loop, int polled) {
   if (!top)
     return;
   if (!polled && loop->coarse_res_ns > 0 &&
-      top->when > coarse_now_ns() + loop->coarse_res_ns)
+      corio__timers_top_when(&loop->timers) >
+          coarse_now_ns() + loop->coarse_res_ns)
     return;
   queue_expired_timers(loop, now_ns());
 }

@@ -110,6 +110,10 @@ static inline void corio__queue_push(handle_queue *q, corio_handle *h) {
 /* timer_heap.c */
 int corio__timers_push(timer_heap *heap, corio_handle *h);
 corio_handle *corio__timers_top(const timer_heap *heap);
+/* The top's deadline (the heap must not be empty). */
+static inline int64_t corio__timers_top_when(const timer_heap *heap) {
+  return heap->items[0].when;
+}
 corio_handle *corio__timers_pop(timer_heap *heap);
 void corio__timers_purge_cancelled(timer_heap *heap);
 void corio__timers_free(timer_heap *heap);

@@ -94,6 +94,23 @@ static int arm(struct timeout_impl *t, double when) {
   return 0;
 }
 
+/* The error for a scope that is not in the state an operation needs. */
+static int state_error(int state) {
+  switch (state) {
+  case SCOPE_CREATED:
+    return CORIO_ETIMEOUTNOTENTERED;
+  case SCOPE_ENTERED:
+    return CORIO_ETIMEOUTENTERED;
+  case SCOPE_EXPIRING: /* its deadline has passed */
+  case SCOPE_EXPIRED:
+    return CORIO_ETIMEOUTEXPIRED;
+  case SCOPE_EXITED:
+    return CORIO_ETIMEOUTEXITED;
+  default:
+    return -EINVAL;
+  }
+}
+
 int corio_timeout_init_at(corio_timeout *scope, double when) {
   if (!scope || isnan(when))
     return -EINVAL;
@@ -119,19 +136,10 @@ int corio_timeout_start(corio_timeout *scope) {
 
   if (!scope)
     return -EINVAL;
-  switch (state_of(scope)) {
-  case SCOPE_CREATED:
-    break;
-  case SCOPE_ENTERED:
-  case SCOPE_EXPIRING:
+  if (state_of(scope) == SCOPE_EXPIRING) /* still entered */
     return CORIO_ETIMEOUTENTERED;
-  case SCOPE_EXPIRED:
-    return CORIO_ETIMEOUTEXPIRED;
-  case SCOPE_EXITED:
-    return CORIO_ETIMEOUTEXITED;
-  default:
-    return -EINVAL;
-  }
+  if (state_of(scope) != SCOPE_CREATED)
+    return state_error(state_of(scope));
   if (!self)
     return CORIO_ENOTASK;
   t = impl(scope);
@@ -144,27 +152,26 @@ int corio_timeout_start(corio_timeout *scope) {
 }
 
 /* enter creates a new scope in the storage, as asyncio.timeout() makes a
- * new object: entering one scope twice is start's to refuse. */
-int corio_timeout_enter_at(corio_timeout *scope, double when) {
+ * new object: entering one scope twice is start's to refuse. In a task
+ * the current loop is the task's, which init reads the time of. */
+static int enter(corio_timeout *scope, double x,
+                 int (*init)(corio_timeout *scope, double x)) {
   int rc;
 
-  if (!scope || isnan(when))
+  if (!scope || isnan(x))
     return -EINVAL;
   if (!corio__task_self())
     return CORIO_ENOTASK;
-  rc = corio_timeout_init_at(scope, when);
+  rc = init(scope, x);
   return rc < 0 ? rc : corio_timeout_start(scope);
 }
 
 int corio_timeout_enter(corio_timeout *scope, double delay) {
-  corio_task *self = corio__task_self();
+  return enter(scope, delay, corio_timeout_init);
+}
 
-  if (!scope || isnan(delay))
-    return -EINVAL;
-  if (!self)
-    return CORIO_ENOTASK;
-  return corio_timeout_enter_at(scope,
-                                corio_loop_time(self->fut.ls->loop) + delay);
+int corio_timeout_enter_at(corio_timeout *scope, double when) {
+  return enter(scope, when, corio_timeout_init_at);
 }
 
 int corio_timeout_exit(corio_timeout *scope, int rc) {
@@ -191,19 +198,9 @@ int corio_timeout_exit(corio_timeout *scope, int rc) {
 int corio_timeout_reschedule(corio_timeout *scope, double when) {
   if (!scope || isnan(when))
     return -EINVAL;
-  switch (state_of(scope)) {
-  case SCOPE_ENTERED:
-    return arm(impl(scope), when);
-  case SCOPE_CREATED:
-    return CORIO_ETIMEOUTNOTENTERED;
-  case SCOPE_EXPIRING:
-  case SCOPE_EXPIRED:
-    return CORIO_ETIMEOUTEXPIRED;
-  case SCOPE_EXITED:
-    return CORIO_ETIMEOUTEXITED;
-  default:
-    return -EINVAL;
-  }
+  if (state_of(scope) != SCOPE_ENTERED)
+    return state_error(state_of(scope));
+  return arm(impl(scope), when);
 }
 
 double corio_timeout_when(const corio_timeout *scope) {

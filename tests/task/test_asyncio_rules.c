@@ -312,6 +312,16 @@ static int scope_states(void *arg, void **result) {
   CHECK_EQ(corio_timeout_start(&other), CORIO_ETIMEOUTEXITED);
   CHECK_EQ(corio_timeout_reschedule(&other, 1), CORIO_ETIMEOUTEXITED);
   CHECK_EQ(corio_timeout_init(&other, NAN), -EINVAL);
+  /* Expiring (fired, not exited): still entered, its deadline passed. */
+  CHECK_EQ(corio_timeout_enter(&other, 0), 0);
+  {
+    int rc = corio_sleep(0);
+
+    CHECK_EQ(rc, -ECANCELED);
+    CHECK_EQ(corio_timeout_start(&other), CORIO_ETIMEOUTENTERED);
+    CHECK_EQ(corio_timeout_reschedule(&other, 1), CORIO_ETIMEOUTEXPIRED);
+    CHECK_EQ(corio_timeout_exit(&other, rc), -ETIMEDOUT);
+  }
   return 0;
 }
 
@@ -424,6 +434,7 @@ static int small_rules(void *arg, void **result) {
   when = corio_loop_time(loop) + 12.345678912345;
   CHECK_EQ(corio_loop_call_at(loop, when, mark, &marked, &h), 0);
   CHECK_TRUE(corio_handle_when(h) == when);
+  CHECK_EQ(corio_handle_when_ns(h), (int64_t)(when * 1e9));
   corio_handle_cancel(h);
   corio_handle_unref(h);
   /* wait and as_completed on oneself: -EDEADLK, as gather and wait_for. */

@@ -145,13 +145,21 @@ static int outcomes_main(void *arg, void **result) {
   return 0;
 }
 
-static void test_outcomes(void **state) {
+/* Runs main_fn as corio_run's main task (with the discard count reset
+ * first, if asked) and checks what it recorded and that nothing leaked. */
+static void run_checked(corio_task_fn main_fn, int with_discards) {
   corio_test_usage before = corio_test_usage_now();
-  (void)state;
 
-  assert_int_equal(run_main(outcomes_main, NULL), 0);
+  if (with_discards)
+    reset_discards();
+  assert_int_equal(run_main(main_fn, NULL), 0);
   assert_checks_passed();
   corio_test_assert_no_leak(before);
+}
+
+static void test_outcomes(void **state) {
+  (void)state;
+  run_checked(outcomes_main, 0);
 }
 
 /* An awaited error passes its message on to the awaiting task, as an
@@ -214,12 +222,8 @@ static int message_main(void *arg, void **result) {
 }
 
 static void test_message_reaches_task(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  assert_int_equal(run_main(message_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(message_main, 0);
 }
 
 /* ---- misuse -------------------------------------------------------------- */
@@ -519,12 +523,8 @@ static int parallel_main(void *arg, void **result) {
 }
 
 static void test_parallel(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  assert_int_equal(run_main(parallel_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(parallel_main, 0);
 }
 
 /* Ticks on the loop, and lets the job finish after 5 ticks. */
@@ -569,12 +569,8 @@ static int keeps_running_main(void *arg, void **result) {
 }
 
 static void test_loop_keeps_running(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  assert_int_equal(run_main(keeps_running_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(keeps_running_main, 0);
 }
 
 /* ---- cancellation -------------------------------------------------------- */
@@ -634,13 +630,8 @@ static int cancel_queued_main(void *arg, void **result) {
 }
 
 static void test_cancel_while_queued(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  reset_discards();
-  assert_int_equal(run_main(cancel_queued_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(cancel_queued_main, 1);
 }
 
 /* The task is cancelled while its job runs: corio_to_thread returns
@@ -767,13 +758,8 @@ static int cancel_after_delivery_main(void *arg, void **result) {
 }
 
 static void test_cancel_after_delivery(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  reset_discards();
-  assert_int_equal(run_main(cancel_after_delivery_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(cancel_after_delivery_main, 1);
 }
 
 /* corio_future_cancel on a run_in_executor future: before the job starts
@@ -828,13 +814,8 @@ static int future_cancel_main(void *arg, void **result) {
 }
 
 static void test_future_cancel(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  reset_discards();
-  assert_int_equal(run_main(future_cancel_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(future_cancel_main, 1);
 }
 
 /* Issue 12: cancellation withdraws a queued job at once, not in a done
@@ -886,13 +867,8 @@ static int cancel_withdraws_at_once_main(void *arg, void **result) {
 }
 
 static void test_cancel_withdraws_at_once(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  reset_discards();
-  assert_int_equal(run_main(cancel_withdraws_at_once_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(cancel_withdraws_at_once_main, 1);
 }
 
 struct to_thread_waiter {
@@ -953,13 +929,8 @@ static int task_cancel_withdraws_at_once_main(void *arg, void **result) {
 }
 
 static void test_task_cancel_withdraws_at_once(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  reset_discards();
-  assert_int_equal(run_main(task_cancel_withdraws_at_once_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(task_cancel_withdraws_at_once_main, 1);
 }
 
 /* A job future completed by hand (it is settable) keeps what was set, and
@@ -1001,13 +972,8 @@ static int set_by_hand_main(void *arg, void **result) {
 }
 
 static void test_set_by_hand_withdraws(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  reset_discards();
-  assert_int_equal(run_main(set_by_hand_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(set_by_hand_main, 1);
 }
 
 /* ---- results nobody can read --------------------------------------------- */
@@ -1092,13 +1058,8 @@ static int unreadable_main(void *arg, void **result) {
 }
 
 static void test_unreadable_results(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  reset_discards();
-  assert_int_equal(run_main(unreadable_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(unreadable_main, 1);
 }
 
 /* ---- the loop closes under a job ----------------------------------------- */
@@ -1310,12 +1271,8 @@ static int explicit_main(void *arg, void **result) {
 }
 
 static void test_explicit_executor(void **state) {
-  corio_test_usage before = corio_test_usage_now();
   (void)state;
-
-  assert_int_equal(run_main(explicit_main, NULL), 0);
-  assert_checks_passed();
-  corio_test_assert_no_leak(before);
+  run_checked(explicit_main, 0);
 }
 
 int main(void) {
