@@ -9,6 +9,7 @@
 #include "corio/error.h"
 #include "corio/future.h"
 #include "corio/loop.h"
+#include "corio/net.h"
 #include "corio/queue.h"
 #include "corio/sync.h"
 #include "corio/task.h"

@@ -42,7 +42,7 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 stage "Valgrind memcheck (coroutine, loop, task, sync and thread tests)"
 build "$BUILD_DIR/valgrind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCORIO_TEST_LAUNCHER=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
-run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task|sync|thread'
+run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task|sync|thread|net'
 
 stage "ThreadSanitizer (thread tests)"
 build "$BUILD_DIR/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_TSAN=ON \

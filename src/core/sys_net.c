@@ -1,0 +1,112 @@
+#include "core/sys_net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "core/fault.h"
+
+int corio__sys_socket(int family, int type, int protocol) {
+  int fd;
+
+  if (corio__fault_hit(CORIO__FAULT_SOCKET))
+    return -EMFILE;
+  fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  return fd < 0 ? -errno : fd;
+}
+
+int corio__sys_bind(int fd, const struct sockaddr *addr, socklen_t len) {
+  if (corio__fault_hit(CORIO__FAULT_BIND))
+    return -EADDRINUSE;
+  return bind(fd, addr, len) == 0 ? 0 : -errno;
+}
+
+int corio__sys_listen(int fd, int backlog) {
+  if (corio__fault_hit(CORIO__FAULT_LISTEN))
+    return -EADDRINUSE;
+  return listen(fd, backlog) == 0 ? 0 : -errno;
+}
+
+int corio__sys_accept(int fd, struct sockaddr *addr, socklen_t *len) {
+  int c;
+
+  if (corio__fault_hit(CORIO__FAULT_ACCEPT))
+    return -EMFILE;
+  do
+    c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  while (c < 0 && errno == EINTR);
+  return c < 0 ? -errno : c;
+}
+
+int corio__sys_connect(int fd, const struct sockaddr *addr, socklen_t len) {
+  if (corio__fault_hit(CORIO__FAULT_CONNECT))
+    return -ECONNREFUSED;
+  /* A non-blocking connect interrupted by a signal goes on in the
+   * background, exactly like EINPROGRESS. */
+  if (connect(fd, addr, len) == 0)
+    return 0;
+  return errno == EINTR ? -EINPROGRESS : -errno;
+}
+
+ssize_t corio__sys_recv(int fd, void *buf, size_t len, int is_socket) {
+  ssize_t n;
+
+  if (corio__fault_hit(CORIO__FAULT_RECV))
+    return -ECONNRESET;
+  do
+    n = is_socket ? recv(fd, buf, len, 0) : read(fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
+ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
+                         int is_socket) {
+  ssize_t n;
+
+  if (corio__fault_hit(CORIO__FAULT_SEND))
+    return -EPIPE;
+  do {
+    if (is_socket) {
+      struct msghdr msg = {0};
+
+      msg.msg_iov = (struct iovec *)iov;
+      msg.msg_iovlen = (size_t)iovcnt;
+      n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    } else {
+      n = writev(fd, iov, iovcnt);
+    }
+  } while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
+int corio__sys_setsockopt_int(int fd, int level, int name, int value) {
+  return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
+}
+
+int corio__sys_socket_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+    return -errno;
+  return -err;
+}
+
+int corio__sys_shutdown(int fd, int how) {
+  return shutdown(fd, how) == 0 ? 0 : -errno;
+}
+
+int corio__sys_set_nonblock_cloexec(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+
+  if (fl < 0)
+    return -errno;
+  if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return -errno;
+  fl = fcntl(fd, F_GETFD);
+  if (fl < 0)
+    return -errno;
+  if (!(fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+    return -errno;
+  return 0;
+}

@@ -1,0 +1,1 @@
+typedef int corio__placeholder_connect;
