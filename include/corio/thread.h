@@ -1,7 +1,7 @@
 /* Threads: a pool that runs blocking functions off the loop
- * (run_in_executor, to_thread), and calls across threads and loops
- * (run_coroutine_threadsafe and its thread-safe future). See
- * docs/thread.md. */
+ * (run_in_executor, to_thread), calls across threads and loops
+ * (run_coroutine_threadsafe and its thread-safe future), and groups of
+ * loops, one per thread (loop per core). See docs/thread.md. */
 #ifndef CORIO_THREAD_H
 #define CORIO_THREAD_H
 
@@ -162,6 +162,50 @@ CORIO_API int corio_threadsafe_future_add_done_callback(
  * Errors: CORIO_ENOTASK, -EINVAL, -ENOMEM. */
 CORIO_API int corio_threadsafe_future_await(corio_threadsafe_future *fut,
                                             void **result);
+
+/* ---- loop per core --------------------------------------------------------
+ * n threads, each running corio_run(main, arg) on a loop of its own (each
+ * main typically opens its own CORIO_NET_REUSE_PORT listener), stopped
+ * together by cancelling every main task. */
+
+typedef struct corio_loop_group corio_loop_group;
+
+/* Most loops a group may have. */
+#define CORIO_LOOP_GROUP_MAX 1024u
+
+/* Starts n threads (0: one per usable CPU, at most CORIO_LOOP_GROUP_MAX),
+ * each running corio_run(main, arg) on a loop of its own; the threads block
+ * every signal. Returns once every loop and main task exists; the mains
+ * are then let go together, *out being set before any of them is called
+ * (a main may read it, to stop its group). If a thread or a loop cannot be
+ * created no main has run: the threads already started are stopped and
+ * joined, everything is freed and the error comes back. Errors: -EINVAL
+ * (NULL main or out, n above CORIO_LOOP_GROUP_MAX), -ENOMEM, -EAGAIN (a
+ * thread), the loop's creation errors. */
+CORIO_API int corio_loop_group_start(unsigned n, corio_task_fn main, void *arg,
+                                     corio_loop_group **out);
+/* The number of loops (0 for NULL). */
+CORIO_API unsigned corio_loop_group_size(const corio_loop_group *group);
+/* On a thread of a group's loop (in its main and in every task or callback
+ * of that loop): the loop's index, 0..n-1; elsewhere -1. */
+CORIO_API int corio_loop_group_index(void);
+/* From any thread, also from a task of the group itself or of another
+ * loop (a signal handler's): asks every main task to stop by cancelling
+ * it (corio_task_cancel with the message "corio_loop_group_stop", posted
+ * to its loop; a main not called yet is never called). Never allocates;
+ * a main that returned already is left alone. Calling it again is
+ * harmless: a main that handled the first cancellation and went on is
+ * cancelled again. Not after join has returned (the group is freed).
+ * Errors: -EINVAL (NULL). */
+CORIO_API int corio_loop_group_stop(corio_loop_group *group);
+/* Waits until every thread has finished (its corio_run returned), then
+ * frees the group. Returns 0 if every main returned 0 or was cancelled by
+ * a stop, else the first other outcome by index (an error of main, or of
+ * its corio_run's shutdown). Errors: -EINVAL (NULL), -EDEADLK (called
+ * from one of the group's own loop threads; nothing done). Never from a
+ * pool thread of one of its loops either: that loop's corio_run waits for
+ * its default executor, which would wait for join. */
+CORIO_API int corio_loop_group_join(corio_loop_group *group);
 
 #ifdef __cplusplus
 }

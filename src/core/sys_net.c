@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "core/fault.h"
@@ -69,7 +70,8 @@ ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
     if (is_socket) {
       struct msghdr msg = {0};
 
-      msg.msg_iov = (struct iovec *)iov;
+      /* sendmsg does not write to the iovecs; msghdr just lacks const. */
+      memcpy(&msg.msg_iov, &iov, sizeof iov);
       msg.msg_iovlen = (size_t)iovcnt;
       n = sendmsg(fd, &msg, MSG_NOSIGNAL);
     } else {

@@ -1,1 +1,685 @@
-typedef int corio__placeholder_stream;
+/* A stream's life and its write side: the fd callbacks that fill the read
+ * buffer and flush the write buffer, write/drain/write_eof, close/abort,
+ * and get_extra_info. The read calls are in stream_read.c. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "core/alloc.h"
+#include "core/sys_fd.h"
+#include "core/sys_net.h"
+#include "loop/ext.h"
+#include "net/stream_internal.h"
+
+/* Below this much free space at the end, the read buffer is compacted or
+ * grown before a read, so no read is ever tiny. */
+enum { READ_MIN_SPACE = 4096 };
+
+static void stream_free(corio_stream *s) {
+  corio_loop *loop = s->loop;
+
+  if (s->in.data) {
+    if (s->in.cap == CORIO__NET_READ_CHUNK)
+      corio__net_buffer_give(s->net, s->in.data);
+    else
+      corio__free(s->in.data, s->in.cap);
+  }
+  corio__free(s, sizeof *s);
+  corio__loop_mem_unref(loop);
+}
+
+corio_stream *corio_stream_ref(corio_stream *stream) {
+  if (stream)
+    stream->refs++;
+  return stream;
+}
+
+void corio_stream_unref(corio_stream *stream) {
+  if (!stream || --stream->refs > 0)
+    return;
+  if (!stream->closed) {
+    /* The last reference closes the stream; a pending flush keeps it alive
+     * through closing_ref until the fd is closed. */
+    stream->refs++;
+    (void)corio_stream_close(stream);
+    if (--stream->refs > 0)
+      return;
+  }
+  stream_free(stream);
+}
+
+/* ---- watchers ------------------------------------------------------------ */
+
+static int on_readable(void *arg);
+static int on_writable(void *arg);
+
+static int start_reading(corio_stream *s) {
+  int rc;
+
+  if (s->reading || s->closed)
+    return 0;
+  rc = corio_loop_add_reader(s->loop, s->fd, on_readable, s);
+  if (rc == 0)
+    s->reading = 1;
+  return rc;
+}
+
+static void stop_reading(corio_stream *s) {
+  if (!s->reading)
+    return;
+  (void)corio_loop_remove_reader(s->loop, s->fd);
+  s->reading = 0;
+}
+
+static void wake_reader(corio_stream *s) {
+  corio__wait *w = s->reader;
+
+  if (w) {
+    s->reader = NULL;
+    corio__wait_wake(w, 0, 1);
+  }
+}
+
+static void release_in(corio_stream *s) {
+  if (s->in.cap == CORIO__NET_READ_CHUNK)
+    corio__net_buffer_give(s->net, s->in.data);
+  else
+    corio__free(s->in.data, s->in.cap);
+  memset(&s->in, 0, sizeof s->in);
+}
+
+static void release_out(corio_stream *s) {
+  if (s->out.data)
+    corio__free(s->out.data, s->out.cap);
+  memset(&s->out, 0, sizeof s->out);
+}
+
+void corio__stream_force_close(corio_stream *s) {
+  if (s->closed)
+    return;
+  stop_reading(s);
+  if (s->writing) {
+    (void)corio_loop_remove_writer(s->loop, s->fd);
+    s->writing = 0;
+  }
+  corio__sys_close(s->fd);
+  s->fd = -1;
+  s->closed = 1;
+  s->closing = 1;
+  release_out(s);
+  corio__net_loop_remove_stream(s->net, s);
+  s->write_paused = 0;
+  wake_reader(s);
+  corio__waitq_wake_all(&s->drainers, 0);
+  corio__waitq_wake_all(&s->closers, 0);
+  if (s->closing_ref) {
+    s->closing_ref = 0;
+    corio_stream_unref(s);
+  }
+}
+
+/* The connection failed: the error sticks, the socket closes. */
+static void connection_lost(corio_stream *s, int error) {
+  if (!s->error)
+    s->error = error;
+  corio__stream_force_close(s);
+}
+
+/* Grows or compacts `in` so that a read has room. */
+static int make_read_room(corio_stream *s) {
+  stream_buf *b = &s->in;
+  size_t cap;
+  char *data;
+
+  if (!b->data) {
+    b->data = corio__net_buffer_take(s->net);
+    if (!b->data)
+      return -ENOMEM;
+    b->cap = CORIO__NET_READ_CHUNK;
+    b->pos = b->len = 0;
+    return 0;
+  }
+  if (b->cap - b->pos - b->len >= READ_MIN_SPACE)
+    return 0;
+  if (b->pos > 0 && b->cap - b->len >= b->cap / 2) {
+    memmove(b->data, b->data + b->pos, b->len);
+    b->pos = 0;
+    return 0;
+  }
+  cap = b->cap * 2;
+  data = corio__alloc(cap);
+  if (!data)
+    return -ENOMEM;
+  memcpy(data, b->data + b->pos, b->len);
+  if (b->cap == CORIO__NET_READ_CHUNK)
+    corio__net_buffer_give(s->net, b->data);
+  else
+    corio__free(b->data, b->cap);
+  b->data = data;
+  b->cap = cap;
+  b->pos = 0;
+  return 0;
+}
+
+/* One read per readiness event: level triggering reports the fd again if
+ * more is waiting, and other connections get their turn in between. */
+static int on_readable(void *arg) {
+  corio_stream *s = arg;
+  stream_buf *b = &s->in;
+  ssize_t n;
+  int rc;
+
+  if (s->closed || !s->reading)
+    return 0;
+  if ((rc = make_read_room(s)) < 0) {
+    /* The bytes would have nowhere to go: fail the connection rather
+     * than spin on a readable socket. */
+    connection_lost(s, rc);
+    return 0;
+  }
+  n = corio__sys_recv(s->fd, b->data + b->pos + b->len,
+                      b->cap - b->pos - b->len, s->is_socket);
+  if (n > 0) {
+    b->len += (size_t)n;
+    /* Pause above twice the limit, unless a reader waits for more. */
+    if (b->len > 2 * s->limit && !s->reader)
+      stop_reading(s);
+  } else if (n == 0) {
+    s->eof = 1;
+    stop_reading(s);
+  } else if (n == -EAGAIN || n == -EWOULDBLOCK) {
+    if (b->len == 0)
+      release_in(s);
+    return 0;
+  } else {
+    if (b->len == 0)
+      release_in(s);
+    connection_lost(s, (int)n);
+    return 0;
+  }
+  if (b->len == 0)
+    release_in(s);
+  wake_reader(s);
+  return 0;
+}
+
+void corio__stream_consumed(corio_stream *s) {
+  if (s->in.len == 0) {
+    if (s->in.data)
+      release_in(s);
+  }
+  if (!s->reading && !corio__stream_read_ended(s) && s->in.len <= s->limit)
+    (void)start_reading(s);
+}
+
+static void reader_detach(corio__wait *w) {
+  corio_stream *s = w->data;
+
+  if (s->reader == w)
+    s->reader = NULL;
+}
+
+int corio__stream_wait_readable(corio_stream *s) {
+  corio_task *self = corio__wait_self();
+  corio__wait w = {.detach = reader_detach, .data = s};
+  int rc;
+
+  if (!self)
+    return CORIO_ENOTASK;
+  if (s->reader)
+    return CORIO_EREADBUSY;
+  /* A reader that wants more than is buffered overrides the pause (as
+   * asyncio's _wait_for_data does). */
+  if (!s->reading && (rc = start_reading(s)) < 0)
+    return rc;
+  w.task = self;
+  s->reader = &w;
+  s->refs++;
+  rc = corio__wait_suspend(&w);
+  if (s->reader == &w)
+    s->reader = NULL;
+  corio_stream_unref(s);
+  return rc;
+}
+
+/* ---- creation ------------------------------------------------------------ */
+
+static int socket_family(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+    return -1;
+  return ss.ss_family;
+}
+
+int corio__stream_new(corio_loop *loop, int fd, int is_socket,
+                      const corio_connect_options *options,
+                      corio_stream **out) {
+  static const corio_connect_options defaults;
+  corio__net_loop *net;
+  corio_stream *s;
+  int rc, family;
+
+  if (!options)
+    options = &defaults;
+  if ((rc = corio__net_loop_get(loop, &net)) < 0)
+    goto fail;
+  s = corio__calloc(sizeof *s);
+  if (!s) {
+    rc = -ENOMEM;
+    goto fail;
+  }
+  s->loop = loop;
+  s->net = net;
+  s->refs = 1;
+  s->fd = fd;
+  s->is_socket = is_socket != 0;
+  s->can_write_eof = s->is_socket;
+  s->limit = options->limit ? options->limit : CORIO_STREAM_DEFAULT_LIMIT;
+  s->high_water = CORIO_STREAM_DEFAULT_HIGH_WATER;
+  s->low_water = CORIO_STREAM_DEFAULT_LOW_WATER;
+  family = is_socket ? socket_family(fd) : -1;
+  if (family == AF_INET || family == AF_INET6) {
+    /* asyncio sets TCP_NODELAY on every TCP connection. */
+    if (!(options->flags & CORIO_NET_NO_NODELAY))
+      (void)corio__sys_setsockopt_int(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (options->flags & CORIO_NET_KEEPALIVE)
+      (void)corio__sys_setsockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+  }
+  /* Registered with the poller once, for the stream's life. */
+  if ((rc = start_reading(s)) < 0) {
+    corio__free(s, sizeof *s);
+    goto fail;
+  }
+  corio__loop_mem_ref(loop);
+  corio__net_loop_add_stream(net, s);
+  *out = s;
+  return 0;
+fail:
+  corio__sys_close(fd);
+  return rc;
+}
+
+int corio_stream_open_fd(corio_loop *loop, int fd,
+                         const corio_connect_options *options,
+                         corio_stream **out) {
+  int rc, type = 0;
+  socklen_t len = sizeof type;
+  int is_socket;
+
+  if (fd < 0 || !out) {
+    if (fd >= 0)
+      corio__sys_close(fd);
+    return -EINVAL;
+  }
+  if (!loop)
+    loop = corio_loop_current();
+  if (!loop) {
+    corio__sys_close(fd);
+    return CORIO_ENOLOOP;
+  }
+  is_socket = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0;
+  if (is_socket && type != SOCK_STREAM) {
+    corio__sys_close(fd);
+    return -EPROTOTYPE;
+  }
+  if ((rc = corio__sys_set_nonblock_cloexec(fd)) < 0) {
+    corio__sys_close(fd);
+    return rc;
+  }
+  return corio__stream_new(loop, fd, is_socket, options, out);
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static int append_out(corio_stream *s, const struct iovec *iov, int iovcnt,
+                      size_t skip) {
+  stream_buf *b = &s->out;
+  size_t total = 0, need;
+
+  for (int i = 0; i < iovcnt; i++)
+    total += iov[i].iov_len;
+  total -= skip;
+  need = b->len + total;
+  if (b->pos + need > b->cap) {
+    if (need <= b->cap && b->pos > 0) {
+      memmove(b->data, b->data + b->pos, b->len);
+      b->pos = 0;
+    } else {
+      size_t cap = b->cap ? b->cap : 16384;
+      char *data;
+
+      while (cap < need)
+        cap *= 2;
+      data = corio__alloc(cap);
+      if (!data)
+        return -ENOMEM;
+      if (b->len)
+        memcpy(data, b->data + b->pos, b->len);
+      if (b->data)
+        corio__free(b->data, b->cap);
+      b->data = data;
+      b->cap = cap;
+      b->pos = 0;
+    }
+  }
+  for (int i = 0; i < iovcnt; i++) {
+    const char *p = iov[i].iov_base;
+    size_t n = iov[i].iov_len;
+
+    if (skip >= n) {
+      skip -= n;
+      continue;
+    }
+    memcpy(b->data + b->pos + b->len, p + skip, n - skip);
+    b->len += n - skip;
+    skip = 0;
+  }
+  return 0;
+}
+
+static int write_error(const corio_stream *s) {
+  if (s->error)
+    return s->error;
+  if (s->closing)
+    return CORIO_ESTREAMCLOSED;
+  if (s->eof_wanted)
+    return CORIO_EWRITEEOF;
+  return 0;
+}
+
+static void send_eof(corio_stream *s) {
+  if (s->eof_sent || s->closed)
+    return;
+  s->eof_sent = 1;
+  (void)corio__sys_shutdown(s->fd, SHUT_WR);
+}
+
+/* The write buffer emptied or shrank: wake drainers below the low-water
+ * mark, finish a pending write_eof or close. */
+static void after_flush(corio_stream *s) {
+  if (s->write_paused && s->out.len <= s->low_water) {
+    s->write_paused = 0;
+    corio__waitq_wake_all(&s->drainers, 0);
+  }
+  if (s->out.len)
+    return;
+  release_out(s);
+  if (s->writing) {
+    (void)corio_loop_remove_writer(s->loop, s->fd);
+    s->writing = 0;
+  }
+  if (s->closing)
+    corio__stream_force_close(s);
+  else if (s->eof_wanted)
+    send_eof(s);
+}
+
+static int on_writable(void *arg) {
+  corio_stream *s = arg;
+  stream_buf *b = &s->out;
+  struct iovec iov;
+  ssize_t n;
+
+  if (s->closed || !b->len)
+    return 0;
+  iov.iov_base = b->data + b->pos;
+  iov.iov_len = b->len;
+  n = corio__sys_sendv(s->fd, &iov, 1, s->is_socket);
+  if (n == -EAGAIN || n == -EWOULDBLOCK)
+    return 0;
+  if (n < 0) {
+    connection_lost(s, (int)n);
+    return 0;
+  }
+  b->pos += (size_t)n;
+  b->len -= (size_t)n;
+  after_flush(s);
+  return 0;
+}
+
+static void update_write_paused(corio_stream *s) {
+  if (s->out.len > s->high_water)
+    s->write_paused = 1;
+}
+
+int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
+                        int iovcnt) {
+  size_t total = 0;
+  ssize_t n = 0;
+  int rc;
+
+  if (!stream || iovcnt < 0 || (iovcnt > 0 && !iov) || iovcnt > IOV_MAX)
+    return -EINVAL;
+  if ((rc = write_error(stream)) < 0)
+    return rc;
+  for (int i = 0; i < iovcnt; i++) {
+    if (!iov[i].iov_base && iov[i].iov_len)
+      return -EINVAL;
+    total += iov[i].iov_len;
+  }
+  if (total == 0)
+    return 0;
+  if (stream->out.len == 0) {
+    /* Nothing queued: straight to the socket, no copy, no wake-up. */
+    n = corio__sys_sendv(stream->fd, iov, iovcnt, stream->is_socket);
+    if (n == -EAGAIN || n == -EWOULDBLOCK) {
+      n = 0;
+    } else if (n < 0) {
+      connection_lost(stream, (int)n);
+      return (int)n;
+    }
+    if ((size_t)n == total)
+      return 0;
+  }
+  if ((rc = append_out(stream, iov, iovcnt, (size_t)n)) < 0)
+    return rc;
+  if (!stream->writing) {
+    rc = corio_loop_add_writer(stream->loop, stream->fd, on_writable, stream);
+    if (rc < 0) {
+      connection_lost(stream, rc);
+      return rc;
+    }
+    stream->writing = 1;
+  }
+  update_write_paused(stream);
+  return 0;
+}
+
+int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
+  struct iovec iov;
+
+  if (!data && len)
+    return -EINVAL;
+  /* The iovec only carries the pointer: nothing writes through it. */
+  memcpy(&iov.iov_base, &data, sizeof data);
+  iov.iov_len = len;
+  return corio_stream_writev(stream, &iov, 1);
+}
+
+int corio_stream_drain(corio_stream *stream) {
+  corio_task *self = corio__wait_self();
+  int rc = 0;
+
+  if (!stream)
+    return -EINVAL;
+  if (!self)
+    return CORIO_ENOTASK;
+  stream->refs++;
+  if (stream->closing) {
+    /* asyncio: yield, so that a connection being lost is seen lost. */
+    rc = corio_sleep(0);
+  }
+  while (rc == 0) {
+    sync_waiter waiter;
+
+    if (stream->error) {
+      rc = stream->error;
+      break;
+    }
+    if (stream->closed) {
+      rc = -ECONNRESET;
+      break;
+    }
+    if (!stream->write_paused)
+      break;
+    rc = corio__waitq_wait(&stream->drainers, &waiter, self);
+  }
+  corio_stream_unref(stream);
+  return rc;
+}
+
+int corio_stream_write_all(corio_stream *stream, const void *data, size_t len) {
+  int rc = corio_stream_write(stream, data, len);
+
+  return rc < 0 ? rc : corio_stream_drain(stream);
+}
+
+int corio_stream_set_write_buffer_limits(corio_stream *stream, size_t high,
+                                         size_t low) {
+  if (!stream)
+    return -EINVAL;
+  if (high == 0) {
+    high = CORIO_STREAM_DEFAULT_HIGH_WATER;
+    if (low == 0)
+      low = CORIO_STREAM_DEFAULT_LOW_WATER;
+  }
+  if (low > high)
+    return -EINVAL;
+  stream->high_water = high;
+  stream->low_water = low;
+  update_write_paused(stream);
+  if (stream->write_paused && stream->out.len <= low) {
+    stream->write_paused = 0;
+    corio__waitq_wake_all(&stream->drainers, 0);
+  }
+  return 0;
+}
+
+size_t corio_stream_write_buffer_size(const corio_stream *stream) {
+  return stream ? stream->out.len : 0;
+}
+
+int corio_stream_can_write_eof(const corio_stream *stream) {
+  return stream && stream->can_write_eof;
+}
+
+int corio_stream_write_eof(corio_stream *stream) {
+  int rc;
+
+  if (!stream)
+    return -EINVAL;
+  if (!stream->can_write_eof)
+    return -ENOTSUP;
+  if (stream->eof_wanted)
+    return 0;
+  if ((rc = write_error(stream)) < 0)
+    return rc;
+  stream->eof_wanted = 1;
+  if (stream->out.len == 0)
+    send_eof(stream);
+  return 0;
+}
+
+/* ---- closing ------------------------------------------------------------- */
+
+int corio_stream_close(corio_stream *stream) {
+  if (!stream)
+    return -EINVAL;
+  if (stream->closing)
+    return 0;
+  stream->closing = 1;
+  stop_reading(stream);
+  /* A reader sees the end of the stream (after what is buffered). */
+  wake_reader(stream);
+  if (stream->out.len == 0) {
+    corio__stream_force_close(stream);
+    return 0;
+  }
+  /* The buffered bytes still leave; the stream lives until they have. */
+  stream->closing_ref = 1;
+  stream->refs++;
+  return 0;
+}
+
+int corio_stream_abort(corio_stream *stream) {
+  if (!stream)
+    return -EINVAL;
+  corio__stream_force_close(stream);
+  return 0;
+}
+
+int corio_stream_is_closing(const corio_stream *stream) {
+  return stream && stream->closing;
+}
+
+int corio_stream_wait_closed(corio_stream *stream) {
+  corio_task *self = corio__wait_self();
+  int rc = 0;
+
+  if (!stream)
+    return -EINVAL;
+  if (!self)
+    return CORIO_ENOTASK;
+  stream->refs++;
+  while (!stream->closed && rc == 0) {
+    sync_waiter waiter;
+
+    rc = corio__waitq_wait(&stream->closers, &waiter, self);
+  }
+  corio_stream_unref(stream);
+  return rc;
+}
+
+/* ---- get_extra_info ------------------------------------------------------ */
+
+int corio_stream_fd(const corio_stream *stream) {
+  return stream ? stream->fd : -1;
+}
+
+corio_loop *corio_stream_loop(const corio_stream *stream) {
+  return stream ? stream->loop : NULL;
+}
+
+static int socket_name(const corio_stream *s, struct sockaddr *addr,
+                       socklen_t *len, int peer) {
+  int rc;
+
+  if (!s || !addr || !len)
+    return -EINVAL;
+  if (s->closed)
+    return CORIO_ESTREAMCLOSED;
+  rc = peer ? getpeername(s->fd, addr, len) : getsockname(s->fd, addr, len);
+  return rc == 0 ? 0 : -errno;
+}
+
+int corio_stream_peername(const corio_stream *stream, struct sockaddr *addr,
+                          socklen_t *len) {
+  return socket_name(stream, addr, len, 1);
+}
+
+int corio_stream_sockname(const corio_stream *stream, struct sockaddr *addr,
+                          socklen_t *len) {
+  return socket_name(stream, addr, len, 0);
+}
+
+static int set_option(corio_stream *s, int level, int name, int on) {
+  if (!s)
+    return -EINVAL;
+  if (s->closed)
+    return CORIO_ESTREAMCLOSED;
+  return corio__sys_setsockopt_int(s->fd, level, name, on != 0);
+}
+
+int corio_stream_set_nodelay(corio_stream *stream, int on) {
+  return set_option(stream, IPPROTO_TCP, TCP_NODELAY, on);
+}
+
+int corio_stream_set_keepalive(corio_stream *stream, int on) {
+  return set_option(stream, SOL_SOCKET, SO_KEEPALIVE, on);
+}

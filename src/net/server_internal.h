@@ -1,0 +1,56 @@
+/* A server's state, shared with net_loop.c (whose close hook stops every
+ * server of a closing loop). */
+#ifndef CORIO_NET_SERVER_INTERNAL_H
+#define CORIO_NET_SERVER_INTERNAL_H
+
+#include <sys/types.h>
+
+#include "corio/net.h"
+#include "net/net_loop.h"
+#include "sync/waitq.h"
+
+/* Listening sockets of one server at most (one per resolved address). */
+enum { CORIO__SERVER_MAX_LISTENERS = 16 };
+
+typedef struct corio__listener {
+  struct corio_server *server;
+  int fd;
+} corio__listener;
+
+struct corio_server {
+  corio_loop *loop;
+  corio__net_loop *net;
+  int refs;
+  corio_stream_handler handler;
+  void *arg;
+  corio_connect_options conn; /* what each accepted stream gets */
+  size_t stack_size;
+
+  corio__listener listeners[CORIO__SERVER_MAX_LISTENERS];
+  int nlisteners;
+  int port;
+  unsigned serving : 1;
+  unsigned closed : 1;       /* the listening sockets are closed */
+  unsigned accept_paused : 1; /* out of fds: waiting for backoff */
+  unsigned fd_shortage_logged : 1;
+  corio_handle *backoff;
+
+  /* A Unix server's socket file, removed on close if it is still ours. */
+  char *unix_path;
+  size_t unix_path_size;
+  dev_t unix_dev;
+  ino_t unix_ino;
+
+  corio_stream *clients; /* accepted connections whose handler runs */
+  size_t nclients;
+  sync_waitq closers;    /* wait_closed */
+  sync_waitq forever;    /* serve_forever */
+
+  /* The loop's list of servers not yet closed (net_loop.c). */
+  struct corio_server *prev, *next;
+};
+
+/* Stops listening and closes the listening sockets (corio_server_close). */
+void corio__server_close_listeners(struct corio_server *server);
+
+#endif

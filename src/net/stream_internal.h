@@ -1,0 +1,74 @@
+/* A stream's state, shared by the files of src/net/. The connection owns
+ * its reads (DESIGN.md §7): on_readable fills `in`, the read calls of
+ * stream_read.c take from it, so a read that is cancelled consumes
+ * nothing. */
+#ifndef CORIO_NET_STREAM_INTERNAL_H
+#define CORIO_NET_STREAM_INTERNAL_H
+
+#include <stddef.h>
+
+#include "corio/net.h"
+#include "net/net_loop.h"
+#include "sync/waitq.h"
+#include "task/wait.h"
+
+/* Bytes in a buffer: data at [pos, pos + len) of [0, cap). */
+typedef struct stream_buf {
+  char *data;
+  size_t cap, pos, len;
+} stream_buf;
+
+struct corio_stream {
+  corio_loop *loop;
+  corio__net_loop *net;
+  int refs;
+  int fd;
+  int error; /* the connection's error once it was lost (negative), else 0 */
+
+  unsigned is_socket : 1;
+  unsigned can_write_eof : 1;
+  unsigned reading : 1;       /* the reader watcher is installed */
+  unsigned writing : 1;       /* the writer watcher is installed */
+  unsigned eof : 1;           /* the peer's EOF was read */
+  unsigned closing : 1;       /* close or abort was called */
+  unsigned closed : 1;        /* the fd is closed */
+  unsigned eof_wanted : 1;    /* write_eof was called */
+  unsigned eof_sent : 1;      /* shutdown(SHUT_WR) done */
+  unsigned write_paused : 1;  /* above the high-water mark until at low */
+  unsigned closing_ref : 1;   /* holds a reference until the fd closes */
+
+  stream_buf in;
+  size_t limit;
+  corio__wait *reader; /* the task waiting in a read, if any */
+
+  stream_buf out; /* what the kernel did not take */
+  size_t high_water, low_water;
+  sync_waitq drainers;
+  sync_waitq closers;
+
+  /* The loop's list of open streams (net_loop.c). */
+  corio_stream *prev, *next;
+  /* A server's connection: its list of clients (server.c). */
+  struct corio_server *server;
+  corio_stream *client_prev, *client_next;
+};
+
+/* stream.c */
+/* Wraps fd (owned from now on, closed on failure too). */
+int corio__stream_new(corio_loop *loop, int fd, int is_socket,
+                      const corio_connect_options *options,
+                      corio_stream **out);
+/* Closes the fd now: buffered writes dropped, every waiter woken. */
+void corio__stream_force_close(corio_stream *s);
+/* The read side has ended: EOF, an error, or the stream is closing. */
+static inline int corio__stream_read_ended(const corio_stream *s) {
+  return s->eof || s->error || s->closing;
+}
+/* After bytes were taken from `in`: give an empty buffer back, resume
+ * reading below the limit. */
+void corio__stream_consumed(corio_stream *s);
+/* Waits for the read side to change (more bytes, EOF, error, close).
+ * Returns 0, CORIO_EREADBUSY, CORIO_ENOTASK, -ECANCELED, CORIO_ECLOSED. */
+int corio__stream_wait_readable(corio_stream *s);
+
+#endif
