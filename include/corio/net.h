@@ -245,6 +245,9 @@ CORIO_API corio_server *corio_server_ref(corio_server *server);
 CORIO_API void corio_server_unref(corio_server *server);
 
 CORIO_API int corio_server_start_serving(corio_server *server);
+/* Stops accepting (connections wait in the backlog) until start_serving;
+ * the sockets stay open. */
+CORIO_API int corio_server_stop_serving(corio_server *server);
 CORIO_API int corio_server_is_serving(const corio_server *server);
 /* Starts serving and waits until cancelled; then closes the server, waits
  * for the handlers (wait_closed) and returns -ECANCELED. */
@@ -261,6 +264,10 @@ CORIO_API int corio_server_wait_closed(corio_server *server);
 /* Listening sockets: fills up to cap fds, returns how many there are. */
 CORIO_API size_t corio_server_sockets(const corio_server *server, int *fds,
                                       size_t cap);
+/* The address listener `index` is bound to (getsockname). Errors: -EINVAL,
+ * -ENOENT (no such listener: out of range, or the server is closed). */
+CORIO_API int corio_server_address(const corio_server *server, size_t index,
+                                   struct sockaddr *addr, socklen_t *len);
 /* The port the first listener is bound to (0 for a Unix server). */
 CORIO_API int corio_server_port(const corio_server *server);
 /* Connections accepted and not yet closed. */

@@ -433,6 +433,17 @@ int corio_server_start_serving(corio_server *server) {
   return 0;
 }
 
+int corio_server_stop_serving(corio_server *server) {
+  if (!server)
+    return -EINVAL;
+  if (server->closed)
+    return CORIO_ESERVERCLOSED;
+  if (server->serving && !server->accept_paused)
+    (void)set_serving(server, 0);
+  server->serving = 0;
+  return 0;
+}
+
 int corio_server_is_serving(const corio_server *server) {
   return server && server->serving;
 }
@@ -545,6 +556,15 @@ size_t corio_server_sockets(const corio_server *server, int *fds, size_t cap) {
   for (size_t i = 0; i < n && i < cap && fds; i++)
     fds[i] = server->listeners[i].fd;
   return n;
+}
+
+int corio_server_address(const corio_server *server, size_t index,
+                         struct sockaddr *addr, socklen_t *len) {
+  if (!server || !addr || !len)
+    return -EINVAL;
+  if (index >= (size_t)server->nlisteners)
+    return -ENOENT;
+  return getsockname(server->listeners[index].fd, addr, len) == 0 ? 0 : -errno;
 }
 
 int corio_server_port(const corio_server *server) {

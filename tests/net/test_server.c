@@ -163,6 +163,49 @@ static void test_close_clients_serve_forever(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
+/* stop_serving leaves connections in the backlog until serving resumes;
+ * the listeners' addresses are readable. */
+static int stop_serving_body(void *arg, void **result) {
+  struct echo_stats st = {0};
+  struct sockaddr_in sa;
+  socklen_t len = sizeof sa;
+  corio_server *srv;
+  corio_stream *c;
+  char buf[4];
+
+  (void)arg, (void)result;
+  CHECK_EQ(corio_start_server(echo_handler, &st, "127.0.0.1", 0, NULL, &srv),
+           0);
+  CHECK_EQ(corio_server_address(srv, 0, (struct sockaddr *)&sa, &len), 0);
+  CHECK_EQ(ntohs(sa.sin_port), corio_server_port(srv));
+  CHECK_EQ(sa.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
+  CHECK_EQ(corio_server_address(srv, 1, (struct sockaddr *)&sa, &len),
+           -ENOENT);
+  CHECK_EQ(corio_server_stop_serving(srv), 0);
+  CHECK_EQ(corio_server_is_serving(srv), 0);
+  CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(srv), &c), 0);
+  CHECK_EQ(corio_stream_write(c, "q", 1), 0);
+  CHECK_EQ(corio_sleep(0.01), 0);
+  CHECK_EQ(st.handled, 0);
+  CHECK_EQ(corio_server_start_serving(srv), 0);
+  CHECK_EQ(corio_stream_readexactly(c, buf, 1, NULL), 0);
+  CHECK_EQ(st.handled, 1);
+  corio_stream_unref(c);
+  CHECK_EQ(corio_server_close(srv), 0);
+  CHECK_EQ(corio_server_stop_serving(srv), CORIO_ESERVERCLOSED);
+  CHECK_EQ(corio_server_address(srv, 0, (struct sockaddr *)&sa, &len),
+           -ENOENT);
+  CHECK_EQ(corio_server_wait_closed(srv), 0);
+  corio_server_unref(srv);
+  return 0;
+}
+
+static void test_stop_serving_address(void **state) {
+  (void)state;
+  assert_int_equal(corio_run(stop_serving_body, NULL, NULL), 0);
+  assert_checks_passed();
+}
+
 /* ---- Unix servers ------------------------------------------------------- */
 
 static int unix_body(void *arg, void **result) {
@@ -293,6 +336,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_echo, reset_checks),
       cmocka_unit_test_setup(test_close_clients_serve_forever, reset_checks),
+      cmocka_unit_test_setup(test_stop_serving_address, reset_checks),
       cmocka_unit_test_setup(test_unix, reset_checks),
       cmocka_unit_test_setup(test_connect_errors, reset_checks),
   };
