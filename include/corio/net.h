@@ -170,6 +170,9 @@ CORIO_API int corio_stream_write(corio_stream *stream, const void *data,
 /* writelines: the buffers leave in one writev when nothing is queued. */
 CORIO_API int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
                                   int iovcnt);
+/* The same over const buffers (corio_bytes, see readuntil_any). */
+CORIO_API int corio_stream_writelines(corio_stream *stream,
+                                      const corio_bytes *bufs, size_t n);
 /* Waits while the write buffer is above the high-water mark (until it is
  * at or below the low-water mark). Several tasks may drain at once. On a
  * closing stream it yields once, then fails with -ECONNRESET if the

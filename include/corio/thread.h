@@ -80,6 +80,12 @@ typedef struct corio_job_options {
    * while the job ran, nobody holds it or waits on it any more, or the
    * loop closed), on whichever thread drops it. */
   void (*discard)(void *result);
+  /* Called with arg once the job is gone for good: after fn ran, or when
+   * it never will (withdrawn by a cancel, skipped by an executor shutdown,
+   * dropped with a closing loop). So arg can be freed whatever happens,
+   * on whichever thread lets the job go. Not called when the submitting
+   * call itself fails: arg is still the caller's then. */
+  void (*release)(void *arg);
 } corio_job_options;
 
 /* Submits fn(arg) to ex (NULL: the loop's default executor) and returns a

@@ -5,14 +5,11 @@
  *
  * A lookup on the executor works on a request of its own (copies of the
  * arguments, and the answer) that the task and the pool thread share.
- * A task cancelled meanwhile stops waiting but leaves the job alone: the
- * thread layer cannot tell whether a cancelled job was withdrawn or runs
- * on, so the request would have no owner. The job always runs, and
- * whichever side lets go last (the task or the pool thread, by the
- * request's phase) frees the request and the resolver's answer.
- * XXX(dns): a loop closed by hand while a lookup's job is still queued
- * drops the job, and its request leaks; the thread layer would have to
- * say when a job will never run (a release callback for its argument). */
+ * A task cancelled meanwhile stops waiting but leaves the job alone (a
+ * lookup cannot be interrupted anyway). Whichever side lets go last, the
+ * task or the job (its release hook: after it ran, or once it never
+ * will, e.g. dropped with a closing loop), frees the request and the
+ * resolver's answer. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -88,7 +85,7 @@ static int fail_lookup(int eai, int sys_errno, const char *what) {
 
 enum request_phase {
   REQUEST_WAITING,  /* the task waits for the answer */
-  REQUEST_DONE,     /* the pool thread has answered and let go */
+  REQUEST_DONE,     /* the job is gone: it ran, or never will */
   REQUEST_ABANDONED /* the task has let go */
 };
 
@@ -108,13 +105,20 @@ static int run_lookup(void *arg, void **result) {
 
   req->lookup(req);
   *result = NULL;
-  if (atomic_exchange(&req->phase, REQUEST_DONE) == REQUEST_ABANDONED)
-    req->free(req);
   return 0;
 }
 
-/* The task lets go: the request is freed now if the pool thread has
- * answered, else by the pool thread once it has. */
+/* The job is gone (ran, or never will): the request is freed now if the
+ * task has let go. */
+static void release_lookup(void *arg) {
+  dns_request *req = arg;
+
+  if (atomic_exchange(&req->phase, REQUEST_DONE) == REQUEST_ABANDONED)
+    req->free(req);
+}
+
+/* The task lets go: the request is freed now if the job is gone, else
+ * when it goes. */
 static void abandon(dns_request *req) {
   if (atomic_exchange(&req->phase, REQUEST_ABANDONED) == REQUEST_DONE)
     req->free(req);
@@ -145,14 +149,16 @@ static int wait_job(corio_future *fut) {
 }
 
 /* Runs req's lookup on the default executor and waits for it. 0: the
- * answer is in req, which is the caller's to free. An error: req is no
- * longer the caller's (freed, or left to the pool thread). */
+ * answer is in req, which the caller reads, then lets go with abandon().
+ * An error: req is no longer the caller's. */
 static int resolve_on_executor(dns_request *req) {
   corio_future *fut;
   int rc;
 
+  corio_job_options options = {.release = release_lookup};
+
   atomic_init(&req->phase, REQUEST_WAITING);
-  rc = corio_run_in_executor(NULL, NULL, run_lookup, req, &fut);
+  rc = corio_run_in_executor_ex(NULL, NULL, run_lookup, req, &options, &fut);
   if (rc < 0) {
     req->free(req); /* never submitted */
     return rc;
@@ -163,7 +169,7 @@ static int resolve_on_executor(dns_request *req) {
      * this task still waits (the loop closes its tasks before its jobs):
      * the lookup never ran, and never will. */
     corio_future_unref(fut);
-    req->free(req);
+    abandon(req);
     return -ECANCELED;
   }
   corio_future_unref(fut);
@@ -331,7 +337,7 @@ int corio_getaddrinfo(const char *host, const char *service,
     *res = req->res;
     req->res = NULL;
   }
-  gai_free(&req->base);
+  abandon(&req->base); /* the answer was handed over */
   return rc;
 }
 
@@ -419,6 +425,6 @@ int corio_getnameinfo(const struct sockaddr *addr, socklen_t len, char *host,
     if (service_len)
       memcpy(service, req->service, strlen(req->service) + 1);
   }
-  gni_free(&req->base);
+  abandon(&req->base);
   return rc;
 }

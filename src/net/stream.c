@@ -502,6 +502,33 @@ int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
   return corio_stream_writev(stream, &iov, 1);
 }
 
+int corio_stream_writelines(corio_stream *stream, const corio_bytes *bufs,
+                            size_t n) {
+  struct iovec iov[64];
+  size_t done = 0;
+  int rc;
+
+  if (!stream || (n && !bufs))
+    return -EINVAL;
+  /* In batches of up to 64 buffers: only the first can go straight to
+   * the socket, the rest queue behind what it left, so order holds. */
+  while (done < n) {
+    int count = 0;
+
+    for (; count < 64 && done + (size_t)count < n; count++) {
+      const void *data = bufs[done + (size_t)count].data;
+
+      /* The iovec only carries the pointer: nothing writes through it. */
+      memcpy(&iov[count].iov_base, &data, sizeof data);
+      iov[count].iov_len = bufs[done + (size_t)count].len;
+    }
+    if ((rc = corio_stream_writev(stream, iov, count)) < 0)
+      return rc;
+    done += (size_t)count;
+  }
+  return 0;
+}
+
 int corio_stream_drain(corio_stream *stream) {
   corio_task *self = corio__wait_self();
   int rc = 0;

@@ -14,6 +14,8 @@
 static void job_unref(corio__job *job) {
   if (atomic_fetch_sub_explicit(&job->refs, 1, memory_order_acq_rel) != 1)
     return;
+  if (job->release)
+    job->release(job->arg);
   if (job->ctx)
     corio_context_unref(job->ctx);
   corio__strfree(job->message);
@@ -220,6 +222,7 @@ int corio_run_in_executor_ex(corio_loop *loop, corio_executor *ex,
   if (options) {
     job->ctx = options->context ? corio_context_ref(options->context) : NULL;
     job->discard = options->discard;
+    job->release = options->release;
   }
   job->ls = ls;
   job->loop = loop;
@@ -230,6 +233,7 @@ int corio_run_in_executor_ex(corio_loop *loop, corio_executor *ex,
   if (rc < 0) {
     (void)corio_future_remove_done_callback(job->fut, on_future_done, job);
     corio_future_unref(job->fut);
+    job->release = NULL; /* arg stays the caller's */
     atomic_store(&job->refs, 1);
     job_unref(job);
     return rc;

@@ -67,6 +67,7 @@ typedef struct corio__job {
   void *arg;
   corio_context *ctx; /* a reference, or NULL */
   void (*discard)(void *result);
+  void (*release)(void *arg);
 
   /* Written by the pool thread, read by the loop after delivery. */
   void *result;

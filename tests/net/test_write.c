@@ -177,14 +177,20 @@ static void test_water_marks_abort(void **state) {
 
 static int eof_close_body(void *arg, void **result) {
   char buf[16] = {0};
-  struct iovec iov[3] = {{"ab", 2}, {"", 0}, {"cd", 2}};
+  char ab[] = "ab", empty[] = "";
+  struct iovec iov[2] = {{ab, 2}, {empty, 0}};
   corio_stream *s;
   int peer;
 
   (void)arg, (void)result;
   CHECK_EQ(stream_pair(&s, &peer), 0);
   CHECK_EQ(corio_stream_can_write_eof(s), 1);
-  CHECK_EQ(corio_stream_writev(s, iov, 3), 0);
+  CHECK_EQ(corio_stream_writev(s, iov, 2), 0);
+  {
+    corio_bytes rest[2] = {{"c", 1}, {"d", 1}};
+    CHECK_EQ(corio_stream_writelines(s, rest, 2), 0);
+    CHECK_EQ(corio_stream_writelines(s, NULL, 1), -EINVAL);
+  }
   CHECK_EQ(corio_stream_write_eof(s), 0);
   CHECK_EQ(corio_stream_write_eof(s), 0);
   CHECK_EQ(corio_stream_write(s, "x", 1), CORIO_EWRITEEOF);

@@ -500,8 +500,16 @@ static void *open_after_shutdown(void *arg) {
   return NULL;
 }
 
+static atomic_int releases;
+
+static void count_release(void *arg) {
+  (void)arg;
+  atomic_fetch_add(&releases, 1);
+}
+
 static int cancel_pending_main(void *arg, void **result) {
-  corio_job_options options = {.discard = count_discard};
+  corio_job_options options = {.discard = count_discard,
+                               .release = count_release};
   struct gate gate = GATE_INIT;
   corio_executor *ex;
   struct probe a, b;
@@ -544,8 +552,67 @@ static void test_cancel_pending_waits(void **state) {
   (void)state;
 
   atomic_store(&discards, 0);
+  atomic_store(&releases, 0);
   assert_int_equal(run_main(cancel_pending_main, NULL), 0);
   assert_checks_passed();
+  /* Released once each, once both sides let go: the job that ran and the
+   * one skipped. */
+  assert_int_equal(atomic_load(&releases), 2);
+  corio_test_assert_no_leak(before);
+}
+
+/* release is called exactly once whatever becomes of the job: after it
+ * ran, when a cancel withdrew it from the queue, and when its loop was
+ * closed with it queued; never when submitting failed. */
+static void test_release_once(void **state) {
+  corio_job_options options = {.release = count_release};
+  corio_test_usage before = corio_test_usage_now();
+  struct gate gate = GATE_INIT;
+  struct probe held, queued, dropped;
+  corio_executor *ex;
+  corio_loop *loop;
+  corio_future *fh, *fq, *fd;
+
+  (void)state;
+  atomic_store(&releases, 0);
+  probe_init(&held, 0);
+  probe_init(&queued, 1);
+  probe_init(&dropped, 2);
+  held.gate = &gate;
+  assert_int_equal(corio_executor_create(&ex, 1), 0);
+  assert_int_equal(corio_loop_create(&loop), 0);
+  assert_int_equal(
+      corio_run_in_executor_ex(loop, ex, probe_fn, &held, &options, &fh), 0);
+  assert_int_equal(
+      corio_run_in_executor_ex(loop, ex, probe_fn, &queued, &options, &fq), 0);
+  assert_int_equal(
+      corio_run_in_executor_ex(loop, ex, probe_fn, &dropped, &options, &fd), 0);
+  assert_true(thread_wait_flag(&held.started, 1, THREAD_TEST_PATIENCE_S));
+  /* Withdrawn from the queue (the loop side lets go when the loop
+   * closes: its callbacks never ran). */
+  assert_int_equal(corio_future_cancel(fq, NULL), 1);
+  corio_future_unref(fq);
+  assert_int_equal(atomic_load(&releases), 0);
+  /* The loop closes with one job running and one queued. */
+  assert_int_equal(corio_loop_close(loop), 0);
+  gate_open(&gate);
+  corio_future_unref(fh);
+  corio_future_unref(fd);
+  corio_loop_unref(loop);
+  assert_int_equal(corio_executor_free(ex), 0);
+  assert_int_equal(atomic_load(&queued.started), 0);
+  assert_int_equal(atomic_load(&releases), 3);
+  /* A refused submission leaves arg to the caller. */
+  assert_int_equal(corio_executor_create(&ex, 1), 0);
+  assert_int_equal(corio_executor_shutdown(ex, 0), 0);
+  assert_int_equal(corio_loop_create(&loop), 0);
+  assert_int_equal(
+      corio_run_in_executor_ex(loop, ex, probe_fn, &held, &options, &fh),
+      CORIO_EEXECUTORSHUTDOWN);
+  assert_int_equal(atomic_load(&releases), 3);
+  assert_int_equal(corio_loop_close(loop), 0);
+  corio_loop_unref(loop);
+  assert_int_equal(corio_executor_free(ex), 0);
   corio_test_assert_no_leak(before);
 }
 
@@ -975,6 +1042,7 @@ int main(void) {
       cmocka_unit_test_setup(test_shutdown_waits, reset_checks),
       cmocka_unit_test_setup(test_cancel_pending_nowait, reset_checks),
       cmocka_unit_test_setup(test_cancel_pending_waits, reset_checks),
+      cmocka_unit_test_setup(test_release_once, reset_checks),
       cmocka_unit_test_setup(test_flags_and_twice, reset_checks),
       cmocka_unit_test_setup(test_free_from_own_thread, reset_checks),
       cmocka_unit_test_setup(test_lazy_default_executor, reset_checks),
