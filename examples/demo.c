@@ -123,6 +123,33 @@ static const struct part parts[] = {
      "timeout; a cancel reaches the task, and a stop sent with\n"
      "call_soon_threadsafe ends the loop's run_forever.",
      example_threadsafe_loop},
+    {"Names: getaddrinfo, printed as the answers come",
+     "corio_getaddrinfo() runs glibc's resolver on the default executor\n"
+     "(a numeric address needs none); as_completed prints each probe as it\n"
+     "finishes, so the name looked up on a pool thread comes last.",
+     example_name_probe},
+    {"Streams: a TCP echo server and its client",
+     "corio_start_server() runs a handler task per connection; a stream is\n"
+     "asyncio's reader and writer in one object. The server listens on a\n"
+     "port the kernel picks, and cancelling serve_forever closes it.",
+     example_tcp_echo},
+    {"Streams: fetching HTTP headers",
+     "open_connection, a HEAD request, then readline until the end of the\n"
+     "stream, against a small HTTP server started in the same program.",
+     example_http_head},
+    {"Streams: a socket made elsewhere",
+     "corio_stream_open_fd() is open_connection(sock=...): a stream over\n"
+     "one end of a socketpair, the other written by a loop callback.",
+     example_socketpair_stream},
+    {"Streams: echo over a Unix socket",
+     "start_unix_server and open_unix_connection, on a socket file (which\n"
+     "the server removes when it closes) and on an abstract name.",
+     example_unix_echo},
+    {"Streams: a crawler, at most 3 pages at a time",
+     "gather starts a task per page and a semaphore lets 3 fetch at once;\n"
+     "the server answers only whole batches of 3, so the crawler must\n"
+     "really have 3 under way, and cannot have more.",
+     example_crawler},
 };
 
 int main(void) {

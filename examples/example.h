@@ -85,6 +85,24 @@ int example_to_thread_gather(void);
  * result in time, a timeout and a cancellation, then stop and join (seed
  * 001's complete example). */
 int example_threadsafe_loop(void);
+/* The TCP echo server and client of seed 001, in one program on
+ * 127.0.0.1 and a port the kernel picks. */
+int example_tcp_echo(void);
+/* Seed 001's HTTP header fetcher (open_connection, HEAD, readline),
+ * against a small HTTP server the example starts itself. */
+int example_http_head(void);
+/* open_connection(sock=...): a stream over one end of a socketpair, the
+ * other end written with send() from a loop callback (seed 001). */
+int example_socketpair_stream(void);
+/* The echo server and client over a Unix socket: a file in a temporary
+ * directory, then an abstract name (seed 001's start_unix_server). */
+int example_unix_echo(void);
+/* Seed 002's crawler with real pages: gather, a semaphore bounding the
+ * fetches to 3 at a time, and a server that makes the bound visible. */
+int example_crawler(void);
+/* probe(domain) over several names, printed as_completed: loop.getaddrinfo
+ * on the default executor, answered by the machine itself (seed 003). */
+int example_name_probe(void);
 
 /* The task examples scale the seeds' seconds down to this unit, so that
  * the tests stay fast; they never print a clock time, only whole units
