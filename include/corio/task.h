@@ -120,6 +120,14 @@ CORIO_API int corio_fail(int err, const char *fmt, ...)
 #endif
     ;
 
+/* In a task: the message attached to err by the last corio_fail made while
+ * it runs (by your code or by a corio call that failed with err, such as a
+ * connect naming the addresses it tried), so a caller can print it as
+ * Python prints a caught exception. NULL outside a task, if no message
+ * was attached, or if the last one was for another code. Valid until the
+ * next corio_fail or the task's end. */
+CORIO_API const char *corio_fail_message(int err);
+
 /* Suspends the current task for `seconds` (the _ns form: nanoseconds).
  * 0 or less yields exactly one loop iteration (asyncio: a negative delay
  * is sleep(0)). Returns 0, -ECANCELED, or CORIO_ENOTASK (not in a task),

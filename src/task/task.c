@@ -457,6 +457,14 @@ int corio_fail(int err, const char *fmt, ...) {
   return err;
 }
 
+const char *corio_fail_message(int err) {
+  corio_task *t = corio__current_task;
+
+  if (!t || t->fut.state != FUTURE_PENDING || err >= 0 || t->fail_code != err)
+    return NULL;
+  return t->fut.message;
+}
+
 void corio__task_set_fail(corio_task *t, int code, char *message) {
   corio__strfree(t->fut.message);
   t->fut.message = message;

@@ -314,6 +314,11 @@ static int refused_body(void *arg, void **result) {
     CHECK_TRUE(strstr(corio_task_message(t), want) != NULL);
   }
   corio_task_unref(t);
+  /* The caller itself can read the message while it runs. */
+  CHECK_EQ(corio_open_connection("127.0.0.1", port, &s), -ECONNREFUSED);
+  CHECK_TRUE(corio_fail_message(-ECONNREFUSED) != NULL);
+  CHECK_TRUE(corio_fail_message(-EPIPE) == NULL);
+  CHECK_TRUE(strstr(corio_fail_message(-ECONNREFUSED), "refused") != NULL);
   CHECK_EQ(corio_open_connection(NULL, 80, &s), -EINVAL);
   CHECK_EQ(corio_open_connection("127.0.0.1", 70000, &s), -EINVAL);
   CHECK_EQ(corio_open_connection("127.0.0.1", -1, &s), -EINVAL);
