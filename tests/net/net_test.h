@@ -21,6 +21,8 @@
 static inline int stream_pair(corio_stream **s, int *peer) {
   int sv[2], rc;
 
+  *s = NULL;
+  *peer = -1;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
     return -errno;
   rc = corio_stream_open_fd(NULL, sv[0], NULL, s);

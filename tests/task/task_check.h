@@ -33,7 +33,7 @@ static void check_str(const char *got, const char *want, const char *what,
     return;
   failed.file = file;
   failed.line = line;
-  snprintf(failed.text, sizeof failed.text, "%s is \"%s\", expected \"%s\"",
+  snprintf(failed.text, sizeof failed.text, "%.60s is \"%.120s\", expected \"%.120s\"",
            what, got, want);
 }
 
