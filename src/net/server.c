@@ -482,9 +482,12 @@ int corio_server_close(corio_server *server) {
 static int each_client(corio_server *srv, int (*fn)(corio_stream *)) {
   if (!srv)
     return -EINVAL;
-  /* Closing does not unlink (the handler does when it returns). */
-  for (corio_stream *s = srv->clients; s; s = s->client_next)
+  /* Closing does not unlink (the handler does when it returns); the next
+   * one is read first all the same. */
+  for (corio_stream *s = srv->clients, *next; s; s = next) {
+    next = s->client_next;
     (void)fn(s);
+  }
   return 0;
 }
 

@@ -75,12 +75,16 @@ static void stop_reading(corio_stream *s) {
   s->reading = 0;
 }
 
-static void wake_reader(corio_stream *s) {
+/* Queues the waiting reader's step. Only on_readable steps it at once
+ * (now), as its very last action: the reader may finish its handler,
+ * whose server then frees the stream. Anywhere else (close called from a
+ * loop callback) the caller goes on using the stream after the wake. */
+static void wake_reader(corio_stream *s, int now) {
   corio__wait *w = s->reader;
 
   if (w) {
     s->reader = NULL;
-    corio__wait_wake(w, 0, 1);
+    corio__wait_wake(w, 0, now);
   }
 }
 
@@ -113,7 +117,7 @@ void corio__stream_force_close(corio_stream *s) {
   release_out(s);
   corio__net_loop_remove_stream(s->net, s);
   s->write_paused = 0;
-  wake_reader(s);
+  wake_reader(s, 0);
   corio__waitq_wake_all(&s->drainers, 0);
   corio__waitq_wake_all(&s->closers, 0);
   if (s->closing_ref) {
@@ -203,7 +207,7 @@ static int on_readable(void *arg) {
   }
   if (b->len == 0)
     release_in(s);
-  wake_reader(s);
+  wake_reader(s, 1);
   return 0;
 }
 
@@ -623,7 +627,7 @@ int corio_stream_close(corio_stream *stream) {
   stream->closing = 1;
   stop_reading(stream);
   /* A reader sees the end of the stream (after what is buffered). */
-  wake_reader(stream);
+  wake_reader(stream, 0);
   if (stream->out.len == 0) {
     corio__stream_force_close(stream);
     return 0;

@@ -206,6 +206,50 @@ static void test_stop_serving_address(void **state) {
   assert_checks_passed();
 }
 
+/* Closing clients from a plain loop callback: the handlers, woken by the
+ * close, may finish (and their streams go) before the call returns. */
+static int close_clients_cb(void *arg) {
+  return corio_server_close_clients(arg);
+}
+
+static int close_from_callback_body(void *arg, void **result) {
+  struct echo_stats st = {0};
+  corio_server *srv;
+  corio_stream *c[3];
+  size_t n;
+  char buf[4];
+
+  (void)arg, (void)result;
+  CHECK_EQ(corio_start_server(echo_handler, &st, "127.0.0.1", 0, NULL, &srv),
+           0);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(srv), &c[i]),
+             0);
+    CHECK_EQ(corio_stream_write(c[i], "e", 1), 0);
+    CHECK_EQ(corio_stream_readexactly(c[i], buf, 1, NULL), 0);
+  }
+  CHECK_EQ(corio_server_clients(srv), 3);
+  CHECK_EQ(corio_loop_call_soon(corio_loop_running(), close_clients_cb, srv,
+                                NULL),
+           0);
+  for (int i = 0; i < 3; i++) {
+    CHECK_EQ(corio_stream_read(c[i], buf, sizeof buf, &n), 0);
+    CHECK_EQ(n, 0);
+    corio_stream_unref(c[i]);
+  }
+  CHECK_EQ(corio_server_close(srv), 0);
+  CHECK_EQ(corio_server_wait_closed(srv), 0);
+  CHECK_EQ(st.finished, 3);
+  corio_server_unref(srv);
+  return 0;
+}
+
+static void test_close_clients_from_callback(void **state) {
+  (void)state;
+  assert_int_equal(corio_run(close_from_callback_body, NULL, NULL), 0);
+  assert_checks_passed();
+}
+
 /* ---- Unix servers ------------------------------------------------------- */
 
 static int unix_body(void *arg, void **result) {
@@ -342,6 +386,7 @@ int main(void) {
       cmocka_unit_test_setup(test_echo, reset_checks),
       cmocka_unit_test_setup(test_close_clients_serve_forever, reset_checks),
       cmocka_unit_test_setup(test_stop_serving_address, reset_checks),
+      cmocka_unit_test_setup(test_close_clients_from_callback, reset_checks),
       cmocka_unit_test_setup(test_unix, reset_checks),
       cmocka_unit_test_setup(test_connect_errors, reset_checks),
   };
