@@ -37,8 +37,14 @@ need libc6-dev-arm64-cross have_file /usr/aarch64-linux-gnu/include/stdio.h
 need libcmocka-dev:arm64 have_file /usr/lib/aarch64-linux-gnu/libcmocka.so
 # Only `make bench` uses it, to measure Boost's fcontext side by side.
 want libboost-context-dev have_file /usr/include/boost/context/detail/fcontext.hpp
-# Only `make bench` uses it, to measure libuv's timers side by side.
+# Only `make bench` uses it, to measure libuv's timers side by side, and
+# bench/net_echo.sh and bench/net_http.sh, for the libuv anchor servers.
 want libuv1-dev have_file /usr/include/uv.h
+# Only bench/net_http.sh uses it: the HTTP load generator.
+want wrk command -v wrk
+# Only bench/net_echo.sh and bench/net_http.sh use it, for the servers'
+# instructions per round trip (where the machine exposes the counters).
+want linux-perf command -v perf
 
 can_install=""
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

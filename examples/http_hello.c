@@ -1,0 +1,359 @@
+/* A minimal HTTP/1.1 keep-alive server answering every request with
+ * "Hello, World!": the "plaintext" server for load generators
+ * (bench/net_http.sh runs wrk against it and against ../shared/bench's
+ * http_uv). It runs until SIGINT or SIGTERM.
+ *
+ *   http_hello [--host H] [--port P] [--loops N]
+ *
+ * See net_serve.h for the flags, the loops and the stop.
+ *
+ * The handler parses straight from the stream's buffer, without copying:
+ * corio_stream_peek points at everything the loop has read, every
+ * complete request there is answered, and all those answers leave in one
+ * write (pipelining: wrk and browsers send the next request before the
+ * answer to the last one has come); corio_stream_consume then drops the
+ * requests answered. A request cut in two by the network stays buffered,
+ * and the next peek waits for more than those bytes.
+ *
+ * Every answer is
+ *
+ *   HTTP/1.1 200 OK
+ *   Server: corio
+ *   Date: <now, rendered once a second by a timer on each loop>
+ *   Content-Type: text/plain
+ *   Content-Length: 13
+ *
+ *   Hello, World!
+ *
+ * (no body for HEAD). The connection stays open unless the request says
+ * "Connection: close" (or is HTTP/1.0 without "Connection: keep-alive"):
+ * then the answer says "Connection: close" and the handler returns, and
+ * the server closes the stream once the answer is sent. A malformed
+ * request gets "400 Bad Request" and the connection closes: a bad request
+ * line or header line, HTTP/1.1 without Host, a bad or repeated
+ * Content-Length, a body above MAX_BODY, Transfer-Encoding (this server
+ * takes no chunked bodies), or a request larger than the stream's 64 KiB
+ * limit. A body within MAX_BODY is read and ignored. */
+#include <ctype.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include "net_serve.h"
+
+#define EXAMPLE "http_hello"
+/* Answers gathered before a write: a full buffer is written and refilled. */
+#define OUT_CAP ((size_t)64 * 1024)
+#define MAX_BODY ((size_t)16 * 1024)
+#define HELLO "Hello, World!"
+
+/* One loop's state, the handlers' arg: the answers, rendered anew each
+ * second, and the buffer where a handler gathers its answers. The loop's
+ * tasks share the buffer: a handler fills it and writes it without
+ * suspending in between (write never suspends). */
+typedef struct http_loop {
+  corio_handle *timer;
+  char ok[256], ok_close[256], bad[256];
+  size_t ok_len, ok_close_len, bad_len;
+  size_t out_len;
+  char out[OUT_CAP];
+} http_loop;
+
+/* ---- the answers --------------------------------------------------------- */
+
+static size_t render(char *buf, size_t size, const char *status,
+                     const char *date, const char *connection,
+                     const char *body) {
+  int n = snprintf(buf, size,
+                   "HTTP/1.1 %s\r\nServer: corio\r\nDate: %s\r\n"
+                   "Content-Type: text/plain\r\nContent-Length: %zu\r\n"
+                   "%s\r\n%s",
+                   status, date, strlen(body), connection, body);
+
+  return n > 0 && (size_t)n < size ? (size_t)n : 0;
+}
+
+static void render_all(http_loop *h) {
+  char date[64];
+  time_t now = time(NULL);
+  struct tm tm;
+
+  gmtime_r(&now, &tm);
+  strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  h->ok_len = render(h->ok, sizeof h->ok, "200 OK", date, "", HELLO);
+  h->ok_close_len = render(h->ok_close, sizeof h->ok_close, "200 OK", date,
+                           "Connection: close\r\n", HELLO);
+  h->bad_len = render(h->bad, sizeof h->bad, "400 Bad Request", date,
+                      "Connection: close\r\n", "Bad Request");
+}
+
+/* Seconds until the next whole second of the wall clock, when the Date
+ * changes. */
+static double until_next_second(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return 1.0 - (double)ts.tv_nsec * 1e-9 + 1e-4;
+}
+
+static int refresh_date(void *arg) {
+  http_loop *h = arg;
+
+  corio_handle_unref(h->timer); /* it has fired */
+  h->timer = NULL;
+  render_all(h);
+  return corio_loop_call_later(corio_loop_running(), until_next_second(),
+                               refresh_date, h, &h->timer);
+}
+
+static int loop_start(void **state) {
+  http_loop *h = calloc(1, sizeof *h);
+  int rc;
+
+  if (!h)
+    return -ENOMEM;
+  render_all(h);
+  rc = corio_loop_call_later(corio_loop_running(), until_next_second(),
+                             refresh_date, h, &h->timer);
+  if (rc < 0) {
+    free(h);
+    return rc;
+  }
+  *state = h;
+  return 0;
+}
+
+static void loop_stop(void *state) {
+  http_loop *h = state;
+
+  if (h->timer) {
+    corio_handle_cancel(h->timer);
+    corio_handle_unref(h->timer);
+  }
+  free(h);
+}
+
+/* ---- parsing --------------------------------------------------------------
+ * RFC 9112's grammar, as much of it as a server that ignores the target
+ * and the headers it does not use must check. */
+
+/* A header name or method character (RFC 9110 tchar). */
+static int is_tchar(unsigned char c) {
+  return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Case-insensitive: does [p, p + n) equal the lowercase word? */
+static int equals(const char *p, size_t n, const char *word) {
+  size_t i;
+
+  for (i = 0; i < n && word[i]; i++)
+    if (tolower((unsigned char)p[i]) != word[i])
+      return 0;
+  return i == n && !word[i];
+}
+
+typedef struct request {
+  int http10;     /* HTTP/1.0 */
+  int head;       /* HEAD: no body in the answer */
+  int close;      /* Connection: close */
+  int keep_alive; /* Connection: keep-alive (HTTP/1.0) */
+  int host;       /* a Host header */
+  int has_length; /* a Content-Length header */
+  size_t body;    /* its value */
+} request;
+
+/* The request line, "METHOD SP TARGET SP HTTP/1.x", at [p, end). */
+static int parse_request_line(const char *p, const char *end, request *r) {
+  const char *method = p;
+
+  while (p < end && is_tchar((unsigned char)*p))
+    p++;
+  if (p == method || p == end || *p != ' ')
+    return -1;
+  r->head = p - method == 4 && memcmp(method, "HEAD", 4) == 0;
+  if (++p == end || *p == ' ')
+    return -1;
+  while (p < end && *p != ' ')
+    if ((unsigned char)*p++ <= ' ')
+      return -1;
+  if (end - p != 9 || memcmp(p, " HTTP/1.", 8) != 0 ||
+      (p[8] != '0' && p[8] != '1'))
+    return -1;
+  r->http10 = p[8] == '0';
+  return 0;
+}
+
+/* The tokens of a Connection header. */
+static void parse_connection(const char *p, const char *end, request *r) {
+  while (p < end) {
+    const char *tok;
+
+    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
+      p++;
+    tok = p;
+    while (p < end && *p != ',' && *p != ' ' && *p != '\t')
+      p++;
+    if (equals(tok, (size_t)(p - tok), "close"))
+      r->close = 1;
+    else if (equals(tok, (size_t)(p - tok), "keep-alive"))
+      r->keep_alive = 1;
+  }
+}
+
+static int parse_length(const char *p, const char *end, request *r) {
+  size_t n = 0;
+
+  if (p == end)
+    return -1;
+  for (; p < end; p++) {
+    if (*p < '0' || *p > '9' || n > MAX_BODY)
+      return -1;
+    n = n * 10 + (size_t)(*p - '0');
+  }
+  if (n > MAX_BODY || (r->has_length && r->body != n))
+    return -1;
+  r->has_length = 1;
+  r->body = n;
+  return 0;
+}
+
+/* One header line, "name: value", at [p, end). */
+static int parse_header(const char *p, const char *end, request *r) {
+  const char *name = p, *value;
+  size_t name_len;
+
+  while (p < end && is_tchar((unsigned char)*p))
+    p++;
+  if (p == name || p == end || *p != ':')
+    return -1;
+  name_len = (size_t)(p - name);
+  value = p + 1;
+  while (value < end && (*value == ' ' || *value == '\t'))
+    value++;
+  while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
+    end--;
+  for (p = value; p < end; p++)
+    if ((unsigned char)*p < ' ' && *p != '\t')
+      return -1;
+  if (equals(name, name_len, "host"))
+    r->host = 1;
+  else if (equals(name, name_len, "connection"))
+    parse_connection(value, end, r);
+  else if (equals(name, name_len, "content-length"))
+    return parse_length(value, end, r);
+  else if (equals(name, name_len, "transfer-encoding"))
+    return -1;
+  return 0;
+}
+
+/* One request at the start of [p, p + len): its length with its body if
+ * it is all there, 0 if more bytes are needed, -1 if it is malformed. */
+static long parse_request(const char *p, size_t len, request *r) {
+  const char *end = memmem(p, len, "\r\n\r\n", 4), *line, *eol;
+  size_t size;
+
+  memset(r, 0, sizeof *r);
+  if (!end) {
+    /* A request line that ends in a bare LF will never end in CRLF. */
+    eol = memchr(p, '\n', len);
+    return eol && (eol == p || eol[-1] != '\r') ? -1 : 0;
+  }
+  end += 2; /* the last header line's CRLF */
+  eol = memchr(p, '\r', (size_t)(end - p));
+  if (eol[1] != '\n' || parse_request_line(p, eol, r) < 0)
+    return -1;
+  for (line = eol + 2; line < end; line = eol + 2) {
+    eol = memchr(line, '\r', (size_t)(end - line));
+    if (eol[1] != '\n' || memchr(line, '\n', (size_t)(eol - line)) ||
+        parse_header(line, eol, r) < 0)
+      return -1;
+  }
+  if (!r->http10 && !r->host)
+    return -1;
+  if (r->http10 && !r->keep_alive)
+    r->close = 1;
+  size = (size_t)(end + 2 - p) + r->body;
+  return size <= len ? (long)size : 0;
+}
+
+/* ---- the handler --------------------------------------------------------- */
+
+static int flush(corio_stream *s, http_loop *h) {
+  int rc = h->out_len ? corio_stream_write(s, h->out, h->out_len) : 0;
+
+  h->out_len = 0;
+  return rc;
+}
+
+static int answer(corio_stream *s, http_loop *h, const char *text, size_t len) {
+  int rc;
+
+  if (h->out_len + len > OUT_CAP && (rc = flush(s, h)) < 0)
+    return rc;
+  memcpy(h->out + h->out_len, text, len);
+  h->out_len += len;
+  return 0;
+}
+
+/* Answers every complete request in [data, data + len): returns the bytes
+ * they took, or -1 when the connection is to close after the answers
+ * (the answers are gathered in h->out). */
+static long answer_all(corio_stream *s, http_loop *h, const char *data,
+                       size_t len) {
+  size_t off = 0;
+  request r;
+  long n;
+  int rc;
+
+  while (off < len && (n = parse_request(data + off, len - off, &r)) != 0) {
+    if (n < 0) {
+      (void)answer(s, h, h->bad, h->bad_len);
+      return -1;
+    }
+    if (r.close)
+      rc = answer(s, h, h->ok_close,
+                  h->ok_close_len - (r.head ? strlen(HELLO) : 0));
+    else
+      rc = answer(s, h, h->ok, h->ok_len - (r.head ? strlen(HELLO) : 0));
+    if (rc < 0 || r.close)
+      return -1;
+    off += (size_t)n;
+  }
+  return (long)off;
+}
+
+static int http(corio_stream *s, void *arg) {
+  http_loop *h = arg;
+  size_t have = 0; /* buffered bytes that hold no complete request */
+  const void *data;
+  size_t len;
+  long used;
+  int rc;
+
+  for (;;) {
+    rc = corio_stream_peek(s, have, &data, &len);
+    if (rc == CORIO_ELIMITOVERRUN) { /* a request above the limit */
+      (void)corio_stream_write(s, h->bad, h->bad_len);
+      break;
+    }
+    if (rc < 0 || len <= have) /* a lost connection, or EOF */
+      break;
+    used = answer_all(s, h, data, len);
+    if ((rc = flush(s, h)) < 0 || used < 0)
+      break;
+    (void)corio_stream_consume(s, (size_t)used);
+    have = len - (size_t)used;
+    /* Backpressure: a client that pipelines without reading. */
+    if (corio_stream_write_buffer_size(s) != 0 &&
+        (rc = corio_stream_drain(s)) < 0)
+      break;
+  }
+  return rc == -ECANCELED ? rc : 0;
+}
+
+int main(int argc, char **argv) {
+  static const net_serve_program program = {EXAMPLE, http, NULL, loop_start,
+                                            loop_stop};
+
+  return net_serve_run(&program, argc, argv);
+}
