@@ -81,6 +81,17 @@ ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
   return n < 0 ? -errno : n;
 }
 
+ssize_t corio__sys_send(int fd, const void *buf, size_t len, int is_socket) {
+  ssize_t n;
+
+  if (corio__fault_hit(CORIO__FAULT_SEND))
+    return -EPIPE;
+  do
+    n = is_socket ? send(fd, buf, len, MSG_NOSIGNAL) : write(fd, buf, len);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
 int corio__sys_setsockopt_int(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
 }

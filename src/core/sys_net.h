@@ -22,6 +22,8 @@ ssize_t corio__sys_recv(int fd, void *buf, size_t len, int is_socket);
 /* sendmsg(MSG_NOSIGNAL) on a socket, writev on anything else. */
 ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
                          int is_socket);
+/* One buffer: send(MSG_NOSIGNAL) on a socket, write on anything else. */
+ssize_t corio__sys_send(int fd, const void *buf, size_t len, int is_socket);
 int corio__sys_setsockopt_int(int fd, int level, int name, int value);
 /* SO_ERROR: the pending error of a connecting socket, as a negative errno
  * (0: connected). */

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include "core/alloc.h"
+#include "core/compiler.h"
 #include "core/sys_fd.h"
 #include "core/sys_net.h"
 #include "loop/ext.h"
@@ -127,7 +128,7 @@ void corio__stream_force_close(corio_stream *s) {
 }
 
 /* The connection failed: the error sticks, the socket closes. */
-static void connection_lost(corio_stream *s, int error) {
+static corio__cold void connection_lost(corio_stream *s, int error) {
   if (!s->error)
     s->error = error;
   corio__stream_force_close(s);
@@ -427,14 +428,11 @@ static void after_flush(corio_stream *s) {
 static int on_writable(void *arg) {
   corio_stream *s = arg;
   stream_buf *b = &s->out;
-  struct iovec iov;
   ssize_t n;
 
   if (s->closed || !b->len)
     return 0;
-  iov.iov_base = b->data + b->pos;
-  iov.iov_len = b->len;
-  n = corio__sys_sendv(s->fd, &iov, 1, s->is_socket);
+  n = corio__sys_send(s->fd, b->data + b->pos, b->len, s->is_socket);
   if (n == -EAGAIN || n == -EWOULDBLOCK)
     return 0;
   if (n < 0) {
@@ -450,6 +448,38 @@ static int on_writable(void *arg) {
 static void update_write_paused(corio_stream *s) {
   if (s->out.len > s->high_water)
     s->write_paused = 1;
+}
+
+/* What the kernel did not take (everything, once something is queued)
+ * goes into the write buffer, flushed by the writer watcher. Out of line:
+ * it keeps the direct path of write short. */
+static corio__noinline int queue_rest(corio_stream *s, const struct iovec *iov, int iovcnt,
+                      size_t skip) {
+  int rc;
+
+  if ((rc = append_out(s, iov, iovcnt, skip)) < 0)
+    return rc;
+  if (!s->writing) {
+    rc = corio_loop_add_writer(s->loop, s->fd, on_writable, s);
+    if (rc < 0) {
+      connection_lost(s, rc);
+      return rc;
+    }
+    s->writing = 1;
+  }
+  update_write_paused(s);
+  return 0;
+}
+
+/* A direct send's outcome: the bytes the kernel took (0 if it would
+ * block), or the error the connection was lost to. */
+static ssize_t sent(corio_stream *s, ssize_t n) {
+  if (n >= 0)
+    return n;
+  if (n == -EAGAIN || n == -EWOULDBLOCK)
+    return 0;
+  connection_lost(s, (int)n);
+  return n;
 }
 
 int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
@@ -471,39 +501,35 @@ int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
     return 0;
   if (stream->out.len == 0) {
     /* Nothing queued: straight to the socket, no copy, no wake-up. */
-    n = corio__sys_sendv(stream->fd, iov, iovcnt, stream->is_socket);
-    if (n == -EAGAIN || n == -EWOULDBLOCK) {
-      n = 0;
-    } else if (n < 0) {
-      connection_lost(stream, (int)n);
-      return (int)n;
-    }
-    if ((size_t)n == total)
-      return 0;
+    n = sent(stream, corio__sys_sendv(stream->fd, iov, iovcnt,
+                                      stream->is_socket));
+    if (n < 0 || (size_t)n == total)
+      return n < 0 ? (int)n : 0;
   }
-  if ((rc = append_out(stream, iov, iovcnt, (size_t)n)) < 0)
-    return rc;
-  if (!stream->writing) {
-    rc = corio_loop_add_writer(stream->loop, stream->fd, on_writable, stream);
-    if (rc < 0) {
-      connection_lost(stream, rc);
-      return rc;
-    }
-    stream->writing = 1;
-  }
-  update_write_paused(stream);
-  return 0;
+  return queue_rest(stream, iov, iovcnt, (size_t)n);
 }
 
 int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
   struct iovec iov;
+  ssize_t n = 0;
+  int rc;
 
-  if (!data && len)
+  if (!stream || (!data && len))
     return -EINVAL;
+  if ((rc = write_error(stream)) < 0)
+    return rc;
+  if (len == 0)
+    return 0;
+  /* writev's path, without building and walking a vector. */
+  if (stream->out.len == 0) {
+    n = sent(stream, corio__sys_send(stream->fd, data, len, stream->is_socket));
+    if (n < 0 || (size_t)n == len)
+      return n < 0 ? (int)n : 0;
+  }
   /* The iovec only carries the pointer: nothing writes through it. */
   memcpy(&iov.iov_base, &data, sizeof data);
   iov.iov_len = len;
-  return corio_stream_writev(stream, &iov, 1);
+  return queue_rest(stream, &iov, 1, (size_t)n);
 }
 
 int corio_stream_writelines(corio_stream *stream, const corio_bytes *bufs,
