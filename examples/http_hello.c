@@ -137,9 +137,18 @@ static void loop_stop(void *state) {
  * RFC 9112's grammar, as much of it as a server that ignores the target
  * and the headers it does not use must check. */
 
-/* A header name or method character (RFC 9110 tchar). */
+/* A header name or method character (RFC 9110 tchar). A switch, not
+ * isalnum and strchr: it runs for every byte of every header name. */
 static int is_tchar(unsigned char c) {
-  return isalnum(c) || (c && strchr("!#$%&'*+-.^_`|~", c));
+  switch (c) {
+  case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
+  case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+  case '~':
+    return 1;
+  default:
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9');
+  }
 }
 
 /* Case-insensitive: does [p, p + n) equal the lowercase word? */
@@ -235,44 +244,60 @@ static int parse_header(const char *p, const char *end, request *r) {
   for (p = value; p < end; p++)
     if ((unsigned char)*p < ' ' && *p != '\t')
       return -1;
-  if (equals(name, name_len, "host"))
-    r->host = 1;
-  else if (equals(name, name_len, "connection"))
-    parse_connection(value, end, r);
-  else if (equals(name, name_len, "content-length"))
-    return parse_length(value, end, r);
-  else if (equals(name, name_len, "transfer-encoding"))
-    return -1;
+  /* By length first: most headers are none of these. */
+  switch (name_len) {
+  case 4:
+    if (equals(name, name_len, "host"))
+      r->host = 1;
+    break;
+  case 10:
+    if (equals(name, name_len, "connection"))
+      parse_connection(value, end, r);
+    break;
+  case 14:
+    if (equals(name, name_len, "content-length"))
+      return parse_length(value, end, r);
+    break;
+  case 17:
+    if (equals(name, name_len, "transfer-encoding"))
+      return -1;
+    break;
+  }
   return 0;
 }
 
 /* One request at the start of [p, p + len): its length with its body if
- * it is all there, 0 if more bytes are needed, -1 if it is malformed. */
+ * it is all there, 0 if more bytes are needed, -1 if it is malformed.
+ * Line by line: every line ends in CRLF, an empty one ends the head. A
+ * bare LF inside a line is refused by the checks of its characters. */
 static long parse_request(const char *p, size_t len, request *r) {
-  const char *end = memmem(p, len, "\r\n\r\n", 4), *line, *eol;
+  const char *end = p + len, *line = p, *eol;
   size_t size;
+  int rc;
 
   memset(r, 0, sizeof *r);
-  if (!end) {
-    /* A request line that ends in a bare LF will never end in CRLF. */
-    eol = memchr(p, '\n', len);
-    return eol && (eol == p || eol[-1] != '\r') ? -1 : 0;
-  }
-  end += 2; /* the last header line's CRLF */
-  eol = memchr(p, '\r', (size_t)(end - p));
-  if (eol[1] != '\n' || parse_request_line(p, eol, r) < 0)
-    return -1;
-  for (line = eol + 2; line < end; line = eol + 2) {
+  for (;;) {
     eol = memchr(line, '\r', (size_t)(end - line));
-    if (eol[1] != '\n' || memchr(line, '\n', (size_t)(eol - line)) ||
-        parse_header(line, eol, r) < 0)
+    if (!eol || eol + 1 == end)
+      /* Not all here yet, unless a bare LF means it never will be. */
+      return memchr(line, '\n', (size_t)(end - line)) ? -1 : 0;
+    if (eol[1] != '\n')
       return -1;
+    if (eol == line)
+      break;
+    rc = line == p ? parse_request_line(line, eol, r)
+                   : parse_header(line, eol, r);
+    if (rc < 0)
+      return -1;
+    line = eol + 2;
   }
+  if (line == p) /* no request line */
+    return -1;
   if (!r->http10 && !r->host)
     return -1;
   if (r->http10 && !r->keep_alive)
     r->close = 1;
-  size = (size_t)(end + 2 - p) + r->body;
+  size = (size_t)(eol + 2 - p) + r->body;
   return size <= len ? (long)size : 0;
 }
 

@@ -49,13 +49,13 @@ int corio__sys_connect(int fd, const struct sockaddr *addr, socklen_t len) {
   return errno == EINTR ? -EINPROGRESS : -errno;
 }
 
-ssize_t corio__sys_recv(int fd, void *buf, size_t len, int is_socket) {
+ssize_t corio__sys_recv(int fd, void *buf, size_t len) {
   ssize_t n;
 
   if (corio__fault_hit(CORIO__FAULT_RECV))
     return -ECONNRESET;
   do
-    n = is_socket ? recv(fd, buf, len, 0) : read(fd, buf, len);
+    n = read(fd, buf, len);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }

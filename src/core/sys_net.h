@@ -17,8 +17,9 @@ int corio__sys_listen(int fd, int backlog);
 int corio__sys_accept(int fd, struct sockaddr *addr, socklen_t *len);
 /* A non-blocking connect: 0, -EINPROGRESS, or the error. */
 int corio__sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
-/* recv on a socket, read on anything else. */
-ssize_t corio__sys_recv(int fd, void *buf, size_t len, int is_socket);
+/* read(2): on a stream socket the same as recv without flags, and it
+ * serves pipes too. */
+ssize_t corio__sys_recv(int fd, void *buf, size_t len);
 /* sendmsg(MSG_NOSIGNAL) on a socket, writev on anything else. */
 ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
                          int is_socket);

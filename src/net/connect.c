@@ -285,7 +285,7 @@ int corio_open_connection_ex(const char *host, int port,
   freeaddrinfo(res);
   if (rc < 0)
     return rc;
-  return corio__stream_new(loop, fd, 1, options, out);
+  return corio__stream_new(loop, fd, -1, options, out);
 }
 
 int corio_open_connection(const char *host, int port, corio_stream **out) {
@@ -319,5 +319,5 @@ int corio_open_unix_connection(const char *path,
   rc = connect_addresses(loop, &ai, &opts, path, &fd);
   if (rc < 0)
     return rc;
-  return corio__stream_new(loop, fd, 1, &opts, out);
+  return corio__stream_new(loop, fd, AF_UNIX, &opts, out);
 }

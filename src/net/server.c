@@ -77,12 +77,12 @@ static int client_main(void *arg, void **result) {
   return rc;
 }
 
-static void start_client(corio_server *srv, int fd) {
+static void start_client(corio_server *srv, int fd, int family) {
   corio_spawn_options opts = {0};
   corio_stream *s;
   int rc;
 
-  if (corio__stream_new(srv->loop, fd, 1, &srv->conn, &s) < 0)
+  if (corio__stream_new(srv->loop, fd, family, &srv->conn, &s) < 0)
     return; /* the fd is closed: the peer sees the connection drop */
   s->server = srv;
   s->client_next = srv->clients;
@@ -172,7 +172,7 @@ static int on_acceptable(void *arg) {
     int fd = corio__sys_accept(l->fd, NULL, NULL);
 
     if (fd >= 0) {
-      start_client(srv, fd);
+      start_client(srv, fd, l->family);
       continue;
     }
     if (fd == -EAGAIN || fd == -EWOULDBLOCK)
@@ -234,6 +234,7 @@ static int listen_on(corio_server *srv, const struct sockaddr *addr,
     goto fail;
   l->server = srv;
   l->fd = fd;
+  l->family = addr->sa_family;
   srv->nlisteners++;
   return 0;
 fail:

@@ -15,6 +15,7 @@ enum { CORIO__SERVER_MAX_LISTENERS = 16 };
 typedef struct corio__listener {
   struct corio_server *server;
   int fd;
+  int family; /* of the connections it accepts */
 } corio__listener;
 
 struct corio_server {

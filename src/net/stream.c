@@ -187,7 +187,7 @@ static int on_readable(void *arg) {
     return 0;
   }
   n = corio__sys_recv(s->fd, b->data + b->pos + b->len,
-                      b->cap - b->pos - b->len, s->is_socket);
+                      b->cap - b->pos - b->len);
   if (n > 0) {
     b->len += (size_t)n;
     /* Pause above twice the limit, unless a reader waits for more. */
@@ -262,13 +262,13 @@ static int socket_family(int fd) {
   return ss.ss_family;
 }
 
-int corio__stream_new(corio_loop *loop, int fd, int is_socket,
+int corio__stream_new(corio_loop *loop, int fd, int family,
                       const corio_connect_options *options,
                       corio_stream **out) {
   static const corio_connect_options defaults;
   corio__net_loop *net;
   corio_stream *s;
-  int rc, family;
+  int rc;
 
   if (!options)
     options = &defaults;
@@ -283,12 +283,13 @@ int corio__stream_new(corio_loop *loop, int fd, int is_socket,
   s->net = net;
   s->refs = 1;
   s->fd = fd;
-  s->is_socket = is_socket != 0;
+  s->is_socket = family != AF_UNSPEC;
   s->can_write_eof = s->is_socket;
   s->limit = options->limit ? options->limit : CORIO_STREAM_DEFAULT_LIMIT;
   s->high_water = CORIO_STREAM_DEFAULT_HIGH_WATER;
   s->low_water = CORIO_STREAM_DEFAULT_LOW_WATER;
-  family = is_socket ? socket_family(fd) : -1;
+  if (family < 0)
+    family = socket_family(fd);
   if (family == AF_INET || family == AF_INET6) {
     /* asyncio sets TCP_NODELAY on every TCP connection. */
     if (!(options->flags & CORIO_NET_NO_NODELAY))
@@ -337,7 +338,7 @@ int corio_stream_open_fd(corio_loop *loop, int fd,
     corio__sys_close(fd);
     return rc;
   }
-  return corio__stream_new(loop, fd, is_socket, options, out);
+  return corio__stream_new(loop, fd, is_socket ? -1 : AF_UNSPEC, options, out);
 }
 
 /* ---- writing ------------------------------------------------------------- */

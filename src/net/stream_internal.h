@@ -54,8 +54,10 @@ struct corio_stream {
 };
 
 /* stream.c */
-/* Wraps fd (owned from now on, closed on failure too). */
-int corio__stream_new(corio_loop *loop, int fd, int is_socket,
+/* Wraps fd (owned from now on, closed on failure too). family: the
+ * socket's (AF_INET...), -1 for a socket whose family is to be found, or
+ * AF_UNSPEC for an fd that is not a socket. */
+int corio__stream_new(corio_loop *loop, int fd, int family,
                       const corio_connect_options *options,
                       corio_stream **out);
 /* Closes the fd now: buffered writes dropped, every waiter woken. */
