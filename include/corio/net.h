@@ -46,7 +46,9 @@ enum {
   CORIO_NET_REUSE_PORT = 1 << 2,     /* server: SO_REUSEPORT */
   CORIO_NET_NO_REUSE_ADDRESS = 1 << 3, /* server: no SO_REUSEADDR */
   CORIO_NET_NO_START = 1 << 4,       /* server: start_serving=False */
-  CORIO_NET_NO_DUALSTACK = 1 << 5    /* server: IPV6_V6ONLY off, one socket */
+  /* server: one IPv6 wildcard socket takes IPv4 too (IPV6_V6ONLY off)
+   * instead of a socket per family */
+  CORIO_NET_NO_DUALSTACK = 1 << 5
 };
 
 /* ---- connecting -----------------------------------------------------------

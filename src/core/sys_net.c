@@ -2,6 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -60,24 +63,52 @@ ssize_t corio__sys_recv(int fd, void *buf, size_t len) {
   return n < 0 ? -errno : n;
 }
 
+/* A write to a pipe whose reader is gone raises SIGPIPE, and pipes have
+ * no MSG_NOSIGNAL. Rather than touch the process's disposition, the
+ * signal is blocked in this thread around the write and, if the write
+ * raised it, taken back before it is unblocked (unless one was pending
+ * already: that one is not ours to take). */
+static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt) {
+  sigset_t pipe_only, old, pending;
+  int was_pending;
+  ssize_t n;
+
+  sigemptyset(&pipe_only);
+  sigaddset(&pipe_only, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_only, &old);
+  sigpending(&pending);
+  was_pending = sigismember(&pending, SIGPIPE);
+  do
+    n = writev(fd, iov, iovcnt);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EPIPE && !was_pending &&
+      !sigismember(&old, SIGPIPE)) {
+    int saved = errno;
+    struct timespec none = {0, 0};
+
+    while (sigtimedwait(&pipe_only, NULL, &none) < 0 && errno == EINTR) {
+    }
+    errno = saved;
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return n < 0 ? -errno : n;
+}
+
 ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
                          int is_socket) {
+  struct msghdr msg = {0};
   ssize_t n;
 
   if (corio__fault_hit(CORIO__FAULT_SEND))
     return -EPIPE;
-  do {
-    if (is_socket) {
-      struct msghdr msg = {0};
-
-      /* sendmsg does not write to the iovecs; msghdr just lacks const. */
-      memcpy(&msg.msg_iov, &iov, sizeof iov);
-      msg.msg_iovlen = (size_t)iovcnt;
-      n = sendmsg(fd, &msg, MSG_NOSIGNAL);
-    } else {
-      n = writev(fd, iov, iovcnt);
-    }
-  } while (n < 0 && errno == EINTR);
+  if (!is_socket)
+    return writev_nosigpipe(fd, iov, iovcnt);
+  /* sendmsg does not write to the iovecs; msghdr just lacks const. */
+  memcpy(&msg.msg_iov, &iov, sizeof iov);
+  msg.msg_iovlen = (size_t)iovcnt;
+  do
+    n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }
 
@@ -86,8 +117,16 @@ ssize_t corio__sys_send(int fd, const void *buf, size_t len, int is_socket) {
 
   if (corio__fault_hit(CORIO__FAULT_SEND))
     return -EPIPE;
+  if (!is_socket) {
+    struct iovec iov;
+
+    /* The iovec only carries the pointer: nothing writes through it. */
+    memcpy(&iov.iov_base, &buf, sizeof buf);
+    iov.iov_len = len;
+    return writev_nosigpipe(fd, &iov, 1);
+  }
   do
-    n = is_socket ? send(fd, buf, len, MSG_NOSIGNAL) : write(fd, buf, len);
+    n = send(fd, buf, len, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }

@@ -20,10 +20,11 @@ int corio__sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
 /* read(2): on a stream socket the same as recv without flags, and it
  * serves pipes too. */
 ssize_t corio__sys_recv(int fd, void *buf, size_t len);
-/* sendmsg(MSG_NOSIGNAL) on a socket, writev on anything else. */
+/* sendmsg(MSG_NOSIGNAL) on a socket, writev on anything else (a pipe),
+ * with SIGPIPE blocked and taken back: never a signal. */
 ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
                          int is_socket);
-/* One buffer: send(MSG_NOSIGNAL) on a socket, write on anything else. */
+/* One buffer: send(MSG_NOSIGNAL) on a socket, as sendv on anything else. */
 ssize_t corio__sys_send(int fd, const void *buf, size_t len, int is_socket);
 int corio__sys_setsockopt_int(int fd, int level, int name, int value);
 /* SO_ERROR: the pending error of a connecting socket, as a negative errno

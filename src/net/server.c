@@ -242,6 +242,15 @@ fail:
   return rc;
 }
 
+static int has_v6_wildcard(const struct addrinfo *res) {
+  for (; res; res = res->ai_next)
+    if (res->ai_family == AF_INET6 &&
+        IN6_IS_ADDR_UNSPECIFIED(
+            &((const struct sockaddr_in6 *)res->ai_addr)->sin6_addr))
+      return 1;
+  return 0;
+}
+
 static int server_new(corio_stream_handler handler, void *arg,
                       const corio_server_options *options,
                       corio_server **out) {
@@ -306,7 +315,7 @@ int corio_start_server(corio_stream_handler handler, void *arg,
   struct addrinfo *res = NULL;
   corio_server *srv;
   char addr[128];
-  int rc, bound_port;
+  int rc, bound_port, skip_v4_wildcard;
 
   if (!options)
     options = &defaults;
@@ -316,6 +325,8 @@ int corio_start_server(corio_stream_handler handler, void *arg,
   if (rc < 0)
     goto fail;
   bound_port = port;
+  skip_v4_wildcard = (options->flags & CORIO_NET_NO_DUALSTACK) &&
+                     has_v6_wildcard(res);
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
@@ -323,6 +334,11 @@ int corio_start_server(corio_stream_handler handler, void *arg,
     if (srv->nlisteners == CORIO__SERVER_MAX_LISTENERS)
       break;
     if (ai->ai_addrlen > sizeof ss)
+      continue;
+    /* One dual-stack socket: the IPv6 wildcard takes IPv4 as well. */
+    if (skip_v4_wildcard && ai->ai_family == AF_INET &&
+        ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr ==
+            htonl(INADDR_ANY))
       continue;
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     /* Port 0: every listener on the port the first one was given. */

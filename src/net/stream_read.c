@@ -25,6 +25,12 @@ static void set_count(size_t *nread, size_t n) {
     *nread = n;
 }
 
+/* Another task waits in a read: what is buffered is its, even what would
+ * satisfy this call (asyncio refuses a second reader too). */
+static int other_reader(const corio_stream *s) {
+  return s->reader != NULL;
+}
+
 int corio_stream_read(corio_stream *stream, void *buf, size_t n,
                       size_t *nread) {
   int rc;
@@ -32,6 +38,8 @@ int corio_stream_read(corio_stream *stream, void *buf, size_t n,
   set_count(nread, 0);
   if (!stream || (!buf && n))
     return -EINVAL;
+  if (other_reader(stream))
+    return CORIO_EREADBUSY;
   if (n == 0)
     return 0;
   for (;;) {
@@ -56,6 +64,8 @@ int corio_stream_readexactly(corio_stream *stream, void *buf, size_t n,
   set_count(nread, 0);
   if (!stream || (!buf && n))
     return -EINVAL;
+  if (other_reader(stream))
+    return CORIO_EREADBUSY;
   for (;;) {
     if (stream->in.len >= n) {
       take(stream, buf, n);
@@ -83,6 +93,8 @@ int corio_stream_read_all(corio_stream *stream, void *buf, size_t cap,
   set_count(nread, 0);
   if (!stream || (!buf && cap))
     return -EINVAL;
+  if (other_reader(stream))
+    return CORIO_EREADBUSY;
   for (;;) {
     if (stream->in.len > cap) {
       set_count(nread, stream->in.len);
@@ -145,6 +157,8 @@ int corio_stream_readuntil_any(corio_stream *stream, const corio_bytes *seps,
   set_count(nread, 0);
   if (!stream || !seps || nseps == 0 || (!buf && cap))
     return -EINVAL;
+  if (other_reader(stream))
+    return CORIO_EREADBUSY;
   for (size_t i = 0; i < nseps; i++) {
     if (!seps[i].data || seps[i].len == 0)
       return -EINVAL; /* asyncio: a separator must not be empty */
@@ -224,6 +238,8 @@ int corio_stream_peek(corio_stream *stream, size_t have, const void **data,
   if (!stream || !data || !len)
     return -EINVAL;
   *data = NULL;
+  if (other_reader(stream))
+    return CORIO_EREADBUSY;
   if (have >= stream->limit)
     return CORIO_ELIMITOVERRUN;
   for (;;) {
@@ -242,6 +258,8 @@ int corio_stream_peek(corio_stream *stream, size_t have, const void **data,
 int corio_stream_consume(corio_stream *stream, size_t n) {
   if (!stream || n > stream->in.len)
     return -EINVAL;
+  if (other_reader(stream))
+    return CORIO_EREADBUSY;
   take(stream, NULL, n);
   return 0;
 }
