@@ -307,27 +307,21 @@ static void close_listener_fds(corio_server *srv) {
   srv->nlisteners = 0;
 }
 
-int corio_start_server(corio_stream_handler handler, void *arg,
-                       const char *host, int port,
-                       const corio_server_options *options,
-                       corio_server **out) {
-  static const corio_server_options defaults;
-  struct addrinfo *res = NULL;
-  corio_server *srv;
-  char addr[128];
-  int rc, bound_port, skip_v4_wildcard;
+/* Port 0 with several listeners: the first one's free port may be taken
+ * for another address; the whole set is tried again on a new port. */
+enum { PORT_ZERO_ATTEMPTS = 16 };
 
-  if (!options)
-    options = &defaults;
-  if ((rc = server_new(handler, arg, options, &srv)) < 0)
-    return rc;
-  rc = corio__net_resolve(host, port, options->family, 1, &res);
-  if (rc < 0)
-    goto fail;
-  bound_port = port;
-  skip_v4_wildcard = (options->flags & CORIO_NET_NO_DUALSTACK) &&
-                     has_v6_wildcard(res);
-  for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+/* Listens on every address of res. Returns 0, or the error with the
+ * failing address in *failed_at (the listeners opened are left open). */
+static int listen_all(corio_server *srv, const struct addrinfo *res, int port,
+                      const corio_server_options *options,
+                      const struct addrinfo **failed_at) {
+  int skip_v4_wildcard = (options->flags & CORIO_NET_NO_DUALSTACK) &&
+                         has_v6_wildcard(res);
+  int rc;
+
+  srv->port = port;
+  for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
 
@@ -337,29 +331,64 @@ int corio_start_server(corio_stream_handler handler, void *arg,
       continue;
     /* One dual-stack socket: the IPv6 wildcard takes IPv4 as well. */
     if (skip_v4_wildcard && ai->ai_family == AF_INET &&
-        ((struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr ==
+        ((const struct sockaddr_in *)ai->ai_addr)->sin_addr.s_addr ==
             htonl(INADDR_ANY))
       continue;
     memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
     /* Port 0: every listener on the port the first one was given. */
-    set_port((struct sockaddr *)&ss, bound_port);
+    set_port((struct sockaddr *)&ss, srv->port);
     rc = listen_on(srv, (struct sockaddr *)&ss, ai->ai_addrlen,
                    options->backlog ? options->backlog : 100, options->flags);
     if (rc < 0) {
-      corio_format_address((struct sockaddr *)&ss, ai->ai_addrlen, addr,
-                           sizeof addr);
-      freeaddrinfo(res);
-      (void)corio_fail(rc, "could not bind on address %s: %s", addr,
-                       corio_strerror(rc));
-      goto fail;
+      *failed_at = ai;
+      return rc;
     }
-    if (bound_port == 0 &&
+    if (srv->port == 0 &&
         getsockname(srv->listeners[srv->nlisteners - 1].fd,
                     (struct sockaddr *)&ss, &len) == 0)
-      bound_port = port_of((struct sockaddr *)&ss);
+      srv->port = port_of((struct sockaddr *)&ss);
+  }
+  return 0;
+}
+
+int corio_start_server(corio_stream_handler handler, void *arg,
+                       const char *host, int port,
+                       const corio_server_options *options,
+                       corio_server **out) {
+  static const corio_server_options defaults;
+  const struct addrinfo *failed_at = NULL;
+  struct addrinfo *res = NULL;
+  corio_server *srv;
+  char addr[128];
+  int rc;
+
+  if (!options)
+    options = &defaults;
+  if ((rc = server_new(handler, arg, options, &srv)) < 0)
+    return rc;
+  rc = corio__net_resolve(host, port, options->family, 1, &res);
+  if (rc < 0)
+    goto fail;
+  for (int attempt = 1;; attempt++) {
+    rc = listen_all(srv, res, port, options, &failed_at);
+    if (rc != -EADDRINUSE || port != 0 || srv->nlisteners == 0 ||
+        attempt == PORT_ZERO_ATTEMPTS)
+      break;
+    close_listener_fds(srv);
+  }
+  if (rc < 0) {
+    struct sockaddr_storage ss;
+
+    memcpy(&ss, failed_at->ai_addr, failed_at->ai_addrlen);
+    set_port((struct sockaddr *)&ss, srv->port);
+    corio_format_address((struct sockaddr *)&ss, failed_at->ai_addrlen, addr,
+                         sizeof addr);
+    (void)corio_fail(rc, "could not bind on address %s: %s", addr,
+                     corio_strerror(rc));
+    freeaddrinfo(res);
+    goto fail;
   }
   freeaddrinfo(res);
-  srv->port = bound_port;
   return server_ready(srv, options->flags, out);
 fail:
   close_listener_fds(srv);

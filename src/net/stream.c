@@ -2,6 +2,7 @@
  * buffer and flush the write buffer, write/drain/write_eof, close/abort,
  * and get_extra_info. The read calls are in stream_read.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <netinet/in.h>
@@ -297,8 +298,12 @@ int corio__stream_new(corio_loop *loop, int fd, int family,
     if (options->flags & CORIO_NET_KEEPALIVE)
       (void)corio__sys_setsockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
   }
+  /* The write end of a pipe has nothing to read: watching it would only
+   * report the reader's departure as readable, and read() would fail. */
+  if (family == AF_UNSPEC && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
+    s->eof = 1;
   /* Registered with the poller once, for the stream's life. */
-  if ((rc = start_reading(s)) < 0) {
+  else if ((rc = start_reading(s)) < 0) {
     corio__free(s, sizeof *s);
     goto fail;
   }
