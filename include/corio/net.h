@@ -120,8 +120,8 @@ CORIO_API int corio_stream_read_all(corio_stream *stream, void *buf,
 /* Up to and including the separator, copied into buf. Errors:
  * - CORIO_ELIMITOVERRUN: the separator is not within the stream's limit;
  *   nothing is consumed, and *nread is the count asyncio calls `consumed`.
- * - CORIO_EINCOMPLETEREAD: EOF first; the rest (at most cap bytes) is
- *   consumed into buf, its count in *nread.
+ * - CORIO_EINCOMPLETEREAD: EOF first; the rest is consumed into buf, its
+ *   count in *nread (more than cap: -ENOBUFS, nothing consumed).
  * - -ENOBUFS: the chunk fits the limit but not cap; nothing consumed,
  *   *nread is the size needed. */
 CORIO_API int corio_stream_readuntil(corio_stream *stream, const void *sep,
@@ -246,7 +246,8 @@ CORIO_API int corio_start_unix_server(corio_stream_handler handler, void *arg,
                                       const corio_server_options *options,
                                       corio_server **out);
 CORIO_API corio_server *corio_server_ref(corio_server *server);
-/* The last reference closes the server (handlers keep running). */
+/* The last reference closes the server (handlers keep running; the memory
+ * goes when the last one returns). */
 CORIO_API void corio_server_unref(corio_server *server);
 
 CORIO_API int corio_server_start_serving(corio_server *server);
@@ -275,7 +276,7 @@ CORIO_API int corio_server_address(const corio_server *server, size_t index,
                                    struct sockaddr *addr, socklen_t *len);
 /* The port the first listener is bound to (0 for a Unix server). */
 CORIO_API int corio_server_port(const corio_server *server);
-/* Connections accepted and not yet closed. */
+/* Accepted connections whose handler is still running. */
 CORIO_API size_t corio_server_clients(const corio_server *server);
 
 /* ---- names ----------------------------------------------------------------

@@ -67,7 +67,8 @@ ssize_t corio__sys_recv(int fd, void *buf, size_t len) {
  * no MSG_NOSIGNAL. Rather than touch the process's disposition, the
  * signal is blocked in this thread around the write and, if the write
  * raised it, taken back before it is unblocked (unless one was pending
- * already: that one is not ours to take). */
+ * already: that one is not ours to take). Also when the caller had it
+ * blocked: it would fire when they unblock it. */
 static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt) {
   sigset_t pipe_only, old, pending;
   int was_pending;
@@ -81,8 +82,7 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt) {
   do
     n = writev(fd, iov, iovcnt);
   while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == EPIPE && !was_pending &&
-      !sigismember(&old, SIGPIPE)) {
+  if (n < 0 && errno == EPIPE && !was_pending) {
     int saved = errno;
     struct timespec none = {0, 0};
 

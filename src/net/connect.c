@@ -30,6 +30,9 @@ typedef struct connect_state {
   corio_loop *loop;
   corio__wait *waiting; /* the suspended task's wait, if any */
   int timer_fired;
+  /* An attempt failed: the next starts at once, not after the delay
+   * (RFC 8305 §5). */
+  int failed;
   attempt attempts[MAX_ATTEMPTS];
   size_t count;    /* addresses to try */
   size_t started;  /* attempts started so far */
@@ -76,6 +79,7 @@ static void record_failure(connect_state *st, const struct addrinfo *ai,
   char addr[128];
   int n;
 
+  st->failed = 1;
   if (!st->first_error)
     st->first_error = error;
   if (st->report_len >= sizeof st->report - 1)
@@ -209,8 +213,9 @@ static int connect_addresses(corio_loop *loop, const struct addrinfo *res,
     if (collect(st, &winner))
       break;
     if (st->started < st->count &&
-        (st->inflight == 0 || st->timer_fired)) {
+        (st->inflight == 0 || st->timer_fired || st->failed)) {
       st->timer_fired = 0;
+      st->failed = 0;
       if (timer) {
         corio_handle_cancel(timer);
         corio_handle_unref(timer);

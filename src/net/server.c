@@ -28,6 +28,11 @@ enum { ACCEPT_BATCH = 64 };
 static void server_free(corio_server *srv) {
   corio_loop *loop = srv->loop;
 
+  if (srv->backoff) {
+    corio_handle_cancel(srv->backoff);
+    corio_handle_unref(srv->backoff);
+  }
+
   if (srv->unix_path)
     corio__free(srv->unix_path, srv->unix_path_size);
   corio__free(srv, sizeof *srv);
@@ -40,11 +45,20 @@ corio_server *corio_server_ref(corio_server *server) {
   return server;
 }
 
+/* The memory goes once nobody holds the server and no handler runs. */
+static void maybe_free(corio_server *srv) {
+  if (srv->refs == 0 && srv->nclients == 0)
+    server_free(srv);
+}
+
+/* refs counts the user's references (and the calls that wait on the
+ * server); running handlers are counted by nclients. So the last user
+ * reference closes the server even while handlers run, as documented. */
 void corio_server_unref(corio_server *server) {
   if (!server || --server->refs > 0)
     return;
   corio__server_close_listeners(server);
-  server_free(server);
+  maybe_free(server);
 }
 
 /* ---- handlers ------------------------------------------------------------ */
@@ -73,7 +87,7 @@ static int client_main(void *arg, void **result) {
   corio_stream_unref(s);
   if (srv->nclients == 0)
     corio__waitq_wake_all(&srv->closers, 0);
-  corio_server_unref(srv);
+  maybe_free(srv);
   return rc;
 }
 
@@ -90,7 +104,6 @@ static void start_client(corio_server *srv, int fd, int family) {
     srv->clients->client_prev = s;
   srv->clients = s;
   srv->nclients++;
-  srv->refs++;
   opts.loop = srv->loop;
   opts.stack_size = srv->stack_size;
   /* The handler starts now, in this callback, up to its first read: one
@@ -101,7 +114,6 @@ static void start_client(corio_server *srv, int fd, int family) {
     unlink_client(srv, s);
     (void)corio_stream_abort(s);
     corio_stream_unref(s);
-    srv->refs--;
   }
 }
 
@@ -153,6 +165,8 @@ static void pause_accepting(corio_server *srv, int error) {
   if (!srv->fd_shortage_logged) {
     srv->fd_shortage_logged = 1;
     report(srv, "socket.accept() out of system resource", error);
+    if (srv->closed) /* by the exception handler */
+      return;
   }
   (void)set_serving(srv, 0);
   srv->accept_paused = 1;
@@ -164,15 +178,22 @@ static void pause_accepting(corio_server *srv, int error) {
   }
 }
 
+/* Handlers start eagerly in here and may close, stop or drop the server:
+ * it is held across the batch, and the batch stops with the serving. */
 static int on_acceptable(void *arg) {
   corio__listener *l = arg;
   corio_server *srv = l->server;
+  int family = l->family;
 
-  for (int i = 0; i < ACCEPT_BATCH && !srv->closed; i++) {
-    int fd = corio__sys_accept(l->fd, NULL, NULL);
+  srv->refs++;
+  for (int i = 0; i < ACCEPT_BATCH; i++) {
+    int fd;
 
+    if (srv->closed || !srv->serving || srv->accept_paused)
+      break;
+    fd = corio__sys_accept(l->fd, NULL, NULL);
     if (fd >= 0) {
-      start_client(srv, fd, l->family);
+      start_client(srv, fd, family);
       continue;
     }
     if (fd == -EAGAIN || fd == -EWOULDBLOCK)
@@ -191,6 +212,7 @@ static int on_acceptable(void *arg) {
     report(srv, "error while accepting a connection", fd);
     break;
   }
+  corio_server_unref(srv);
   return 0;
 }
 
@@ -225,9 +247,11 @@ static int listen_on(corio_server *srv, const struct sockaddr *addr,
     if ((flags & CORIO_NET_REUSE_PORT) &&
         (rc = corio__sys_setsockopt_int(fd, SOL_SOCKET, SO_REUSEPORT, 1)) < 0)
       goto fail;
-    /* Each family on its own socket, so the v6 one leaves v4 alone. */
-    if (addr->sa_family == AF_INET6 && !(flags & CORIO_NET_NO_DUALSTACK))
-      (void)corio__sys_setsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+    /* Each family on its own socket, so the v6 one leaves v4 alone; or
+     * one socket for both (whatever net.ipv6.bindv6only says). */
+    if (addr->sa_family == AF_INET6)
+      (void)corio__sys_setsockopt_int(fd, IPPROTO_IPV6, IPV6_V6ONLY,
+                                      !(flags & CORIO_NET_NO_DUALSTACK));
   }
   if ((rc = corio__sys_bind(fd, addr, len)) < 0 ||
       (rc = corio__sys_listen(fd, backlog)) < 0)

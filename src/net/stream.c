@@ -80,14 +80,12 @@ static void stop_reading(corio_stream *s) {
 /* Queues the waiting reader's step. Only on_readable steps it at once
  * (now), as its very last action: the reader may finish its handler,
  * whose server then frees the stream. Anywhere else (close called from a
- * loop callback) the caller goes on using the stream after the wake. */
+ * loop callback) the caller goes on using the stream after the wake.
+ * The reader stays registered until it has run (it unregisters itself),
+ * so no other task reads in between: a second wake does nothing. */
 static void wake_reader(corio_stream *s, int now) {
-  corio__wait *w = s->reader;
-
-  if (w) {
-    s->reader = NULL;
-    corio__wait_wake(w, 0, now);
-  }
+  if (s->reader)
+    corio__wait_wake(s->reader, 0, now);
 }
 
 static void release_in(corio_stream *s) {
@@ -192,7 +190,7 @@ static int on_readable(void *arg) {
   if (n > 0) {
     b->len += (size_t)n;
     /* Pause above twice the limit, unless a reader waits for more. */
-    if (b->len > 2 * s->limit && !s->reader)
+    if (b->len / 2 > s->limit && !s->reader)
       stop_reading(s);
   } else if (n == 0) {
     s->eof = 1;
@@ -356,6 +354,8 @@ static int append_out(corio_stream *s, const struct iovec *iov, int iovcnt,
   for (int i = 0; i < iovcnt; i++)
     total += iov[i].iov_len;
   total -= skip;
+  if (total > (size_t)SSIZE_MAX - b->len)
+    return -ENOMEM;
   need = b->len + total;
   if (b->pos + need > b->cap) {
     if (need <= b->cap && b->pos > 0) {
@@ -463,8 +463,13 @@ static corio__noinline int queue_rest(corio_stream *s, const struct iovec *iov, 
                       size_t skip) {
   int rc;
 
-  if ((rc = append_out(s, iov, iovcnt, skip)) < 0)
+  if ((rc = append_out(s, iov, iovcnt, skip)) < 0) {
+    /* Part of it left already: a retry would send that part twice, so
+     * the connection cannot go on. */
+    if (skip)
+      connection_lost(s, rc);
     return rc;
+  }
   if (!s->writing) {
     rc = corio_loop_add_writer(s->loop, s->fd, on_writable, s);
     if (rc < 0) {
@@ -499,7 +504,8 @@ int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
   if ((rc = write_error(stream)) < 0)
     return rc;
   for (int i = 0; i < iovcnt; i++) {
-    if (!iov[i].iov_base && iov[i].iov_len)
+    if ((!iov[i].iov_base && iov[i].iov_len) ||
+        iov[i].iov_len > (size_t)SSIZE_MAX - total)
       return -EINVAL;
     total += iov[i].iov_len;
   }
@@ -520,7 +526,7 @@ int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
   ssize_t n = 0;
   int rc;
 
-  if (!stream || (!data && len))
+  if (!stream || (!data && len) || len > (size_t)SSIZE_MAX)
     return -EINVAL;
   if ((rc = write_error(stream)) < 0)
     return rc;
@@ -592,6 +598,13 @@ int corio_stream_drain(corio_stream *stream) {
     if (!stream->write_paused)
       break;
     rc = corio__waitq_wait(&stream->drainers, &waiter, self);
+    /* Woken: drained, or the connection went. As asyncio's drain waiter,
+     * a close that sent everything first is a success; a lost one is
+     * its error. */
+    if (rc == 0) {
+      rc = stream->error;
+      break;
+    }
   }
   corio_stream_unref(stream);
   return rc;

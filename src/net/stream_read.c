@@ -3,6 +3,7 @@
  * read side to change. Nothing is consumed before a call succeeds (or
  * fails with EOF), so cancelling a read at its suspension loses nothing. */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "net/stream_internal.h"
@@ -125,7 +126,7 @@ static int find_separator(const corio_stream *s, const corio_bytes *seps,
   size_t len = s->in.len;
   int found = 0;
 
-  if (len - *offset < min_len)
+  if (*offset > len || len - *offset < min_len)
     return 0;
   for (size_t i = 0; i < nseps; i++) {
     const char *p =
@@ -176,10 +177,14 @@ int corio_stream_readuntil_any(corio_stream *stream, const corio_bytes *seps,
       return CORIO_ELIMITOVERRUN;
     }
     if (corio__stream_read_ended(stream)) {
-      size_t got = stream->in.len < cap ? stream->in.len : cap;
+      size_t got = stream->in.len;
 
       if (stream->error)
         return stream->error;
+      if (got > cap) { /* the rest does not fit: nothing taken */
+        set_count(nread, got);
+        return -ENOBUFS;
+      }
       take(stream, buf, got);
       set_count(nread, got);
       return CORIO_EINCOMPLETEREAD;

@@ -250,6 +250,107 @@ static void test_close_clients_from_callback(void **state) {
   assert_checks_passed();
 }
 
+/* The last user reference closes the server while handlers still run;
+ * a handler that drops the server inside the accept callback (handlers
+ * start there) does not pull it from under the accept loop; a handler
+ * that stops serving stops the batch being accepted. */
+struct owner {
+  corio_server *srv;
+  int handled;
+  int release_in_handler;
+  int stop_in_handler;
+};
+
+static int owner_handler(corio_stream *s, void *arg) {
+  struct owner *o = arg;
+  char buf[8];
+  size_t n;
+
+  o->handled++;
+  if (o->stop_in_handler)
+    (void)corio_server_stop_serving(o->srv);
+  if (o->release_in_handler && o->srv) {
+    corio_server *srv = o->srv;
+    o->srv = NULL;
+    (void)corio_server_close(srv);
+    corio_server_unref(srv);
+    return 0; /* without suspending: still inside the accept callback */
+  }
+  while (corio_stream_read(s, buf, sizeof buf, &n) == 0 && n > 0) {
+  }
+  return 0;
+}
+
+static int server_refs_body(void *arg, void **result) {
+  struct owner o = {0};
+  corio_stream *c[5];
+  char buf[4];
+  size_t n;
+  int port;
+
+  (void)arg, (void)result;
+  /* 1. unref while a handler runs: the listener closes at once. */
+  CHECK_EQ(corio_start_server(owner_handler, &o, "127.0.0.1", 0, NULL, &o.srv),
+           0);
+  port = corio_server_port(o.srv);
+  CHECK_EQ(corio_open_connection("127.0.0.1", port, &c[0]), 0);
+  for (long i = 0; i < 1000000 && o.handled < 1; i++)
+    CHECK_EQ(yield_n(1), 0);
+  CHECK_EQ(o.handled, 1);
+  corio_server_unref(o.srv);
+  o.srv = NULL;
+  CHECK_EQ(corio_open_connection("127.0.0.1", port, &c[1]), -ECONNREFUSED);
+  corio_stream_unref(c[0]); /* the handler sees EOF and returns */
+  CHECK_EQ(yield_n(3), 0);
+  /* 2. stop_serving from a handler stops the batch: five connections wait
+   * in the backlog, one is taken. */
+  o = (struct owner){0};
+  o.stop_in_handler = 1;
+  {
+    corio_server_options opts = {0};
+    opts.flags = CORIO_NET_NO_START;
+    CHECK_EQ(corio_start_server(owner_handler, &o, "127.0.0.1", 0, &opts,
+                                &o.srv),
+             0);
+  }
+  port = corio_server_port(o.srv);
+  for (int i = 0; i < 5; i++)
+    CHECK_EQ(corio_open_connection("127.0.0.1", port, &c[i]), 0);
+  CHECK_EQ(corio_server_start_serving(o.srv), 0);
+  for (long i = 0; i < 1000000 && o.handled < 1; i++)
+    CHECK_EQ(yield_n(1), 0);
+  CHECK_EQ(corio_sleep(0.01), 0);
+  CHECK_EQ(o.handled, 1);
+  CHECK_EQ(corio_server_is_serving(o.srv), 0);
+  CHECK_EQ(corio_server_close(o.srv), 0);
+  for (int i = 0; i < 5; i++)
+    corio_stream_unref(c[i]);
+  CHECK_EQ(corio_server_wait_closed(o.srv), 0);
+  corio_server_unref(o.srv);
+  /* 3. A handler closes and drops the server before its first suspension,
+   * inside the accept callback (ASan watches the accept loop). */
+  o = (struct owner){0};
+  o.release_in_handler = 1;
+  CHECK_EQ(corio_start_server(owner_handler, &o, "127.0.0.1", 0, NULL, &o.srv),
+           0);
+  port = corio_server_port(o.srv);
+  CHECK_EQ(corio_open_connection("127.0.0.1", port, &c[0]), 0);
+  CHECK_EQ(corio_stream_read(c[0], buf, sizeof buf, &n), 0);
+  CHECK_EQ(n, 0); /* the handler returned: its stream was closed */
+  CHECK_EQ(o.handled, 1);
+  corio_stream_unref(c[0]);
+  return 0;
+}
+
+static void test_server_references(void **state) {
+  int before = open_fds();
+
+  (void)state;
+  assert_int_equal(corio_run(server_refs_body, NULL, NULL), 0);
+  assert_checks_passed();
+  assert_int_equal(open_fds(), before);
+}
+
 /* ---- Unix servers ------------------------------------------------------- */
 
 static int unix_body(void *arg, void **result) {
@@ -387,6 +488,7 @@ int main(void) {
       cmocka_unit_test_setup(test_close_clients_serve_forever, reset_checks),
       cmocka_unit_test_setup(test_stop_serving_address, reset_checks),
       cmocka_unit_test_setup(test_close_clients_from_callback, reset_checks),
+      cmocka_unit_test_setup(test_server_references, reset_checks),
       cmocka_unit_test_setup(test_unix, reset_checks),
       cmocka_unit_test_setup(test_connect_errors, reset_checks),
   };

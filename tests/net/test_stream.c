@@ -457,6 +457,88 @@ static void test_cancelled_read_loses_nothing(void **state) {
   assert_checks_passed();
 }
 
+/* A reader woken by a close stays the stream's reader until it has run:
+ * a second task cannot take its bytes in between, and the woken
+ * readuntil resumes its search where it was. */
+struct until_reader {
+  corio_stream *s;
+  char buf[16];
+  size_t n;
+  int rc;
+};
+
+static int readuntil_task(void *arg, void **result) {
+  struct until_reader *r = arg;
+
+  (void)result;
+  r->rc = corio_stream_readuntil(r->s, "\r\n", 2, r->buf, sizeof r->buf,
+                                 &r->n);
+  return 0;
+}
+
+static int woken_reader_body(void *arg, void **result) {
+  struct until_reader r = {0};
+  corio_task *t;
+  char buf[16];
+  size_t n;
+  int peer;
+
+  (void)arg, (void)result;
+  CHECK_EQ(stream_pair(&r.s, &peer), 0);
+  peer_send(peer, "abc");
+  CHECK_EQ(wait_buffered(r.s, 3), 0);
+  CHECK_EQ(corio_spawn(&t, readuntil_task, &r), 0);
+  CHECK_EQ(yield_n(2), 0);
+  CHECK_EQ(corio_stream_read(r.s, buf, sizeof buf, &n), CORIO_EREADBUSY);
+  /* close wakes the reader (queued: this is a task); until it runs the
+   * bytes are still its. */
+  CHECK_EQ(corio_stream_close(r.s), 0);
+  CHECK_EQ(corio_stream_read(r.s, buf, sizeof buf, &n), CORIO_EREADBUSY);
+  CHECK_EQ(corio_stream_consume(r.s, 1), CORIO_EREADBUSY);
+  CHECK_EQ(corio_task_await(t, NULL), 0);
+  corio_task_unref(t);
+  CHECK_EQ(r.rc, CORIO_EINCOMPLETEREAD);
+  CHECK_EQ(r.n, 3);
+  CHECK_TRUE(memcmp(r.buf, "abc", 3) == 0);
+  close(peer);
+  corio_stream_unref(r.s);
+  return 0;
+}
+
+static void test_woken_reader_keeps_its_bytes(void **state) {
+  (void)state;
+  assert_int_equal(run(woken_reader_body), 0);
+  assert_checks_passed();
+}
+
+/* At EOF a last line longer than the caller's buffer is not split. */
+static int long_last_line_body(void *arg, void **result) {
+  char buf[16] = {0};
+  size_t n;
+  corio_stream *s;
+  int peer;
+
+  (void)arg, (void)result;
+  CHECK_EQ(stream_pair(&s, &peer), 0);
+  peer_send(peer, "lastline");
+  shutdown(peer, SHUT_WR);
+  CHECK_EQ(wait_buffered(s, 8), 0);
+  CHECK_EQ(corio_stream_readline(s, buf, 4, &n), -ENOBUFS);
+  CHECK_EQ(n, 8);
+  CHECK_EQ(corio_stream_buffered(s), 8);
+  CHECK_EQ(corio_stream_readline(s, buf, sizeof buf, &n), 0);
+  CHECK_STR(buf, "lastline");
+  close(peer);
+  corio_stream_unref(s);
+  return 0;
+}
+
+static void test_long_last_line_not_split(void **state) {
+  (void)state;
+  assert_int_equal(run(long_last_line_body), 0);
+  assert_checks_passed();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_read, reset_checks),
@@ -467,6 +549,8 @@ int main(void) {
       cmocka_unit_test_setup(test_pause_resume, reset_checks),
       cmocka_unit_test_setup(test_peek_consume_read_all, reset_checks),
       cmocka_unit_test_setup(test_cancelled_read_loses_nothing, reset_checks),
+      cmocka_unit_test_setup(test_woken_reader_keeps_its_bytes, reset_checks),
+      cmocka_unit_test_setup(test_long_last_line_not_split, reset_checks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -175,6 +175,52 @@ static void test_water_marks_abort(void **state) {
   assert_checks_passed();
 }
 
+/* A drainer woken because close sent everything has succeeded (as
+ * asyncio's drain waiter); the next drain reports the closed stream. */
+static int close_while_draining_body(void *arg, void **result) {
+  struct drainer d;
+  struct slow_reader r = {0};
+  pthread_t thread;
+  corio_task *t;
+  char *data = malloc(BIG);
+  corio_stream *s;
+  int peer;
+
+  (void)arg, (void)result;
+  r.got = malloc(BIG + 16);
+  CHECK_EQ(small_pair(&s, &peer), 0);
+  memset(data, 'd', BIG);
+  CHECK_EQ(corio_stream_write(s, data, BIG), 0);
+  /* The drainer is woken only when the buffer is empty: by the flush
+   * that also closes the socket. */
+  CHECK_EQ(corio_stream_set_write_buffer_limits(s, 1, 0), 0);
+  d = (struct drainer){s, 1, 0};
+  CHECK_EQ(corio_spawn(&t, drain_task, &d), 0);
+  CHECK_EQ(yield_n(2), 0);
+  CHECK_EQ(d.done, 0);
+  CHECK_EQ(corio_stream_close(s), 0);
+  r.peer = peer;
+  CHECK_EQ(pthread_create(&thread, NULL, peer_reader, &r), 0);
+  CHECK_EQ(corio_task_await(t, NULL), 0);
+  corio_task_unref(t);
+  CHECK_EQ(d.rc, 0);
+  CHECK_EQ(corio_stream_wait_closed(s), 0);
+  pthread_join(thread, NULL);
+  CHECK_EQ(r.n, BIG);
+  CHECK_EQ(corio_stream_drain(s), -ECONNRESET);
+  close(peer);
+  corio_stream_unref(s);
+  free(data);
+  free(r.got);
+  return 0;
+}
+
+static void test_close_while_draining(void **state) {
+  (void)state;
+  assert_int_equal(corio_run(close_while_draining_body, NULL, NULL), 0);
+  assert_checks_passed();
+}
+
 static int eof_close_body(void *arg, void **result) {
   char buf[16] = {0};
   char ab[] = "ab", empty[] = "";
@@ -316,6 +362,7 @@ int main(void) {
       cmocka_unit_test_setup(test_buffered_write_and_drainers, reset_checks),
       cmocka_unit_test_setup(test_water_marks_abort, reset_checks),
       cmocka_unit_test_setup(test_write_eof_close, reset_checks),
+      cmocka_unit_test_setup(test_close_while_draining, reset_checks),
       cmocka_unit_test_setup(test_lost_connection, reset_checks),
       cmocka_unit_test_setup(test_misuse, reset_checks),
       cmocka_unit_test_setup(test_no_fd_leak, reset_checks),
