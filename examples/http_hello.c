@@ -141,8 +141,20 @@ static void loop_stop(void *state) {
  * isalnum and strchr: it runs for every byte of every header name. */
 static int is_tchar(unsigned char c) {
   switch (c) {
-  case '!': case '#': case '$': case '%': case '&': case '\'': case '*':
-  case '+': case '-': case '.': case '^': case '_': case '`': case '|':
+  case '!':
+  case '#':
+  case '$':
+  case '%':
+  case '&':
+  case '\'':
+  case '*':
+  case '+':
+  case '-':
+  case '.':
+  case '^':
+  case '_':
+  case '`':
+  case '|':
   case '~':
     return 1;
   default:

@@ -46,7 +46,7 @@ extern "C" {
   X(CORIO_EQUEUEEMPTY, -4050, "queue is empty")                                \
   X(CORIO_EQUEUEFULL, -4051, "queue is full")                                  \
   X(CORIO_EQUEUESHUTDOWN, -4052, "queue is shut down")                         \
-  X(CORIO_EEXECUTORSHUTDOWN, -4060, "executor is shut down")                 \
+  X(CORIO_EEXECUTORSHUTDOWN, -4060, "executor is shut down")                   \
   X(CORIO_EINCOMPLETEREAD, -4070, "incomplete read: end of stream first")      \
   X(CORIO_ELIMITOVERRUN, -4071, "separator not found within the limit")        \
   X(CORIO_ESTREAMCLOSED, -4072, "stream is closing or closed")                 \
@@ -56,8 +56,8 @@ extern "C" {
   X(CORIO_EAINONAME, -4080, "name or service not known")                       \
   X(CORIO_EAIAGAIN, -4081, "temporary failure in name resolution")             \
   X(CORIO_EAIFAIL, -4082, "non-recoverable failure in name resolution")        \
-  X(CORIO_EAINODATA, -4083, "no address associated with hostname")            \
-  X(CORIO_EAIFAMILY, -4084, "address family not supported")                   \
+  X(CORIO_EAINODATA, -4083, "no address associated with hostname")             \
+  X(CORIO_EAIFAMILY, -4084, "address family not supported")                    \
   X(CORIO_EAISERVICE, -4085, "service not supported for socket type")          \
   X(CORIO_EAIOTHER, -4086, "name resolution failed")
 

@@ -41,11 +41,11 @@ typedef struct corio_server corio_server;
 
 /* Flags of the connect and server options. */
 enum {
-  CORIO_NET_NO_NODELAY = 1 << 0,     /* leave Nagle on (TCP_NODELAY is set) */
-  CORIO_NET_KEEPALIVE = 1 << 1,      /* SO_KEEPALIVE on every connection */
-  CORIO_NET_REUSE_PORT = 1 << 2,     /* server: SO_REUSEPORT */
+  CORIO_NET_NO_NODELAY = 1 << 0,       /* leave Nagle on (TCP_NODELAY is set) */
+  CORIO_NET_KEEPALIVE = 1 << 1,        /* SO_KEEPALIVE on every connection */
+  CORIO_NET_REUSE_PORT = 1 << 2,       /* server: SO_REUSEPORT */
   CORIO_NET_NO_REUSE_ADDRESS = 1 << 3, /* server: no SO_REUSEADDR */
-  CORIO_NET_NO_START = 1 << 4,       /* server: start_serving=False */
+  CORIO_NET_NO_START = 1 << 4,         /* server: start_serving=False */
   /* server: one IPv6 wildcard socket takes IPv4 too (IPV6_V6ONLY off)
    * instead of a socket per family */
   CORIO_NET_NO_DUALSTACK = 1 << 5
@@ -54,8 +54,8 @@ enum {
 /* ---- connecting -----------------------------------------------------------
  * Zeroed options are corio's defaults. */
 typedef struct corio_connect_options {
-  size_t limit;  /* read limit; 0: CORIO_STREAM_DEFAULT_LIMIT */
-  int family;    /* AF_UNSPEC (0), AF_INET or AF_INET6 */
+  size_t limit;   /* read limit; 0: CORIO_STREAM_DEFAULT_LIMIT */
+  int family;     /* AF_UNSPEC (0), AF_INET or AF_INET6 */
   unsigned flags; /* CORIO_NET_NO_NODELAY, CORIO_NET_KEEPALIVE */
   /* Seconds before the next address is tried while one is still
    * connecting (RFC 8305). 0: CORIO_HAPPY_EYEBALLS_DEFAULT_DELAY;
@@ -115,8 +115,8 @@ CORIO_API int corio_stream_readexactly(corio_stream *stream, void *buf,
 /* Everything up to EOF into buf (asyncio's read(-1)). If more than cap
  * bytes arrive: -ENOBUFS, nothing consumed, *nread says how many are
  * buffered so far (read them with a bigger buffer). */
-CORIO_API int corio_stream_read_all(corio_stream *stream, void *buf,
-                                    size_t cap, size_t *nread);
+CORIO_API int corio_stream_read_all(corio_stream *stream, void *buf, size_t cap,
+                                    size_t *nread);
 /* Up to and including the separator, copied into buf. Errors:
  * - CORIO_ELIMITOVERRUN: the separator is not within the stream's limit;
  *   nothing is consumed, and *nread is the count asyncio calls `consumed`.
@@ -135,14 +135,13 @@ typedef struct corio_bytes {
 } corio_bytes;
 CORIO_API int corio_stream_readuntil_any(corio_stream *stream,
                                          const corio_bytes *seps, size_t nseps,
-                                         void *buf, size_t cap,
-                                         size_t *nread);
+                                         void *buf, size_t cap, size_t *nread);
 /* readuntil("\n") with asyncio's readline rules: at EOF the rest is the
  * last line (0 bytes: EOF); past the limit the line is dropped (up to and
  * including its newline if one was seen, else everything buffered) and
  * CORIO_ELIMITOVERRUN is returned. */
-CORIO_API int corio_stream_readline(corio_stream *stream, void *buf,
-                                    size_t cap, size_t *nread);
+CORIO_API int corio_stream_readline(corio_stream *stream, void *buf, size_t cap,
+                                    size_t *nread);
 
 /* Zero-copy reading for parsers: waits until more than `have` bytes are
  * buffered (or EOF, or an error), then points *data at everything
@@ -223,10 +222,10 @@ CORIO_API corio_loop *corio_stream_loop(const corio_stream *stream);
 typedef int (*corio_stream_handler)(corio_stream *stream, void *arg);
 
 typedef struct corio_server_options {
-  size_t limit;   /* of each connection; 0: the default */
-  int backlog;    /* 0: 100, as asyncio */
-  int family;     /* AF_UNSPEC: every address of host */
-  unsigned flags; /* CORIO_NET_* */
+  size_t limit;      /* of each connection; 0: the default */
+  int backlog;       /* 0: 100, as asyncio */
+  int family;        /* AF_UNSPEC: every address of host */
+  unsigned flags;    /* CORIO_NET_* */
   size_t stack_size; /* of handler tasks; 0: the default */
 } corio_server_options;
 
@@ -297,8 +296,8 @@ CORIO_API int corio_getnameinfo(const struct sockaddr *addr, socklen_t len,
 CORIO_API int corio_gai_error(int eai);
 /* "127.0.0.1:8080", "[::1]:8080", "/path" or "@abstract" into buf
  * (always NUL-terminated when size > 0); returns buf. */
-CORIO_API char *corio_format_address(const struct sockaddr *addr,
-                                     socklen_t len, char *buf, size_t size);
+CORIO_API char *corio_format_address(const struct sockaddr *addr, socklen_t len,
+                                     char *buf, size_t size);
 
 #ifdef __cplusplus
 }

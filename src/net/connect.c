@@ -85,9 +85,9 @@ static void record_failure(connect_state *st, const struct addrinfo *ai,
   if (st->report_len >= sizeof st->report - 1)
     return;
   corio_format_address(ai->ai_addr, ai->ai_addrlen, addr, sizeof addr);
-  n = snprintf(st->report + st->report_len,
-               sizeof st->report - st->report_len, "%s%s: %s",
-               st->report_len ? "; " : "", addr, corio_strerror(error));
+  n = snprintf(st->report + st->report_len, sizeof st->report - st->report_len,
+               "%s%s: %s", st->report_len ? "; " : "", addr,
+               corio_strerror(error));
   if (n > 0)
     st->report_len += (size_t)n;
   if (st->report_len >= sizeof st->report)
@@ -119,8 +119,8 @@ static int start_attempt(connect_state *st,
     return 0;
   }
   if (options->local_addr &&
-      (rc = corio__sys_bind(fd, options->local_addr,
-                            options->local_addr_len)) < 0)
+      (rc = corio__sys_bind(fd, options->local_addr, options->local_addr_len)) <
+          0)
     goto fail;
   rc = corio__sys_connect(fd, ai->ai_addr, ai->ai_addrlen);
   if (rc == 0) {

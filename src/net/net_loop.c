@@ -79,8 +79,7 @@ void corio__net_loop_add_server(corio__net_loop *net, corio_server *server) {
   net->servers = server;
 }
 
-void corio__net_loop_remove_server(corio__net_loop *net,
-                                   corio_server *server) {
+void corio__net_loop_remove_server(corio__net_loop *net, corio_server *server) {
   if (server->prev)
     server->prev->next = server->next;
   else if (net->servers == server)

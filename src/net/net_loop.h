@@ -14,8 +14,8 @@
 
 typedef struct corio__net_loop {
   corio_loop *loop;
-  corio_stream *streams;          /* open streams */
-  struct corio_server *servers;   /* servers not yet closed */
+  corio_stream *streams;        /* open streams */
+  struct corio_server *servers; /* servers not yet closed */
   unsigned cached;
   char *buffers[16];
 } corio__net_loop;

@@ -276,8 +276,7 @@ static int has_v6_wildcard(const struct addrinfo *res) {
 }
 
 static int server_new(corio_stream_handler handler, void *arg,
-                      const corio_server_options *options,
-                      corio_server **out) {
+                      const corio_server_options *options, corio_server **out) {
   corio_loop *loop;
   corio__net_loop *net;
   corio_server *srv;
@@ -340,8 +339,8 @@ enum { PORT_ZERO_ATTEMPTS = 16 };
 static int listen_all(corio_server *srv, const struct addrinfo *res, int port,
                       const corio_server_options *options,
                       const struct addrinfo **failed_at) {
-  int skip_v4_wildcard = (options->flags & CORIO_NET_NO_DUALSTACK) &&
-                         has_v6_wildcard(res);
+  int skip_v4_wildcard =
+      (options->flags & CORIO_NET_NO_DUALSTACK) && has_v6_wildcard(res);
   int rc;
 
   srv->port = port;
@@ -367,9 +366,8 @@ static int listen_all(corio_server *srv, const struct addrinfo *res, int port,
       *failed_at = ai;
       return rc;
     }
-    if (srv->port == 0 &&
-        getsockname(srv->listeners[srv->nlisteners - 1].fd,
-                    (struct sockaddr *)&ss, &len) == 0)
+    if (srv->port == 0 && getsockname(srv->listeners[srv->nlisteners - 1].fd,
+                                      (struct sockaddr *)&ss, &len) == 0)
       srv->port = port_of((struct sockaddr *)&ss);
   }
   return 0;

@@ -31,7 +31,7 @@ struct corio_server {
   int nlisteners;
   int port;
   unsigned serving : 1;
-  unsigned closed : 1;       /* the listening sockets are closed */
+  unsigned closed : 1;        /* the listening sockets are closed */
   unsigned accept_paused : 1; /* out of fds: waiting for backoff */
   unsigned fd_shortage_logged : 1;
   corio_handle *backoff;
@@ -44,8 +44,8 @@ struct corio_server {
 
   corio_stream *clients; /* accepted connections whose handler runs */
   size_t nclients;
-  sync_waitq closers;    /* wait_closed */
-  sync_waitq forever;    /* serve_forever */
+  sync_waitq closers; /* wait_closed */
+  sync_waitq forever; /* serve_forever */
 
   /* The loop's list of servers not yet closed (net_loop.c). */
   struct corio_server *prev, *next;

@@ -459,8 +459,8 @@ static void update_write_paused(corio_stream *s) {
 /* What the kernel did not take (everything, once something is queued)
  * goes into the write buffer, flushed by the writer watcher. Out of line:
  * it keeps the direct path of write short. */
-static corio__noinline int queue_rest(corio_stream *s, const struct iovec *iov, int iovcnt,
-                      size_t skip) {
+static corio__noinline int queue_rest(corio_stream *s, const struct iovec *iov,
+                                      int iovcnt, size_t skip) {
   int rc;
 
   if ((rc = append_out(s, iov, iovcnt, skip)) < 0) {
@@ -513,8 +513,8 @@ int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
     return 0;
   if (stream->out.len == 0) {
     /* Nothing queued: straight to the socket, no copy, no wake-up. */
-    n = sent(stream, corio__sys_sendv(stream->fd, iov, iovcnt,
-                                      stream->is_socket));
+    n = sent(stream,
+             corio__sys_sendv(stream->fd, iov, iovcnt, stream->is_socket));
     if (n < 0 || (size_t)n == total)
       return n < 0 ? (int)n : 0;
   }

@@ -27,15 +27,15 @@ struct corio_stream {
 
   unsigned is_socket : 1;
   unsigned can_write_eof : 1;
-  unsigned reading : 1;       /* the reader watcher is installed */
-  unsigned writing : 1;       /* the writer watcher is installed */
-  unsigned eof : 1;           /* the peer's EOF was read */
-  unsigned closing : 1;       /* close or abort was called */
-  unsigned closed : 1;        /* the fd is closed */
-  unsigned eof_wanted : 1;    /* write_eof was called */
-  unsigned eof_sent : 1;      /* shutdown(SHUT_WR) done */
-  unsigned write_paused : 1;  /* above the high-water mark until at low */
-  unsigned closing_ref : 1;   /* holds a reference until the fd closes */
+  unsigned reading : 1;      /* the reader watcher is installed */
+  unsigned writing : 1;      /* the writer watcher is installed */
+  unsigned eof : 1;          /* the peer's EOF was read */
+  unsigned closing : 1;      /* close or abort was called */
+  unsigned closed : 1;       /* the fd is closed */
+  unsigned eof_wanted : 1;   /* write_eof was called */
+  unsigned eof_sent : 1;     /* shutdown(SHUT_WR) done */
+  unsigned write_paused : 1; /* above the high-water mark until at low */
+  unsigned closing_ref : 1;  /* holds a reference until the fd closes */
 
   stream_buf in;
   size_t limit;
@@ -58,8 +58,7 @@ struct corio_stream {
  * socket's (AF_INET...), -1 for a socket whose family is to be found, or
  * AF_UNSPEC for an fd that is not a socket. */
 int corio__stream_new(corio_loop *loop, int fd, int family,
-                      const corio_connect_options *options,
-                      corio_stream **out);
+                      const corio_connect_options *options, corio_stream **out);
 /* Closes the fd now: buffered writes dropped, every waiter woken. */
 void corio__stream_force_close(corio_stream *s);
 /* The read side has ended: EOF, an error, or the stream is closing. */

@@ -20,7 +20,6 @@ static void take(corio_stream *s, void *buf, size_t n) {
   corio__stream_consumed(s);
 }
 
-
 static void set_count(size_t *nread, size_t n) {
   if (nread)
     *nread = n;
@@ -28,27 +27,32 @@ static void set_count(size_t *nread, size_t n) {
 
 /* Another task waits in a read: what is buffered is its, even what would
  * satisfy this call (asyncio refuses a second reader too). */
-static int other_reader(const corio_stream *s) {
-  return s->reader != NULL;
+static int other_reader(const corio_stream *s) { return s->reader != NULL; }
+
+/* The checks read, readexactly and read_all start with. */
+static int start_read(const corio_stream *s, const void *buf, size_t n,
+                      size_t *nread) {
+  set_count(nread, 0);
+  if (!s || (!buf && n))
+    return -EINVAL;
+  return other_reader(s) ? CORIO_EREADBUSY : 0;
+}
+
+/* Takes n bytes into buf and says how many. */
+static void take_counted(corio_stream *s, void *buf, size_t n, size_t *nread) {
+  take(s, buf, n);
+  set_count(nread, n);
 }
 
 int corio_stream_read(corio_stream *stream, void *buf, size_t n,
                       size_t *nread) {
   int rc;
 
-  set_count(nread, 0);
-  if (!stream || (!buf && n))
-    return -EINVAL;
-  if (other_reader(stream))
-    return CORIO_EREADBUSY;
-  if (n == 0)
-    return 0;
+  if ((rc = start_read(stream, buf, n, nread)) < 0 || n == 0)
+    return rc;
   for (;;) {
     if (stream->in.len) {
-      size_t got = n < stream->in.len ? n : stream->in.len;
-
-      take(stream, buf, got);
-      set_count(nread, got);
+      take_counted(stream, buf, n < stream->in.len ? n : stream->in.len, nread);
       return 0;
     }
     if (corio__stream_read_ended(stream))
@@ -62,24 +66,17 @@ int corio_stream_readexactly(corio_stream *stream, void *buf, size_t n,
                              size_t *nread) {
   int rc;
 
-  set_count(nread, 0);
-  if (!stream || (!buf && n))
-    return -EINVAL;
-  if (other_reader(stream))
-    return CORIO_EREADBUSY;
+  if ((rc = start_read(stream, buf, n, nread)) < 0)
+    return rc;
   for (;;) {
     if (stream->in.len >= n) {
-      take(stream, buf, n);
-      set_count(nread, n);
+      take_counted(stream, buf, n, nread);
       return 0;
     }
     if (corio__stream_read_ended(stream)) {
-      size_t got = stream->in.len;
-
       if (stream->error)
         return stream->error; /* the bytes stay for a later read */
-      take(stream, buf, got);
-      set_count(nread, got);
+      take_counted(stream, buf, stream->in.len, nread);
       return CORIO_EINCOMPLETEREAD;
     }
     if ((rc = corio__stream_wait_readable(stream)) < 0)
@@ -91,23 +88,17 @@ int corio_stream_read_all(corio_stream *stream, void *buf, size_t cap,
                           size_t *nread) {
   int rc;
 
-  set_count(nread, 0);
-  if (!stream || (!buf && cap))
-    return -EINVAL;
-  if (other_reader(stream))
-    return CORIO_EREADBUSY;
+  if ((rc = start_read(stream, buf, cap, nread)) < 0)
+    return rc;
   for (;;) {
     if (stream->in.len > cap) {
       set_count(nread, stream->in.len);
       return -ENOBUFS;
     }
     if (corio__stream_read_ended(stream)) {
-      size_t got = stream->in.len;
-
       if (stream->error)
         return stream->error;
-      take(stream, buf, got);
-      set_count(nread, got);
+      take_counted(stream, buf, stream->in.len, nread);
       return 0;
     }
     if ((rc = corio__stream_wait_readable(stream)) < 0)
@@ -185,8 +176,7 @@ int corio_stream_readuntil_any(corio_stream *stream, const corio_bytes *seps,
         set_count(nread, got);
         return -ENOBUFS;
       }
-      take(stream, buf, got);
-      set_count(nread, got);
+      take_counted(stream, buf, got, nread);
       return CORIO_EINCOMPLETEREAD;
     }
     if ((rc = corio__stream_wait_readable(stream)) < 0)
@@ -200,8 +190,7 @@ int corio_stream_readuntil_any(corio_stream *stream, const corio_bytes *seps,
     set_count(nread, match_end);
     return -ENOBUFS;
   }
-  take(stream, buf, match_end);
-  set_count(nread, match_end);
+  take_counted(stream, buf, match_end, nread);
   return 0;
 }
 

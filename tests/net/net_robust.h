@@ -24,7 +24,8 @@
 #include "corio/combine.h"
 #include "net_test.h"
 
-/* ---- addresses ------------------------------------------------------------ */
+/* ---- addresses ------------------------------------------------------------
+ */
 
 static inline socklen_t loopback(int family, int port,
                                  struct sockaddr_storage *ss) {
@@ -183,7 +184,8 @@ static inline int blackhole_queued(const blackhole *bh) {
   return (int)qlen;
 }
 
-/* ---- data pattern --------------------------------------------------------- */
+/* ---- data pattern ---------------------------------------------------------
+ */
 
 static inline unsigned char pattern_byte(uint64_t stream_id, uint64_t i) {
   uint64_t x = (i + 1) * 0x9E3779B97F4A7C15ull ^ (stream_id << 17);
@@ -211,11 +213,11 @@ static inline size_t pattern_check(const void *buf, size_t n,
 /* ---- echo server -------------------------------------------------------- */
 
 struct echo_stats {
-  int handled;   /* handlers started */
-  int finished;  /* handlers returned */
-  int got_data;  /* connections that sent at least one byte */
-  long bytes;    /* echoed */
-  int last_rc;   /* the last handler's end */
+  int handled;     /* handlers started */
+  int finished;    /* handlers returned */
+  int got_data;    /* connections that sent at least one byte */
+  long bytes;      /* echoed */
+  int last_rc;     /* the last handler's end */
   int first_error; /* the first handler that ended with an error */
 };
 
@@ -289,7 +291,8 @@ static inline int server_finish(corio_server *srv) {
   return rc;
 }
 
-/* ---- waiting on conditions ------------------------------------------------ */
+/* ---- waiting on conditions ------------------------------------------------
+ */
 
 /* Long enough for any loopback event to be seen; only a bug exhausts it. */
 enum { SPIN = 200000 };
@@ -298,7 +301,7 @@ enum { SPIN = 200000 };
  * checks cond. The bound only turns a bug into a failure instead of a
  * hang: a correct run meets the condition long before. */
 #define YIELD_UNTIL(cond)                                                      \
-  for (long yu_i_ = 0; !(cond) && yu_i_ < SPIN && corio_sleep(0) == 0;        \
+  for (long yu_i_ = 0; !(cond) && yu_i_ < SPIN && corio_sleep(0) == 0;         \
        yu_i_++) {                                                              \
   }
 
@@ -310,7 +313,8 @@ static inline int started_and_waiting(corio_task *t) {
   return !corio_task_done(t);
 }
 
-/* ---- a peer on a thread ---------------------------------------------------- */
+/* ---- a peer on a thread ----------------------------------------------------
+ */
 
 /* Reads fd on a thread until EOF (or error), chunk bytes at a time,
  * checking the pattern of stream `id` as it goes. */

@@ -86,14 +86,23 @@ static void op_interrupt(struct op *o, corio_task *t) {
   corio_task_unref(t);
 }
 
-/* ---- the read forms ------------------------------------------------------- */
+/* ---- the read forms -------------------------------------------------------
+ */
 
-enum { F_READ, F_READEXACTLY, F_READUNTIL, F_READUNTIL_ANY, F_READLINE,
-       F_READ_ALL, F_PEEK, F_COUNT };
+enum {
+  F_READ,
+  F_READEXACTLY,
+  F_READUNTIL,
+  F_READUNTIL_ANY,
+  F_READLINE,
+  F_READ_ALL,
+  F_PEEK,
+  F_COUNT
+};
 
 static const char *const form_names[F_COUNT] = {
-    "read", "readexactly", "readuntil", "readuntil_any", "readline",
-    "read_all", "peek"};
+    "read",     "readexactly", "readuntil", "readuntil_any",
+    "readline", "read_all",    "peek"};
 
 /* None is satisfied by the bytes buffered before it starts ("part", or
  * nothing for read). */
@@ -290,13 +299,12 @@ static void test_second_reader_refused_with_bytes_buffered(void **state) {
   assert_checks_passed();
 }
 
-/* ---- drain ---------------------------------------------------------------- */
+/* ---- drain ----------------------------------------------------------------
+ */
 
 enum { QUEUED = 256 * 1024 };
 
-static int drain_call(struct op *o) {
-  return corio_stream_drain(o->s);
-}
+static int drain_call(struct op *o) { return corio_stream_drain(o->s); }
 
 static int wait_closed_call(struct op *o) {
   return corio_stream_wait_closed(o->s);
@@ -439,7 +447,8 @@ static void test_cancel_one_of_several_drainers(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- open_connection ------------------------------------------------------ */
+/* ---- open_connection ------------------------------------------------------
+ */
 
 static int connect_call(struct op *o) {
   return corio_open_connection(o->host, o->port, &o->opened);
@@ -473,8 +482,8 @@ static int blackhole_body(void *arg, void **result) {
       CHECK_EQ(open_fds(), fds);
       CHECK_EQ(blackhole_queued(&bh), bh.nfill);
       if (failed.line)
-        print_error("connect to a blackhole, %s, family %d\n",
-                    how_names[h], family);
+        print_error("connect to a blackhole, %s, family %d\n", how_names[h],
+                    family);
     }
     blackhole_close(&bh);
   }
@@ -650,7 +659,7 @@ static int unix_body(void *arg, void **result) {
   CHECK_EQ(corio_spawn(&t, unix_cancel_task, &o), 0);
   CHECK_EQ(corio_task_await(t, NULL), -ECANCELED);
   corio_task_unref(t);
-  CHECK_EQ(o.n, 0);            /* the connect itself succeeded */
+  CHECK_EQ(o.n, 0);           /* the connect itself succeeded */
   CHECK_EQ(o.rc, -ECANCELED); /* the read took the cancellation */
   YIELD_UNTIL(st.handled == 1 && st.finished == 1);
   CHECK_EQ(st.finished, 1);
@@ -693,7 +702,8 @@ static void test_unix_connect_and_cancel(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- servers -------------------------------------------------------------- */
+/* ---- servers --------------------------------------------------------------
+ */
 
 static int serve_call(struct op *o) {
   return corio_server_serve_forever(o->srv);
@@ -717,8 +727,9 @@ static int serve_forever_body(void *arg, void **result) {
       int port, fds = open_fds();
 
       so.flags = CORIO_NET_NO_START;
-      CHECK_EQ(corio_start_server(echo_handler, &st, "127.0.0.1", 0, &so,
-                                  &o.srv), 0);
+      CHECK_EQ(
+          corio_start_server(echo_handler, &st, "127.0.0.1", 0, &so, &o.srv),
+          0);
       if (failed.line)
         return 0;
       port = corio_server_port(o.srv);
@@ -798,8 +809,8 @@ static int server_wait_body(void *arg, void **result) {
     corio_task *t;
     int fds = open_fds();
 
-    CHECK_EQ(corio_start_server(echo_handler, &st, "127.0.0.1", 0, NULL,
-                                &o.srv), 0);
+    CHECK_EQ(
+        corio_start_server(echo_handler, &st, "127.0.0.1", 0, NULL, &o.srv), 0);
     if (failed.line)
       return 0;
     CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(o.srv), &c),
@@ -894,8 +905,7 @@ int main(void) {
       cmocka_unit_test_setup(test_second_reader_refused_with_bytes_buffered,
                              reset_checks),
       cmocka_unit_test_setup(test_cancel_drain_and_wait_closed, reset_checks),
-      cmocka_unit_test_setup(test_cancel_one_of_several_drainers,
-                             reset_checks),
+      cmocka_unit_test_setup(test_cancel_one_of_several_drainers, reset_checks),
       cmocka_unit_test_setup(test_cancel_connect, reset_checks),
       cmocka_unit_test_setup(test_cancel_connect_in_progress, reset_checks),
       cmocka_unit_test_setup(test_cancel_while_resolving, reset_checks),

@@ -203,7 +203,8 @@ static int peer_family(corio_stream *s) {
   return ss.ss_family;
 }
 
-/* ---- happy eyeballs: the second address wins ------------------------------ */
+/* ---- happy eyeballs: the second address wins ------------------------------
+ */
 
 static int he_wins_body(void *arg, void **result) {
   corio_connect_options opts = {0};
@@ -317,7 +318,8 @@ static void test_happy_eyeballs_one_winner(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- asyncio's sequential connect: the first address hangs ---------------- */
+/* ---- asyncio's sequential connect: the first address hangs ----------------
+ */
 
 static int sequential_timeout_body(void *arg, void **result) {
   corio_connect_options opts = {0};
@@ -414,7 +416,8 @@ static void test_happy_eyeballs_all_hang_timeout(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- happy eyeballs under allocation failures ----------------------------- */
+/* ---- happy eyeballs under allocation failures -----------------------------
+ */
 
 /* The whole happy-eyeballs connect (resolving on the executor, the first
  * attempt hanging, the delay's timer, the second attempt winning, the
@@ -529,8 +532,8 @@ static int in_order_body(void *arg, void **result) {
   CHECK_EQ(corio_task_await(t, NULL), -ECONNREFUSED);
   for (int i = 0; i < 2; i++) {
     int fam = i ? he_second : he_first;
-    snprintf(want[i], sizeof want[i], fam == AF_INET6 ? "[::1]:%d" : "127.0.0.1:%d",
-             port);
+    snprintf(want[i], sizeof want[i],
+             fam == AF_INET6 ? "[::1]:%d" : "127.0.0.1:%d", port);
   }
   CHECK_TRUE(corio_task_message(t) != NULL);
   if (corio_task_message(t)) {
@@ -586,7 +589,8 @@ static int spawn_and_check(corio_task_fn fn, void *arg, const char *want,
   return rc;
 }
 
-/* ---- names that do not resolve ------------------------------------------------ */
+/* ---- names that do not resolve
+ * ------------------------------------------------ */
 
 static int not_found_body(void *arg, void **result) {
   corio_connect_options opts = {0};
@@ -623,7 +627,8 @@ static void test_host_not_found(void **state) {
   assert_checks_passed();
 }
 
-/* ---- local_addr -------------------------------------------------------------- */
+/* ---- local_addr
+ * -------------------------------------------------------------- */
 
 struct peer_seen {
   struct sockaddr_storage peer;
@@ -761,7 +766,8 @@ static void test_local_addr_picks_family(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- IPv6 ----------------------------------------------------------------------- */
+/* ---- IPv6
+ * ----------------------------------------------------------------------- */
 
 static int ipv6_body(void *arg, void **result) {
   struct echo_stats st = {0};
@@ -894,7 +900,8 @@ static void test_no_dualstack_one_socket(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- reuse_port ------------------------------------------------------------- */
+/* ---- reuse_port -------------------------------------------------------------
+ */
 
 static int plain_port;
 
@@ -974,7 +981,8 @@ static void test_reuse_port(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- streams over existing fds ---------------------------------------------- */
+/* ---- streams over existing fds ----------------------------------------------
+ */
 
 static int open_fd_body(void *arg, void **result) {
   corio_stream *a, *r, *w;

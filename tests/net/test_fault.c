@@ -15,7 +15,8 @@
 #include "core/alloc.h"
 #include "net_robust.h"
 
-/* ---- what the loop reports --------------------------------------------------- */
+/* ---- what the loop reports
+ * --------------------------------------------------- */
 
 static int reports, accept_reports;
 
@@ -27,17 +28,18 @@ static void count_reports(corio_loop *loop, const corio_loop_error *e,
     accept_reports++;
 }
 
-/* ---- the exchange ------------------------------------------------------------- */
+/* ---- the exchange
+ * ------------------------------------------------------------- */
 
 enum kind { TCP, UNIX_PATH };
 
 struct walk {
   enum corio__fault_point point;
   enum kind kind;
-  char path[108];  /* UNIX_PATH: the socket file (a stale one is left there
-                      first, so that replacing it is walked too) */
-  int fired;       /* the fault fired in the faulted part */
-  int fresh_rc;    /* the unfaulted part on the same loop */
+  char path[108]; /* UNIX_PATH: the socket file (a stale one is left there
+                     first, so that replacing it is walked too) */
+  int fired;      /* the fault fired in the faulted part */
+  int fresh_rc;   /* the unfaulted part on the same loop */
 };
 
 static void leave_stale_socket(const char *path) {
@@ -157,16 +159,26 @@ static int may_recover(enum corio__fault_point point, enum kind kind, long n) {
 
 static const char *point_name(enum corio__fault_point p) {
   switch (p) {
-  case CORIO__FAULT_ALLOC: return "alloc";
-  case CORIO__FAULT_SOCKET: return "socket";
-  case CORIO__FAULT_BIND: return "bind";
-  case CORIO__FAULT_LISTEN: return "listen";
-  case CORIO__FAULT_ACCEPT: return "accept";
-  case CORIO__FAULT_CONNECT: return "connect";
-  case CORIO__FAULT_RECV: return "recv";
-  case CORIO__FAULT_SEND: return "send";
-  case CORIO__FAULT_EPOLL_CTL: return "epoll_ctl";
-  default: return "?";
+  case CORIO__FAULT_ALLOC:
+    return "alloc";
+  case CORIO__FAULT_SOCKET:
+    return "socket";
+  case CORIO__FAULT_BIND:
+    return "bind";
+  case CORIO__FAULT_LISTEN:
+    return "listen";
+  case CORIO__FAULT_ACCEPT:
+    return "accept";
+  case CORIO__FAULT_CONNECT:
+    return "connect";
+  case CORIO__FAULT_RECV:
+    return "recv";
+  case CORIO__FAULT_SEND:
+    return "send";
+  case CORIO__FAULT_EPOLL_CTL:
+    return "epoll_ctl";
+  default:
+    return "?";
   }
 }
 
@@ -246,7 +258,7 @@ static void warm_up(void) {
 
 static void test_walk_syscalls_tcp(void **state) {
   static const enum corio__fault_point points[] = {
-      CORIO__FAULT_SOCKET, CORIO__FAULT_BIND, CORIO__FAULT_LISTEN,
+      CORIO__FAULT_SOCKET,  CORIO__FAULT_BIND,      CORIO__FAULT_LISTEN,
       CORIO__FAULT_CONNECT, CORIO__FAULT_EPOLL_CTL, CORIO__FAULT_RECV,
       CORIO__FAULT_SEND};
   long walked[sizeof points / sizeof points[0]];
@@ -255,7 +267,7 @@ static void test_walk_syscalls_tcp(void **state) {
   warm_up();
   for (size_t i = 0; i < sizeof points / sizeof points[0]; i++)
     walked[i] = walk(points[i], TCP);
-  assert_true(walked[0] >= 4);  /* the listener, 3 clients */
+  assert_true(walked[0] >= 4); /* the listener, 3 clients */
   assert_true(walked[1] >= 1);
   assert_true(walked[2] >= 1);
   assert_true(walked[3] >= 3);  /* each client */
@@ -265,7 +277,7 @@ static void test_walk_syscalls_tcp(void **state) {
 
 static void test_walk_syscalls_unix(void **state) {
   static const enum corio__fault_point points[] = {
-      CORIO__FAULT_SOCKET, CORIO__FAULT_BIND, CORIO__FAULT_LISTEN,
+      CORIO__FAULT_SOCKET,  CORIO__FAULT_BIND, CORIO__FAULT_LISTEN,
       CORIO__FAULT_CONNECT, CORIO__FAULT_RECV, CORIO__FAULT_SEND};
 
   (void)state;
@@ -292,7 +304,8 @@ static void test_walk_allocations(void **state) {
   assert_true(walk(CORIO__FAULT_ALLOC, UNIX_PATH) >= 20);
 }
 
-/* ---- the accept loop out of fds ---------------------------------------------- */
+/* ---- the accept loop out of fds
+ * ---------------------------------------------- */
 
 /* Each accept failure pauses accepting briefly, and the connection that
  * waited is served then; the shortage is reported once per server. */
@@ -482,7 +495,8 @@ static void test_accept_out_of_fds(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- loops closed with everything still open --------------------------------- */
+/* ---- loops closed with everything still open
+ * --------------------------------- */
 
 /* What a main leaves behind: a server with a busy handler, a client with
  * bytes queued that the handler never reads, a stream closing with bytes
@@ -517,14 +531,17 @@ static int leave_open_body(void *arg, void **result) {
   memset(&left_st, 0, sizeof left_st);
   corio_loop_set_exception_handler(corio_loop_running(), count_reports, NULL);
   CHECK_EQ(corio_start_server(sink_handler, &left_st, "127.0.0.1", 0, NULL,
-                              &left_srv), 0);
+                              &left_srv),
+           0);
   if (failed.line)
     return 0;
   so.flags = CORIO_NET_NO_START;
   CHECK_EQ(corio_start_server(echo_handler, &left_st, "127.0.0.1", 0, &so,
-                              &left_idle), 0);
+                              &left_idle),
+           0);
   CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(left_srv),
-                                 &left_client), 0);
+                                 &left_client),
+           0);
   if (failed.line)
     return 0;
   setsockopt(corio_stream_fd(left_client), SOL_SOCKET, SO_SNDBUF, &small,

@@ -2,12 +2,10 @@
  * as tasks, wait_closed waiting for them (3.12), close/abort_clients,
  * serve_forever's cancellation, Unix servers (path, abstract, stale
  * file), connect errors with the address in the message. */
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
 #include <stdlib.h>
-#include <netinet/in.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 
@@ -78,8 +76,7 @@ static int echo_body(void *arg, void **result) {
   CHECK_EQ(corio_server_start_serving(srv), CORIO_ESERVERCLOSED);
   {
     corio_stream *refused;
-    CHECK_EQ(corio_open_connection("127.0.0.1", port, &refused),
-             -ECONNREFUSED);
+    CHECK_EQ(corio_open_connection("127.0.0.1", port, &refused), -ECONNREFUSED);
   }
   CHECK_EQ(corio_stream_write(c[1], "still\n", 6), 0);
   memset(buf, 0, sizeof buf);
@@ -179,8 +176,7 @@ static int stop_serving_body(void *arg, void **result) {
   CHECK_EQ(corio_server_address(srv, 0, (struct sockaddr *)&sa, &len), 0);
   CHECK_EQ(ntohs(sa.sin_port), corio_server_port(srv));
   CHECK_EQ(sa.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
-  CHECK_EQ(corio_server_address(srv, 1, (struct sockaddr *)&sa, &len),
-           -ENOENT);
+  CHECK_EQ(corio_server_address(srv, 1, (struct sockaddr *)&sa, &len), -ENOENT);
   CHECK_EQ(corio_server_stop_serving(srv), 0);
   CHECK_EQ(corio_server_is_serving(srv), 0);
   CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(srv), &c), 0);
@@ -193,8 +189,7 @@ static int stop_serving_body(void *arg, void **result) {
   corio_stream_unref(c);
   CHECK_EQ(corio_server_close(srv), 0);
   CHECK_EQ(corio_server_stop_serving(srv), CORIO_ESERVERCLOSED);
-  CHECK_EQ(corio_server_address(srv, 0, (struct sockaddr *)&sa, &len),
-           -ENOENT);
+  CHECK_EQ(corio_server_address(srv, 0, (struct sockaddr *)&sa, &len), -ENOENT);
   CHECK_EQ(corio_server_wait_closed(srv), 0);
   corio_server_unref(srv);
   return 0;
@@ -229,9 +224,9 @@ static int close_from_callback_body(void *arg, void **result) {
     CHECK_EQ(corio_stream_readexactly(c[i], buf, 1, NULL), 0);
   }
   CHECK_EQ(corio_server_clients(srv), 3);
-  CHECK_EQ(corio_loop_call_soon(corio_loop_running(), close_clients_cb, srv,
-                                NULL),
-           0);
+  CHECK_EQ(
+      corio_loop_call_soon(corio_loop_running(), close_clients_cb, srv, NULL),
+      0);
   for (int i = 0; i < 3; i++) {
     CHECK_EQ(corio_stream_read(c[i], buf, sizeof buf, &n), 0);
     CHECK_EQ(n, 0);
@@ -309,9 +304,9 @@ static int server_refs_body(void *arg, void **result) {
   {
     corio_server_options opts = {0};
     opts.flags = CORIO_NET_NO_START;
-    CHECK_EQ(corio_start_server(owner_handler, &o, "127.0.0.1", 0, &opts,
-                                &o.srv),
-             0);
+    CHECK_EQ(
+        corio_start_server(owner_handler, &o, "127.0.0.1", 0, &opts, &o.srv),
+        0);
   }
   port = corio_server_port(o.srv);
   for (int i = 0; i < 5; i++)
@@ -401,8 +396,7 @@ static int unix_body(void *arg, void **result) {
   }
   /* Abstract names. */
   snprintf(abstract, sizeof abstract, "@corio-test-%d", (int)getpid());
-  CHECK_EQ(corio_start_unix_server(echo_handler, &st, abstract, NULL, &srv),
-           0);
+  CHECK_EQ(corio_start_unix_server(echo_handler, &st, abstract, NULL, &srv), 0);
   CHECK_EQ(corio_open_unix_connection(abstract, NULL, &c), 0);
   CHECK_EQ(corio_stream_write(c, "ab", 2), 0);
   CHECK_EQ(corio_stream_readexactly(c, buf, 2, NULL), 0);

@@ -4,15 +4,11 @@
  * cancelled read consumes nothing. */
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
 
 #include "corio/combine.h"
 #include "net_test.h"
 
-static int run(corio_task_fn fn) {
-  return corio_run(fn, NULL, NULL);
-}
+static int run(corio_task_fn fn) { return corio_run(fn, NULL, NULL); }
 
 /* ---- read ---------------------------------------------------------------- */
 
@@ -56,7 +52,8 @@ static void test_read(void **state) {
   assert_checks_passed();
 }
 
-/* ---- readexactly ----------------------------------------------------------- */
+/* ---- readexactly -----------------------------------------------------------
+ */
 
 struct later_send {
   int peer;
@@ -116,7 +113,8 @@ static void test_readexactly(void **state) {
   assert_checks_passed();
 }
 
-/* ---- readline / readuntil ---------------------------------------------------- */
+/* ---- readline / readuntil
+ * ---------------------------------------------------- */
 
 static int readline_body(void *arg, void **result) {
   struct later_send ls = {0};
@@ -221,7 +219,8 @@ static void test_readuntil(void **state) {
   assert_checks_passed();
 }
 
-/* ---- the limit ------------------------------------------------------------- */
+/* ---- the limit -------------------------------------------------------------
+ */
 
 static int limit_body(void *arg, void **result) {
   char buf[64];
@@ -242,8 +241,7 @@ static int limit_body(void *arg, void **result) {
   CHECK_EQ(n, 16);
   CHECK_EQ(corio_stream_buffered(s), 16);
   /* readline drops what it cannot return: here everything buffered. */
-  CHECK_EQ(corio_stream_readline(s, buf, sizeof buf, &n),
-           CORIO_ELIMITOVERRUN);
+  CHECK_EQ(corio_stream_readline(s, buf, sizeof buf, &n), CORIO_ELIMITOVERRUN);
   CHECK_EQ(corio_stream_buffered(s), 0);
   /* A newline past the limit: the line goes, up to its newline. */
   peer_send(peer, "0123456789\nok\n");
@@ -251,8 +249,7 @@ static int limit_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_readuntil(s, "\n", 1, buf, sizeof buf, &n),
            CORIO_ELIMITOVERRUN);
   CHECK_EQ(n, 10); /* asyncio's consumed: where the separator starts */
-  CHECK_EQ(corio_stream_readline(s, buf, sizeof buf, &n),
-           CORIO_ELIMITOVERRUN);
+  CHECK_EQ(corio_stream_readline(s, buf, sizeof buf, &n), CORIO_ELIMITOVERRUN);
   memset(buf, 0, sizeof buf);
   CHECK_EQ(corio_stream_readline(s, buf, sizeof buf, &n), 0);
   CHECK_STR(buf, "ok\n");
@@ -471,8 +468,7 @@ static int readuntil_task(void *arg, void **result) {
   struct until_reader *r = arg;
 
   (void)result;
-  r->rc = corio_stream_readuntil(r->s, "\r\n", 2, r->buf, sizeof r->buf,
-                                 &r->n);
+  r->rc = corio_stream_readuntil(r->s, "\r\n", 2, r->buf, sizeof r->buf, &r->n);
   return 0;
 }
 

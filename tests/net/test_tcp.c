@@ -27,14 +27,23 @@ static int tcp_pair(int family, corio_stream **s, int *peer) {
   return rc;
 }
 
-/* ---- the read forms ------------------------------------------------------- */
+/* ---- the read forms -------------------------------------------------------
+ */
 
-enum form { F_READ, F_READEXACTLY, F_READUNTIL, F_READUNTIL_ANY, F_READLINE,
-            F_READ_ALL, F_PEEK, F_COUNT };
+enum form {
+  F_READ,
+  F_READEXACTLY,
+  F_READUNTIL,
+  F_READUNTIL_ANY,
+  F_READLINE,
+  F_READ_ALL,
+  F_PEEK,
+  F_COUNT
+};
 
 static const char *const form_names[F_COUNT] = {
-    "read", "readexactly", "readuntil", "readuntil_any", "readline",
-    "read_all", "peek"};
+    "read",     "readexactly", "readuntil", "readuntil_any",
+    "readline", "read_all",    "peek"};
 
 struct form_call {
   corio_stream *s;
@@ -78,7 +87,8 @@ static int form_call(struct form_call *fc) {
   case F_PEEK:
     fc->rc = corio_stream_peek(fc->s, fc->have, &view, &fc->n);
     if (fc->rc == 0 && fc->n) {
-      memcpy(fc->buf, view, fc->n < sizeof fc->buf ? fc->n : sizeof fc->buf - 1);
+      memcpy(fc->buf, view,
+             fc->n < sizeof fc->buf ? fc->n : sizeof fc->buf - 1);
       (void)corio_stream_consume(fc->s, fc->n);
     }
     break;
@@ -224,7 +234,8 @@ static void test_reset_in_every_read_form(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- EOF in the middle ------------------------------------------------------ */
+/* ---- EOF in the middle ------------------------------------------------------
+ */
 
 static int eof_body(void *arg, void **result) {
   (void)arg, (void)result;
@@ -298,7 +309,8 @@ static void test_eof_in_every_read_form(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- partial writes --------------------------------------------------------- */
+/* ---- partial writes ---------------------------------------------------------
+ */
 
 enum { BIG = 4 << 20 };
 
@@ -310,8 +322,8 @@ static void shrink_sndbuf(corio_stream *s, int size) {
 }
 
 static int partial_body(void *arg, void **result) {
-  static const size_t sizes[] = {1, 7, 100, 4095, 4096, 4097, 65536, 300000,
-                                 13, 1 << 20};
+  static const size_t sizes[] = {1,    7,     100,    4095, 4096,
+                                 4097, 65536, 300000, 13,   1 << 20};
   struct pattern_reader r = {0};
   pthread_t thread;
   corio_stream *s;
@@ -384,7 +396,8 @@ static void test_partial_writes_tiny_sndbuf(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- writers interleaving ---------------------------------------------------- */
+/* ---- writers interleaving
+ * ---------------------------------------------------- */
 
 enum { WRITERS = 8, MESSAGES = 60, HEADER = 12 };
 
@@ -540,7 +553,8 @@ static void test_writers_interleave_whole_messages(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- socket options ---------------------------------------------------------- */
+/* ---- socket options
+ * ---------------------------------------------------------- */
 
 struct opt_seen {
   int nodelay, keepalive, seen;
@@ -599,11 +613,13 @@ static int options_body(void *arg, void **result) {
   so.flags = CORIO_NET_KEEPALIVE;
   co.flags = CORIO_NET_KEEPALIVE | CORIO_NET_NO_NODELAY;
   co.happy_eyeballs_delay = CORIO_NO_TIMEOUT;
-  CHECK_EQ(corio_start_server(opt_handler, &seen, "127.0.0.1", 0, &so, &srv), 0);
+  CHECK_EQ(corio_start_server(opt_handler, &seen, "127.0.0.1", 0, &so, &srv),
+           0);
   if (failed.line)
     return 0;
-  CHECK_EQ(corio_open_connection_ex("127.0.0.1", corio_server_port(srv), &co,
-                                    &s), 0);
+  CHECK_EQ(
+      corio_open_connection_ex("127.0.0.1", corio_server_port(srv), &co, &s),
+      0);
   fd = corio_stream_fd(s);
   CHECK_EQ(sockopt_int(fd, IPPROTO_TCP, TCP_NODELAY), 0);
   CHECK_EQ(sockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
@@ -617,7 +633,8 @@ static int options_body(void *arg, void **result) {
 
   /* A server that leaves Nagle on for its connections. */
   so.flags = CORIO_NET_NO_NODELAY;
-  CHECK_EQ(corio_start_server(opt_handler, &seen, "127.0.0.1", 0, &so, &srv), 0);
+  CHECK_EQ(corio_start_server(opt_handler, &seen, "127.0.0.1", 0, &so, &srv),
+           0);
   if (failed.line)
     return 0;
   CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(srv), &s), 0);
@@ -723,7 +740,8 @@ static void test_write_after_reset(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- connections that end before they are accepted ------------------------- */
+/* ---- connections that end before they are accepted -------------------------
+ */
 
 /* Clients that connect and reset (or close) while the server is not yet
  * accepting: their handlers see the end at once, and the server goes on
@@ -751,7 +769,7 @@ static int early_end_body(void *arg, void **result) {
   }
   close_with_reset(raw[0]); /* sent, then reset */
   close_with_reset(raw[1]);
-  close(raw[2]);            /* a plain close: EOF */
+  close(raw[2]); /* a plain close: EOF */
   CHECK_EQ(corio_server_start_serving(srv), 0);
   CHECK_EQ(echo_client("127.0.0.1", port, "served\n"), 0);
   YIELD_UNTIL(st.finished == 5 - 1);
@@ -774,7 +792,8 @@ static void test_connections_ending_before_accept(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- many connections ------------------------------------------------------- */
+/* ---- many connections -------------------------------------------------------
+ */
 
 enum { CONNS = 500, ROUNDS = 3 };
 
@@ -856,7 +875,8 @@ static void test_many_connections(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
-/* ---- the reader that lets go on a reset ------------------------------------ */
+/* ---- the reader that lets go on a reset ------------------------------------
+ */
 
 static int reset_later(void *arg, void **result) {
   (void)result;

@@ -4,11 +4,9 @@
  * lost connection, no SIGPIPE. */
 #include <pthread.h>
 #include <signal.h>
-#include <stdlib.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <setjmp.h>
-#include <cmocka.h>
+#include <stdlib.h>
 
 #include "corio/combine.h"
 #include "net_test.h"
@@ -107,7 +105,8 @@ static int buffered_write_body(void *arg, void **result) {
     corio_task_unref(t[i]);
   }
   /* Drained means at or below the low-water mark. */
-  CHECK_TRUE(corio_stream_write_buffer_size(s) <= CORIO_STREAM_DEFAULT_LOW_WATER);
+  CHECK_TRUE(corio_stream_write_buffer_size(s) <=
+             CORIO_STREAM_DEFAULT_LOW_WATER);
   CHECK_EQ(corio_stream_close(s), 0);
   CHECK_EQ(corio_stream_wait_closed(s), 0);
   pthread_join(thread, NULL);

@@ -33,8 +33,8 @@ static void check_str(const char *got, const char *want, const char *what,
     return;
   failed.file = file;
   failed.line = line;
-  snprintf(failed.text, sizeof failed.text, "%.60s is \"%.120s\", expected \"%.120s\"",
-           what, got, want);
+  snprintf(failed.text, sizeof failed.text,
+           "%.60s is \"%.120s\", expected \"%.120s\"", what, got, want);
 }
 
 #define CHECK_EQ(got, want)                                                    \
