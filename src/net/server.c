@@ -75,18 +75,25 @@ static void unlink_client(corio_server *srv, corio_stream *s) {
   srv->nclients--;
 }
 
+/* A connection's handler is over (or never ran): the stream is closed,
+ * or aborted, and the server lets it go. */
+static void client_done(corio_server *srv, corio_stream *s, int abort) {
+  unlink_client(srv, s);
+  (void)(abort ? corio_stream_abort(s) : corio_stream_close(s));
+  corio_stream_unref(s);
+  if (srv->nclients == 0)
+    corio__waitq_wake_all(&srv->closers, 0);
+}
+
 static int client_main(void *arg, void **result) {
   corio_stream *s = arg;
   corio_server *srv = s->server;
   int rc;
 
   (void)result;
+  s->handler_started = 1;
   rc = srv->handler(s, srv->arg);
-  unlink_client(srv, s);
-  (void)corio_stream_close(s);
-  corio_stream_unref(s);
-  if (srv->nclients == 0)
-    corio__waitq_wake_all(&srv->closers, 0);
+  client_done(srv, s, 0);
   maybe_free(srv);
   return rc;
 }
@@ -107,14 +114,17 @@ static void start_client(corio_server *srv, int fd, int family) {
   opts.loop = srv->loop;
   opts.stack_size = srv->stack_size;
   /* The handler starts now, in this callback, up to its first read: one
-   * loop iteration sooner, and its cleanup in client_main always runs. */
+   * loop iteration sooner. Its body may end inside the spawn and let the
+   * stream go: a reference is held across. A task that could not start
+   * (no task, or no stack for it: it fails without running its body)
+   * leaves the cleanup to here. The caller (the accept callback) holds
+   * the server. */
   opts.eager = 1;
+  s->refs++;
   rc = corio_spawn_ex(NULL, client_main, s, &opts);
-  if (rc < 0) {
-    unlink_client(srv, s);
-    (void)corio_stream_abort(s);
-    corio_stream_unref(s);
-  }
+  if (rc < 0 || !s->handler_started)
+    client_done(srv, s, 1);
+  corio_stream_unref(s);
 }
 
 /* ---- accepting ----------------------------------------------------------- */

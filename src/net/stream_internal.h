@@ -27,15 +27,16 @@ struct corio_stream {
 
   unsigned is_socket : 1;
   unsigned can_write_eof : 1;
-  unsigned reading : 1;      /* the reader watcher is installed */
-  unsigned writing : 1;      /* the writer watcher is installed */
-  unsigned eof : 1;          /* the peer's EOF was read */
-  unsigned closing : 1;      /* close or abort was called */
-  unsigned closed : 1;       /* the fd is closed */
-  unsigned eof_wanted : 1;   /* write_eof was called */
-  unsigned eof_sent : 1;     /* shutdown(SHUT_WR) done */
-  unsigned write_paused : 1; /* above the high-water mark until at low */
-  unsigned closing_ref : 1;  /* holds a reference until the fd closes */
+  unsigned reading : 1;         /* the reader watcher is installed */
+  unsigned writing : 1;         /* the writer watcher is installed */
+  unsigned eof : 1;             /* the peer's EOF was read */
+  unsigned closing : 1;         /* close or abort was called */
+  unsigned closed : 1;          /* the fd is closed */
+  unsigned eof_wanted : 1;      /* write_eof was called */
+  unsigned eof_sent : 1;        /* shutdown(SHUT_WR) done */
+  unsigned write_paused : 1;    /* above the high-water mark until at low */
+  unsigned closing_ref : 1;     /* holds a reference until the fd closes */
+  unsigned handler_started : 1; /* a server's handler ran (server.c) */
 
   stream_buf in;
   size_t limit;

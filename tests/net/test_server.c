@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#include "core/fault.h"
 #include "corio/combine.h"
 #include "net_test.h"
 
@@ -346,6 +347,66 @@ static void test_server_references(void **state) {
   assert_int_equal(open_fds(), before);
 }
 
+/* A handler whose task cannot get a stack never runs: the connection is
+ * dropped, the server forgets it, and wait_closed does not wait for it. */
+static int no_stack_body(void *arg, void **result) {
+  struct echo_stats st = {0};
+  corio_server_options opts = {0};
+  corio_server *srv;
+  corio_stream *c;
+  char buf[4];
+  size_t n;
+
+  (void)arg, (void)result;
+  /* A stack size class no other test uses: the first handler maps a new
+   * stack slab. */
+  opts.stack_size = (size_t)64 * 1024 * 1024;
+  CHECK_EQ(corio_start_server(echo_handler, &st, "127.0.0.1", 0, &opts, &srv),
+           0);
+  corio__fault_arm(CORIO__FAULT_MMAP, 1);
+  CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(srv), &c), 0);
+  /* Written first, so that a handler that did run answers instead of
+   * both sides waiting. */
+  CHECK_EQ(corio_stream_write(c, "x", 1), 0);
+  n = 9;
+  (void)corio_stream_read(c, buf, sizeof buf, &n);
+  CHECK_EQ(n, 0); /* dropped (EOF, or a reset for the unread byte) */
+  CHECK_EQ(corio__fault_fired(CORIO__FAULT_MMAP), 1);
+  corio__fault_disarm_all();
+  CHECK_EQ(st.handled, 0);
+  CHECK_EQ(corio_server_clients(srv), 0);
+  corio_stream_unref(c);
+  /* The next connection is served. */
+  CHECK_EQ(corio_open_connection("127.0.0.1", corio_server_port(srv), &c), 0);
+  CHECK_EQ(corio_stream_write(c, "s", 1), 0);
+  CHECK_EQ(corio_stream_readexactly(c, buf, 1, NULL), 0);
+  corio_stream_unref(c);
+  CHECK_EQ(corio_server_close(srv), 0);
+  CHECK_EQ(corio_server_wait_closed(srv), 0);
+  CHECK_EQ(st.handled, 1);
+  corio_server_unref(srv);
+  return 0;
+}
+
+static void ignore_reports(corio_loop *loop, const corio_loop_error *e,
+                           void *arg) {
+  (void)loop, (void)e, (void)arg;
+}
+
+static int no_stack_main(void *arg, void **result) {
+  corio_loop_set_exception_handler(corio_loop_running(), ignore_reports, NULL);
+  return no_stack_body(arg, result);
+}
+
+static void test_handler_without_stack(void **state) {
+  int before = open_fds();
+
+  (void)state;
+  assert_int_equal(corio_run(no_stack_main, NULL, NULL), 0);
+  assert_checks_passed();
+  assert_int_equal(open_fds(), before);
+}
+
 /* ---- Unix servers ------------------------------------------------------- */
 
 static int unix_body(void *arg, void **result) {
@@ -483,6 +544,7 @@ int main(void) {
       cmocka_unit_test_setup(test_stop_serving_address, reset_checks),
       cmocka_unit_test_setup(test_close_clients_from_callback, reset_checks),
       cmocka_unit_test_setup(test_server_references, reset_checks),
+      cmocka_unit_test_setup(test_handler_without_stack, reset_checks),
       cmocka_unit_test_setup(test_unix, reset_checks),
       cmocka_unit_test_setup(test_connect_errors, reset_checks),
   };
