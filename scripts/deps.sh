@@ -31,6 +31,8 @@ need pkg-config command -v pkg-config
 need libc6-dev have_file /usr/include/stdio.h
 need libcmocka-dev have_file /usr/include/cmocka.h
 need valgrind command -v valgrind
+# An independent peer for the net tests (Python's asyncio streams).
+need python3 command -v python3
 need qemu-user command -v qemu-aarch64
 need gcc-aarch64-linux-gnu command -v aarch64-linux-gnu-gcc
 need libc6-dev-arm64-cross have_file /usr/aarch64-linux-gnu/include/stdio.h

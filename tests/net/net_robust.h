@@ -403,4 +403,24 @@ static inline int sockopt_int(int fd, int level, int name) {
   return v;
 }
 
+/* The read forms the cancel and TCP tests drive one by one. */
+enum form {
+  F_READ,
+  F_READEXACTLY,
+  F_READUNTIL,
+  F_READUNTIL_ANY,
+  F_READLINE,
+  F_READ_ALL,
+  F_PEEK,
+  F_COUNT
+};
+
+static inline const char *form_name(int form) {
+  static const char *const names[F_COUNT] = {
+      "read",     "readexactly", "readuntil", "readuntil_any",
+      "readline", "read_all",    "peek"};
+
+  return form >= 0 && form < F_COUNT ? names[form] : "?";
+}
+
 #endif

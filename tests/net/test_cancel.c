@@ -89,21 +89,6 @@ static void op_interrupt(struct op *o, corio_task *t) {
 /* ---- the read forms -------------------------------------------------------
  */
 
-enum {
-  F_READ,
-  F_READEXACTLY,
-  F_READUNTIL,
-  F_READUNTIL_ANY,
-  F_READLINE,
-  F_READ_ALL,
-  F_PEEK,
-  F_COUNT
-};
-
-static const char *const form_names[F_COUNT] = {
-    "read",     "readexactly", "readuntil", "readuntil_any",
-    "readline", "read_all",    "peek"};
-
 /* None is satisfied by the bytes buffered before it starts ("part", or
  * nothing for read). */
 static int form_call(struct op *o) {
@@ -192,7 +177,7 @@ static void cancel_read_form(int form, enum how how, int racing) {
     CHECK_STR(all, want);
   }
   if (failed.line)
-    print_error("form %s, %s%s\n", form_names[form], how_names[how],
+    print_error("form %s, %s%s\n", form_name(form), how_names[how],
                 racing ? ", bytes racing" : "");
   close(peer);
   corio_stream_unref(o.s);
@@ -280,7 +265,7 @@ static int second_reader_body(void *arg, void **result) {
     CHECK_EQ(form_call(&second), CORIO_EREADBUSY);
     CHECK_EQ(corio_stream_buffered(o.s), 4);
     if (failed.line) {
-      print_error("second reader: %s\n", form_names[f]);
+      print_error("second reader: %s\n", form_name(f));
       break;
     }
   }

@@ -30,21 +30,6 @@ static int tcp_pair(int family, corio_stream **s, int *peer) {
 /* ---- the read forms -------------------------------------------------------
  */
 
-enum form {
-  F_READ,
-  F_READEXACTLY,
-  F_READUNTIL,
-  F_READUNTIL_ANY,
-  F_READLINE,
-  F_READ_ALL,
-  F_PEEK,
-  F_COUNT
-};
-
-static const char *const form_names[F_COUNT] = {
-    "read",     "readexactly", "readuntil", "readuntil_any",
-    "readline", "read_all",    "peek"};
-
 struct form_call {
   corio_stream *s;
   enum form form;
@@ -174,7 +159,7 @@ static void reset_during(enum form form, int settle, int family) {
     check_rest_then_error(s, "abc", -ECONNRESET);
   }
   if (failed.line)
-    print_error("form %s, %s, family %d\n", form_names[form],
+    print_error("form %s, %s, family %d\n", form_name(form),
                 settle ? "buffered before the reset" : "bytes with the reset",
                 family);
   corio_stream_unref(s);
@@ -209,7 +194,7 @@ static void reset_before(enum form form) {
     check_rest_then_error(s, "abc", -ECONNRESET);
   }
   if (failed.line)
-    print_error("form %s, reset before the call\n", form_names[form]);
+    print_error("form %s, reset before the call\n", form_name(form));
   corio_stream_unref(s);
 }
 
@@ -293,7 +278,7 @@ static int eof_body(void *arg, void **result) {
       CHECK_STR(buf, "back");
     }
     if (failed.line)
-      print_error("EOF in form %s\n", form_names[f]);
+      print_error("EOF in form %s\n", form_name(f));
     close(peer);
     corio_stream_unref(s);
   }
