@@ -10,6 +10,7 @@
 #include "corio/future.h"
 #include "corio/loop.h"
 #include "corio/net.h"
+#include "corio/proc.h"
 #include "corio/queue.h"
 #include "corio/sync.h"
 #include "corio/task.h"

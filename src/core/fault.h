@@ -29,6 +29,8 @@ enum corio__fault_point {
   CORIO__FAULT_CONNECT,
   CORIO__FAULT_RECV,
   CORIO__FAULT_SEND,
+  CORIO__FAULT_SPAWN, /* posix_spawn and vfork */
+  CORIO__FAULT_PIDFD, /* pidfd_open: -ENOSYS, as on kernels before 5.3 */
   CORIO__FAULT_COUNT
 };
 

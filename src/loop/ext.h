@@ -10,6 +10,7 @@ enum corio__loop_ext_slot {
   CORIO__LOOP_EXT_TASK,   /* futures and tasks */
   CORIO__LOOP_EXT_THREAD, /* the default executor */
   CORIO__LOOP_EXT_NET,    /* open streams and servers */
+  CORIO__LOOP_EXT_PROC,   /* children still running */
   CORIO__LOOP_EXT_COUNT
 };
 

@@ -1,0 +1,102 @@
+#include "core/sys_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core/fault.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+int corio__sys_child_pipe(int fds[2], int parent_end) {
+  int flags;
+
+  if (corio__fault_hit(CORIO__FAULT_PIPE))
+    return -EMFILE;
+  if (pipe2(fds, O_CLOEXEC) < 0)
+    return -errno;
+  flags = fcntl(fds[parent_end], F_GETFL);
+  if (flags < 0 || fcntl(fds[parent_end], F_SETFL, flags | O_NONBLOCK) < 0) {
+    int rc = -errno;
+
+    (void)close(fds[0]);
+    (void)close(fds[1]);
+    return rc;
+  }
+  return 0;
+}
+
+int corio__sys_dup_high(int fd) {
+  int copy;
+
+  if (corio__fault_hit(CORIO__FAULT_FCNTL))
+    return -EMFILE;
+  copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  return copy < 0 ? -errno : copy;
+}
+
+int corio__sys_pidfd_open(pid_t pid) {
+#ifdef SYS_pidfd_open
+  long fd;
+
+  if (corio__fault_hit(CORIO__FAULT_PIDFD))
+    return -ENOSYS;
+  fd = syscall(SYS_pidfd_open, pid, 0);
+  return fd < 0 ? -errno : (int)fd;
+#else
+  (void)pid;
+  return -ENOSYS;
+#endif
+}
+
+int corio__sys_pidfd_send_signal(int pidfd, int sig) {
+#ifdef SYS_pidfd_send_signal
+  return syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0) == 0 ? 0 : -errno;
+#else
+  (void)pidfd;
+  (void)sig;
+  return -ENOSYS;
+#endif
+}
+
+/* asyncio's returncode from what waitid reported. */
+static int returncode(const siginfo_t *info) {
+  return info->si_code == CLD_EXITED ? info->si_status : -info->si_status;
+}
+
+int corio__sys_pidfd_reap(int pidfd, int block, int *status) {
+  siginfo_t info;
+
+  info.si_pid = 0;
+  while (waitid((idtype_t)P_PIDFD, (id_t)pidfd, &info,
+                WEXITED | (block ? 0 : WNOHANG)) < 0)
+    if (errno != EINTR)
+      return -errno;
+  if (info.si_pid == 0)
+    return 0;
+  *status = returncode(&info);
+  return 1;
+}
+
+int corio__sys_pid_reap(pid_t pid, int *status) {
+  siginfo_t info;
+
+  info.si_pid = 0;
+  while (waitid(P_PID, (id_t)pid, &info, WEXITED) < 0)
+    if (errno != EINTR)
+      return -errno;
+  *status = returncode(&info);
+  return 1;
+}
+
+int corio__sys_pid_wait_exit(pid_t pid) {
+  siginfo_t info;
+
+  while (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOWAIT) < 0)
+    if (errno != EINTR)
+      return -errno;
+  return 0;
+}

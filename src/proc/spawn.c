@@ -1,0 +1,300 @@
+#include "proc/spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/alloc.h"
+#include "core/fault.h"
+#include "core/sys_fd.h"
+#include "corio/proc.h"
+
+/* Signals a child gets back at their defaults, as Python's
+ * restore_signals does: a parent that ignores SIGPIPE must not hand that
+ * on to programs that rely on dying of it. */
+static void signals_to_default(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGPIPE);
+  sigaddset(set, SIGXFSZ);
+}
+
+static int max_pass_fd(const corio__spawn_plan *plan) {
+  int max = 2;
+
+  for (size_t i = 0; i < plan->npass_fds; i++)
+    if (plan->pass_fds[i] > max)
+      max = plan->pass_fds[i];
+  return max;
+}
+
+static int is_passed(const corio__spawn_plan *plan, int fd) {
+  for (size_t i = 0; i < plan->npass_fds; i++)
+    if (plan->pass_fds[i] == fd)
+      return 1;
+  return 0;
+}
+
+/* ---- posix_spawn ---------------------------------------------------------
+ * glibc runs it as clone(CLONE_VM | CLONE_VFORK) and reports exec errors
+ * as its result, which is all corio needs, but it has no umask action and
+ * closefrom/chdir are glibc extensions (2.34, 2.29). */
+
+#if defined(CORIO_HAVE_SPAWN_CLOSEFROM) && defined(CORIO_HAVE_SPAWN_CHDIR)
+#define CORIO_SPAWN_CAN_CLOSE_FDS 1
+
+static int add_actions(const corio__spawn_plan *plan,
+                       posix_spawn_file_actions_t *fa) {
+  int rc = 0;
+
+  for (int i = 0; i < 3 && rc == 0; i++)
+    if (plan->stdio[i] >= 0)
+      rc = posix_spawn_file_actions_adddup2(fa, plan->stdio[i], i);
+  if (!(plan->flags & CORIO_PROC_KEEP_FDS)) {
+    int max = max_pass_fd(plan);
+
+    /* Closing an fd that is not open is no error for glibc's spawn, so
+     * the gaps between passed fds can be closed blindly. */
+    for (int fd = 3; fd < max && rc == 0; fd++)
+      if (!is_passed(plan, fd))
+        rc = posix_spawn_file_actions_addclose(fa, fd);
+    if (rc == 0)
+      rc = posix_spawn_file_actions_addclosefrom_np(fa, max + 1);
+  }
+  /* dup2 onto itself clears close-on-exec (POSIX 2024, glibc 2.29). */
+  for (size_t i = 0; i < plan->npass_fds && rc == 0; i++)
+    rc = posix_spawn_file_actions_adddup2(fa, plan->pass_fds[i],
+                                          plan->pass_fds[i]);
+  if (plan->cwd && rc == 0)
+    rc = posix_spawn_file_actions_addchdir_np(fa, plan->cwd);
+  return -rc;
+}
+
+static int spawn_posix(const corio__spawn_plan *plan, pid_t *pid) {
+  posix_spawn_file_actions_t fa;
+  posix_spawnattr_t attr;
+  sigset_t mask, defaults;
+  short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+  int rc;
+
+  if ((rc = posix_spawn_file_actions_init(&fa)) != 0)
+    return -rc;
+  if ((rc = posix_spawnattr_init(&attr)) != 0) {
+    (void)posix_spawn_file_actions_destroy(&fa);
+    return -rc;
+  }
+  sigemptyset(&mask);
+  signals_to_default(&defaults);
+  /* A new session is a new process group already. */
+  if (plan->flags & CORIO_PROC_NEW_SESSION)
+    flags |= POSIX_SPAWN_SETSID;
+  else if (plan->flags & CORIO_PROC_NEW_PROCESS_GROUP)
+    flags |= POSIX_SPAWN_SETPGROUP; /* group 0: its own */
+  if ((rc = -posix_spawnattr_setflags(&attr, flags)) == 0 &&
+      (rc = -posix_spawnattr_setsigmask(&attr, &mask)) == 0 &&
+      (rc = -posix_spawnattr_setsigdefault(&attr, &defaults)) == 0 &&
+      (rc = add_actions(plan, &fa)) == 0) {
+    if (strchr(plan->file, '/'))
+      rc = -posix_spawn(pid, plan->file, &fa, &attr, plan->argv, plan->envp);
+    else
+      rc = -posix_spawnp(pid, plan->file, &fa, &attr, plan->argv, plan->envp);
+  }
+  (void)posix_spawnattr_destroy(&attr);
+  (void)posix_spawn_file_actions_destroy(&fa);
+  return rc;
+}
+#else
+#define CORIO_SPAWN_CAN_CLOSE_FDS 0
+#endif
+
+/* ---- vfork -----------------------------------------------------------------
+ * For what posix_spawn cannot say (a umask; closing fds without glibc's
+ * extensions). The child shares the parent's memory until it execs, so it
+ * only makes async-signal-safe calls on data prepared beforehand, and
+ * reports a failure through a close-on-exec pipe: EOF means exec worked. */
+
+/* The PATH search done in the parent, where allocating is allowed. The
+ * parent's PATH is used, as posix_spawnp does. */
+static int find_program(const char *file, char **out) {
+  const char *path = getenv("PATH");
+  int rc = -ENOENT;
+
+  if (strchr(file, '/')) {
+    *out = NULL;
+    return 0;
+  }
+  if (!path)
+    path = "/bin:/usr/bin";
+  while (*path) {
+    const char *end = strchr(path, ':');
+    size_t dir_len = end ? (size_t)(end - path) : strlen(path);
+    size_t len = (dir_len ? dir_len : 1) + 1 + strlen(file) + 1;
+    char *candidate = corio__alloc(len);
+    struct stat st;
+
+    if (!candidate)
+      return -ENOMEM;
+    if (dir_len)
+      memcpy(candidate, path, dir_len);
+    else
+      candidate[0] = '.';
+    strcpy(candidate + (dir_len ? dir_len : 1), "/");
+    strcat(candidate, file);
+    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(candidate, X_OK) == 0) {
+        *out = candidate;
+        return 0;
+      }
+      rc = -EACCES;
+    }
+    corio__free(candidate, len);
+    path = end ? end + 1 : path + dir_len;
+  }
+  return rc;
+}
+
+/* Closes every fd above 2 but the passed ones and `keep`. */
+static void close_range_from(int from, int to, int keep) {
+  if (keep >= from && keep <= to) {
+    close_range_from(from, keep - 1, -1);
+    from = keep + 1;
+  }
+  if (from > to)
+    return;
+#ifdef SYS_close_range
+  if (syscall(SYS_close_range, (unsigned)from, (unsigned)to, 0) == 0)
+    return;
+#endif
+  for (long fd = from, end = sysconf(_SC_OPEN_MAX); fd <= to && fd < end; fd++)
+    (void)close((int)fd);
+}
+
+static void close_unpassed(const corio__spawn_plan *plan, int keep) {
+  int max = max_pass_fd(plan);
+
+  for (int fd = 3; fd < max; fd++)
+    if (fd != keep && !is_passed(plan, fd))
+      (void)close(fd);
+  close_range_from(max + 1, INT_MAX, keep);
+}
+
+/* The child's side: never returns. */
+static void child_exec(const corio__spawn_plan *plan, const char *path,
+                       int report_fd) {
+  sigset_t none;
+  struct sigaction dfl;
+  int err;
+
+  /* Until exec, a handler of the parent's must not run here (the memory
+   * is the parent's): every caught signal goes back to its default while
+   * all are still blocked. */
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    struct sigaction old;
+
+    if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &old) != 0)
+      continue;
+    if (old.sa_handler != SIG_DFL &&
+        (old.sa_handler != SIG_IGN || sig == SIGPIPE || sig == SIGXFSZ))
+      (void)sigaction(sig, &dfl, NULL);
+  }
+  if (plan->flags & CORIO_PROC_NEW_SESSION) {
+    if (setsid() < 0)
+      goto fail;
+  } else if ((plan->flags & CORIO_PROC_NEW_PROCESS_GROUP) && setpgid(0, 0) < 0)
+    goto fail;
+  if (plan->flags & CORIO_PROC_SET_UMASK)
+    (void)umask(plan->umask);
+  for (int i = 0; i < 3; i++)
+    if (plan->stdio[i] >= 0 && dup2(plan->stdio[i], i) < 0)
+      goto fail;
+  if (!(plan->flags & CORIO_PROC_KEEP_FDS))
+    close_unpassed(plan, report_fd);
+  for (size_t i = 0; i < plan->npass_fds; i++)
+    if (fcntl(plan->pass_fds[i], F_SETFD, 0) < 0)
+      goto fail;
+  if (plan->cwd && chdir(plan->cwd) < 0)
+    goto fail;
+  sigemptyset(&none);
+  (void)sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(path, plan->argv, plan->envp);
+fail:
+  err = errno;
+  (void)!write(report_fd, &err, sizeof err);
+  _exit(127);
+}
+
+static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
+  char *found = NULL;
+  const char *path;
+  sigset_t all, old;
+  int report[2], rc, err = 0;
+  ssize_t n;
+  pid_t child;
+
+  if ((rc = find_program(plan->file, &found)) < 0)
+    return rc;
+  path = found ? found : plan->file;
+  if ((rc = corio__sys_pipe(report)) < 0)
+    goto out;
+  /* With the parent's stdio closed the pipe may take fd 0..2, which the
+   * child's dup2s would overwrite. */
+  if (report[1] < 3) {
+    int fd = fcntl(report[1], F_DUPFD_CLOEXEC, 3);
+
+    if (fd < 0) {
+      rc = -errno;
+      corio__sys_close(report[0]);
+      corio__sys_close(report[1]);
+      goto out;
+    }
+    corio__sys_close(report[1]);
+    report[1] = fd;
+  }
+  sigfillset(&all);
+  (void)pthread_sigmask(SIG_SETMASK, &all, &old);
+  child = vfork();
+  if (child == 0)
+    child_exec(plan, path, report[1]);
+  rc = child < 0 ? -errno : 0;
+  (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
+  corio__sys_close(report[1]);
+  if (rc == 0) {
+    /* The child has exec'd (EOF) or failed (its errno) by now. */
+    do
+      n = read(report[0], &err, sizeof err);
+    while (n < 0 && errno == EINTR);
+    if (n == (ssize_t)sizeof err) {
+      int status;
+
+      while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+      rc = -err;
+    } else {
+      *pid = child;
+    }
+  }
+  corio__sys_close(report[0]);
+out:
+  if (found)
+    corio__free(found, strlen(found) + 1);
+  return rc;
+}
+
+int corio__spawn(const corio__spawn_plan *plan, pid_t *pid) {
+  if (corio__fault_hit(CORIO__FAULT_SPAWN))
+    return -EAGAIN;
+#if CORIO_SPAWN_CAN_CLOSE_FDS
+  if (!(plan->flags & CORIO_PROC_SET_UMASK))
+    return spawn_posix(plan, pid);
+#endif
+  return spawn_vfork(plan, pid);
+}
