@@ -18,6 +18,8 @@ int corio__sys_child_pipe(int fds[2], int parent_end) {
     return -EMFILE;
   if (pipe2(fds, O_CLOEXEC) < 0)
     return -errno;
+  if (parent_end < 0)
+    return 0;
   flags = fcntl(fds[parent_end], F_GETFL);
   if (flags < 0 || fcntl(fds[parent_end], F_SETFL, flags | O_NONBLOCK) < 0) {
     int rc = -errno;

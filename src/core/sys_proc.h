@@ -10,7 +10,8 @@
 
 /* A pipe for a child's stdio: both ends close-on-exec, the parent's end
  * (fds[parent_end]) non-blocking and the child's blocking, as programs
- * expect. A fault point (CORIO__FAULT_PIPE). */
+ * expect; with parent_end -1 both blocking. A fault point
+ * (CORIO__FAULT_PIPE). */
 int corio__sys_child_pipe(int fds[2], int parent_end);
 /* fcntl(fd, F_DUPFD_CLOEXEC, 3): a copy of fd above the stdio range. */
 int corio__sys_dup_high(int fd);

@@ -15,7 +15,12 @@
 #include "core/alloc.h"
 #include "core/fault.h"
 #include "core/sys_fd.h"
+#include "core/sys_proc.h"
 #include "corio/proc.h"
+
+#if CORIO_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
 
 /* Signals a child gets back at their defaults, as Python's
  * restore_signals does: a parent that ignores SIGPIPE must not hand that
@@ -186,8 +191,8 @@ static void close_unpassed(const corio__spawn_plan *plan, int keep) {
 }
 
 /* The child's side: never returns. */
-static void child_exec(const corio__spawn_plan *plan, const char *path,
-                       int report_fd) {
+__attribute__((noreturn)) static void
+child_exec(const corio__spawn_plan *plan, const char *path, int report_fd) {
   sigset_t none;
   struct sigaction dfl;
   int err;
@@ -232,6 +237,17 @@ fail:
   _exit(127);
 }
 
+/* Kept apart so that no local of the caller lives across vfork (which
+ * returns twice on one stack). The child's pid, or a negative errno. */
+__attribute__((noinline)) static pid_t
+vfork_exec(const corio__spawn_plan *plan, const char *path, int report_fd) {
+  pid_t child = vfork();
+
+  if (child == 0)
+    child_exec(plan, path, report_fd);
+  return child < 0 ? -errno : child;
+}
+
 static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
   char *found = NULL;
   const char *path;
@@ -243,7 +259,9 @@ static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
   if ((rc = find_program(plan->file, &found)) < 0)
     return rc;
   path = found ? found : plan->file;
-  if ((rc = corio__sys_pipe(report)) < 0)
+  /* Blocking: where vfork is emulated by a fork (Valgrind) the parent
+   * gets here before the child has exec'd. */
+  if ((rc = corio__sys_child_pipe(report, -1)) < 0)
     goto out;
   /* With the parent's stdio closed the pipe may take fd 0..2, which the
    * child's dup2s would overwrite. */
@@ -261,10 +279,8 @@ static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
   }
   sigfillset(&all);
   (void)pthread_sigmask(SIG_SETMASK, &all, &old);
-  child = vfork();
-  if (child == 0)
-    child_exec(plan, path, report[1]);
-  rc = child < 0 ? -errno : 0;
+  child = vfork_exec(plan, path, report[1]);
+  rc = child < 0 ? (int)child : 0;
   (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
   corio__sys_close(report[1]);
   if (rc == 0) {
@@ -292,6 +308,12 @@ out:
 int corio__spawn(const corio__spawn_plan *plan, pid_t *pid) {
   if (corio__fault_hit(CORIO__FAULT_SPAWN))
     return -EAGAIN;
+#if CORIO_HAVE_VALGRIND
+  /* Valgrind runs glibc's clone(CLONE_VM | CLONE_VFORK) as a fork, so
+   * posix_spawn cannot see the exec error any more; the error pipe can. */
+  if (RUNNING_ON_VALGRIND)
+    return spawn_vfork(plan, pid);
+#endif
 #if CORIO_SPAWN_CAN_CLOSE_FDS
   if (!(plan->flags & CORIO_PROC_SET_UMASK))
     return spawn_posix(plan, pid);
