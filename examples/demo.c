@@ -150,6 +150,29 @@ static const struct part parts[] = {
      "the server answers only whole batches of 3, so the crawler must\n"
      "really have 3 under way, and cannot have more.",
      example_crawler},
+    {"Subprocesses: running a program",
+     "corio_create_subprocess_exec() runs a program found in PATH, with no\n"
+     "shell; its stdout and stderr are piped, and communicate reads both to\n"
+     "the end and waits for the exit: the output and the return code.",
+     example_subprocess_exec},
+    {"Subprocesses: shell commands",
+     "corio_create_subprocess_shell() runs /bin/sh -c cmd, so pipes and\n"
+     "redirections work; the return code is the shell's status, or minus\n"
+     "the signal that killed it.",
+     example_subprocess_shell},
+    {"Subprocesses: reading a line from a child",
+     "A piped stdout is a corio stream: readline takes the first line the\n"
+     "child prints, then wait awaits its exit. The date is checked, not\n"
+     "printed, so that the output stays the same.",
+     example_subprocess_date},
+    {"Subprocesses: talking to an interpreter",
+     "The child's stdin is a write stream: write and drain send python3 a\n"
+     "statement, readline reads its answer, and closing stdin ends it.",
+     example_subprocess_interact},
+    {"Subprocesses: several commands at once",
+     "gather runs each command in a task of its own: every shell is started\n"
+     "before any is done, so the sleeps overlap.",
+     example_subprocess_gather},
 };
 
 int main(void) {

@@ -103,6 +103,23 @@ int example_crawler(void);
 /* probe(domain) over several names, printed as_completed: loop.getaddrinfo
  * on the default executor, answered by the machine itself (seed 003). */
 int example_name_probe(void);
+/* Seed 001's create_subprocess_exec example: ls in a directory it makes,
+ * stdout and stderr through communicate, and the return code. */
+int example_subprocess_exec(void);
+/* A shell pipeline, echo "Hello, World!" | grep World, through communicate;
+ * then grep finding nothing, stderr, and a shell killed by a signal (seed
+ * 001's create_subprocess_shell). */
+int example_subprocess_shell(void);
+/* A child's stdout read with readline, then its exit awaited: date(1) as
+ * seed 001's datetime child. */
+int example_subprocess_date(void);
+/* An interactive python3 fed through its stdin with write and drain, its
+ * answers read with readline, then stdin closed and the exit awaited
+ * (seed 001). */
+int example_subprocess_interact(void);
+/* Shell commands gathered: each prints as it is done, or all print after
+ * gather; the sleeps overlap (seed 001's gather of subprocesses). */
+int example_subprocess_gather(void);
 
 /* The task examples scale the seeds' seconds down to this unit, so that
  * the tests stay fast; they never print a clock time, only whole units

@@ -57,8 +57,7 @@ typedef struct corio_proc_options {
   /* Indexed by the child's fd: stdio[0] is stdin, [1] stdout, [2] stderr. */
   corio_proc_stdio stdio[3];
   /* The program to run instead of argv[0] (Popen's executable); argv[0]
-   * is then only the name the child sees. Searched in PATH when it has
-   * no '/'. */
+   * is then only the name the child sees. */
   const char *executable;
   const char *cwd;        /* NULL: the parent's */
   const char *const *env; /* NULL-terminated "NAME=value"s; NULL: inherit */
@@ -70,8 +69,9 @@ typedef struct corio_proc_options {
                    0: CORIO_STREAM_DEFAULT_LIMIT */
 } corio_proc_options;
 
-/* asyncio.create_subprocess_exec(*argv): runs argv[0] (searched in PATH
- * when it has no '/') with the NULL-terminated argv, no shell. Does not
+/* asyncio.create_subprocess_exec(*argv): runs argv[0] with the
+ * NULL-terminated argv, no shell. A program without '/' is searched in
+ * the PATH of the child's environment, as Popen does. Does not
  * suspend, but must be called in a task (or on the loop's thread: it uses
  * the current loop). Errors:
  * - -EINVAL: NULL argv or out, an empty argv, a bad stdio mode, an fd < 0

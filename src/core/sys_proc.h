@@ -21,12 +21,12 @@ int corio__sys_dup_high(int fd);
 int corio__sys_pidfd_open(pid_t pid);
 /* pidfd_send_signal: -ESRCH once the child was reaped. */
 int corio__sys_pidfd_send_signal(int pidfd, int sig);
-/* waitid(P_PIDFD, pidfd, WEXITED | (block ? 0 : WNOHANG)): 1 with *status
- * set (asyncio's returncode: the exit status or minus the signal) when the
- * child was reaped, 0 when it is still running (only without block). */
-int corio__sys_pidfd_reap(int pidfd, int block, int *status);
-/* waitpid(pid, 0) for the fallback watcher: the same results. */
-int corio__sys_pid_reap(pid_t pid, int *status);
+/* waitid(P_PID, pid, WEXITED | (block ? 0 : WNOHANG)): 1 with *status
+ * set (asyncio's returncode: the exit status or minus the signal) once the
+ * child was reaped, 0 while it runs (only without block). By pid, not by
+ * pidfd: P_PIDFD came one kernel after pidfd_open (5.4), and the pid of a
+ * child not reaped yet is still ours. -ECHILD: somebody else reaped it. */
+int corio__sys_pid_reap(pid_t pid, int block, int *status);
 /* waitid(P_PID, pid, WEXITED | WNOWAIT): blocks until the child exits
  * without reaping it, so its pid stays reserved. */
 int corio__sys_pid_wait_exit(pid_t pid);

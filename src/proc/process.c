@@ -50,7 +50,7 @@ static void close_children(corio_loop *loop, void *data) {
     report_running(p);
     if (p->pidfd >= 0) {
       (void)corio__sys_pidfd_send_signal(p->pidfd, SIGKILL);
-      if (corio__sys_pidfd_reap(p->pidfd, 1, &code) < 0)
+      if (corio__sys_pid_reap(p->pid, 1, &code) < 0)
         code = -SIGKILL;
     } else if (p->thread_watch) {
       code = corio__proc_thread_watch_abandon(p);
@@ -157,12 +157,12 @@ void corio__proc_exited(corio_process *p, int code) {
 
 static int on_pidfd_readable(void *arg) {
   corio_process *p = arg;
-  int code, rc = corio__sys_pidfd_reap(p->pidfd, 0, &code);
+  int code = 255, rc = corio__sys_pid_reap(p->pid, 0, &code);
 
   if (rc == 0)
     return 0;
-  /* Somebody else reaped it (a waitpid(-1) elsewhere in the process):
-   * asyncio reports 255 for such a child. */
+  /* -ECHILD: somebody else reaped it (a waitpid(-1) elsewhere in the
+   * process); asyncio reports 255 for such a child. */
   corio__proc_exited(p, rc < 0 ? 255 : code);
   return 0;
 }
@@ -297,7 +297,7 @@ static void kill_and_reap(pid_t pid) {
   int code;
 
   (void)kill(pid, SIGKILL);
-  (void)corio__sys_pid_reap(pid, &code);
+  (void)corio__sys_pid_reap(pid, 1, &code);
 }
 
 static int start_watching(corio_process *p) {

@@ -47,6 +47,52 @@ static int is_passed(const corio__spawn_plan *plan, int fd) {
   return 0;
 }
 
+/* The PATH of the child's environment, as Popen searches it. */
+static const char *child_path(char *const *envp) {
+  for (; envp && *envp; envp++)
+    if (strncmp(*envp, "PATH=", 5) == 0)
+      return *envp + 5;
+  return "/bin:/usr/bin"; /* confstr(_CS_PATH) */
+}
+
+/* The PATH search, done in the parent where allocating is allowed and
+ * with the child's PATH: *out is the path to exec (NULL: file itself).
+ * -ENOENT when no entry has it, -EACCES when one has it not executable. */
+static int find_program(const char *file, char *const *envp, char **out) {
+  const char *path = child_path(envp);
+  int rc = -ENOENT;
+
+  *out = NULL;
+  if (strchr(file, '/'))
+    return 0;
+  while (*path) {
+    const char *end = strchr(path, ':');
+    size_t dir_len = end ? (size_t)(end - path) : strlen(path);
+    size_t len = (dir_len ? dir_len : 1) + 1 + strlen(file) + 1;
+    char *candidate = corio__alloc(len);
+    struct stat st;
+
+    if (!candidate)
+      return -ENOMEM;
+    if (dir_len)
+      memcpy(candidate, path, dir_len);
+    else
+      candidate[0] = '.';
+    strcpy(candidate + (dir_len ? dir_len : 1), "/");
+    strcat(candidate, file);
+    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
+      if (access(candidate, X_OK) == 0) {
+        *out = candidate;
+        return 0;
+      }
+      rc = -EACCES;
+    }
+    corio__free(candidate, len);
+    path = end ? end + 1 : path + dir_len;
+  }
+  return rc;
+}
+
 /* ---- posix_spawn ---------------------------------------------------------
  * glibc runs it as clone(CLONE_VM | CLONE_VFORK) and reports exec errors
  * as its result, which is all corio needs, but it has no umask action and
@@ -106,10 +152,7 @@ static int spawn_posix(const corio__spawn_plan *plan, pid_t *pid) {
       (rc = -posix_spawnattr_setsigmask(&attr, &mask)) == 0 &&
       (rc = -posix_spawnattr_setsigdefault(&attr, &defaults)) == 0 &&
       (rc = add_actions(plan, &fa)) == 0) {
-    if (strchr(plan->file, '/'))
-      rc = -posix_spawn(pid, plan->file, &fa, &attr, plan->argv, plan->envp);
-    else
-      rc = -posix_spawnp(pid, plan->file, &fa, &attr, plan->argv, plan->envp);
+    rc = -posix_spawn(pid, plan->file, &fa, &attr, plan->argv, plan->envp);
   }
   (void)posix_spawnattr_destroy(&attr);
   (void)posix_spawn_file_actions_destroy(&fa);
@@ -124,46 +167,6 @@ static int spawn_posix(const corio__spawn_plan *plan, pid_t *pid) {
  * extensions). The child shares the parent's memory until it execs, so it
  * only makes async-signal-safe calls on data prepared beforehand, and
  * reports a failure through a close-on-exec pipe: EOF means exec worked. */
-
-/* The PATH search done in the parent, where allocating is allowed. The
- * parent's PATH is used, as posix_spawnp does. */
-static int find_program(const char *file, char **out) {
-  const char *path = getenv("PATH");
-  int rc = -ENOENT;
-
-  if (strchr(file, '/')) {
-    *out = NULL;
-    return 0;
-  }
-  if (!path)
-    path = "/bin:/usr/bin";
-  while (*path) {
-    const char *end = strchr(path, ':');
-    size_t dir_len = end ? (size_t)(end - path) : strlen(path);
-    size_t len = (dir_len ? dir_len : 1) + 1 + strlen(file) + 1;
-    char *candidate = corio__alloc(len);
-    struct stat st;
-
-    if (!candidate)
-      return -ENOMEM;
-    if (dir_len)
-      memcpy(candidate, path, dir_len);
-    else
-      candidate[0] = '.';
-    strcpy(candidate + (dir_len ? dir_len : 1), "/");
-    strcat(candidate, file);
-    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(candidate, X_OK) == 0) {
-        *out = candidate;
-        return 0;
-      }
-      rc = -EACCES;
-    }
-    corio__free(candidate, len);
-    path = end ? end + 1 : path + dir_len;
-  }
-  return rc;
-}
 
 /* Closes every fd above 2 but the passed ones and `keep`. */
 static void close_range_from(int from, int to, int keep) {
@@ -249,20 +252,15 @@ vfork_exec(const corio__spawn_plan *plan, const char *path, int report_fd) {
 }
 
 static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
-  char *found = NULL;
-  const char *path;
   sigset_t all, old;
   int report[2], rc, err = 0;
   ssize_t n;
   pid_t child;
 
-  if ((rc = find_program(plan->file, &found)) < 0)
-    return rc;
-  path = found ? found : plan->file;
   /* Blocking: where vfork is emulated by a fork (Valgrind) the parent
    * gets here before the child has exec'd. */
   if ((rc = corio__sys_child_pipe(report, -1)) < 0)
-    goto out;
+    return rc;
   /* With the parent's stdio closed the pipe may take fd 0..2, which the
    * child's dup2s would overwrite. */
   if (report[1] < 3) {
@@ -272,14 +270,14 @@ static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
       rc = -errno;
       corio__sys_close(report[0]);
       corio__sys_close(report[1]);
-      goto out;
+      return rc;
     }
     corio__sys_close(report[1]);
     report[1] = fd;
   }
   sigfillset(&all);
   (void)pthread_sigmask(SIG_SETMASK, &all, &old);
-  child = vfork_exec(plan, path, report[1]);
+  child = vfork_exec(plan, plan->file, report[1]);
   rc = child < 0 ? (int)child : 0;
   (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
   corio__sys_close(report[1]);
@@ -299,15 +297,10 @@ static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
     }
   }
   corio__sys_close(report[0]);
-out:
-  if (found)
-    corio__free(found, strlen(found) + 1);
   return rc;
 }
 
-int corio__spawn(const corio__spawn_plan *plan, pid_t *pid) {
-  if (corio__fault_hit(CORIO__FAULT_SPAWN))
-    return -EAGAIN;
+static int spawn_resolved(const corio__spawn_plan *plan, pid_t *pid) {
 #if CORIO_HAVE_VALGRIND
   /* Valgrind runs glibc's clone(CLONE_VM | CLONE_VFORK) as a fork, so
    * posix_spawn cannot see the exec error any more; the error pipe can. */
@@ -319,4 +312,21 @@ int corio__spawn(const corio__spawn_plan *plan, pid_t *pid) {
     return spawn_posix(plan, pid);
 #endif
   return spawn_vfork(plan, pid);
+}
+
+int corio__spawn(const corio__spawn_plan *plan, pid_t *pid) {
+  corio__spawn_plan resolved = *plan;
+  char *found;
+  int rc;
+
+  if (corio__fault_hit(CORIO__FAULT_SPAWN))
+    return -EAGAIN;
+  if ((rc = find_program(plan->file, plan->envp, &found)) < 0)
+    return rc;
+  if (found)
+    resolved.file = found;
+  rc = spawn_resolved(&resolved, pid);
+  if (found)
+    corio__free(found, strlen(found) + 1);
+  return rc;
 }

@@ -59,7 +59,7 @@ static void *watch_main(void *arg) {
 
   (void)corio__sys_pid_wait_exit(w->pid);
   pthread_mutex_lock(&w->lock);
-  if (corio__sys_pid_reap(w->pid, &code) < 0)
+  if (corio__sys_pid_reap(w->pid, 1, &code) < 0)
     code = 255;
   w->code = code;
   w->reaped = 1;
