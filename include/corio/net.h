@@ -86,6 +86,8 @@ CORIO_API int corio_open_unix_connection(const char *path,
                                          corio_stream **out);
 /* open_connection(sock=fd): wraps a connected stream socket (or any fd
  * that can be polled, such as a pipe) in a stream on the current loop.
+ * A pipe's write end reads as EOF at once; writing to its read end is
+ * -EBADF (the stream stays readable).
  * The stream owns fd from then on, also when the call fails. Does not
  * suspend; call it from a task or from the loop's thread with `loop`
  * (NULL: the current loop). */

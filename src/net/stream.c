@@ -267,7 +267,7 @@ int corio__stream_new(corio_loop *loop, int fd, int family,
   static const corio_connect_options defaults;
   corio__net_loop *net;
   corio_stream *s;
-  int rc;
+  int rc, access_mode = O_RDWR;
 
   if (!options)
     options = &defaults;
@@ -298,7 +298,12 @@ int corio__stream_new(corio_loop *loop, int fd, int family,
   }
   /* The write end of a pipe has nothing to read: watching it would only
    * report the reader's departure as readable, and read() would fail. */
-  if (family == AF_UNSPEC && (fcntl(fd, F_GETFL) & O_ACCMODE) == O_WRONLY)
+  if (family == AF_UNSPEC)
+    access_mode = fcntl(fd, F_GETFL) & O_ACCMODE;
+  /* The read end of a pipe cannot be written: a write is refused up
+   * front, so that its -EBADF does not count as the connection lost. */
+  s->read_only = access_mode == O_RDONLY;
+  if (access_mode == O_WRONLY)
     s->eof = 1;
   /* Registered with the poller once, for the stream's life. */
   else if ((rc = start_reading(s)) < 0) {
@@ -395,6 +400,8 @@ static int append_out(corio_stream *s, const struct iovec *iov, int iovcnt,
 }
 
 static int write_error(const corio_stream *s) {
+  if (s->read_only)
+    return -EBADF;
   if (s->error)
     return s->error;
   if (s->closing)

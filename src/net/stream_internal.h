@@ -37,6 +37,7 @@ struct corio_stream {
   unsigned write_paused : 1;    /* above the high-water mark until at low */
   unsigned closing_ref : 1;     /* holds a reference until the fd closes */
   unsigned handler_started : 1; /* a server's handler ran (server.c) */
+  unsigned read_only : 1;       /* a pipe's read end: writes are -EBADF */
 
   stream_buf in;
   size_t limit;

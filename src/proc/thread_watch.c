@@ -24,6 +24,7 @@ typedef struct corio__proc_thread_watch {
   int code;   /* under lock, once reaped */
   corio_loop *loop;
   corio_process *process; /* loop thread only; NULL once let go of */
+  pthread_t thread;       /* joined by whoever lets go of the process */
   corio__remote_call call;
 } thread_watch;
 
@@ -44,6 +45,8 @@ static int deliver_exit(void *arg) {
   if (p) {
     w->process = NULL;
     p->thread_watch = NULL;
+    /* Posting was the thread's last act: this returns at once. */
+    (void)pthread_join(w->thread, NULL);
     corio__proc_exited(p, w->code);
     release(w); /* the process's reference */
   }
@@ -72,7 +75,6 @@ static void *watch_main(void *arg) {
 
 int corio__proc_thread_watch_start(corio_process *p) {
   thread_watch *w = corio__calloc(sizeof *w);
-  pthread_t tid;
   int rc;
 
   if (!w)
@@ -85,13 +87,12 @@ int corio__proc_thread_watch_start(corio_process *p) {
   w->process = p;
   corio__remote_call_init(&w->call, deliver_exit, dropped, w);
   corio__loop_mem_ref(p->loop);
-  rc = corio__sys_thread_create(&tid, watch_main, w, "corio-child");
+  rc = corio__sys_thread_create(&w->thread, watch_main, w, "corio-child");
   if (rc < 0) {
     atomic_store(&w->refs, 1);
     release(w);
     return rc;
   }
-  (void)pthread_detach(tid);
   p->thread_watch = w;
   return 0;
 }
@@ -119,6 +120,9 @@ int corio__proc_thread_watch_abandon(corio_process *p) {
     pthread_cond_wait(&w->reaped_cond, &w->lock);
   code = w->code;
   pthread_mutex_unlock(&w->lock);
+  /* No corio thread may outlive the loop's close: once joined, what the
+   * thread posted is dropped with the loop's other posted calls. */
+  (void)pthread_join(w->thread, NULL);
   w->process = NULL;
   p->thread_watch = NULL;
   release(w);
