@@ -173,6 +173,11 @@ static const struct part parts[] = {
      "gather runs each command in a task of its own: every shell is started\n"
      "before any is done, so the sleeps overlap.",
      example_subprocess_gather},
+    {"Seeing inside: the await tree",
+     "corio_debug_report() shows every task of the loop under the task that\n"
+     "waits for it (the one it awaits, its task group's children), with\n"
+     "what each one waits on, like python -m asyncio pstree.",
+     example_task_tree},
 };
 
 int main(void) {

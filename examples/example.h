@@ -103,6 +103,9 @@ int example_crawler(void);
 /* probe(domain) over several names, printed as_completed: loop.getaddrinfo
  * on the default executor, answered by the machine itself (seed 003). */
 int example_name_probe(void);
+/* Seed 004's nested tasks printing their own await tree
+ * (corio_debug_report, like python -m asyncio pstree). */
+int example_task_tree(void);
 /* Seed 001's create_subprocess_exec example: ls in a directory it makes,
  * stdout and stderr through communicate, and the return code. */
 int example_subprocess_exec(void);

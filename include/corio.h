@@ -6,6 +6,7 @@
 #include "corio/combine.h"
 #include "corio/context.h"
 #include "corio/coro.h"
+#include "corio/debug.h"
 #include "corio/error.h"
 #include "corio/future.h"
 #include "corio/loop.h"

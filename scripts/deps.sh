@@ -31,8 +31,14 @@ need pkg-config command -v pkg-config
 need libc6-dev have_file /usr/include/stdio.h
 need libcmocka-dev have_file /usr/include/cmocka.h
 need valgrind command -v valgrind
+# Backtraces of suspended tasks through DWARF CFI (corio loads libunwind at
+# run time; without its header, builds fall back to frame pointers).
+need libunwind-dev sh -c 'echo "#include <libunwind.h>" | gcc -E - >/dev/null'
 # An independent peer for the net tests (Python's asyncio streams).
 need python3 command -v python3
+# The gdb support's test runs gdb on a live program and on a core dump
+# (tools/gdb/corio_gdb.py; tests/gdb/check_gdb.sh).
+need gdb command -v gdb
 need qemu-user command -v qemu-aarch64
 need gcc-aarch64-linux-gnu command -v aarch64-linux-gnu-gcc
 need libc6-dev-arm64-cross have_file /usr/aarch64-linux-gnu/include/stdio.h

@@ -162,3 +162,13 @@ int corio__sys_set_nonblock_cloexec(int fd) {
     return -errno;
   return 0;
 }
+
+int corio__sys_peer_uid(int fd, uid_t *uid) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return -errno;
+  *uid = cred.uid;
+  return 0;
+}

@@ -33,5 +33,7 @@ int corio__sys_socket_error(int fd);
 int corio__sys_shutdown(int fd, int how);
 /* O_NONBLOCK and FD_CLOEXEC on an fd the user handed over. */
 int corio__sys_set_nonblock_cloexec(int fd);
+/* The user id of a Unix socket's peer (SO_PEERCRED). */
+int corio__sys_peer_uid(int fd, uid_t *uid);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "core/compiler.h"
 #include "corio/coro.h"
+#include "coro/backtrace.h"
 #include "coro/ctx.h"
 #include "coro/running.h"
 #include "coro/stack.h"
@@ -555,6 +556,29 @@ int corio_coro_set_parent(corio_coro *co, corio_coro *parent) {
     return -EINVAL;
   reparent(co, parent);
   return 0;
+}
+
+int corio__coro_inspect(const corio_coro *co, corio__coro_view *view) {
+  struct coro_thread *t = this_thread();
+
+  if (!co || !co->owner_id)
+    return -EINVAL;
+  if (co->owner_id != t->id)
+    return CORIO_ETHREAD;
+  view->stack_lo = (uintptr_t)co->stack.lo;
+  view->stack_hi = (uintptr_t)co;
+  view->ctx = NULL;
+  switch (co->state) {
+  case CORIO_CORO_RUNNING:
+    return 0;
+  case CORIO_CORO_SUSPENDED:
+  case CORIO_CORO_NORMAL:
+    /* Switched out: its registers are in its frame. */
+    view->ctx = &co->ctx;
+    return 0;
+  default:
+    return CORIO_EDEAD; /* not started, or returned: no frames */
+  }
 }
 
 size_t corio_coro_stack_size(const corio_coro *co) {

@@ -31,4 +31,22 @@ int corio__ctx_make(corio__ctx *ctx, void *lo, void *hi,
  * entry that another context pushed (each such pop is a mispredict). */
 int corio__ctx_switch(corio__ctx *from, corio__ctx *to, int msg);
 
+/* The registers a suspended context resumes with: what an unwinder needs
+ * to walk its stack (src/coro/backtrace.c). pc is where it resumes, a
+ * return address; sp the stack pointer it resumes with; fp the frame
+ * pointer (rbp, x29); the rest the other callee-saved registers. */
+typedef struct corio__ctx_regs {
+  uintptr_t pc, sp, fp;
+#if defined(__x86_64__)
+  uintptr_t rbx, r12, r13, r14, r15;
+#elif defined(__aarch64__)
+  uintptr_t x19_x28[10];
+#endif
+} corio__ctx_regs;
+
+/* Reads the registers of ctx, which must be suspended (saved by a switch
+ * out of it). Returns 0, or -ENOTSUP on an architecture this does not
+ * know. */
+int corio__ctx_saved_regs(const corio__ctx *ctx, corio__ctx_regs *regs);
+
 #endif

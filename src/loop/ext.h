@@ -4,6 +4,8 @@
 #ifndef CORIO_LOOP_EXT_H
 #define CORIO_LOOP_EXT_H
 
+#include <stddef.h>
+
 #include "corio/loop.h"
 
 enum corio__loop_ext_slot {
@@ -27,6 +29,15 @@ typedef struct corio__loop_ext_ops {
   void (*close)(corio_loop *loop, void *data);
   /* The loop's memory is going: free data. */
   void (*free)(void *data);
+  /* Debug mode, around each callback the loop runs: callback_begin may
+   * claim it (returns a token; NULL: not this layer's), and callback_end
+   * gets the token back, with a buffer to name the callback in when it
+   * was slow (buf NULL otherwise), and releases what begin took. Both
+   * NULL, or both set. */
+  void *(*callback_begin)(corio_loop *loop, void *data, corio_callback cb,
+                          void *arg);
+  void (*callback_end)(corio_loop *loop, void *data, void *token, char *buf,
+                       size_t len);
 } corio__loop_ext_ops;
 
 /* Holders of the loop's memory (not of the loop: it may close meanwhile).

@@ -11,6 +11,7 @@
 
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "coro/symbol.h"
 #include "loop/loop_internal.h"
 
 /* Purge cancelled timers once they are half the heap or more (and the
@@ -112,6 +113,7 @@ int corio_loop_create(corio_loop **out) {
     free_loop(loop);
     return rc;
   }
+  corio__loop_registry_add(loop);
   *out = loop;
   return 0;
 }
@@ -133,6 +135,7 @@ void corio__loop_mem_ref(corio_loop *loop) {
 void corio__loop_mem_unref(corio_loop *loop) {
   if (atomic_fetch_sub(&loop->mem_refs, 1) != 1)
     return;
+  corio__loop_registry_remove(loop);
   for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++)
     if (loop->ext_ops[i] && loop->ext_ops[i]->free)
       loop->ext_ops[i]->free(loop->ext_data[i]);
@@ -478,19 +481,59 @@ double corio_loop_get_slow_callback_duration(const corio_loop *loop) {
 
 /* ---- the iteration ------------------------------------------------------- */
 
+/* A layer above may claim the callback (a task's step), to name it if it
+ * is slow: the slot that did, and its token. */
+struct claim {
+  int slot;
+  void *token;
+};
+
+static struct claim claim_callback(corio_loop *loop, corio_callback cb,
+                                   void *arg) {
+  for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++) {
+    const corio__loop_ext_ops *ops = loop->ext_ops[i];
+    void *token;
+
+    if (ops && ops->callback_begin &&
+        (token = ops->callback_begin(loop, loop->ext_data[i], cb, arg)))
+      return (struct claim){i, token};
+  }
+  return (struct claim){-1, NULL};
+}
+
+/* Names the callback into what (when what is not NULL) and lets the
+ * claim go. */
+static void release_claim(corio_loop *loop, struct claim c, corio_callback cb,
+                          char *what, size_t len) {
+  if (c.token)
+    loop->ext_ops[c.slot]->callback_end(loop, loop->ext_data[c.slot], c.token,
+                                        what, len);
+  else if (what) {
+    char name[192];
+
+    snprintf(what, len, "callback %s",
+             corio__symbol_format((uintptr_t)cb, 0, name, sizeof name));
+  }
+}
+
 static corio__noinline void run_handle_timed(corio_loop *loop,
                                              corio_callback cb, void *arg) {
   int64_t started = now_ns(), took;
+  struct claim c = claim_callback(loop, cb, arg);
   int rc = cb(arg);
 
   if (rc < 0)
     corio__loop_report(loop, "Exception in callback", rc, cb, arg);
   took = now_ns() - started;
   if (took >= loop->slow_callback_ns) {
-    char message[96];
-    snprintf(message, sizeof message, "executing a callback took %.3f s",
+    char what[512], message[640];
+
+    release_claim(loop, c, cb, what, sizeof what);
+    snprintf(message, sizeof message, "executing %s took %.3f s", what,
              (double)took / 1e9);
     corio__loop_report(loop, message, 0, cb, arg);
+  } else {
+    release_claim(loop, c, cb, NULL, 0);
   }
 }
 

@@ -10,6 +10,7 @@
 #include "loop/ext.h"
 #include "loop/handle.h"
 #include "loop/poller.h"
+#include "loop/registry.h"
 #include "loop/remote.h"
 
 /* A FIFO of handles linked through `next`. */
@@ -88,6 +89,9 @@ struct corio_loop {
   /* State of the layers above (see loop/ext.h). */
   void *ext_data[CORIO__LOOP_EXT_COUNT];
   const corio__loop_ext_ops *ext_ops[CORIO__LOOP_EXT_COUNT];
+
+  /* In the list of live loops that debuggers walk (loop/registry.h). */
+  corio__loop_link registry;
 };
 
 /* handle.c */

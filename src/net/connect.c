@@ -28,6 +28,7 @@ typedef struct attempt {
 
 typedef struct connect_state {
   corio_loop *loop;
+  const char *what;     /* what the caller connects to, for dumps */
   corio__wait *waiting; /* the suspended task's wait, if any */
   int timer_fired;
   /* An attempt failed: the next starts at once, not after the delay
@@ -66,6 +67,30 @@ static int on_delay(void *arg) {
   wake(st);
   return 0;
 }
+
+/* "example.com:80: 93.184.215.14:80 connecting, 1 of 2 addresses tried",
+ * for dumps (task/wait.h). */
+static void describe_connect(const void *object, char *buf, size_t len) {
+  const connect_state *st = object;
+  char addr[128] = "";
+  int n = snprintf(buf, len, "%s", st->what);
+
+  for (size_t i = 0; i < st->started; i++) {
+    const attempt *a = &st->attempts[i];
+
+    if (a->fd >= 0 && !a->ready) {
+      corio_format_address(a->ai->ai_addr, a->ai->ai_addrlen, addr,
+                           sizeof addr);
+      break;
+    }
+  }
+  if (n >= 0 && (size_t)n < len)
+    snprintf(buf + n, len - (size_t)n, ": %s%s%zu of %zu addresses tried", addr,
+             addr[0] ? " connecting, " : "", st->started, st->count);
+}
+
+static const corio__wait_kind connect_kind = {.name = "connect",
+                                              .describe = describe_connect};
 
 static void wait_detach(corio__wait *w) {
   connect_state *st = w->data;
@@ -206,9 +231,11 @@ static int connect_addresses(corio_loop *loop, const struct addrinfo *res,
   if (!st)
     return -ENOMEM;
   st->loop = loop;
+  st->what = what;
   st->count = order_addresses(st, res, overlap);
   for (;;) {
-    corio__wait w = {.detach = wait_detach, .data = st};
+    corio__wait w = {
+        .detach = wait_detach, .data = st, .kind = &connect_kind, .object = st};
 
     if (collect(st, &winner))
       break;

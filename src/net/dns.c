@@ -135,8 +135,12 @@ static void job_detach(corio__wait *w) {
 
 /* Waits until fut is done. Unlike corio_future_await, a cancellation of
  * the task is not passed on to the job: it stays the task's own. */
-static int wait_job(corio_future *fut) {
-  corio__wait w = {.detach = job_detach, .task = corio__wait_self()};
+static int wait_job(corio_future *fut, const corio__wait_kind *kind,
+                    const void *object) {
+  corio__wait w = {.detach = job_detach,
+                   .task = corio__wait_self(),
+                   .kind = kind,
+                   .object = object};
   int rc;
 
   if (corio_future_done(fut))
@@ -151,7 +155,7 @@ static int wait_job(corio_future *fut) {
 /* Runs req's lookup on the default executor and waits for it. 0: the
  * answer is in req, which the caller reads, then lets go with abandon().
  * An error: req is no longer the caller's. */
-static int resolve_on_executor(dns_request *req) {
+static int resolve_on_executor(dns_request *req, const corio__wait_kind *kind) {
   corio_future *fut;
   int rc;
 
@@ -163,7 +167,7 @@ static int resolve_on_executor(dns_request *req) {
     req->free(req); /* never submitted */
     return rc;
   }
-  rc = wait_job(fut);
+  rc = wait_job(fut, kind, req);
   if (rc == 0 && corio_future_cancelled(fut)) {
     /* Only a shutdown that cancels pending jobs cancels the job while
      * this task still waits (the loop closes its tasks before its jobs):
@@ -311,6 +315,18 @@ static int getaddrinfo_now(const char *host, const char *service,
   return 0;
 }
 
+/* For dumps: what a task waiting on a lookup waits on (task/wait.h). */
+static void describe_gai(const void *object, char *buf, size_t len) {
+  const gai_request *req = object;
+
+  snprintf(buf, len, "%s%s%s", req->host ? req->host : "",
+           req->host && req->service ? ", service " : "",
+           req->service ? req->service : "");
+}
+
+static const corio__wait_kind getaddrinfo_kind = {.name = "getaddrinfo",
+                                                  .describe = describe_gai};
+
 int corio_getaddrinfo(const char *host, const char *service,
                       const struct addrinfo *hints, struct addrinfo **res) {
   gai_request *req;
@@ -328,7 +344,7 @@ int corio_getaddrinfo(const char *host, const char *service,
   req = gai_request_new(host, service, hints);
   if (!req)
     return -ENOMEM;
-  rc = resolve_on_executor(&req->base);
+  rc = resolve_on_executor(&req->base, &getaddrinfo_kind);
   if (rc < 0)
     return rc;
   if (req->base.eai != 0) {
@@ -379,6 +395,15 @@ static int fail_getnameinfo(int eai, int sys_errno, const struct sockaddr *addr,
                      corio_format_address(addr, len, what, sizeof what));
 }
 
+static void describe_gni(const void *object, char *buf, size_t len) {
+  const gni_request *req = object;
+
+  corio_format_address((const struct sockaddr *)&req->addr, req->len, buf, len);
+}
+
+static const corio__wait_kind getnameinfo_kind = {.name = "getnameinfo",
+                                                  .describe = describe_gni};
+
 int corio_getnameinfo(const struct sockaddr *addr, socklen_t len, char *host,
                       size_t host_len, char *service, size_t service_len,
                       int flags) {
@@ -414,7 +439,7 @@ int corio_getnameinfo(const struct sockaddr *addr, socklen_t len, char *host,
   req->flags = flags;
   req->host_len = at_most(host_len, sizeof req->host);
   req->service_len = at_most(service_len, sizeof req->service);
-  rc = resolve_on_executor(&req->base);
+  rc = resolve_on_executor(&req->base, &getnameinfo_kind);
   if (rc < 0)
     return rc;
   if (req->base.eai != 0) {

@@ -577,6 +577,33 @@ int corio_server_abort_clients(corio_server *server) {
   return each_client(server, corio_stream_abort);
 }
 
+/* ---- waiting ------------------------------------------------------------- */
+
+/* "on 127.0.0.1:8080 (+1 more), 3 clients", for dumps (task/wait.h). */
+static void describe_server(const void *object, char *buf, size_t len) {
+  const corio_server *srv = object;
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof ss;
+  char addr[128] = "";
+  int n;
+
+  if (corio_server_address(srv, 0, (struct sockaddr *)&ss, &sl) == 0)
+    corio_format_address((struct sockaddr *)&ss, sl, addr, sizeof addr);
+  if (srv->closed)
+    n = snprintf(buf, len, "closed");
+  else if (srv->nlisteners > 1)
+    n = snprintf(buf, len, "on %s (+%d more)", addr, srv->nlisteners - 1);
+  else
+    n = snprintf(buf, len, "on %s", addr);
+  if (n >= 0 && (size_t)n < len)
+    snprintf(buf + n, len - (size_t)n, ", %zu clients", srv->nclients);
+}
+
+static const corio__wait_kind wait_closed_kind = {.name = "server wait_closed",
+                                                  .describe = describe_server};
+static const corio__wait_kind serve_forever_kind = {
+    .name = "server serve_forever", .describe = describe_server};
+
 int corio_server_wait_closed(corio_server *server) {
   corio_task *self = corio__wait_self();
   int rc = 0;
@@ -589,7 +616,8 @@ int corio_server_wait_closed(corio_server *server) {
   while (rc == 0 && !(server->closed && server->nclients == 0)) {
     sync_waiter waiter;
 
-    rc = corio__waitq_wait(&server->closers, &waiter, self);
+    rc = corio__waitq_wait_on(&server->closers, &waiter, self,
+                              &wait_closed_kind, server);
   }
   corio_server_unref(server);
   return rc;
@@ -611,7 +639,8 @@ int corio_server_serve_forever(corio_server *server) {
   while (!server->closed) {
     sync_waiter waiter;
 
-    rc = corio__waitq_wait(&server->forever, &waiter, self);
+    rc = corio__waitq_wait_on(&server->forever, &waiter, self,
+                              &serve_forever_kind, server);
     if (rc < 0)
       break;
   }

@@ -229,7 +229,10 @@ static void reader_detach(corio__wait *w) {
 
 int corio__stream_wait_readable(corio_stream *s) {
   corio_task *self = corio__wait_self();
-  corio__wait w = {.detach = reader_detach, .data = s};
+  corio__wait w = {.detach = reader_detach,
+                   .data = s,
+                   .kind = &corio__stream_read_kind,
+                   .object = s};
   int rc;
 
   if (!self)
@@ -604,7 +607,8 @@ int corio_stream_drain(corio_stream *stream) {
     }
     if (!stream->write_paused)
       break;
-    rc = corio__waitq_wait(&stream->drainers, &waiter, self);
+    rc = corio__waitq_wait_on(&stream->drainers, &waiter, self,
+                              &corio__stream_drain_kind, stream);
     /* Woken: drained, or the connection went. As asyncio's drain waiter,
      * a close that sent everything first is a success; a lost one is
      * its error. */
@@ -713,7 +717,8 @@ int corio_stream_wait_closed(corio_stream *stream) {
   while (!stream->closed && rc == 0) {
     sync_waiter waiter;
 
-    rc = corio__waitq_wait(&stream->closers, &waiter, self);
+    rc = corio__waitq_wait_on(&stream->closers, &waiter, self,
+                              &corio__stream_closed_kind, stream);
   }
   corio_stream_unref(stream);
   return rc;

@@ -55,6 +55,12 @@ struct corio_stream {
   corio_stream *client_prev, *client_next;
 };
 
+/* stream_describe.c: what a task waiting on a stream waits on (the
+ * object is the stream). */
+extern const corio__wait_kind corio__stream_read_kind;
+extern const corio__wait_kind corio__stream_drain_kind;
+extern const corio__wait_kind corio__stream_closed_kind;
+
 /* stream.c */
 /* Wraps fd (owned from now on, closed on failure too). family: the
  * socket's (AF_INET...), -1 for a socket whose family is to be found, or

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -446,6 +447,17 @@ corio_stream *corio_process_stderr(const corio_process *p) {
   return p ? p->pipes[2] : NULL;
 }
 
+static void describe_process(const void *object, char *buf, size_t len) {
+  const corio_process *p = object;
+
+  snprintf(buf, len, "pid %ld (%s)", (long)p->pid, p->name ? p->name : "?");
+}
+
+static const corio__wait_kind process_wait_kind = {
+    .name = "process wait",
+    .describe = describe_process,
+};
+
 int corio_process_wait(corio_process *p, int *code) {
   corio_task *self = corio__wait_self();
   int rc = 0;
@@ -460,7 +472,8 @@ int corio_process_wait(corio_process *p, int *code) {
   while (!p->exited && rc == 0) {
     sync_waiter waiter;
 
-    rc = corio__waitq_wait(&p->waiters, &waiter, self);
+    rc =
+        corio__waitq_wait_on(&p->waiters, &waiter, self, &process_wait_kind, p);
   }
   if (rc == 0 && code)
     *code = p->returncode;

@@ -3,6 +3,7 @@
  * while reset's victims leave, and broken until reset. */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 
 #include "corio/sync.h"
 #include "sync/waitq.h"
@@ -44,6 +45,18 @@ int corio_barrier_destroy(corio_barrier *barrier) {
   return impl(barrier)->inside ? -EBUSY : 0;
 }
 
+static void describe_barrier(const void *object, char *buf, size_t len) {
+  const struct barrier_impl *b = object;
+  static const char *const states[] = {"filling", "draining", "resetting",
+                                       "broken"};
+
+  snprintf(buf, len, "%u of %llu parties, %s", b->count,
+           (unsigned long long)b->parties, states[b->state]);
+}
+
+static const corio__wait_kind barrier_kind = {.name = "barrier",
+                                              .describe = describe_barrier};
+
 static void break_barrier(struct barrier_impl *b) {
   b->state = BROKEN;
   corio__waitq_wake_all(&b->waiters, CORIO_EBROKENBARRIER);
@@ -81,7 +94,7 @@ static int wait_inside(struct barrier_impl *b, int *index) {
   while (b->state == DRAINING || b->state == RESETTING) {
     if (!self)
       return CORIO_ENOTASK;
-    rc = corio__waitq_wait(&b->blocked, &waiter, self);
+    rc = corio__waitq_wait_on(&b->blocked, &waiter, self, &barrier_kind, b);
     if (rc < 0)
       return rc;
   }
@@ -97,7 +110,7 @@ static int wait_inside(struct barrier_impl *b, int *index) {
   } else {
     waiter.data = (intptr_t)b;
     rc = corio__waitq_wait_detach(&b->waiters, &waiter, self,
-                                  detached_from_round);
+                                  detached_from_round, &barrier_kind, b);
     if (!waiter.data)
       return rc; /* it has left already */
   }

@@ -4,6 +4,7 @@
  * CORIO_ECLOSED without it, on every path. */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 
 #include "corio/sync.h"
 #include "sync/waitq.h"
@@ -21,6 +22,16 @@ _Static_assert(sizeof(struct condition_impl) <= sizeof(corio_condition),
 static struct condition_impl *impl(corio_condition *cond) {
   return (struct condition_impl *)(void *)cond;
 }
+
+static void describe_condition(const void *object, char *buf, size_t len) {
+  const struct condition_impl *c = object;
+
+  snprintf(buf, len, "%zu waiting for a notification",
+           corio__waitq_length(&c->waiters));
+}
+
+static const corio__wait_kind condition_kind = {.name = "condition",
+                                                .describe = describe_condition};
 
 void corio_condition_init(corio_condition *cond, corio_lock *lock) {
   if (!cond)
@@ -70,7 +81,8 @@ int corio_condition_wait(corio_condition *cond) {
     return CORIO_ENOTASK;
   (void)corio_lock_release(lock);
   impl(cond)->inside++;
-  rc = corio__waitq_wait(&impl(cond)->waiters, &waiter, self);
+  rc = corio__waitq_wait_on(&impl(cond)->waiters, &waiter, self,
+                            &condition_kind, impl(cond));
   /* Notified, then cancelled: the notification goes to the next waiter. */
   if (corio__waiter_lost_wakeup(&waiter, rc))
     (void)corio__waitq_wake_first(&impl(cond)->waiters, 0);

@@ -2,6 +2,7 @@
  * a wake-up back. A woken waiter still touches the event when it runs, so
  * the event is in use until then. */
 #include <errno.h>
+#include <stdio.h>
 
 #include "corio/sync.h"
 #include "sync/waitq.h"
@@ -18,6 +19,16 @@ _Static_assert(sizeof(struct event_impl) <= sizeof(corio_event),
 static struct event_impl *impl(corio_event *event) {
   return (struct event_impl *)(void *)event;
 }
+
+static void describe_event(const void *object, char *buf, size_t len) {
+  const struct event_impl *e = object;
+
+  snprintf(buf, len, "%s, %zu waiting", e->set ? "set" : "not set",
+           corio__waitq_length(&e->waiters));
+}
+
+static const corio__wait_kind event_kind = {.name = "event",
+                                            .describe = describe_event};
 
 void corio_event_init(corio_event *event) {
   if (event)
@@ -59,7 +70,8 @@ int corio_event_wait(corio_event *event) {
   if (!self)
     return CORIO_ENOTASK;
   impl(event)->inside++;
-  rc = corio__waitq_wait(&impl(event)->waiters, &waiter, self);
+  rc = corio__waitq_wait_on(&impl(event)->waiters, &waiter, self, &event_kind,
+                            impl(event));
   impl(event)->inside--;
   return rc;
 }

@@ -3,6 +3,7 @@
  * but a newcomer still queues behind the waiters (no barging), and a woken
  * waiter that is cancelled before it runs wakes the next one. */
 #include <errno.h>
+#include <stdio.h>
 
 #include "corio/sync.h"
 #include "sync/waitq.h"
@@ -29,6 +30,17 @@ static struct lock_impl *impl(corio_lock *lock) {
 static const struct lock_impl *cimpl(const corio_lock *lock) {
   return (const struct lock_impl *)(const void *)lock;
 }
+
+static void describe_lock(const void *object, char *buf, size_t len) {
+  const struct lock_impl *l = object;
+  static const char *const states[] = {"free", "held", "being handed over"};
+
+  snprintf(buf, len, "%s, %zu waiting", states[l->state],
+           corio__waitq_length(&l->waiters));
+}
+
+static const corio__wait_kind lock_kind = {.name = "lock",
+                                           .describe = describe_lock};
 
 /* asyncio's _wake_up_first, on a lock that nobody holds or is handed. */
 static void wake_up_first(struct lock_impl *l) {
@@ -72,7 +84,7 @@ int corio_lock_acquire(corio_lock *lock) {
   self = corio__wait_self();
   if (!self)
     return CORIO_ENOTASK;
-  rc = corio__waitq_wait(&l->waiters, &waiter, self);
+  rc = corio__waitq_wait_on(&l->waiters, &waiter, self, &lock_kind, l);
   if (rc == 0) {
     l->state = LOCKED; /* it was HANDING, to this waiter */
     return 0;

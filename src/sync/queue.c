@@ -6,6 +6,7 @@
  * it ran wakes the next one if what it was woken for is still there, so no
  * item or slot is left behind while others wait (DESIGN.md §4 rule 9). */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -221,13 +222,36 @@ int corio_queue_destroy(corio_queue *q) {
 
 /* ---- put ----------------------------------------------------------------- */
 
+/* ---- for dumps ----------------------------------------------------------- */
+
+static void describe_queue(const void *object, char *buf, size_t len) {
+  const struct queue_impl *q = object;
+
+  if (q->maxsize)
+    snprintf(buf, len, "%zu of %zu items, %zu unfinished%s", q->size,
+             q->maxsize, q->unfinished, q->shutdown ? ", shut down" : "");
+  else
+    snprintf(buf, len, "%zu items, %zu unfinished%s", q->size, q->unfinished,
+             q->shutdown ? ", shut down" : "");
+}
+
+static const corio__wait_kind get_kind = {.name = "queue get",
+                                          .describe = describe_queue};
+static const corio__wait_kind put_kind = {.name = "queue put",
+                                          .describe = describe_queue};
+static const corio__wait_kind join_kind = {.name = "queue join",
+                                           .describe = describe_queue};
+
 /* Suspends the current task in waiters until woken, counted as inside. */
 static int wait_in(struct queue_impl *q, sync_waitq *waiters,
                    sync_waiter *waiter, corio_task *self) {
+  const corio__wait_kind *kind = waiters == &q->getters   ? &get_kind
+                                 : waiters == &q->putters ? &put_kind
+                                                          : &join_kind;
   int rc;
 
   q->inside++;
-  rc = corio__waitq_wait(waiters, waiter, self);
+  rc = corio__waitq_wait_on(waiters, waiter, self, kind, q);
   q->inside--;
   return rc;
 }

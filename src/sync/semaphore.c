@@ -4,6 +4,7 @@
  * it even if value > 0 (FIFO). */
 #include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 
 #include "corio/sync.h"
 #include "sync/waitq.h"
@@ -26,6 +27,16 @@ static struct semaphore_impl *impl(corio_semaphore *sem) {
 static const struct semaphore_impl *cimpl(const corio_semaphore *sem) {
   return (const struct semaphore_impl *)(const void *)sem;
 }
+
+static void describe_semaphore(const void *object, char *buf, size_t len) {
+  const struct semaphore_impl *s = object;
+
+  snprintf(buf, len, "value %llu, %zu waiting", (unsigned long long)s->value,
+           corio__waitq_length(&s->waiters));
+}
+
+static const corio__wait_kind semaphore_kind = {.name = "semaphore",
+                                                .describe = describe_semaphore};
 
 /* asyncio's locked(): no permit, or someone in line before a newcomer. */
 static int must_wait(const struct semaphore_impl *s) {
@@ -87,7 +98,7 @@ int corio_semaphore_acquire(corio_semaphore *sem) {
   if (!self)
     return CORIO_ENOTASK;
   s->inside++;
-  rc = corio__waitq_wait(&s->waiters, &waiter, self);
+  rc = corio__waitq_wait_on(&s->waiters, &waiter, self, &semaphore_kind, s);
   s->inside--;
   if (corio__waiter_woken(&waiter)) {
     s->woken--;

@@ -38,15 +38,30 @@ static void detach(corio__wait *wait) {
 
 int corio__waitq_wait_detach(sync_waitq *q, sync_waiter *waiter,
                              corio_task *self,
-                             void (*on_detach)(sync_waiter *waiter)) {
-  waiter->w = (corio__wait){.detach = detach, .task = self};
+                             void (*on_detach)(sync_waiter *waiter),
+                             const corio__wait_kind *kind, const void *object) {
+  waiter->w = (corio__wait){
+      .detach = detach, .task = self, .kind = kind, .object = object};
   waiter->on_detach = on_detach;
   push(q, waiter);
   return corio__wait_suspend(&waiter->w);
 }
 
+int corio__waitq_wait_on(sync_waitq *q, sync_waiter *waiter, corio_task *self,
+                         const corio__wait_kind *kind, const void *object) {
+  return corio__waitq_wait_detach(q, waiter, self, NULL, kind, object);
+}
+
 int corio__waitq_wait(sync_waitq *q, sync_waiter *waiter, corio_task *self) {
-  return corio__waitq_wait_detach(q, waiter, self, NULL);
+  return corio__waitq_wait_detach(q, waiter, self, NULL, NULL, NULL);
+}
+
+size_t corio__waitq_length(const sync_waitq *q) {
+  size_t n = 0;
+
+  for (const sync_waiter *w = q->head; w; w = w->next)
+    n++;
+  return n;
 }
 
 sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value) {

@@ -5,6 +5,7 @@
 #define CORIO_SYNC_WAITQ_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "task/wait.h"
@@ -27,13 +28,21 @@ static inline int corio__waitq_empty(const sync_waitq *q) { return !q->head; }
 
 /* Appends the current task (self, from corio__wait_self) and suspends it
  * until woken: returns the wake value, -ECANCELED (taken out of the queue
- * if it had not been woken yet) or CORIO_ECLOSED. */
+ * if it had not been woken yet) or CORIO_ECLOSED. kind and object say
+ * what it waits on, for dumps (see task/wait.h). */
+int corio__waitq_wait_on(sync_waitq *q, sync_waiter *waiter, corio_task *self,
+                         const corio__wait_kind *kind, const void *object);
+/* The same, without saying what on. */
 int corio__waitq_wait(sync_waitq *q, sync_waiter *waiter, corio_task *self);
 /* The same, with detach called (after the waiter left the queue) when a
  * cancellation takes it out before it was woken. */
 int corio__waitq_wait_detach(sync_waitq *q, sync_waiter *waiter,
                              corio_task *self,
-                             void (*detach)(sync_waiter *waiter));
+                             void (*detach)(sync_waiter *waiter),
+                             const corio__wait_kind *kind, const void *object);
+
+/* How many wait in q (counted: for dumps only). */
+size_t corio__waitq_length(const sync_waitq *q);
 
 /* Takes the first waiter out and wakes it with value; NULL if none. */
 sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value);

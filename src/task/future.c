@@ -21,6 +21,33 @@ static void plain_free(corio_future *fut) {
 const corio__future_ops corio__plain_future_ops = {
     .type_name = "Future", .settable = 1, .free = plain_free};
 
+/* ---- for dumps ----------------------------------------------------------- */
+
+static const char *awaited_name(const void *object) {
+  const corio_future *fut = object;
+
+  return fut->ops->wait_name ? fut->ops->wait_name : "future";
+}
+
+static void describe_awaited(const void *object, char *buf, size_t len) {
+  corio_future *fut = (corio_future *)(uintptr_t)object;
+
+  if (fut->ops->detail)
+    fut->ops->detail(fut, buf, len);
+  else if (len > 0)
+    buf[0] = 0;
+}
+
+static void visit_awaited(const void *object, corio__future_visit visit,
+                          void *arg) {
+  visit((corio_future *)(uintptr_t)object, arg);
+}
+
+const corio__wait_kind corio__wait_kind_future = {.name = "future",
+                                                  .describe = describe_awaited,
+                                                  .each_awaited = visit_awaited,
+                                                  .name_of = awaited_name};
+
 /* fut is zeroed. */
 void corio__future_init(corio_future *fut, task_loop_state *ls,
                         const corio__future_ops *ops, corio_callback node_cb) {
@@ -210,6 +237,7 @@ int corio__future_add_callback(corio_future *fut, corio_future_callback fn,
     fut->callbacks_cap = cap;
   }
   fut->callbacks[fut->callbacks_len++] = (future_callback){fn, arg};
+  fut->outcome_seen = 1; /* the callback is told the outcome */
   return 0;
 }
 
@@ -288,6 +316,7 @@ int corio_future_add_done_callback(corio_future *fut, corio_future_callback cb,
   late = corio__alloc(sizeof *late);
   if (!late)
     return -ENOMEM;
+  fut->outcome_seen = 1;
   *late = (struct late_callback){.fut = fut, .cb = {cb, arg}};
   corio__ready_node_init(&late->node, run_late_callback, late);
   corio__future_retain(fut);
@@ -361,6 +390,7 @@ int corio_future_result(corio_future *fut, void **result) {
   if (fut->state == FUTURE_PENDING)
     return CORIO_EINVALSTATE;
   fut->error_unretrieved = 0;
+  fut->outcome_seen = 1;
   if (result)
     *result =
         fut->state == FUTURE_FINISHED && fut->error == 0 ? fut->result : NULL;

@@ -3,6 +3,7 @@
  * the gather. The callbacks hold nothing: a gather freed early withdraws
  * them. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -107,8 +108,27 @@ static int gather_cancel(corio_future *f, const char *msg) {
   return any;
 }
 
-static const corio__future_ops gather_ops = {
-    .type_name = "Future", .free = gather_free, .cancel = gather_cancel};
+static void gather_detail(corio_future *f, char *buf, size_t len) {
+  const gather_future *g = as_gather(f);
+
+  snprintf(buf, len, "%zu children, %zu done", g->n, g->done);
+}
+
+static void gather_each_child(corio_future *f, corio__future_visit visit,
+                              void *arg) {
+  gather_future *g = as_gather(f);
+
+  for (size_t i = 0; i < g->n; i++)
+    if (g->children[i] && !corio_future_done(g->children[i]))
+      visit(g->children[i], arg);
+}
+
+static const corio__future_ops gather_ops = {.type_name = "Future",
+                                             .free = gather_free,
+                                             .cancel = gather_cancel,
+                                             .wait_name = "gather",
+                                             .detail = gather_detail,
+                                             .each_child = gather_each_child};
 
 /* The loop all children share (futures of one loop only); the calling
  * task cannot be one of them. */
@@ -134,8 +154,9 @@ static int common_loop(const corio_awaitable *children, size_t n,
   return 0;
 }
 
-int corio_gather_start(corio_future **out, const corio_awaitable *children,
-                       size_t n, unsigned flags) {
+/* site: where the user called, for the tasks started for fn children. */
+static int gather_start_at(corio_future **out, const corio_awaitable *children,
+                           size_t n, unsigned flags, const void *site) {
   task_loop_state *ls;
   gather_future *g;
   corio_loop *loop;
@@ -165,8 +186,8 @@ int corio_gather_start(corio_future **out, const corio_awaitable *children,
       g->children[i] = corio_future_ref(children[i].future);
     } else {
       corio_task *t;
-      rc = corio_spawn_ex(&t, children[i].fn, children[i].arg,
-                          &(corio_spawn_options){.loop = ls->loop});
+      rc = corio__spawn_at(&t, children[i].fn, children[i].arg,
+                           &(corio_spawn_options){.loop = ls->loop}, site);
       if (rc < 0)
         goto fail;
       g->children[i] = corio_task_future(t);
@@ -196,6 +217,11 @@ fail:
       (void)corio_future_cancel(g->children[i], NULL);
   corio_future_unref(&g->fut);
   return rc;
+}
+
+int corio_gather_start(corio_future **out, const corio_awaitable *children,
+                       size_t n, unsigned flags) {
+  return gather_start_at(out, children, n, flags, __builtin_return_address(0));
 }
 
 int corio_gather_outcomes(corio_future *gathered, corio_outcome *outcomes,
@@ -256,7 +282,7 @@ int corio_gather(const corio_awaitable *children, size_t n,
     outcomes[i] = (corio_outcome){.error = CORIO_EINVALSTATE};
   if (!corio__task_self())
     return CORIO_ENOTASK;
-  rc = corio_gather_start(&f, children, n, flags);
+  rc = gather_start_at(&f, children, n, flags, __builtin_return_address(0));
   if (rc < 0)
     return rc;
   /* A cancellation of the caller cancels the gather, i.e. every child, and

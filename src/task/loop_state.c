@@ -50,6 +50,8 @@ static const corio__loop_ext_ops task_ext_ops = {
     .stopped = release_workers,
     .close = close_tasks,
     .free = free_state,
+    .callback_begin = corio__task_callback_begin,
+    .callback_end = corio__task_callback_end,
 };
 
 int corio__task_loop_state_for(corio_loop *loop, task_loop_state **out) {

@@ -175,6 +175,8 @@ static inline __attribute__((always_inline)) void step(corio_task *t) {
 
 void corio__task_step(corio_task *t) { step(t); }
 
+int corio__task_is_step(corio_callback cb) { return cb == task_step_cb; }
+
 /* The queued step; t may be freed by it. */
 static int task_step_cb(void *arg) {
   corio_task *t = arg;
@@ -194,8 +196,11 @@ static int check_stack_size(size_t *size) {
   return 0;
 }
 
-int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
-                   const corio_spawn_options *opts) {
+/* Inlined into each entry point, so that the public ones pay no extra call
+ * for knowing where they were called from. */
+static inline __attribute__((always_inline)) int
+spawn_at(corio_task **out, corio_task_fn fn, void *arg,
+         const corio_spawn_options *opts, const void *site) {
   static const corio_spawn_options defaults;
   task_loop_state *ls;
   corio_task *t;
@@ -223,6 +228,7 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
   t->fn = fn;
   t->arg = arg;
   t->name = name;
+  t->created_at = site;
   t->stack_size = (uint32_t)(stack_size > UINT32_MAX ? UINT32_MAX : stack_size);
   /* As in asyncio, only unnamed tasks take a number. */
   if (!name)
@@ -239,6 +245,8 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
   if (out) {
     corio__future_retain(&t->fut);
     *out = t;
+  } else {
+    t->detached = 1; /* nobody can read it: never reported unread */
   }
   /* asyncio starts a task eagerly only on a running loop. */
   if (opts->eager && corio_loop_is_running(ls->loop))
@@ -248,12 +256,28 @@ int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
   return 0;
 }
 
+int corio__spawn_at(corio_task **out, corio_task_fn fn, void *arg,
+                    const corio_spawn_options *opts, const void *site) {
+  return spawn_at(out, fn, arg, opts, site);
+}
+
+/* The creation site is the caller's. */
+int corio_spawn_ex(corio_task **out, corio_task_fn fn, void *arg,
+                   const corio_spawn_options *opts) {
+  return spawn_at(out, fn, arg, opts, __builtin_return_address(0));
+}
+
 int corio_spawn(corio_task **out, corio_task_fn fn, void *arg) {
-  return corio_spawn_ex(out, fn, arg, NULL);
+  return spawn_at(out, fn, arg, NULL, __builtin_return_address(0));
 }
 
 static void task_free(corio_future *fut) {
   corio_task *t = (corio_task *)fut;
+
+  /* A result nobody read, from a task somebody could have awaited. */
+  if (corio__unlikely(!fut->outcome_seen) && !t->detached &&
+      fut->state == FUTURE_FINISHED && fut->error == 0)
+    corio__task_report_never_awaited(t);
 
   corio__strfree(t->name);
   corio__strfree(t->cancel_message);
@@ -315,10 +339,16 @@ static const char *task_describe(corio_future *fut) {
   return corio_task_name((corio_task *)fut);
 }
 
+static void task_detail(corio_future *fut, char *buf, size_t len) {
+  snprintf(buf, len, "%s", corio_task_name((corio_task *)fut));
+}
+
 const corio__future_ops corio__task_ops = {.type_name = "Task",
                                            .free = task_free,
                                            .cancel = task_cancel_op,
-                                           .describe = task_describe};
+                                           .describe = task_describe,
+                                           .wait_name = "task",
+                                           .detail = task_detail};
 
 int corio_task_cancel(corio_task *t, const char *msg) {
   corio__wait *w;

@@ -8,6 +8,7 @@
 
 #include "core/compiler.h"
 #include "core/str.h"
+#include "corio/combine.h"
 #include "corio/coro.h"
 #include "corio/task.h"
 #include "coro/running.h"
@@ -30,6 +31,12 @@ typedef struct corio__future_ops {
   int (*cancel)(corio_future *fut, const char *msg);
   /* A name for reports ("Task-3"), or NULL. */
   const char *(*describe)(corio_future *fut);
+  /* For dumps: what a task awaiting it waits on ("task", "gather"; NULL:
+   * "future"), a line about it into buf (may be NULL), and the futures
+   * it waits for itself (a gather's children; may be NULL). */
+  const char *wait_name;
+  void (*detail)(corio_future *fut, char *buf, size_t len);
+  void (*each_child)(corio_future *fut, corio__future_visit visit, void *arg);
 } corio__future_ops;
 
 typedef struct future_callback {
@@ -62,6 +69,10 @@ typedef struct task_loop_state {
   corio__pool futures, tasks;
   corio_coro *idle_workers[CORIO__IDLE_WORKERS];
   unsigned idle_workers_len;
+  /* Task groups not yet freed, so a dump finds their children. */
+  struct corio_taskgroup *groups;
+  /* Debug mode: what the task whose step runs now resumed from. */
+  const char *step_resumed_from;
 } task_loop_state;
 
 /* The layouts put what a step, a completion and an await touch in the
@@ -77,6 +88,9 @@ struct corio_future {
   uint8_t state;  /* enum future_state */
   uint8_t queued; /* node is in the ready queue */
   uint8_t error_unretrieved;
+  /* Its outcome was read, awaited, or handed to a callback (a gather, a
+   * group): debug mode reports a task freed without (dump.c). */
+  uint8_t outcome_seen;
   uint32_t callbacks_len;
   const corio__future_ops *ops;
   future_callback first_callback; /* storage for the first, the usual case */
@@ -110,9 +124,12 @@ struct corio_task {
   uint8_t must_cancel;
   uint8_t closing;        /* its coroutine is being closed with the loop */
   uint8_t passing_cancel; /* passing a cancellation to what it awaits */
+  uint8_t detached;       /* spawned without a reference for the caller */
   char *name;             /* NULL: "Task-<id>", made on demand */
   char *cancel_message;
   uint64_t id;
+  /* Where it was spawned: the return address of the spawn call. */
+  const void *created_at;
   corio_context own_ctx;
 };
 
@@ -168,6 +185,10 @@ void corio__loop_state_unlive(task_loop_state *ls);
 
 /* task.c */
 extern const corio__future_ops corio__task_ops;
+/* corio_spawn_ex, with the creation site to remember (the return address
+ * of the public call the user made). */
+int corio__spawn_at(corio_task **out, corio_task_fn fn, void *arg,
+                    const corio_spawn_options *opts, const void *site);
 /* Passes t's cancellation request on to the future it awaits (1 if that
  * took it); a cycle of awaiting tasks comes back as t taking it itself. */
 int corio__task_pass_cancel(corio_task *t, corio_future *awaited);
@@ -179,6 +200,26 @@ void corio__task_step(corio_task *task);
 /* Queues the task's next step (its node must be free). */
 void corio__task_schedule(corio_task *task);
 void corio__task_close_all(task_loop_state *ls);
+
+/* taskgroup.c, for dumps: a group's owner, its children not done, and
+ * the next group of the loop's list. */
+corio_task *corio__taskgroup_owner(const corio_taskgroup *g);
+void corio__taskgroup_each_child(corio_taskgroup *g, corio__future_visit visit,
+                                 void *arg);
+corio_taskgroup *corio__taskgroup_next(const corio_taskgroup *g);
+
+/* Whether cb is a task's step (its arg is the task). */
+int corio__task_is_step(corio_callback cb);
+
+/* debug.c */
+/* Debug mode: t is freed with a result nobody read; the loop's exception
+ * handler is told, with where t was spawned. */
+void corio__task_report_never_awaited(corio_task *t);
+/* The loop's slow-callback hooks (see loop/ext.h). */
+void *corio__task_callback_begin(corio_loop *loop, void *data,
+                                 corio_callback cb, void *arg);
+void corio__task_callback_end(corio_loop *loop, void *data, void *token,
+                              char *buf, size_t len);
 
 /* worker.c */
 /* What a worker yields when the body has returned. */

@@ -21,7 +21,41 @@ struct corio_taskgroup {
   corio__wait *closer; /* close waiting for the children */
   int body_error;      /* how the body ended, if an error of its own */
   uint8_t exiting, aborting, parent_cancel_requested, closed;
+  /* In the loop's list of groups (ls->groups), for dumps. */
+  corio_taskgroup *prev, *next;
 };
+
+void corio__taskgroup_each_child(corio_taskgroup *g, corio__future_visit visit,
+                                 void *arg) {
+  for (size_t i = 0; i < g->len; i++)
+    if (!corio_task_done(g->children[i]))
+      visit(&g->children[i]->fut, arg);
+}
+
+corio_task *corio__taskgroup_owner(const corio_taskgroup *g) {
+  return g->owner;
+}
+
+corio_taskgroup *corio__taskgroup_next(const corio_taskgroup *g) {
+  return g->next;
+}
+
+static void describe_group(const void *object, char *buf, size_t len) {
+  const corio_taskgroup *g = object;
+
+  snprintf(buf, len, "%zu of %zu children running%s", g->running, g->len,
+           g->aborting ? ", aborting" : "");
+}
+
+static void each_running_child(const void *object, corio__future_visit visit,
+                               void *arg) {
+  corio__taskgroup_each_child((corio_taskgroup *)(uintptr_t)object, visit, arg);
+}
+
+static const corio__wait_kind taskgroup_kind = {.name = "taskgroup",
+                                                .describe = describe_group,
+                                                .each_awaited =
+                                                    each_running_child};
 
 int corio_taskgroup_open(corio_taskgroup **out) {
   corio_task *self = corio__task_self();
@@ -36,6 +70,10 @@ int corio_taskgroup_open(corio_taskgroup **out) {
     return -ENOMEM;
   g->ls = self->fut.ls;
   g->owner = corio_task_ref(self);
+  g->next = g->ls->groups;
+  if (g->next)
+    g->next->prev = g;
+  g->ls->groups = g;
   *out = g;
   return 0;
 }
@@ -51,6 +89,7 @@ static void child_done(corio_future *f, void *arg) {
   corio_taskgroup *g = arg;
 
   g->running--;
+  f->outcome_seen = 1; /* the group reads it (an eager child's too) */
   if (f->state == FUTURE_FINISHED && f->error != 0) {
     f->error_unretrieved = 0;                     /* the group reports it */
     g->failed[g->failed_len++] = (corio_task *)f; /* room: reserve_child */
@@ -83,9 +122,10 @@ static int reserve_child(corio_taskgroup *g) {
   return rc;
 }
 
-int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
-                             corio_task_fn fn, void *arg,
-                             const corio_spawn_options *opts) {
+/* site: where the user called, the children's creation site. */
+static int spawn_child(corio_taskgroup *g, corio_task **out, corio_task_fn fn,
+                       void *arg, const corio_spawn_options *opts,
+                       const void *site) {
   corio_spawn_options o = opts ? *opts : (corio_spawn_options){0};
   corio_task *t;
   int rc;
@@ -101,7 +141,7 @@ int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
   if (rc < 0)
     return rc;
   o.loop = g->ls->loop;
-  rc = corio_spawn_ex(&t, fn, arg, &o);
+  rc = corio__spawn_at(&t, fn, arg, &o, site);
   if (rc < 0)
     return rc;
   /* An eager child ran its first step inside the spawn: it may have added
@@ -125,9 +165,15 @@ int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
   return 0;
 }
 
+int corio_taskgroup_spawn_ex(corio_taskgroup *g, corio_task **out,
+                             corio_task_fn fn, void *arg,
+                             const corio_spawn_options *opts) {
+  return spawn_child(g, out, fn, arg, opts, __builtin_return_address(0));
+}
+
 int corio_taskgroup_spawn(corio_taskgroup *g, corio_task **out,
                           corio_task_fn fn, void *arg) {
-  return corio_taskgroup_spawn_ex(g, out, fn, arg, NULL);
+  return spawn_child(g, out, fn, arg, NULL, __builtin_return_address(0));
 }
 
 /* Children that ended with an error of their own. */
@@ -147,7 +193,10 @@ int corio_taskgroup_close(corio_taskgroup *g, int body_rc) {
   if (body_rc < 0 && !g->aborting)
     abort_group(g); /* the body failed, or its task is cancelled */
   while (g->running > 0) {
-    corio__wait w = {.detach = corio__wait_no_detach, .task = self};
+    corio__wait w = {.detach = corio__wait_no_detach,
+                     .task = self,
+                     .kind = &taskgroup_kind,
+                     .object = g};
     int rc;
 
     g->closer = &w;
@@ -210,6 +259,12 @@ int corio_taskgroup_free(corio_taskgroup *g) {
     corio_task_unref(g->children[i]);
   corio__free(g->children, g->cap * sizeof *g->children);
   corio__free(g->failed, g->failed_cap * sizeof *g->failed);
+  if (g->prev)
+    g->prev->next = g->next;
+  else
+    g->ls->groups = g->next;
+  if (g->next)
+    g->next->prev = g->prev;
   corio_task_unref(g->owner);
   corio__free(g, sizeof *g);
   return 0;

@@ -4,7 +4,33 @@
 #ifndef CORIO_TASK_WAIT_H
 #define CORIO_TASK_WAIT_H
 
+#include <stddef.h>
+
 #include "corio/task.h"
+
+typedef void (*corio__future_visit)(struct corio_future *f, void *arg);
+
+/* What a suspended task waits on, for dumps and the await tree
+ * (src/task/inspect.c, docs/debugging.md). The layer that suspends
+ * defines its kinds as static const objects, and each wait points to one
+ * and to the object it waits on: two stores per wait, nothing else until
+ * somebody looks. The task layer knows no kind of the layers above. Dumps
+ * call these on the loop's thread, and only while the wait has not been
+ * woken: until then the object is alive (the waiter is registered with
+ * it); after, it may be gone. */
+typedef struct corio__wait_kind {
+  const char *name; /* short, for a table: "sleep", "lock", "stream read" */
+  /* A line about object ("0.250 s left", "fd 7, peer 10.0.0.2:80") into
+   * buf (always terminated); may be NULL. */
+  void (*describe)(const void *object, char *buf, size_t len);
+  /* Calls visit for each future the wait is for (the await tree's edges);
+   * may be NULL. */
+  void (*each_awaited)(const void *object, corio__future_visit visit,
+                       void *arg);
+  /* The name to show instead of `name`, from the object (awaiting a
+   * future: "task", "gather"...); may be NULL. */
+  const char *(*name_of)(const void *object);
+} corio__wait_kind;
 
 /* A wait of the current task, on the task's stack. The waker calls
  * corio__wait_wake; a cancellation that arrives before that calls detach,
@@ -20,7 +46,14 @@ typedef struct corio__wait {
   struct corio_future *awaiting;
   int woken; /* woken, with `value` */
   int value;
+  /* What it waits on, for dumps; NULL: not said. */
+  const corio__wait_kind *kind;
+  const void *object;
 } corio__wait;
+
+/* Awaiting a future (object: the future), for layers that wait for one
+ * with a wait of their own. */
+extern const corio__wait_kind corio__wait_kind_future;
 
 /* A detach for waits that withdraw their registrations themselves once
  * the task resumes (a late wake-up of a woken wait does nothing). */

@@ -1,6 +1,7 @@
 /* wait_for and shield. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 
 #include "core/alloc.h"
 #include "corio/combine.h"
@@ -34,7 +35,32 @@ static int caller_cancelled(corio_task *self, corio_future *f, void **result) {
 struct bounded_wait {
   corio__wait w;
   int timer_fired;
+  corio_future *inner;
+  corio_handle *timer;
 };
+
+static void describe_bounded(const void *object, char *buf, size_t len) {
+  const struct bounded_wait *b = object;
+  int64_t left = corio_handle_when_ns(b->timer) - corio_loop_time_ns(NULL);
+  int n =
+      snprintf(buf, len, "%.3f s left", left > 0 ? (double)left / 1e9 : 0.0);
+
+  if (b->inner->ops->detail && n >= 0 && (size_t)n + 3 < len) {
+    snprintf(buf + n, len - (size_t)n, " for ");
+    n += 5;
+    if ((size_t)n < len)
+      b->inner->ops->detail(b->inner, buf + n, len - (size_t)n);
+  }
+}
+
+static void visit_inner(const void *object, corio__future_visit visit,
+                        void *arg) {
+  visit(((const struct bounded_wait *)object)->inner, arg);
+}
+
+static const corio__wait_kind wait_for_kind = {.name = "wait_for",
+                                               .describe = describe_bounded,
+                                               .each_awaited = visit_inner};
 
 static void inner_done(corio_future *f, void *arg) {
   (void)f;
@@ -52,7 +78,6 @@ static int deadline_passed(void *arg) {
 int corio_wait_for(corio_future *f, double timeout, void **result) {
   corio_task *self = corio__task_self();
   struct bounded_wait b;
-  corio_handle *timer;
   corio_loop *loop;
   int64_t delay;
   int rc;
@@ -80,13 +105,17 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
     return timed_out(f, result);
   loop = self->fut.ls->loop;
   delay = timeout > 9.0e9 ? INT64_MAX / 2 : (int64_t)(timeout * 1e9);
-  b.w = (corio__wait){.detach = corio__wait_no_detach, .task = self};
+  b.w = (corio__wait){.detach = corio__wait_no_detach,
+                      .task = self,
+                      .kind = &wait_for_kind,
+                      .object = &b};
   b.timer_fired = 0;
+  b.inner = f;
   rc = corio__future_add_callback(f, inner_done, &b.w);
   if (rc < 0)
     return rc;
   rc = corio__loop_call_at_borrowed(loop, corio_loop_time_ns(loop) + delay,
-                                    deadline_passed, &b, &timer);
+                                    deadline_passed, &b, &b.timer);
   if (rc < 0) {
     (void)corio__future_remove_callback(f, inner_done, &b.w);
     return rc;
@@ -95,7 +124,7 @@ int corio_wait_for(corio_future *f, double timeout, void **result) {
   rc = corio__wait_suspend(&b.w);
   (void)corio__future_remove_callback(f, inner_done, &b.w);
   if (!b.timer_fired)
-    corio_handle_cancel(timer);
+    corio_handle_cancel(b.timer);
   if (rc == -ETIMEDOUT)
     rc = timed_out(f, result);
   else if (rc == 0)
@@ -141,8 +170,26 @@ static void shield_free(corio_future *outer) {
   corio__future_free_block(outer, sizeof *s);
 }
 
+static void shield_detail(corio_future *outer, char *buf, size_t len) {
+  corio_future *inner = ((shield_future *)(void *)outer)->inner;
+
+  if (inner->ops->detail)
+    inner->ops->detail(inner, buf, len);
+  else
+    snprintf(buf, len, "a %s",
+             inner->ops->wait_name ? inner->ops->wait_name : "future");
+}
+
+static void shield_each_child(corio_future *outer, corio__future_visit visit,
+                              void *arg) {
+  visit(((shield_future *)(void *)outer)->inner, arg);
+}
+
 static const corio__future_ops shield_ops = {.type_name = "Future",
-                                             .free = shield_free};
+                                             .free = shield_free,
+                                             .wait_name = "shield",
+                                             .detail = shield_detail,
+                                             .each_child = shield_each_child};
 
 int corio_shield(corio_future *inner, corio_future **outer) {
   corio_future *fut;

@@ -3,6 +3,7 @@
  * stop waiting. */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -68,7 +69,44 @@ static int satisfied(const struct many_waiter *m, size_t n) {
 struct wait_call {
   struct many_waiter m;
   size_t n;
+  corio_future *const *fs;
+  corio_handle *timer; /* armed, if there is a timeout */
 };
+
+static const char *when_name(corio_wait_when when) {
+  switch (when) {
+  case CORIO_FIRST_COMPLETED:
+    return "first completed";
+  case CORIO_FIRST_EXCEPTION:
+    return "first exception";
+  default:
+    return "all completed";
+  }
+}
+
+static void describe_wait(const void *object, char *buf, size_t len) {
+  const struct wait_call *c = object;
+  int n = snprintf(buf, len, "%zu futures, %zu done, until %s", c->n,
+                   c->n - c->m.left, when_name(c->m.when));
+
+  if (c->timer && n >= 0 && (size_t)n < len) {
+    int64_t left = corio_handle_when_ns(c->timer) - corio_loop_time_ns(NULL);
+    snprintf(buf + n, len - (size_t)n, ", %.3f s left",
+             left > 0 ? (double)left / 1e9 : 0.0);
+  }
+}
+
+static void each_waited(const void *object, corio__future_visit visit,
+                        void *arg) {
+  const struct wait_call *c = object;
+
+  for (size_t i = 0; i < c->n; i++)
+    if (!corio_future_done(c->fs[i]))
+      visit(c->fs[i], arg);
+}
+
+static const corio__wait_kind wait_kind = {
+    .name = "wait", .describe = describe_wait, .each_awaited = each_waited};
 
 static void note_done(struct many_waiter *m, const corio_future *f) {
   m->left--;
@@ -96,8 +134,7 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
                corio_wait_when when, corio_future **done, size_t *n_done,
                corio_future **pending, size_t *n_pending) {
   corio_task *self = corio__task_self();
-  struct wait_call c = {.n = n};
-  corio_handle *timer = NULL;
+  struct wait_call c = {.n = n, .fs = fs};
   size_t registered = 0, nd = 0, np = 0;
   int held = 0;
   int64_t deadline;
@@ -111,12 +148,18 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
   rc = deadline_ns(self->fut.ls->loop, timeout, &deadline);
   if (rc < 0)
     return rc;
-  c.m.w = (corio__wait){.detach = corio__wait_no_detach, .task = self};
+  c.m.w = (corio__wait){.detach = corio__wait_no_detach,
+                        .task = self,
+                        .kind = &wait_kind,
+                        .object = &c};
   c.m.when = when;
   c.m.left = n;
-  for (size_t i = 0; i < n; i++)
-    if (fs[i]->state != FUTURE_PENDING)
+  for (size_t i = 0; i < n; i++) {
+    if (fs[i]->state != FUTURE_PENDING) {
       note_done(&c.m, fs[i]);
+      fs[i]->outcome_seen = 1; /* handed back in `done` */
+    }
+  }
   if (!satisfied(&c.m, n)) {
     /* Held while waiting: another task may drop its references. */
     for (size_t i = 0; i < n; i++)
@@ -126,13 +169,13 @@ int corio_wait(corio_future *const *fs, size_t n, double timeout,
         rc = corio__future_add_callback(fs[registered], wait_done, &c);
     if (rc == 0 && deadline >= 0)
       rc = corio__loop_call_at_borrowed(self->fut.ls->loop, deadline,
-                                        wait_timer, &c.m, &timer);
+                                        wait_timer, &c.m, &c.timer);
     if (rc == 0)
       rc = corio__wait_suspend(&c.m.w);
     for (size_t i = 0; i < registered; i++)
       (void)corio__future_remove_callback(fs[i], wait_done, &c);
-    if (timer && !c.m.timer_fired)
-      corio_handle_cancel(timer);
+    if (c.timer && !c.m.timer_fired)
+      corio_handle_cancel(c.timer);
     held = 1;
   }
   for (size_t i = 0; i < n; i++) {
@@ -168,6 +211,27 @@ struct corio_as_completed {
   corio_handle *timer;  /* armed and not fired */
   int timed_out;
 };
+
+static void describe_as_completed(const void *object, char *buf, size_t len) {
+  const corio_as_completed *it = object;
+
+  snprintf(buf, len, "%zu futures, %zu done, %zu returned", it->n,
+           it->finished_len, it->returned);
+}
+
+static void each_not_finished(const void *object, corio__future_visit visit,
+                              void *arg) {
+  const corio_as_completed *it = object;
+
+  for (size_t i = 0; i < it->n; i++)
+    if (!corio_future_done(it->fs[i]))
+      visit(it->fs[i], arg);
+}
+
+static const corio__wait_kind as_completed_kind = {
+    .name = "as_completed",
+    .describe = describe_as_completed,
+    .each_awaited = each_not_finished};
 
 static size_t as_completed_bytes(size_t n) {
   return sizeof(corio_as_completed) + 2 * n * sizeof(corio_future *);
@@ -218,9 +282,10 @@ int corio_as_completed_start(corio_as_completed **out, corio_future *const *fs,
     it->fs[i] = corio_future_ref(fs[i]);
   /* Done already: first, in argument order. */
   for (size_t i = 0; i < n && rc == 0; i++) {
-    if (fs[i]->state != FUTURE_PENDING)
+    if (fs[i]->state != FUTURE_PENDING) {
       it->finished[it->finished_len++] = fs[i];
-    else
+      fs[i]->outcome_seen = 1; /* handed back by next */
+    } else
       rc = corio__future_add_callback(fs[i], completed, it);
   }
   if (rc == 0 && deadline >= 0)
@@ -250,7 +315,9 @@ int corio_as_completed_next(corio_as_completed *it, corio_future **next) {
     if (it->timed_out)
       return -ETIMEDOUT;
     w = (corio__wait){.detach = corio__wait_no_detach,
-                      .task = corio__task_self()};
+                      .task = corio__task_self(),
+                      .kind = &as_completed_kind,
+                      .object = it};
     if (!w.task || w.task->fut.ls != it->ls)
       return w.task ? CORIO_EWRONGLOOP : CORIO_ENOTASK;
     it->waiting = &w;

@@ -5,8 +5,10 @@
  * is lost; one nobody will read is discarded. The future is a kind of its
  * own, whose cancellation withdraws a queued job at once. */
 #include <errno.h>
+#include <stdio.h>
 
 #include "core/alloc.h"
+#include "coro/symbol.h"
 #include "loop/ext.h"
 #include "task/task_internal.h"
 #include "thread/thread_internal.h"
@@ -104,10 +106,23 @@ static int job_future_cancel(corio_future *fut, const char *msg) {
   return 1;
 }
 
+/* For dumps: the function the job runs (its state is the executor's,
+ * under its lock: not read here). */
+static void job_future_detail(corio_future *fut, char *buf, size_t len) {
+  corio__job *job = ((job_future *)fut)->job;
+
+  if (job)
+    corio__symbol_format((uintptr_t)job->fn, 0, buf, len);
+  else
+    snprintf(buf, len, "done");
+}
+
 static const corio__future_ops job_future_ops = {.type_name = "Future",
                                                  .settable = 1,
                                                  .free = job_future_free,
-                                                 .cancel = job_future_cancel};
+                                                 .cancel = job_future_cancel,
+                                                 .wait_name = "executor job",
+                                                 .detail = job_future_detail};
 
 /* The loop side lets go: the future has its outcome (or never will). */
 static void release_loop_side(corio__job *job) {
