@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include <corio/debug.h>
+#include <corio/sync.h>
 
 #include "example.h"
 
@@ -61,6 +62,12 @@ int task_tree_outer(void *arg, void **result) {
   return rc;
 }
 
+/* The order of the lines after the tree is the seed's; on a slow machine
+ * (Valgrind) the report can take longer than the sleeps, so each line
+ * also waits for the one before it. */
+static corio_event second_printed = CORIO_EVENT_INIT;
+static corio_event long_operation_done = CORIO_EVENT_INIT;
+
 int task_tree_long_operation(void *arg, void **result) {
   int rc;
 
@@ -69,18 +76,25 @@ int task_tree_long_operation(void *arg, void **result) {
   puts("long_operation started");
   rc = corio_sleep(3 * EXAMPLE_UNIT);
   if (rc == 0)
+    rc = corio_event_wait(&second_printed);
+  if (rc == 0)
     puts("long_operation finished");
+  corio_event_set(&long_operation_done);
   return rc;
 }
 
 int task_tree_sleepy(void *arg, void **result) {
+  int rc;
+
   (void)result;
   for (int i = 0; i < 3; i++) {
-    int rc = corio_sleep(EXAMPLE_UNIT);
-
+    rc = corio_sleep(EXAMPLE_UNIT);
     if (rc < 0)
       return rc;
   }
+  rc = corio_event_wait(&long_operation_done);
+  if (rc < 0)
+    return rc;
   printf("%s done\n", (const char *)arg);
   return 0;
 }
@@ -126,6 +140,8 @@ int task_tree_main(void *arg, void **result) {
   (void)arg;
   (void)result;
   (void)corio_task_set_name(corio_current_task(), "main");
+  corio_event_init(&second_printed);
+  corio_event_init(&long_operation_done);
   if ((rc = msg("first")) < 0)
     return example_task_fail(EXAMPLE, "corio_sleep", rc);
   rc = corio_spawn_ex(&long_op, task_tree_long_operation, NULL,
@@ -149,6 +165,7 @@ int task_tree_main(void *arg, void **result) {
     rc = corio_debug_report(NULL, CORIO_REPORT_TREE, write_masked, NULL);
   if (rc == 0)
     rc = msg("second");
+  corio_event_set(&second_printed);
   rc = corio_taskgroup_close(group, rc);
   corio_taskgroup_free(group);
   if (rc == 0)
