@@ -9,14 +9,24 @@
  *                            a server with another name: "@name" (abstract)
  *                            or a path
  *
- * Exit status: 0; 1 for bad usage; 2 when the program cannot be reached or
- * does not answer. It needs nothing but the C library. */
+ * Exit status: 0; 1 for bad usage; 2 when the program cannot be reached,
+ * does not answer, or is not the one asked for. It needs nothing but the C
+ * library.
+ *
+ * An abstract name has no owner: any process may listen on "@corio-<pid>"
+ * before the program does. So the peer must prove to be PID (SO_PEERCRED)
+ * and run as the caller's user (as root: as the owner of /proc/PID), and
+ * what it sends is shown with control bytes escaped on a terminal. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* struct ucred */
+#endif
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -64,22 +74,77 @@ static int write_all(int fd, const char *data, size_t len) {
   return 0;
 }
 
+/* With a pid: the peer must be that process, of the caller's user (root:
+ * of the process's owner). 0 if so, else 2 after saying why. */
+static int check_peer(int fd, const char *name, long pid) {
+  struct ucred cred;
+  socklen_t len = sizeof cred;
+  uid_t want = getuid();
+
+  if (pid <= 0)
+    return 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    fprintf(stderr, "corio-ps: %s: cannot tell who listens: %s\n", name,
+            strerror(errno));
+    return 2;
+  }
+  if (want == 0) {
+    char path[64];
+    struct stat st;
+
+    snprintf(path, sizeof path, "/proc/%ld", pid);
+    if (stat(path, &st) != 0) {
+      fprintf(stderr, "corio-ps: no process %ld: %s\n", pid, strerror(errno));
+      return 2;
+    }
+    want = st.st_uid;
+  }
+  if ((long)cred.pid != pid || cred.uid != want) {
+    fprintf(stderr,
+            "corio-ps: refusing to read %s: it is served by pid %ld (uid "
+            "%ld), not by process %ld of uid %ld (another process took the "
+            "name?)\n",
+            name, (long)cred.pid, (long)cred.uid, pid, (long)want);
+    return 2;
+  }
+  return 0;
+}
+
+/* The answer as it came, or on a terminal with control bytes other than
+ * newline and tab shown as \xNN: a peer must not drive the terminal. */
+static void show(const char *buf, size_t n, int escape) {
+  if (!escape) {
+    fwrite(buf, 1, n, stdout);
+    return;
+  }
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)buf[i];
+
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f)
+      printf("\\x%02x", c);
+    else
+      putchar(c);
+  }
+}
+
 /* Sends the request line and copies the answer to stdout until EOF. */
-static int ask(const char *name, const char *request) {
+static int ask(const char *name, long pid, const char *request) {
   struct timeval timeout = {.tv_sec = ANSWER_TIMEOUT_S};
   struct sockaddr_un sa;
   socklen_t len;
   char buf[4096];
   size_t got = 0;
-  int fd;
+  int escape = isatty(STDOUT_FILENO), fd;
 
   if (make_address(name, &sa, &len) < 0) {
     fprintf(stderr, "corio-ps: bad socket name: %s\n", name);
     return 1;
   }
   fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  /* The send timeout bounds connect too (a full backlog blocks it). */
   if (fd < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) {
+      setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) != 0) {
     perror("corio-ps: socket");
     return 2;
   }
@@ -88,6 +153,10 @@ static int ask(const char *name, const char *request) {
             "corio-ps: cannot reach %s: %s (does the program call "
             "corio_debug_serve?)\n",
             name, strerror(errno));
+    close(fd);
+    return 2;
+  }
+  if (check_peer(fd, name, pid) != 0) {
     close(fd);
     return 2;
   }
@@ -109,7 +178,7 @@ static int ask(const char *name, const char *request) {
     }
     if (n == 0)
       break;
-    fwrite(buf, 1, (size_t)n, stdout);
+    show(buf, (size_t)n, escape);
     got += (size_t)n;
   }
   close(fd);
@@ -153,5 +222,6 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof name, "@corio-%ld", pid);
     socket_name = name;
   }
-  return ask(socket_name, request);
+  /* With --socket, a PID given too is checked; none, nothing is. */
+  return ask(socket_name, pid, request);
 }

@@ -78,7 +78,10 @@ typedef struct corio_task_info {
 typedef int (*corio_task_visitor)(const corio_task_info *info, void *arg);
 
 /* Calls visit for each pending task of loop (NULL: the current loop), in
- * creation order. The tasks are held meanwhile: visit may cancel them.
+ * creation order. The tasks are held meanwhile: visit may cancel them, and
+ * may suspend. It runs on the caller's stack: with CORIO_VISIT_BACKTRACES
+ * it needs about 16 KiB of it (libunwind's step takes several KiB), plus
+ * what visit uses; from a task with a smaller stack, leave the flag out.
  * Returns 0, visit's non-zero return, or -EINVAL, CORIO_ENOLOOP,
  * CORIO_ETHREAD (the loop runs on another thread), -ENOMEM. */
 CORIO_API int corio_visit_tasks(corio_loop *loop, unsigned flags,
@@ -97,7 +100,13 @@ CORIO_API int corio_visit_tasks(corio_loop *loop, unsigned flags,
 typedef int (*corio_debug_writer)(const char *text, size_t len, void *arg);
 
 /* Writes a report of loop's tasks (NULL: the current loop) through write.
- * Returns 0, the writer's error, or corio_visit_tasks's errors. */
+ * Called from a coroutine whose stack is under 64 KiB (a task spawned
+ * with a small stack_size), the report runs on a scratch coroutine with
+ * the default stack: write must not suspend then. From a task with the
+ * default stack, or outside any task, write may suspend (it is called
+ * between lines; the tasks are held).
+ * Returns 0, the writer's error, or corio_visit_tasks's errors (and those
+ * of corio_coro_create for the scratch stack). */
 CORIO_API int corio_debug_report(corio_loop *loop, unsigned parts,
                                  corio_debug_writer write, void *arg);
 /* The table and every backtrace, to out (CORIO_REPORT_TABLE,
@@ -122,9 +131,12 @@ CORIO_API int corio_debug_dump_on_signal(corio_loop *loop, int signum);
 
 /* Serves reports on a Unix socket, the abstract name "@corio-<pid>" when
  * name is NULL: `corio-ps <pid>` asks for one. Only a peer of the same
- * user (or root) is answered. Must run in a task; the server is the
- * current loop's, closed with it. Errors: those of corio_start_unix_server
- * (-EADDRINUSE: another loop of the process serves that name). */
+ * user (or root) is answered: it gets the tasks' names, stacks and code
+ * addresses, even where Yama (ptrace_scope) keeps that user's debuggers
+ * out of the process. Must run in a task; the server is the current
+ * loop's, closed with it. Errors: those of corio_start_unix_server
+ * (-EADDRINUSE: another loop of the process serves that name, or another
+ * process, of any user, took it first: abstract names have no owner). */
 CORIO_API int corio_debug_serve(const char *name, struct corio_server **out);
 
 #ifdef __cplusplus

@@ -56,3 +56,17 @@ char *corio__format(const char *fmt, ...) {
   va_end(ap);
   return out;
 }
+
+void corio__appendf(char *buf, size_t len, size_t *used, const char *fmt, ...) {
+  va_list ap;
+  int n;
+
+  if (*used + 1 >= len)
+    return;
+  va_start(ap, fmt);
+  n = vsnprintf(buf + *used, len - *used, fmt, ap);
+  va_end(ap);
+  if (n < 0)
+    return;
+  *used = (size_t)n < len - *used ? *used + (size_t)n : len - 1;
+}

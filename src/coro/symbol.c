@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/str.h"
 #include "coro/libunwind.h"
 #include "coro/symbol.h"
 
@@ -39,25 +40,33 @@ int corio__symbolize(uintptr_t pc, int return_address, corio__symbol *out) {
   return 0;
 }
 
-static const char *last_part(const char *path) {
+const char *corio__symbol_file(const char *path) {
   const char *slash = strrchr(path, '/');
 
   return slash ? slash + 1 : path;
 }
 
-char *corio__symbol_format(uintptr_t pc, int return_address, char *buf,
-                           size_t len) {
-  corio__symbol sym;
-  int named = corio__symbolize(pc, return_address, &sym);
-  int n;
+char *corio__symbol_describe(const corio__symbol *sym, uintptr_t pc, char *buf,
+                             size_t len) {
+  size_t used = 0;
 
   if (len == 0)
     return buf;
-  if (named)
-    n = snprintf(buf, len, "%s+0x%lx", sym.name, (unsigned long)sym.offset);
+  buf[0] = 0;
+  if (sym->name[0])
+    corio__appendf(buf, len, &used, "%s+0x%lx", sym->name,
+                   (unsigned long)sym->offset);
   else
-    n = snprintf(buf, len, "0x%lx", (unsigned long)pc);
-  if (sym.object && n >= 0 && (size_t)n < len)
-    snprintf(buf + n, len - (size_t)n, " (%s)", last_part(sym.object));
+    corio__appendf(buf, len, &used, "0x%lx", (unsigned long)pc);
+  if (sym->object)
+    corio__appendf(buf, len, &used, " (%s)", corio__symbol_file(sym->object));
   return buf;
+}
+
+char *corio__symbol_format(uintptr_t pc, int return_address, char *buf,
+                           size_t len) {
+  corio__symbol sym;
+
+  (void)corio__symbolize(pc, return_address, &sym);
+  return corio__symbol_describe(&sym, pc, buf, len);
 }

@@ -24,4 +24,11 @@ int corio__symbolize(uintptr_t pc, int return_address, corio__symbol *out);
 char *corio__symbol_format(uintptr_t pc, int return_address, char *buf,
                            size_t len);
 
+/* The same for a symbol found already. */
+char *corio__symbol_describe(const corio__symbol *sym, uintptr_t pc, char *buf,
+                             size_t len);
+
+/* A path's last part ("libc.so.6" for "/lib/x86_64-linux-gnu/libc.so.6"). */
+const char *corio__symbol_file(const char *path);
+
 #endif

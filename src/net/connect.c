@@ -11,6 +11,7 @@
 #include <sys/un.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "core/sys_fd.h"
 #include "core/sys_net.h"
 #include "net/address.h"
@@ -73,7 +74,12 @@ static int on_delay(void *arg) {
 static void describe_connect(const void *object, char *buf, size_t len) {
   const connect_state *st = object;
   char addr[128] = "";
-  int n = snprintf(buf, len, "%s", st->what);
+  size_t used = 0;
+
+  if (len == 0)
+    return;
+  buf[0] = 0;
+  corio__appendf(buf, len, &used, "%s", st->what);
 
   for (size_t i = 0; i < st->started; i++) {
     const attempt *a = &st->attempts[i];
@@ -84,9 +90,8 @@ static void describe_connect(const void *object, char *buf, size_t len) {
       break;
     }
   }
-  if (n >= 0 && (size_t)n < len)
-    snprintf(buf + n, len - (size_t)n, ": %s%s%zu of %zu addresses tried", addr,
-             addr[0] ? " connecting, " : "", st->started, st->count);
+  corio__appendf(buf, len, &used, ": %s%s%zu of %zu addresses tried", addr,
+                 addr[0] ? " connecting, " : "", st->started, st->count);
 }
 
 static const corio__wait_kind connect_kind = {.name = "connect",

@@ -29,10 +29,31 @@ static unsigned parts_for(const char *request) {
   return 0;
 }
 
-/* Writes are buffered by the stream: a report never suspends the task in
- * the middle of the walk over the tasks. */
+/* The report is written in parts: each time this much is buffered, the
+ * handler waits for the peer to take it (drain), so a report of many
+ * tasks is never held in memory whole. Suspending between lines is safe:
+ * the report's snapshot holds a reference to every task it shows, and
+ * reads each task's state afresh (docs/debugging.md). The handler task
+ * has the default stack, so the report runs on it, not on a scratch
+ * coroutine (where a writer must not suspend). */
+#define DRAIN_EVERY ((size_t)64 * 1024)
+
+struct report_out {
+  corio_stream *stream;
+  size_t since_drain; /* bytes written since the last drain */
+};
+
 static int write_stream(const char *text, size_t len, void *arg) {
-  return corio_stream_write(arg, text, len);
+  struct report_out *out = arg;
+  int rc = corio_stream_write(out->stream, text, len);
+
+  if (rc < 0)
+    return rc;
+  out->since_drain += len;
+  if (out->since_drain < DRAIN_EVERY)
+    return 0;
+  out->since_drain = 0;
+  return corio_stream_drain(out->stream);
 }
 
 /* Names, stacks and addresses are for the program's own user (or root)
@@ -61,7 +82,15 @@ static int read_request(corio_stream *s, char *line, size_t cap) {
   return 0;
 }
 
+/* A peer that went away is not the program's error. */
+static int quietly(int rc) {
+  return rc < 0 && rc != -EPIPE && rc != -ECONNRESET ? rc : 0;
+}
+
 static int answer(corio_stream *s, void *arg) {
+  static const char help[] =
+      "unknown request: ask for tasks, tree, stacks or all\n";
+  struct report_out out = {.stream = s};
   char line[64];
   unsigned parts;
   int rc;
@@ -71,23 +100,27 @@ static int answer(corio_stream *s, void *arg) {
   if (!peer_allowed(s))
     return 0; /* closed without a word */
   rc = read_request(s, line, sizeof line);
+  /* A request no valid one is as long as gets the help; a peer that is
+   * silent, resets or breaks off is closed on without a word: neither is
+   * the program's error (nor worth a "Task exception was never
+   * retrieved"). Only a cancellation (the server closing) goes on. */
+  if (rc == -ECANCELED || rc == CORIO_ECLOSED)
+    return rc;
+  if (rc == -ENOBUFS || rc == CORIO_ELIMITOVERRUN)
+    return quietly(corio_stream_write_all(s, help, sizeof help - 1));
   if (rc < 0)
-    return rc == -ETIMEDOUT || rc == CORIO_ELIMITOVERRUN ? 0 : rc;
+    return 0;
   parts = parts_for(line);
-  if (parts == 0) {
-    static const char help[] =
-        "unknown request: ask for tasks, tree, stacks or all\n";
-
-    rc = corio_stream_write_all(s, help, sizeof help - 1);
-    return rc < 0 && rc != -EPIPE && rc != -ECONNRESET ? rc : 0;
-  }
-  rc = corio_debug_report(corio_stream_loop(s), parts, write_stream, s);
+  if (parts == 0)
+    return quietly(corio_stream_write_all(s, help, sizeof help - 1));
+  rc = corio_debug_report(corio_stream_loop(s), parts, write_stream, &out);
   if (rc == 0)
     rc = corio_stream_drain(s);
-  /* A peer that went away is not the program's error. */
-  return rc < 0 && rc != -EPIPE && rc != -ECONNRESET ? rc : 0;
+  return quietly(rc);
 }
 
+/* -EADDRINUSE is also what a squatter gets us: any process may bind an
+ * abstract name first (corio-ps checks the peer's pid for this reason). */
 int corio_debug_serve(const char *name, corio_server **out) {
   char fallback[64];
 

@@ -585,18 +585,21 @@ static void describe_server(const void *object, char *buf, size_t len) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   char addr[128] = "";
-  int n;
+  size_t used = 0;
 
+  if (len == 0)
+    return;
+  buf[0] = 0;
   if (corio_server_address(srv, 0, (struct sockaddr *)&ss, &sl) == 0)
     corio_format_address((struct sockaddr *)&ss, sl, addr, sizeof addr);
   if (srv->closed)
-    n = snprintf(buf, len, "closed");
+    corio__appendf(buf, len, &used, "closed");
   else if (srv->nlisteners > 1)
-    n = snprintf(buf, len, "on %s (+%d more)", addr, srv->nlisteners - 1);
+    corio__appendf(buf, len, &used, "on %s (+%d more)", addr,
+                   srv->nlisteners - 1);
   else
-    n = snprintf(buf, len, "on %s", addr);
-  if (n >= 0 && (size_t)n < len)
-    snprintf(buf + n, len - (size_t)n, ", %zu clients", srv->nclients);
+    corio__appendf(buf, len, &used, "on %s", addr);
+  corio__appendf(buf, len, &used, ", %zu clients", srv->nclients);
 }
 
 static const corio__wait_kind wait_closed_kind = {.name = "server wait_closed",

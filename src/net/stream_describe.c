@@ -2,42 +2,47 @@
  * reading, draining, or the close, with the fd and the peer. */
 #include <stdio.h>
 
+#include "core/str.h"
 #include "net/stream_internal.h"
 
 /* "fd 7, peer 127.0.0.1:8080" (a socket), "fd 7" (a pipe). */
-static int describe_fd(const corio_stream *s, char *buf, size_t len) {
+static size_t describe_fd(const corio_stream *s, char *buf, size_t len) {
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   char addr[128];
-  int n = snprintf(buf, len, "fd %d", s->fd);
+  size_t used = 0;
 
-  if (n < 0 || (size_t)n >= len || !s->is_socket || s->closed)
-    return n;
+  if (len == 0)
+    return 0;
+  buf[0] = 0;
+  corio__appendf(buf, len, &used, "fd %d", s->fd);
+  if (!s->is_socket || s->closed)
+    return used;
   if (corio_stream_peername(s, (struct sockaddr *)&ss, &sl) == 0 && sl > 0 &&
-      corio_format_address((struct sockaddr *)&ss, sl, addr, sizeof addr)[0])
-    return n + snprintf(buf + n, len - (size_t)n, ", peer %s", addr);
+      corio_format_address((struct sockaddr *)&ss, sl, addr, sizeof addr)[0]) {
+    corio__appendf(buf, len, &used, ", peer %s", addr);
+    return used;
+  }
   /* An accepted Unix connection's peer has no name: say where. */
   sl = sizeof ss;
   if (corio_stream_sockname(s, (struct sockaddr *)&ss, &sl) == 0 && sl > 0 &&
       corio_format_address((struct sockaddr *)&ss, sl, addr, sizeof addr)[0])
-    return n + snprintf(buf + n, len - (size_t)n, ", on %s", addr);
-  return n;
+    corio__appendf(buf, len, &used, ", on %s", addr);
+  return used;
 }
 
 static void describe_read(const void *object, char *buf, size_t len) {
   const corio_stream *s = object;
-  int n = describe_fd(s, buf, len);
+  size_t used = describe_fd(s, buf, len);
 
-  if (n >= 0 && (size_t)n < len)
-    snprintf(buf + n, len - (size_t)n, ", %zu bytes buffered", s->in.len);
+  corio__appendf(buf, len, &used, ", %zu bytes buffered", s->in.len);
 }
 
 static void describe_drain(const void *object, char *buf, size_t len) {
   const corio_stream *s = object;
-  int n = describe_fd(s, buf, len);
+  size_t used = describe_fd(s, buf, len);
 
-  if (n >= 0 && (size_t)n < len)
-    snprintf(buf + n, len - (size_t)n, ", %zu bytes to send", s->out.len);
+  corio__appendf(buf, len, &used, ", %zu bytes to send", s->out.len);
 }
 
 static void describe_plain(const void *object, char *buf, size_t len) {

@@ -6,18 +6,25 @@ static void push(sync_waitq *q, sync_waiter *w) {
   w->queue = q;
   w->next = NULL;
   w->prev = q->tail;
-  if (q->tail)
+  if (q->tail) {
     q->tail->next = w;
-  else
+    q->head->queue_length++;
+  } else {
     q->head = w;
+    w->queue_length = 1;
+  }
   q->tail = w;
 }
 
 static void unlink_waiter(sync_waitq *q, sync_waiter *w) {
-  if (w->prev)
+  if (w->prev) {
     w->prev->next = w->next;
-  else
+    q->head->queue_length--;
+  } else {
     q->head = w->next;
+    if (w->next)
+      w->next->queue_length = w->queue_length - 1;
+  }
   if (w->next)
     w->next->prev = w->prev;
   else
@@ -54,14 +61,6 @@ int corio__waitq_wait_on(sync_waitq *q, sync_waiter *waiter, corio_task *self,
 
 int corio__waitq_wait(sync_waitq *q, sync_waiter *waiter, corio_task *self) {
   return corio__waitq_wait_detach(q, waiter, self, NULL, NULL, NULL);
-}
-
-size_t corio__waitq_length(const sync_waitq *q) {
-  size_t n = 0;
-
-  for (const sync_waiter *w = q->head; w; w = w->next)
-    n++;
-  return n;
 }
 
 sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value) {

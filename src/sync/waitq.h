@@ -18,6 +18,10 @@ typedef struct sync_waiter {
   sync_waitq *queue; /* where it is linked; NULL once taken out */
   intptr_t data;     /* the primitive's own */
   void (*on_detach)(struct sync_waiter *waiter);
+  /* The first waiter holds how many wait in its queue, itself included:
+   * the queue stays two pointers, so the primitives' public storage keeps
+   * its size (only meaningful in the head). */
+  size_t queue_length;
 } sync_waiter;
 
 struct sync_waitq {
@@ -41,8 +45,10 @@ int corio__waitq_wait_detach(sync_waitq *q, sync_waiter *waiter,
                              void (*detach)(sync_waiter *waiter),
                              const corio__wait_kind *kind, const void *object);
 
-/* How many wait in q (counted: for dumps only). */
-size_t corio__waitq_length(const sync_waitq *q);
+/* How many wait in q (kept up to date by insert and remove: O(1)). */
+static inline size_t corio__waitq_length(const sync_waitq *q) {
+  return q->head ? q->head->queue_length : 0;
+}
 
 /* Takes the first waiter out and wakes it with value; NULL if none. */
 sync_waiter *corio__waitq_wake_first(sync_waitq *q, int value);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include "core/str.h"
 #include "corio/debug.h"
 #include "coro/symbol.h"
 #include "task/inspect.h"
@@ -56,22 +57,22 @@ static void describe_step(task_loop_state *ls, corio_task *t, char *buf,
   char body[160], where[256];
   corio__symbol sym;
   const char *now = "finished";
-  int n;
+  size_t used = 0;
 
-  body[0] = 0;
+  if (len == 0)
+    return;
+  buf[0] = body[0] = 0;
   if (corio__symbolize((uintptr_t)t->fn, 0, &sym))
     snprintf(body, sizeof body, "%s, ", sym.name);
-  n = snprintf(buf, len, "%s (%sresumed from %s, ", corio_task_name(t), body,
-               ls->step_resumed_from);
-  if (n < 0 || (size_t)n >= len)
-    return;
+  corio__appendf(buf, len, &used, "%s (%sresumed from %s, ", corio_task_name(t),
+                 body, ls->step_resumed_from);
   if (t->fut.state == FUTURE_PENDING) {
     corio__task_where(t, where, sizeof where);
     now = t->wait && t->wait->kind ? t->wait->kind->name : "a wait";
-    snprintf(buf + n, len - (size_t)n, "now at %s waiting on %s)",
-             where[0] ? where : "?", now);
+    corio__appendf(buf, len, &used, "now at %s waiting on %s)",
+                   where[0] ? where : "?", now);
   } else {
-    snprintf(buf + n, len - (size_t)n, "%s)", now);
+    corio__appendf(buf, len, &used, "%s)", now);
   }
 }
 

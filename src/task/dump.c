@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
+#include "corio/coro.h"
 #include "task/inspect.h"
 
 typedef struct report {
@@ -101,18 +103,15 @@ static void backtraces(report *r) {
     for (size_t k = 0; k < info.n_frames; k++) {
       const corio_frame_info *f = &info.frames[k];
       const char *slash = f->object ? strrchr(f->object, '/') : NULL;
+      char offset[24] = "";
 
       if (f->function)
-        emit(r, "    #%-2zu %p %s+0x%zx (%s)\n", k, f->pc, f->function,
-             f->offset,
-             slash       ? slash + 1
-             : f->object ? f->object
-                         : "?");
-      else
-        emit(r, "    #%-2zu %p ?? (%s)\n", k, f->pc,
-             slash       ? slash + 1
-             : f->object ? f->object
-                         : "?");
+        snprintf(offset, sizeof offset, "+0x%zx", f->offset);
+      emit(r, "    #%-2zu %p %s%s (%s)\n", k, f->pc,
+           f->function ? f->function : "??", offset,
+           slash       ? slash + 1
+           : f->object ? f->object
+                       : "?");
     }
     if (info.n_frames == 0 && info.state != CORIO_TASK_NOT_STARTED)
       emit(r, "    (no stack to show)\n");
@@ -133,6 +132,12 @@ typedef struct tree {
     const corio_task *task;
     size_t index;
   } * by_address; /* sorted, to find a task's index */
+  /* The path being printed, root first: print_tree's own stack, on the
+   * heap, so a report fits a small task stack. */
+  struct level {
+    size_t node, next; /* next: the index of its next child to print */
+    size_t prefix_len; /* the prefix's length before this node's part */
+  } * path;
 } tree;
 
 /* Deep enough for any real chain of awaits; deeper ones are cut. */
@@ -162,6 +167,7 @@ static void tree_free(tree *tr) {
   corio__free(tr->on_path, n);
   corio__free(tr->by_address, n * sizeof *tr->by_address);
   corio__free(tr->edges, tr->edges_cap * sizeof *tr->edges);
+  corio__free(tr->path, (TREE_MAX_DEPTH + 1) * sizeof *tr->path);
 }
 
 static int tree_alloc(tree *tr, corio__inspector *in) {
@@ -176,12 +182,15 @@ static int tree_alloc(tree *tr, corio__inspector *in) {
   tr->printed = corio__calloc(n);
   tr->on_path = corio__calloc(n);
   tr->by_address = corio__calloc(n * sizeof *tr->by_address);
+  tr->path = corio__alloc((TREE_MAX_DEPTH + 1) * sizeof *tr->path);
   if (!tr->first || !tr->count || !tr->indegree || !tr->printed ||
-      !tr->on_path || !tr->by_address)
+      !tr->on_path || !tr->by_address || !tr->path)
     return -ENOMEM;
   return 0;
 }
 
+/* A task whose edges could not all be listed (or stored) keeps those that
+ * were: the tree goes on without the rest (docs/debugging.md). */
 static int tree_build(tree *tr, corio__inspector *in) {
   int rc = tree_alloc(tr, in);
 
@@ -191,21 +200,20 @@ static int tree_build(tree *tr, corio__inspector *in) {
     tr->by_address[i] = (struct order){corio__inspect_task(in, i), i};
   qsort(tr->by_address, tr->n, sizeof *tr->by_address, by_address);
   for (size_t i = 0; i < tr->n; i++) {
-    corio_task_info info;
+    corio_task *const *awaiting;
+    size_t n_awaiting;
 
-    rc = corio__inspect_info(in, i, &info);
-    if (rc < 0)
-      return rc;
+    (void)corio__inspect_awaited(in, i, &awaiting, &n_awaiting);
     tr->first[i] = tr->n_edges;
-    for (size_t k = 0; k < info.n_awaiting; k++) {
-      size_t child = index_of(tr, info.awaiting[k]);
+    for (size_t k = 0; k < n_awaiting; k++) {
+      size_t child = index_of(tr, awaiting[k]);
 
       if (child == SIZE_MAX)
         continue;
       if (tr->n_edges == tr->edges_cap &&
           corio__grow_array((void **)&tr->edges, &tr->edges_cap,
                             sizeof *tr->edges, tr->n_edges + 1, 16) < 0)
-        return -ENOMEM;
+        break;
       tr->edges[tr->n_edges++] = child;
       tr->count[i]++;
       tr->indegree[child]++;
@@ -217,76 +225,98 @@ static int tree_build(tree *tr, corio__inspector *in) {
 static void node_label(report *r, size_t i, char *buf, size_t len) {
   corio_task_info info;
   char wait[256];
-  int n;
+  size_t used = 0;
 
   (void)corio__inspect_info(r->in, i, &info);
   format_wait(&info, wait, sizeof wait);
-  n = snprintf(buf, len, "%s (%s) %s%s%s", info.name,
-               info.body_name ? info.body_name : "?", info.state_name,
-               info.wait_kind ? " on " : "", info.wait_kind ? wait : "");
-  if (n >= 0 && (size_t)n < len && info.cancelling > 0)
-    n += snprintf(buf + n, len - (size_t)n, ", cancelling %d", info.cancelling);
-  if (n >= 0 && (size_t)n < len && info.where)
-    snprintf(buf + n, len - (size_t)n, " at %s", info.where);
+  buf[0] = 0;
+  corio__appendf(buf, len, &used, "%s (%s) %s%s%s", info.name,
+                 info.body_name ? info.body_name : "?", info.state_name,
+                 info.wait_kind ? " on " : "", info.wait_kind ? wait : "");
+  if (info.cancelling > 0)
+    corio__appendf(buf, len, &used, ", cancelling %d", info.cancelling);
+  if (info.where)
+    corio__appendf(buf, len, &used, " at %s", info.where);
 }
 
-static void print_node(report *r, tree *tr, size_t i, char *prefix,
-                       size_t depth, int last) {
+/* Prints node i's line; 1 if its children are to follow. */
+static int print_line(report *r, tree *tr, size_t i, const char *prefix,
+                      size_t depth, int last) {
   const char *branch = last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ";
-  size_t plen = strlen(prefix);
   char label[640];
 
   if (tr->on_path[i] || tr->printed[i]) {
-    corio_task_info info;
-
-    (void)corio__inspect_info(r->in, i, &info);
-    emit(r, "%s%s%s %s\n", prefix, branch, info.name,
+    emit(r, "%s%s%s %s\n", prefix, branch,
+         corio_task_name(corio__inspect_task(r->in, i)),
          tr->on_path[i] ? "(cycle: it awaits a task that awaits it)"
                         : "(shown above)");
-    return;
+    return 0;
   }
   node_label(r, i, label, sizeof label);
   emit(r, "%s%s%s\n", prefix, branch, label);
   tr->printed[i] = 1;
   if (tr->count[i] == 0)
-    return;
+    return 0;
   if (depth >= TREE_MAX_DEPTH) {
     emit(r, "%s    \u2514\u2500\u2500 ... (deeper awaits cut)\n", prefix);
-    return;
+    return 0;
   }
+  return 1;
+}
+
+/* Goes down into node i, whose line was printed: "|   " is 6 bytes in
+ * UTF-8, and the prefix buffer holds every level. */
+static void enter(tree *tr, size_t *top, size_t i, char *prefix, int last) {
+  size_t plen = strlen(prefix);
+
+  tr->path[(*top)++] = (struct level){.node = i, .prefix_len = plen};
   tr->on_path[i] = 1;
-  /* "|   " is 6 bytes in UTF-8: the prefix buffer holds every level. */
   strcpy(prefix + plen, last ? "    " : "\u2502   ");
-  for (size_t k = 0; k < tr->count[i]; k++)
-    print_node(r, tr, tr->edges[tr->first[i] + k], prefix, depth + 1,
-               k + 1 == tr->count[i]);
-  prefix[plen] = 0;
-  tr->on_path[i] = 0;
+}
+
+/* The subtree under root, depth first, without recursion. */
+static void print_tree(report *r, tree *tr, size_t root, char *prefix) {
+  size_t top = 0;
+
+  if (print_line(r, tr, root, prefix, 0, 1))
+    enter(tr, &top, root, prefix, 1);
+  while (top > 0) {
+    struct level *l = &tr->path[top - 1];
+    size_t child;
+    int last;
+
+    if (l->next == tr->count[l->node]) {
+      prefix[l->prefix_len] = 0;
+      tr->on_path[l->node] = 0;
+      top--;
+      continue;
+    }
+    child = tr->edges[tr->first[l->node] + l->next++];
+    last = l->next == tr->count[l->node];
+    if (print_line(r, tr, child, prefix, top, last))
+      enter(tr, &top, child, prefix, last);
+  }
 }
 
 static int await_tree(report *r) {
   tree tr = {0};
   char prefix[TREE_MAX_DEPTH * 6 + 8] = "";
-  unsigned flags = visit_flags(r->parts);
   int rc;
 
-  /* The edges need no stacks; the labels may. */
-  corio__inspect_set_flags(r->in, 0);
   rc = tree_build(&tr, r->in);
-  corio__inspect_set_flags(r->in, flags);
   if (rc < 0) {
     tree_free(&tr);
     return rc;
   }
   for (size_t i = 0; i < tr.n; i++)
     if (tr.indegree[i] == 0)
-      print_node(r, &tr, i, prefix, 0, 1);
+      print_tree(r, &tr, i, prefix);
   /* What is left is awaited only from within cycles. */
   for (size_t i = 0; i < tr.n; i++) {
     if (tr.printed[i])
       continue;
     emit(r, "(tasks awaiting each other in a cycle)\n");
-    print_node(r, &tr, i, prefix, 0, 1);
+    print_tree(r, &tr, i, prefix);
   }
   tree_free(&tr);
   return 0;
@@ -294,14 +324,13 @@ static int await_tree(report *r) {
 
 /* ---- reports ------------------------------------------------------------- */
 
-static int report_at(corio_loop *loop, unsigned parts, corio_debug_writer write,
-                     void *arg, const void *caller_pc) {
+static int report_now(corio_loop *loop, unsigned parts,
+                      corio_debug_writer write, void *arg,
+                      const void *caller_pc) {
   report r = {.parts = parts, .write = write, .arg = arg};
   size_t n;
   int rc;
 
-  if (!write)
-    return -EINVAL;
   rc = corio__inspect_open(loop, visit_flags(parts), caller_pc, &r.in);
   if (rc < 0)
     return rc;
@@ -319,6 +348,47 @@ static int report_at(corio_loop *loop, unsigned parts, corio_debug_writer write,
     backtraces(&r);
   corio__inspect_close(r.in);
   return rc < 0 ? rc : r.error;
+}
+
+/* A report from a coroutine with a stack this small runs on a scratch
+ * coroutine with the default stack: libunwind's step alone takes several
+ * KiB, and a report's lines and names some more (docs/debugging.md). */
+#define REPORT_STACK_NEED ((size_t)64 * 1024)
+
+struct report_call {
+  corio_loop *loop;
+  unsigned parts;
+  corio_debug_writer write;
+  void *arg;
+  const void *caller_pc;
+  int rc;
+};
+
+static void *report_on_scratch(void *arg) {
+  struct report_call *c = arg;
+
+  c->rc = report_now(c->loop, c->parts, c->write, c->arg, c->caller_pc);
+  return NULL;
+}
+
+static int report_at(corio_loop *loop, unsigned parts, corio_debug_writer write,
+                     void *arg, const void *caller_pc) {
+  corio_coro *self = corio_coro_current();
+  struct report_call call = {loop, parts, write, arg, caller_pc, 0};
+  corio_coro *scratch;
+  int rc;
+
+  if (!write)
+    return -EINVAL;
+  if (!self || corio_coro_stack_size(self) >= REPORT_STACK_NEED)
+    return report_now(loop, parts, write, arg, caller_pc);
+  rc = corio_coro_create(&scratch, report_on_scratch, &call,
+                         CORIO_CORO_STACK_DEFAULT);
+  if (rc < 0)
+    return rc;
+  rc = corio_coro_resume(scratch, NULL, NULL);
+  (void)corio_coro_destroy(scratch);
+  return rc == CORIO_CORO_RETURNED ? call.rc : rc < 0 ? rc : -EINVAL;
 }
 
 int corio_debug_report(corio_loop *loop, unsigned parts,

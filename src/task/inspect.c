@@ -3,6 +3,7 @@
  * the reports built on it). */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/alloc.h"
@@ -31,6 +32,15 @@ struct corio__inspector {
   cached_symbol *symbols; /* SYMBOL_SLOTS, made on first use */
   size_t symbols_used;
   int symbols_failed;
+  /* The loop's groups by owner (index_groups). */
+  struct owned_group {
+    corio_task *owner;
+    corio_taskgroup *group;
+    size_t order; /* in the loop's list, kept among one owner's groups */
+  } * groups;
+  size_t n_groups, groups_cap;
+  uint64_t groups_version;
+  int groups_indexed;
   /* The last info's storage. */
   corio_task **awaiting;
   size_t n_awaiting, awaiting_cap;
@@ -90,6 +100,7 @@ void corio__inspect_close(corio__inspector *in) {
   corio__free(in->tasks, in->cap * sizeof *in->tasks);
   corio__free(in->symbols, SYMBOL_SLOTS * sizeof *in->symbols);
   corio__free(in->awaiting, in->awaiting_cap * sizeof *in->awaiting);
+  corio__free(in->groups, in->groups_cap * sizeof *in->groups);
   corio__free(in, sizeof *in);
 }
 
@@ -139,31 +150,12 @@ static const corio__symbol *lookup_symbol(corio__inspector *in, uintptr_t pc,
   return scratch;
 }
 
-static const char *last_part(const char *path) {
-  const char *slash = strrchr(path, '/');
-
-  return slash ? slash + 1 : path;
-}
-
-static void format_symbol(const corio__symbol *sym, uintptr_t pc, char *buf,
-                          size_t len) {
-  int n;
-
-  if (len == 0)
-    return;
-  if (sym->name[0])
-    n = snprintf(buf, len, "%s+0x%lx", sym->name, (unsigned long)sym->offset);
-  else
-    n = snprintf(buf, len, "0x%lx", (unsigned long)pc);
-  if (sym->object && n >= 0 && (size_t)n < len)
-    snprintf(buf + n, len - (size_t)n, " (%s)", last_part(sym->object));
-}
-
 char *corio__inspect_symbol(corio__inspector *in, uintptr_t pc,
                             int return_address, char *buf, size_t len) {
   corio__symbol scratch;
 
-  format_symbol(lookup_symbol(in, pc, return_address, &scratch), pc, buf, len);
+  corio__symbol_describe(lookup_symbol(in, pc, return_address, &scratch), pc,
+                         buf, len);
   return buf;
 }
 
@@ -174,7 +166,7 @@ char *corio__inspect_symbol(corio__inspector *in, uintptr_t pc,
 static void format_tail_call(const corio__symbol *body, char *buf, size_t len) {
   if (body->name[0])
     snprintf(buf, len, "%s (%s%sa tail call)", body->name,
-             body->object ? last_part(body->object) : "",
+             body->object ? corio__symbol_file(body->object) : "",
              body->object ? ", " : "");
   else
     snprintf(buf, len, "its body (a tail call)");
@@ -226,7 +218,7 @@ void corio__task_where(corio_task *t, char *buf, size_t len) {
   }
   i = first_outside_corio(raw, named, (size_t)n, (uintptr_t)t->wait);
   if (i < (size_t)n) {
-    format_symbol(&syms[i], raw[i].pc, buf, len);
+    corio__symbol_describe(&syms[i], raw[i].pc, buf, len);
   } else {
     (void)corio__symbolize((uintptr_t)t->fn, 0, &syms[0]);
     format_tail_call(&syms[0], buf, len);
@@ -291,7 +283,7 @@ static void fill_frames(corio__inspector *in, corio_task *t,
   info->n_frames = n;
   i = first_outside_corio(in->raw, syms, n, (uintptr_t)t->wait);
   if (i < n) {
-    format_symbol(syms[i], in->raw[i].pc, in->where, sizeof in->where);
+    corio__symbol_describe(syms[i], in->raw[i].pc, in->where, sizeof in->where);
     info->where = in->where;
   } else if (t->wait) {
     /* The body's own frame is gone: it called corio as a tail call. */
@@ -302,21 +294,60 @@ static void fill_frames(corio__inspector *in, corio_task *t,
 
 /* ---- the tasks it waits for ---------------------------------------------- */
 
+/* The loop's groups by owner, made once per snapshot (again only if a
+ * group opened or was freed meanwhile, while a visitor suspended): finding
+ * a task's groups is a binary search, not a walk over every group. */
+static int by_owner(const void *a, const void *b) {
+  const struct owned_group *x = a, *y = b;
+
+  if (x->owner != y->owner)
+    return (uintptr_t)x->owner < (uintptr_t)y->owner ? -1 : 1;
+  return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int index_groups(corio__inspector *in) {
+  size_t n = 0;
+
+  if (in->groups_indexed && in->groups_version == in->ls->groups_changed)
+    return 0;
+  in->n_groups = 0;
+  for (corio_taskgroup *g = in->ls->groups; g; g = corio__taskgroup_next(g))
+    n++;
+  if (n > in->groups_cap &&
+      corio__grow_array((void **)&in->groups, &in->groups_cap,
+                        sizeof *in->groups, n, 8) < 0)
+    return -ENOMEM;
+  for (corio_taskgroup *g = in->ls->groups; g; g = corio__taskgroup_next(g)) {
+    in->groups[in->n_groups] = (struct owned_group){
+        .owner = corio__taskgroup_owner(g), .group = g, .order = in->n_groups};
+    in->n_groups++;
+  }
+  qsort(in->groups, in->n_groups, sizeof *in->groups, by_owner);
+  in->groups_indexed = 1;
+  in->groups_version = in->ls->groups_changed;
+  return 0;
+}
+
 struct edge_walk {
   corio__inspector *in;
+  uint64_t epoch;
   int depth;
 };
 
-static void add_awaited(corio__inspector *in, corio_task *t) {
-  for (size_t i = 0; i < in->n_awaiting; i++)
-    if (in->awaiting[i] == t)
-      return;
+/* Each task once (a task that two of a gather's arguments name, a group's
+ * child that it also awaits): marked with this walk's epoch, not searched. */
+static void add_awaited(struct edge_walk *e, corio_task *t) {
+  corio__inspector *in = e->in;
+
+  if (t->inspect_mark == e->epoch)
+    return;
   if (in->n_awaiting == in->awaiting_cap &&
       corio__grow_array((void **)&in->awaiting, &in->awaiting_cap,
                         sizeof *in->awaiting, in->n_awaiting + 1, 8) < 0) {
     in->awaiting_failed = 1;
     return;
   }
+  t->inspect_mark = e->epoch;
   in->awaiting[in->n_awaiting++] = t;
 }
 
@@ -328,7 +359,7 @@ static void visit_future(corio_future *f, void *arg) {
   if (f->state != FUTURE_PENDING)
     return;
   if (t) {
-    add_awaited(e->in, t);
+    add_awaited(e, t);
   } else if (f->ops->each_child && e->depth < 8) {
     e->depth++;
     f->ops->each_child(f, visit_future, e);
@@ -343,14 +374,44 @@ static void collect_awaited(corio__inspector *in, corio_task *t,
 
   in->n_awaiting = 0;
   in->awaiting_failed = 0;
+  if (!in->ls)
+    return;
+  /* No walk suspends or nests: one epoch per loop keeps marks apart. */
+  e.epoch = ++in->ls->inspect_epoch;
   if (state == CORIO_TASK_WAITING && w->kind && w->kind->each_awaited)
     w->kind->each_awaited(w->object, visit_future, &e);
   /* A group's children belong under their owner whatever it does now
    * (Python 3.14's pstree does the same). */
-  for (corio_taskgroup *g = in->ls ? in->ls->groups : NULL; g;
-       g = corio__taskgroup_next(g))
-    if (corio__taskgroup_owner(g) == t)
-      corio__taskgroup_each_child(g, visit_future, &e);
+  if (!in->ls->groups)
+    return;
+  if (index_groups(in) < 0) {
+    in->awaiting_failed = 1;
+    return;
+  }
+  {
+    size_t lo = 0, hi = in->n_groups;
+
+    while (lo < hi) {
+      size_t mid = lo + (hi - lo) / 2;
+
+      if ((uintptr_t)in->groups[mid].owner < (uintptr_t)t)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    for (; lo < in->n_groups && in->groups[lo].owner == t; lo++)
+      corio__taskgroup_each_child(in->groups[lo].group, visit_future, &e);
+  }
+}
+
+int corio__inspect_awaited(corio__inspector *in, size_t i,
+                           corio_task *const **awaiting, size_t *n) {
+  corio_task *t = in->tasks[i];
+
+  collect_awaited(in, t, state_of(t));
+  *awaiting = in->awaiting;
+  *n = in->n_awaiting;
+  return in->awaiting_failed ? -ENOMEM : 0;
 }
 
 static void describe_wait(corio__inspector *in, corio_task *t,

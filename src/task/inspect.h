@@ -31,6 +31,11 @@ void corio__inspect_set_flags(corio__inspector *in, unsigned flags);
  * pointers in info stay valid until the next call. */
 int corio__inspect_info(corio__inspector *in, size_t i, corio_task_info *info);
 
+/* Only the tasks that task i awaits (what info's awaiting says), valid
+ * until the next call: 0, or -ENOMEM with the part that could be made. */
+int corio__inspect_awaited(corio__inspector *in, size_t i,
+                           corio_task *const **awaiting, size_t *n);
+
 /* Names a code address, through the inspector's cache of names:
  * "name+0x1a (file)". */
 char *corio__inspect_symbol(corio__inspector *in, uintptr_t pc,

@@ -75,8 +75,11 @@ static void copy_message(const corio_future *fut, int rc, char *message,
     snprintf(message, message_size, "%s", text ? text : "");
 }
 
-int corio_runner_run_ex(corio_runner *runner, corio_task_fn fn, void *arg,
-                        void **result, char *message, size_t message_size) {
+/* site: where the user called the public entry point, the main task's
+ * creation site (not corio's own call). */
+static int runner_run_at(corio_runner *runner, corio_task_fn fn, void *arg,
+                         void **result, char *message, size_t message_size,
+                         const void *site) {
   corio_task *task;
   int rc;
 
@@ -86,8 +89,8 @@ int corio_runner_run_ex(corio_runner *runner, corio_task_fn fn, void *arg,
     return -EINVAL;
   if (corio_loop_running())
     return CORIO_ELOOPRUNNING;
-  rc = corio_spawn_ex(&task, fn, arg,
-                      &(corio_spawn_options){.loop = runner->loop});
+  rc = corio__spawn_at(&task, fn, arg,
+                       &(corio_spawn_options){.loop = runner->loop}, site);
   if (rc < 0)
     return rc;
   rc = corio_run_until_complete(runner->loop, &task->fut, result);
@@ -96,9 +99,16 @@ int corio_runner_run_ex(corio_runner *runner, corio_task_fn fn, void *arg,
   return rc;
 }
 
+int corio_runner_run_ex(corio_runner *runner, corio_task_fn fn, void *arg,
+                        void **result, char *message, size_t message_size) {
+  return runner_run_at(runner, fn, arg, result, message, message_size,
+                       __builtin_return_address(0));
+}
+
 int corio_runner_run(corio_runner *runner, corio_task_fn fn, void *arg,
                      void **result) {
-  return corio_runner_run_ex(runner, fn, arg, result, NULL, 0);
+  return runner_run_at(runner, fn, arg, result, NULL, 0,
+                       __builtin_return_address(0));
 }
 
 /* A task that ended with a real error while corio_run shut down is
@@ -163,8 +173,8 @@ int corio_runner_close(corio_runner *runner) {
   return rc;
 }
 
-int corio_run_ex(corio_task_fn main, void *arg, void **result, char *message,
-                 size_t message_size) {
+static int run_at(corio_task_fn main, void *arg, void **result, char *message,
+                  size_t message_size, const void *site) {
   corio_runner *runner;
   int rc, close_rc;
 
@@ -177,11 +187,17 @@ int corio_run_ex(corio_task_fn main, void *arg, void **result, char *message,
   rc = corio_runner_create(&runner);
   if (rc < 0)
     return rc;
-  rc = corio_runner_run_ex(runner, main, arg, result, message, message_size);
+  rc = runner_run_at(runner, main, arg, result, message, message_size, site);
   close_rc = corio_runner_close(runner);
   return rc == 0 ? close_rc : rc;
 }
 
+int corio_run_ex(corio_task_fn main, void *arg, void **result, char *message,
+                 size_t message_size) {
+  return run_at(main, arg, result, message, message_size,
+                __builtin_return_address(0));
+}
+
 int corio_run(corio_task_fn main, void *arg, void **result) {
-  return corio_run_ex(main, arg, result, NULL, 0);
+  return run_at(main, arg, result, NULL, 0, __builtin_return_address(0));
 }

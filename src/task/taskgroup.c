@@ -74,6 +74,7 @@ int corio_taskgroup_open(corio_taskgroup **out) {
   if (g->next)
     g->next->prev = g;
   g->ls->groups = g;
+  g->ls->groups_changed++;
   *out = g;
   return 0;
 }
@@ -265,6 +266,7 @@ int corio_taskgroup_free(corio_taskgroup *g) {
     g->ls->groups = g->next;
   if (g->next)
     g->next->prev = g->prev;
+  g->ls->groups_changed++;
   corio_task_unref(g->owner);
   corio__free(g, sizeof *g);
   return 0;

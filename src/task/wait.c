@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "core/str.h"
 #include "task/task_internal.h"
 
 int corio__wait_suspend(corio__wait *w) {
@@ -182,10 +183,20 @@ static int sleep_done(void *arg) {
 static void sleep_detach(corio__wait *w) { corio_handle_cancel(w->data); }
 
 /* The object is the timer. */
-static void describe_sleep(const void *object, char *buf, size_t len) {
-  int64_t left = corio_handle_when_ns(object) - corio_loop_time_ns(NULL);
+void corio__wait_append_time_left(const corio_handle *timer, char *buf,
+                                  size_t len, size_t *used) {
+  int64_t left = corio_handle_when_ns(timer) - corio_loop_time_ns(NULL);
 
-  snprintf(buf, len, "%.3f s left", left > 0 ? (double)left / 1e9 : 0.0);
+  corio__appendf(buf, len, used, "%.3f s left",
+                 left > 0 ? (double)left / 1e9 : 0.0);
+}
+
+static void describe_sleep(const void *object, char *buf, size_t len) {
+  size_t used = 0;
+
+  if (len > 0)
+    buf[0] = 0;
+  corio__wait_append_time_left(object, buf, len, &used);
 }
 
 static const corio__wait_kind sleep_kind = {.name = "sleep",

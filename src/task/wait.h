@@ -80,4 +80,9 @@ int corio__wait_suspend(corio__wait *w);
  * inside a task). */
 void corio__wait_wake(corio__wait *w, int value, int now);
 
+/* "0.250 s left" until timer fires, appended at buf + *used (see
+ * corio__appendf): the detail of every wait with a timeout. */
+void corio__wait_append_time_left(const corio_handle *timer, char *buf,
+                                  size_t len, size_t *used);
+
 #endif

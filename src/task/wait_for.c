@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "corio/combine.h"
 #include "task/task_internal.h"
 
@@ -41,15 +42,16 @@ struct bounded_wait {
 
 static void describe_bounded(const void *object, char *buf, size_t len) {
   const struct bounded_wait *b = object;
-  int64_t left = corio_handle_when_ns(b->timer) - corio_loop_time_ns(NULL);
-  int n =
-      snprintf(buf, len, "%.3f s left", left > 0 ? (double)left / 1e9 : 0.0);
+  size_t used = 0;
 
-  if (b->inner->ops->detail && n >= 0 && (size_t)n + 3 < len) {
-    snprintf(buf + n, len - (size_t)n, " for ");
-    n += 5;
-    if ((size_t)n < len)
-      b->inner->ops->detail(b->inner, buf + n, len - (size_t)n);
+  if (len == 0)
+    return;
+  buf[0] = 0;
+  corio__wait_append_time_left(b->timer, buf, len, &used);
+  if (b->inner->ops->detail) {
+    corio__appendf(buf, len, &used, " for ");
+    if (used + 1 < len)
+      b->inner->ops->detail(b->inner, buf + used, len - used);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/str.h"
 #include "corio/combine.h"
 #include "task/task_internal.h"
 
@@ -86,13 +87,16 @@ static const char *when_name(corio_wait_when when) {
 
 static void describe_wait(const void *object, char *buf, size_t len) {
   const struct wait_call *c = object;
-  int n = snprintf(buf, len, "%zu futures, %zu done, until %s", c->n,
-                   c->n - c->m.left, when_name(c->m.when));
+  size_t used = 0;
 
-  if (c->timer && n >= 0 && (size_t)n < len) {
-    int64_t left = corio_handle_when_ns(c->timer) - corio_loop_time_ns(NULL);
-    snprintf(buf + n, len - (size_t)n, ", %.3f s left",
-             left > 0 ? (double)left / 1e9 : 0.0);
+  if (len == 0)
+    return;
+  buf[0] = 0;
+  corio__appendf(buf, len, &used, "%zu futures, %zu done, until %s", c->n,
+                 c->n - c->m.left, when_name(c->m.when));
+  if (c->timer) {
+    corio__appendf(buf, len, &used, ", ");
+    corio__wait_append_time_left(c->timer, buf, len, &used);
   }
 }
 

@@ -42,6 +42,7 @@ struct corio_threadsafe_future {
   corio_loop *loop;
   corio_task_fn fn;
   void *arg;
+  const void *site; /* where the user called: the task's creation site */
   corio__remote_call start_call, cancel_call;
 
   /* The loop's side: loop thread only. */
@@ -152,7 +153,8 @@ static int start(void *arg) {
     return 0;
   }
   ls = corio__thread_loop_state(fut->loop);
-  rc = ls ? corio_spawn_ex(&task, fut->fn, fut->arg, &opts) : -ENOMEM;
+  rc = ls ? corio__spawn_at(&task, fut->fn, fut->arg, &opts, fut->site)
+          : -ENOMEM;
   if (rc == 0) {
     rc = corio_future_add_done_callback(corio_task_future(task), on_task_done,
                                         fut);
@@ -209,6 +211,7 @@ int corio_run_coroutine_threadsafe(corio_loop *loop, corio_task_fn fn,
   fut->loop = loop;
   fut->fn = fn;
   fut->arg = arg;
+  fut->site = __builtin_return_address(0);
   fut->loop_held = 1;
   corio__remote_call_init(&fut->start_call, start, start_dropped, fut);
   corio__remote_call_init(&fut->cancel_call, cancel_task, cancel_dropped, fut);
@@ -282,8 +285,8 @@ static struct timespec deadline_after(double timeout) {
   return ts;
 }
 
-int corio_threadsafe_future_result(corio_threadsafe_future *fut,
-                                   double timeout, void **result) {
+int corio_threadsafe_future_result(corio_threadsafe_future *fut, double timeout,
+                                   void **result) {
   struct timespec deadline;
   int rc = 0;
 
@@ -342,9 +345,9 @@ int corio_threadsafe_future_add_done_callback(corio_threadsafe_future *fut,
   if (fut->state == TSF_PENDING) {
     if (fut->callbacks_len == fut->callbacks_cap) {
       void *arr = fut->callbacks;
-      int rc = corio__grow_array(&arr, &fut->callbacks_cap,
-                                 sizeof *fut->callbacks,
-                                 fut->callbacks_len + 1, 4);
+      int rc =
+          corio__grow_array(&arr, &fut->callbacks_cap, sizeof *fut->callbacks,
+                            fut->callbacks_len + 1, 4);
       if (rc < 0) {
         pthread_mutex_unlock(&fut->lock);
         return rc;
@@ -408,8 +411,7 @@ static void post_wake(corio_threadsafe_future *fut, void *arg) {
     wait_unref(w); /* its loop closed: nobody waits */
 }
 
-int corio_threadsafe_future_await(corio_threadsafe_future *fut,
-                                  void **result) {
+int corio_threadsafe_future_await(corio_threadsafe_future *fut, void **result) {
   corio_loop *loop;
   thread_loop_state *ls;
   corio_future *signal;

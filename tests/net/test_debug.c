@@ -4,6 +4,7 @@
  * its Unix socket, by a corio client and by tools/corio-ps. */
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "corio/debug.h"
 #include "corio/sync.h"
@@ -258,9 +259,124 @@ static void test_net_waits_and_endpoint(void **state) {
                               "executor job: dump_test_blocking_job+0x0");
 }
 
+/* ---- the endpoint's own errors and big answers ----------------------------
+ */
+
+static char loop_errors[4096];
+
+static void capture_error(corio_loop *loop, const corio_loop_error *e,
+                          void *arg) {
+  size_t n = strlen(loop_errors);
+
+  (void)loop;
+  (void)arg;
+  snprintf(loop_errors + n, sizeof loop_errors - n, "%s\n",
+           e->message ? e->message : "?");
+}
+
+enum { MANY = 3000 };
+
+static char squatted_answer[1024];
+static char long_answer[256], broken_answer[16384];
+static char big_answer[4 << 20];
+static size_t big_lines;
+
+static int sleeps_long(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return corio_sleep(100);
+}
+
+static int bad_requests_and_big_report(void *arg, void **result) {
+  static char long_line[300];
+  corio_server *dbg;
+  corio_stream *s;
+  corio_task **t = calloc(MANY, sizeof *t);
+
+  (void)arg;
+  (void)result;
+  CHECK_TRUE(t != NULL);
+  if (!t)
+    return -ENOMEM;
+  corio_loop_set_exception_handler(corio_task_loop(corio_current_task()),
+                                   capture_error, NULL);
+  snprintf(socket_name, sizeof socket_name, "@corio-test-debug2-%ld",
+           (long)getpid());
+  CHECK_EQ(corio_debug_serve(socket_name, &dbg), 0);
+  /* A request line longer than any request (-ENOBUFS inside): the help. */
+  memset(long_line, 'x', sizeof long_line - 2);
+  long_line[sizeof long_line - 2] = '\n';
+  CHECK_EQ(ask(long_line, long_answer, sizeof long_answer), 0);
+  /* A peer that breaks off half-way through its line and goes. */
+  CHECK_EQ(corio_open_unix_connection(socket_name, NULL, &s), 0);
+  CHECK_EQ(corio_stream_write_all(s, "tas", 3), 0);
+  corio_stream_abort(s);
+  corio_stream_unref(s);
+  /* A peer that connects and leaves without a word. */
+  CHECK_EQ(corio_open_unix_connection(socket_name, NULL, &s), 0);
+  corio_stream_abort(s);
+  corio_stream_unref(s);
+  CHECK_EQ(ask("tasks\n", broken_answer, sizeof broken_answer), 0);
+  /* A report of many tasks: written in parts, drained as it goes. */
+  for (int i = 0; i < MANY; i++)
+    CHECK_EQ(
+        corio_spawn_ex(&t[i], sleeps_long, NULL,
+                       &(corio_spawn_options){.name = "a-task-with-a-long-name",
+                                              .stack_size = 16 * 1024}),
+        0);
+  CHECK_EQ(yield_n(2), 0);
+  CHECK_EQ(ask("tasks\n", big_answer, sizeof big_answer), 0);
+  for (const char *p = big_answer; (p = strstr(p, "\na-task-with-a-long-"));
+       p++)
+    big_lines++;
+  for (int i = 0; i < MANY; i++)
+    (void)corio_task_cancel(t[i], NULL);
+  for (int i = 0; i < MANY; i++) {
+    (void)corio_await(t[i], NULL);
+    corio_task_unref(t[i]);
+  }
+  free(t);
+  /* Squatting another process's name (the parent's, which serves none):
+   * corio-ps asked for that pid finds this process and refuses. */
+  {
+    corio_server *squat;
+    char name[64], args[64];
+
+    snprintf(name, sizeof name, "@corio-%ld", (long)getppid());
+    CHECK_EQ(corio_debug_serve(name, &squat), 0);
+    snprintf(args, sizeof args, "%ld 2>&1", (long)getppid());
+    CHECK_EQ(corio_ps(args, squatted_answer, sizeof squatted_answer), -EIO);
+    corio_server_close(squat);
+    (void)corio_server_wait_closed(squat);
+    corio_server_unref(squat);
+  }
+  CHECK_EQ(yield_n(4), 0);
+  corio_server_close(dbg);
+  (void)corio_server_wait_closed(dbg);
+  corio_server_unref(dbg);
+  return 0;
+}
+
+static void test_endpoint_bad_requests_and_big_report(void **state) {
+  (void)state;
+  assert_int_equal(corio_run(bad_requests_and_big_report, NULL, NULL), 0);
+  assert_checks_passed();
+  assert_contains(long_answer, "unknown request");
+  assert_contains(squatted_answer, "corio-ps: refusing to read @corio-");
+  assert_true(strstr(squatted_answer, "TASK") == NULL);
+  /* Every handler ended quietly: no error reached the loop. */
+  assert_string_equal(loop_errors, "");
+  assert_true(strlen(big_answer) > 256 * 1024);
+  /* A line of the table for each task, and the handler's own. */
+  assert_int_equal(big_lines, MANY);
+  assert_contains(big_answer, "\ncorio-debug          running");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_net_waits_and_endpoint, reset_checks),
+      cmocka_unit_test_setup(test_endpoint_bad_requests_and_big_report,
+                             reset_checks),
   };
 
   return cmocka_run_group_tests(tests, NULL, NULL);

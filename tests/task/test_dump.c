@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "corio/combine.h"
@@ -54,6 +55,7 @@ corio_future *dump_test_gather_starter(void);
 corio_task *dump_test_forgetter(corio_task_fn fn);
 int dump_test_slowpoke(void *arg, void **result);
 int dump_test_slow_callback(void *arg);
+int dump_test_runs_main(void);
 
 /* ---- what the visitor says, kept by task name ---------------------------- */
 
@@ -673,7 +675,10 @@ static void test_creation_sites(void **state) {
   assert_int_equal(run_main(spawn_from_known_places, NULL), 0);
   assert_checks_passed();
   assert_int_equal(seen.n, 3);
-  assert_starts_with(seen.tasks[0].created, "corio_run"); /* the main task */
+  /* The main task: spawned where the test called corio_run (run_main,
+   * or the test where that is inlined), not inside corio. */
+  assert_true(seen.tasks[0].created[0] != 0);
+  assert_true(strncmp(seen.tasks[0].created, "corio_", 6) != 0);
   assert_starts_with(seen.tasks[1].created, "dump_test_spawner+");
   assert_starts_with(seen.tasks[2].created, "dump_test_gather_starter+");
 }
@@ -948,6 +953,207 @@ static void test_errors(void **state) {
   corio_loop_unref(loop);
 }
 
+/* ---- the main task's creation site ----------------------------------------
+ */
+
+static char main_site[200];
+
+static int notes_own_site(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  seen.n = 0;
+  CHECK_EQ(corio_visit_tasks(NULL, 0, record, NULL), 0);
+  copy(main_site, sizeof main_site, seen.n ? seen.tasks[0].created : "");
+  return 0;
+}
+
+/* corio_run's task was spawned by its caller, not inside corio (nor by
+ * corio_runner_run_ex). */
+OWN_FRAME int dump_test_runs_main(void) {
+  int rc = corio_run(notes_own_site, NULL, NULL);
+
+  return rc + dump_test_sink;
+}
+
+static void test_main_task_site(void **state) {
+  (void)state;
+  assert_int_equal(dump_test_runs_main(), 0);
+  assert_checks_passed();
+  assert_starts_with(main_site, "dump_test_runs_main+0x");
+}
+
+static int discard(const char *text, size_t len, void *arg);
+
+/* ---- big reports ----------------------------------------------------------
+ */
+
+/* A report costs a pass over the tasks, not one per pair of them: each
+ * waiter's "N waiting" is a count the queue keeps (not a walk over the
+ * queue), a task's edges are deduplicated with a mark (not searched), and a
+ * task's groups are found in an index made once (not by walking every
+ * group). Quadratic, the report below takes minutes under ASan; linear, a
+ * second or so. No timing is asserted: the test's time limit is the check. */
+enum { BIG_WAITERS = 20000, BIG_CHILDREN = 2000 };
+
+static corio_event big_event = CORIO_EVENT_INIT;
+
+static int waits_big_event(void *arg, void **result) {
+  (void)arg;
+  (void)result;
+  return corio_event_wait(&big_event);
+}
+
+/* Spawns the children, then waits for them in close: its edges come from
+ * the wait and from the group index, each child listed once. */
+static int owns_big_group(void *arg, void **result) {
+  corio_taskgroup *g;
+  int rc = corio_taskgroup_open(&g);
+
+  (void)arg;
+  (void)result;
+  if (rc < 0)
+    return rc;
+  for (int i = 0; i < BIG_CHILDREN && rc == 0; i++)
+    rc = corio_taskgroup_spawn_ex(
+        g, NULL, waits_big_event, NULL,
+        &(corio_spawn_options){.name = "child",
+                               .stack_size = CORIO_CORO_STACK_MIN});
+  rc = corio_taskgroup_close(g, rc);
+  corio_taskgroup_free(g);
+  return rc;
+}
+
+struct line_counts {
+  char partial[1024];
+  size_t partial_len;
+  size_t on_event, children_in_tree, owner_lines, lines;
+};
+
+static int count_lines(const char *text, size_t len, void *arg) {
+  struct line_counts *c = arg;
+
+  /* emit writes whole lines. */
+  CHECK_TRUE(len > 0 && text[len - 1] == '\n');
+  if (len >= sizeof c->partial)
+    return 0;
+  memcpy(c->partial, text, len);
+  c->partial[len] = 0;
+  c->lines++;
+  c->on_event += strstr(c->partial, "event: not set, 21999 waiting") != NULL;
+  c->children_in_tree +=
+      strstr(c->partial, "\u2500\u2500 child (waits_big_event)") != NULL;
+  c->owner_lines +=
+      strstr(c->partial, "\u2500\u2500 big-owner (owns_big_group)") != NULL;
+  return 0;
+}
+
+static int big_report(void *arg, void **result) {
+  corio_task **t = malloc((BIG_WAITERS + 1) * sizeof *t);
+  struct line_counts counts = {0};
+
+  (void)arg;
+  (void)result;
+  CHECK_TRUE(t != NULL);
+  if (!t)
+    return -ENOMEM;
+  for (int i = 0; i < BIG_WAITERS; i++)
+    CHECK_EQ(corio_spawn_ex(
+                 &t[i], waits_big_event, NULL,
+                 &(corio_spawn_options){.stack_size = CORIO_CORO_STACK_MIN}),
+             0);
+  t[BIG_WAITERS] = spawn_named("big-owner", owns_big_group, NULL);
+  yield_n(4);
+  /* One leaves the middle of the queue: the count follows. */
+  CHECK_EQ(corio_task_cancel(t[BIG_WAITERS / 2], NULL), 1);
+  yield_n(2);
+  CHECK_EQ(corio_debug_report(NULL, CORIO_REPORT_TABLE, count_lines, &counts),
+           0);
+  /* 19,999 of the first lot and the 2,000 children. */
+  CHECK_EQ(counts.on_event, BIG_WAITERS - 1 + BIG_CHILDREN);
+  counts = (struct line_counts){0};
+  CHECK_EQ(corio_debug_report(NULL, CORIO_REPORT_TREE, count_lines, &counts),
+           0);
+  /* Under their owner, each once, though both its wait (close) and the
+   * group index lead to them. */
+  CHECK_EQ(counts.children_in_tree, BIG_CHILDREN);
+  CHECK_EQ(counts.owner_lines, 1);
+  corio_event_set(&big_event);
+  for (int i = 0; i <= BIG_WAITERS; i++) {
+    (void)corio_await(t[i], NULL);
+    corio_task_unref(t[i]);
+  }
+  corio_event_clear(&big_event);
+  free(t);
+  return 0;
+}
+
+static void test_big_report_is_linear(void **state) {
+  (void)state;
+  assert_int_equal(run_main(big_report, NULL), 0);
+  assert_checks_passed();
+}
+
+/* ---- a report from a small stack ------------------------------------------
+ */
+
+/* A chain of awaits as deep as the tree shows, reported from a task on
+ * the smallest stack: the tree is printed without recursion, and the
+ * report (libunwind's steps included) runs on a scratch stack. */
+enum { CHAIN = 50 };
+
+static char small_stack_text[1 << 16];
+
+static int small_stack_reports(void *arg, void **result) {
+  corio_task *chain[CHAIN];
+  FILE *out = tmpfile();
+  size_t got;
+
+  (void)arg;
+  (void)result;
+  CHECK_TRUE(out != NULL);
+  if (!out)
+    return -EIO;
+  chain[CHAIN - 1] = spawn_named("chain-end", sleeps, NULL);
+  for (int i = CHAIN - 2; i >= 0; i--)
+    chain[i] =
+        spawn_named(i == 0 ? "chain-start" : "link", awaits, chain[i + 1]);
+  yield_n(3);
+  CHECK_EQ(corio_dump_task_tree(NULL, out), 0);
+  CHECK_EQ(corio_dump_tasks(NULL, out), 0);
+  CHECK_EQ(corio_debug_report(NULL, CORIO_REPORT_ALL, discard, NULL), 0);
+  rewind(out);
+  got = fread(small_stack_text, 1, sizeof small_stack_text - 1, out);
+  small_stack_text[got] = 0;
+  fclose(out);
+  cancel_and_join(chain, CHAIN);
+  return 0;
+}
+
+static int spawns_small_stack_reporter(void *arg, void **result) {
+  corio_task *t;
+
+  (void)arg;
+  (void)result;
+  CHECK_EQ(corio_spawn_ex(
+               &t, small_stack_reports, NULL,
+               &(corio_spawn_options){.name = "small-stack",
+                                      .stack_size = CORIO_CORO_STACK_MIN}),
+           0);
+  CHECK_EQ(corio_await(t, NULL), 0);
+  corio_task_unref(t);
+  return 0;
+}
+
+static void test_report_from_small_stack(void **state) {
+  (void)state;
+  assert_int_equal(run_main(spawns_small_stack_reporter, NULL), 0);
+  assert_checks_passed();
+  assert_contains(small_stack_text, "chain-start (awaits) waiting on task");
+  assert_contains(small_stack_text, "... (deeper awaits cut)");
+  assert_contains(small_stack_text,
+                  "small-stack (small_stack_reports) running");
+}
+
 /* ---- out of memory ------------------------------------------------------- */
 
 static int discard(const char *text, size_t len, void *arg) {
@@ -1077,6 +1283,9 @@ int main(void) {
       cmocka_unit_test_setup(test_slow_callbacks_are_named, reset_checks),
       cmocka_unit_test_setup(test_report_on_signal, reset_checks),
       cmocka_unit_test_setup(test_errors, reset_checks),
+      cmocka_unit_test_setup(test_main_task_site, reset_checks),
+      cmocka_unit_test_setup(test_big_report_is_linear, reset_checks),
+      cmocka_unit_test_setup(test_report_from_small_stack, reset_checks),
       cmocka_unit_test(test_out_of_memory),
       cmocka_unit_test_setup(test_visit_leaves_nothing, reset_checks),
   };
