@@ -16,6 +16,12 @@
  * share their code: each address is named once per snapshot. */
 enum { SYMBOL_SLOTS = 1024 };
 
+/* An entry of a task's awaited list with its place (dedupe_awaiting). */
+struct awaited_slot {
+  corio_task *task;
+  size_t index;
+};
+
 typedef struct cached_symbol {
   uintptr_t pc;
   uint8_t used, return_address;
@@ -44,6 +50,8 @@ struct corio__inspector {
   /* The last info's storage. */
   corio_task **awaiting;
   size_t n_awaiting, awaiting_cap;
+  struct awaited_slot *sorted; /* dedupe_awaiting's scratch */
+  size_t sorted_cap;
   int awaiting_failed;
   corio__frame raw[CORIO_DEBUG_MAX_FRAMES];
   corio_frame_info frames[CORIO_DEBUG_MAX_FRAMES];
@@ -100,6 +108,7 @@ void corio__inspect_close(corio__inspector *in) {
   corio__free(in->tasks, in->cap * sizeof *in->tasks);
   corio__free(in->symbols, SYMBOL_SLOTS * sizeof *in->symbols);
   corio__free(in->awaiting, in->awaiting_cap * sizeof *in->awaiting);
+  corio__free(in->sorted, in->sorted_cap * sizeof *in->sorted);
   corio__free(in->groups, in->groups_cap * sizeof *in->groups);
   corio__free(in, sizeof *in);
 }
@@ -330,25 +339,54 @@ static int index_groups(corio__inspector *in) {
 
 struct edge_walk {
   corio__inspector *in;
-  uint64_t epoch;
   int depth;
 };
 
-/* Each task once (a task that two of a gather's arguments name, a group's
- * child that it also awaits): marked with this walk's epoch, not searched. */
 static void add_awaited(struct edge_walk *e, corio_task *t) {
   corio__inspector *in = e->in;
 
-  if (t->inspect_mark == e->epoch)
-    return;
   if (in->n_awaiting == in->awaiting_cap &&
       corio__grow_array((void **)&in->awaiting, &in->awaiting_cap,
                         sizeof *in->awaiting, in->n_awaiting + 1, 8) < 0) {
     in->awaiting_failed = 1;
     return;
   }
-  t->inspect_mark = e->epoch;
   in->awaiting[in->n_awaiting++] = t;
+}
+
+static int by_task_then_index(const void *a, const void *b) {
+  const struct awaited_slot *x = a, *y = b;
+
+  if (x->task != y->task)
+    return (uintptr_t)x->task < (uintptr_t)y->task ? -1 : 1;
+  return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Each task once (a task that two of a gather's arguments name, a group's
+ * child that it also awaits), in the order first seen: sorted copies find
+ * the repeats in n log n, with nothing kept in the tasks themselves. */
+static void dedupe_awaiting(corio__inspector *in) {
+  size_t n = in->n_awaiting, kept = 0;
+
+  if (n < 2)
+    return;
+  if (n > in->sorted_cap &&
+      corio__grow_array((void **)&in->sorted, &in->sorted_cap,
+                        sizeof *in->sorted, n, 8) < 0) {
+    in->awaiting_failed = 1; /* the list stays, repeats and all */
+    return;
+  }
+  for (size_t i = 0; i < n; i++)
+    in->sorted[i] = (struct awaited_slot){in->awaiting[i], i};
+  qsort(in->sorted, n, sizeof *in->sorted, by_task_then_index);
+  /* A repeat is marked by clearing its entry; the first stays. */
+  for (size_t i = 1; i < n; i++)
+    if (in->sorted[i].task == in->sorted[i - 1].task)
+      in->awaiting[in->sorted[i].index] = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (in->awaiting[i])
+      in->awaiting[kept++] = in->awaiting[i];
+  in->n_awaiting = kept;
 }
 
 /* A task is an edge; a gather or a shield leads to its own futures. */
@@ -367,6 +405,23 @@ static void visit_future(corio_future *f, void *arg) {
   }
 }
 
+/* The groups owned by t, from the snapshot's index (sorted by owner). */
+static void each_owned_group_child(corio__inspector *in, corio_task *t,
+                                   struct edge_walk *e) {
+  size_t lo = 0, hi = in->n_groups;
+
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+
+    if ((uintptr_t)in->groups[mid].owner < (uintptr_t)t)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  for (; lo < in->n_groups && in->groups[lo].owner == t; lo++)
+    corio__taskgroup_each_child(in->groups[lo].group, visit_future, e);
+}
+
 static void collect_awaited(corio__inspector *in, corio_task *t,
                             corio_task_state state) {
   struct edge_walk e = {.in = in};
@@ -376,32 +431,17 @@ static void collect_awaited(corio__inspector *in, corio_task *t,
   in->awaiting_failed = 0;
   if (!in->ls)
     return;
-  /* No walk suspends or nests: one epoch per loop keeps marks apart. */
-  e.epoch = ++in->ls->inspect_epoch;
   if (state == CORIO_TASK_WAITING && w->kind && w->kind->each_awaited)
     w->kind->each_awaited(w->object, visit_future, &e);
   /* A group's children belong under their owner whatever it does now
    * (Python 3.14's pstree does the same). */
-  if (!in->ls->groups)
-    return;
-  if (index_groups(in) < 0) {
-    in->awaiting_failed = 1;
-    return;
+  if (in->ls->groups) {
+    if (index_groups(in) < 0)
+      in->awaiting_failed = 1;
+    else
+      each_owned_group_child(in, t, &e);
   }
-  {
-    size_t lo = 0, hi = in->n_groups;
-
-    while (lo < hi) {
-      size_t mid = lo + (hi - lo) / 2;
-
-      if ((uintptr_t)in->groups[mid].owner < (uintptr_t)t)
-        lo = mid + 1;
-      else
-        hi = mid;
-    }
-    for (; lo < in->n_groups && in->groups[lo].owner == t; lo++)
-      corio__taskgroup_each_child(in->groups[lo].group, visit_future, &e);
-  }
+  dedupe_awaiting(in);
 }
 
 int corio__inspect_awaited(corio__inspector *in, size_t i,

@@ -72,7 +72,6 @@ typedef struct task_loop_state {
   /* Task groups not yet freed, so a dump finds their children. */
   struct corio_taskgroup *groups;
   uint64_t groups_changed; /* bumped when a group joins or leaves groups */
-  uint64_t inspect_epoch;  /* a dump's marks (corio_task.inspect_mark) */
   /* Debug mode: what the task whose step runs now resumed from. */
   const char *step_resumed_from;
 } task_loop_state;
@@ -132,9 +131,6 @@ struct corio_task {
   uint64_t id;
   /* Where it was spawned: the return address of the spawn call. */
   const void *created_at;
-  /* A dump's mark: listed already in the awaited tasks it is collecting
-   * (equal to the loop's inspect_epoch then). */
-  uint64_t inspect_mark;
   corio_context own_ctx;
 };
 

@@ -3,8 +3,11 @@
  * executor job), and the debug endpoint: corio_debug_serve answered over
  * its Unix socket, by a corio client and by tools/corio-ps. */
 #include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include "corio/debug.h"
 #include "corio/sync.h"
@@ -336,19 +339,30 @@ static int bad_requests_and_big_report(void *arg, void **result) {
     corio_task_unref(t[i]);
   }
   free(t);
-  /* Squatting another process's name (the parent's, which serves none):
-   * corio-ps asked for that pid finds this process and refuses. */
+  /* Squatting another process's name (a child of ours that serves none;
+   * its pid is ours alone, unlike the parent's, which the tests run in
+   * parallel share): corio-ps asked for that pid finds this process and
+   * refuses. */
   {
-    corio_server *squat;
+    char *const sleeper_argv[] = {"sleep", "60", NULL};
+    corio_server *squat = NULL;
     char name[64], args[64];
+    pid_t sleeper;
+    int status;
 
-    snprintf(name, sizeof name, "@corio-%ld", (long)getppid());
+    CHECK_EQ(posix_spawnp(&sleeper, "sleep", NULL, NULL, sleeper_argv, environ),
+             0);
+    snprintf(name, sizeof name, "@corio-%ld", (long)sleeper);
     CHECK_EQ(corio_debug_serve(name, &squat), 0);
-    snprintf(args, sizeof args, "%ld 2>&1", (long)getppid());
-    CHECK_EQ(corio_ps(args, squatted_answer, sizeof squatted_answer), -EIO);
-    corio_server_close(squat);
-    (void)corio_server_wait_closed(squat);
-    corio_server_unref(squat);
+    snprintf(args, sizeof args, "%ld 2>&1", (long)sleeper);
+    if (squat) {
+      CHECK_EQ(corio_ps(args, squatted_answer, sizeof squatted_answer), -EIO);
+      corio_server_close(squat);
+      (void)corio_server_wait_closed(squat);
+      corio_server_unref(squat);
+    }
+    (void)kill(sleeper, SIGKILL);
+    (void)waitpid(sleeper, &status, 0);
   }
   CHECK_EQ(yield_n(4), 0);
   corio_server_close(dbg);

@@ -989,7 +989,7 @@ static int discard(const char *text, size_t len, void *arg);
 
 /* A report costs a pass over the tasks, not one per pair of them: each
  * waiter's "N waiting" is a count the queue keeps (not a walk over the
- * queue), a task's edges are deduplicated with a mark (not searched), and a
+ * queue), a task's edges are deduplicated by sorting (not searched), and a
  * task's groups are found in an index made once (not by walking every
  * group). Quadratic, the report below takes minutes under ASan; linear, a
  * second or so. No timing is asserted: the test's time limit is the check. */
