@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 
+#include <stddef.h>
+
 #include "corio/loop.h"
 
 enum corio__loop_ext_slot {
@@ -50,6 +52,11 @@ void *corio__loop_ext_get(const corio_loop *loop,
 /* Registers data and ops for a slot that is empty (-EBUSY otherwise). */
 int corio__loop_ext_set(corio_loop *loop, enum corio__loop_ext_slot slot,
                         void *data, const corio__loop_ext_ops *ops);
+/* The slot's data, made zeroed (size bytes, freed by ops->free) and
+ * registered with ops on first use: 0, CORIO_ELOOPCLOSED, -ENOMEM. */
+int corio__loop_ext_get_or_make(corio_loop *loop,
+                                enum corio__loop_ext_slot slot, size_t size,
+                                const corio__loop_ext_ops *ops, void **out);
 /* Runs every registered shutdown hook; the first error is returned, every
  * hook runs. */
 int corio__loop_ext_shutdown(corio_loop *loop);

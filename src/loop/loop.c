@@ -219,6 +219,27 @@ int corio__loop_ext_set(corio_loop *loop, enum corio__loop_ext_slot slot,
   return 0;
 }
 
+int corio__loop_ext_get_or_make(corio_loop *loop,
+                                enum corio__loop_ext_slot slot, size_t size,
+                                const corio__loop_ext_ops *ops, void **out) {
+  void *data = loop->ext_data[slot];
+  int rc;
+
+  if (corio_loop_is_closed(loop))
+    return CORIO_ELOOPCLOSED;
+  if (!data) {
+    data = corio__calloc(size);
+    if (!data)
+      return -ENOMEM;
+    if ((rc = corio__loop_ext_set(loop, slot, data, ops)) < 0) {
+      corio__free(data, size);
+      return rc;
+    }
+  }
+  *out = data;
+  return 0;
+}
+
 int corio__loop_ext_shutdown(corio_loop *loop) {
   int first = 0;
 

@@ -33,23 +33,14 @@ static const corio__loop_ext_ops net_ext_ops = {
 };
 
 int corio__net_loop_get(corio_loop *loop, corio__net_loop **out) {
-  corio__net_loop *net = corio__loop_ext_get(loop, CORIO__LOOP_EXT_NET);
-  int rc;
+  void *data;
+  int rc = corio__loop_ext_get_or_make(
+      loop, CORIO__LOOP_EXT_NET, sizeof(corio__net_loop), &net_ext_ops, &data);
 
-  if (corio_loop_is_closed(loop))
-    return CORIO_ELOOPCLOSED;
-  if (!net) {
-    net = corio__calloc(sizeof *net);
-    if (!net)
-      return -ENOMEM;
-    net->loop = loop;
-    rc = corio__loop_ext_set(loop, CORIO__LOOP_EXT_NET, net, &net_ext_ops);
-    if (rc < 0) {
-      corio__free(net, sizeof *net);
-      return rc;
-    }
-  }
-  *out = net;
+  if (rc < 0)
+    return rc;
+  *out = data;
+  (*out)->loop = loop;
   return 0;
 }
 

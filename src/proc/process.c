@@ -68,23 +68,13 @@ static const corio__loop_ext_ops proc_ext_ops = {
 };
 
 static int proc_loop_get(corio_loop *loop, proc_loop **out) {
-  proc_loop *pl = corio__loop_ext_get(loop, CORIO__LOOP_EXT_PROC);
-  int rc;
+  void *data;
+  int rc = corio__loop_ext_get_or_make(loop, CORIO__LOOP_EXT_PROC,
+                                       sizeof(proc_loop), &proc_ext_ops, &data);
 
-  if (corio_loop_is_closed(loop))
-    return CORIO_ELOOPCLOSED;
-  if (!pl) {
-    pl = corio__calloc(sizeof *pl);
-    if (!pl)
-      return -ENOMEM;
-    rc = corio__loop_ext_set(loop, CORIO__LOOP_EXT_PROC, pl, &proc_ext_ops);
-    if (rc < 0) {
-      corio__free(pl, sizeof *pl);
-      return rc;
-    }
-  }
-  *out = pl;
-  return 0;
+  if (rc == 0)
+    *out = data;
+  return rc;
 }
 
 static void list_add(proc_loop *pl, corio_process *p) {
