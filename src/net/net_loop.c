@@ -33,7 +33,7 @@ static const corio__loop_ext_ops net_ext_ops = {
 };
 
 int corio__net_loop_get(corio_loop *loop, corio__net_loop **out) {
-  void *data;
+  void *data = NULL;
   int rc = corio__loop_ext_get_or_make(
       loop, CORIO__LOOP_EXT_NET, sizeof(corio__net_loop), &net_ext_ops, &data);
 

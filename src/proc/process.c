@@ -68,7 +68,7 @@ static const corio__loop_ext_ops proc_ext_ops = {
 };
 
 static int proc_loop_get(corio_loop *loop, proc_loop **out) {
-  void *data;
+  void *data = NULL;
   int rc = corio__loop_ext_get_or_make(loop, CORIO__LOOP_EXT_PROC,
                                        sizeof(proc_loop), &proc_ext_ops, &data);
 
@@ -292,7 +292,7 @@ static void kill_and_reap(pid_t pid) {
 }
 
 static int start_watching(corio_process *p) {
-  proc_loop *pl;
+  proc_loop *pl = NULL;
   int rc;
 
   if ((rc = proc_loop_get(p->loop, &pl)) < 0)

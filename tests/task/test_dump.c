@@ -43,6 +43,7 @@ volatile int dump_test_sink;
 corio_task *spawn_named(const char *name, corio_task_fn fn, void *arg);
 int sleeps(void *arg, void **result);
 int awaits(void *arg, void **result);
+int small_stack_reports(void *arg, void **result);
 int gathers_two(void *arg, void **result);
 int owns_group_and_sleeps(void *arg, void **result);
 int in_cycle(void *arg, void **result);
@@ -1040,10 +1041,8 @@ static int count_lines(const char *text, size_t len, void *arg) {
   c->partial[len] = 0;
   c->lines++;
   c->on_event += strstr(c->partial, "event: not set, 21999 waiting") != NULL;
-  c->children_in_tree +=
-      strstr(c->partial, "\u2500\u2500 child (waits_big_event)") != NULL;
-  c->owner_lines +=
-      strstr(c->partial, "\u2500\u2500 big-owner (owns_big_group)") != NULL;
+  c->children_in_tree += strstr(c->partial, "\u2500\u2500 child (") != NULL;
+  c->owner_lines += strstr(c->partial, "\u2500\u2500 big-owner (") != NULL;
   return 0;
 }
 
@@ -1103,7 +1102,7 @@ enum { CHAIN = 50 };
 
 static char small_stack_text[1 << 16];
 
-static int small_stack_reports(void *arg, void **result) {
+int small_stack_reports(void *arg, void **result) {
   corio_task *chain[CHAIN];
   FILE *out = tmpfile();
   size_t got;
