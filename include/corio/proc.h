@@ -77,6 +77,7 @@ typedef struct corio_proc_options {
  * - -EINVAL: NULL argv or out, an empty argv, a bad stdio mode, an fd < 0
  *   with CORIO_PROC_FD, STDOUT for other than stderr, a pass_fds entry
  *   below 3;
+ * - -EBADF: a CORIO_PROC_FD fd or a pass_fds entry that is not open;
  * - -ENOENT, -EACCES, -ENOEXEC...: the program could not be run (message:
  *   the path and the reason), -ENOTDIR/-ENOENT for a bad cwd;
  * - -EMFILE, -ENOMEM, -EAGAIN, CORIO_ENOLOOP.
@@ -133,14 +134,15 @@ CORIO_API void corio_proc_output_free(corio_proc_output *o);
  * discarded) are filled on success; *code as wait's. A child that closes
  * its stdin early (EPIPE) is not an error, as in asyncio. Errors: -EINVAL
  * (input for a child without a stdin pipe), -ECANCELED (what was read so
- * far is dropped; the child keeps running and stays owned), -ENOMEM,
- * the streams' errors. */
+ * far is dropped, stdin stays open; the child keeps running and stays
+ * owned), -ENOMEM, the streams' errors. */
 CORIO_API int corio_process_communicate(corio_process *p, const void *input,
                                         size_t len, corio_proc_output *out,
                                         corio_proc_output *err, int *code);
 
-/* Signals the child through its pidfd, so that a recycled pid is never
- * hit. After the child was reaped: -ESRCH (ProcessLookupError). */
+/* Signals the child through its pidfd (without pidfds: by pid, under the
+ * lock the watcher reaps with), so that a recycled pid is never hit.
+ * After the child was reaped: -ESRCH (ProcessLookupError). */
 CORIO_API int corio_process_send_signal(corio_process *p, int sig);
 CORIO_API int corio_process_terminate(corio_process *p); /* SIGTERM */
 CORIO_API int corio_process_kill(corio_process *p);      /* SIGKILL */

@@ -2,10 +2,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/fault.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
 
 #if CORIO_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
@@ -82,6 +87,28 @@ int corio__sys_pid_reap(pid_t pid, int block, int *status) {
   while (waitid(P_PID, (id_t)pid, &info, WEXITED | (block ? 0 : WNOHANG)) < 0)
     if (errno != EINTR)
       return -errno;
+  if (info.si_pid == 0)
+    return 0;
+  *status = returncode(&info);
+  return 1;
+}
+
+int corio__sys_pidfd_reap(int pidfd, pid_t pid, int block, int *status) {
+  static atomic_int no_p_pidfd; /* the kernel refused P_PIDFD once */
+  siginfo_t info;
+
+  if (atomic_load_explicit(&no_p_pidfd, memory_order_relaxed))
+    return corio__sys_pid_reap(pid, block, status);
+  info.si_pid = 0;
+  while (waitid(P_PIDFD, (id_t)pidfd, &info, WEXITED | (block ? 0 : WNOHANG)) <
+         0) {
+    if (errno == EINVAL) {
+      atomic_store_explicit(&no_p_pidfd, 1, memory_order_relaxed);
+      return corio__sys_pid_reap(pid, block, status);
+    }
+    if (errno != EINTR)
+      return -errno;
+  }
   if (info.si_pid == 0)
     return 0;
   *status = returncode(&info);

@@ -23,10 +23,13 @@ int corio__sys_pidfd_open(pid_t pid);
 int corio__sys_pidfd_send_signal(int pidfd, int sig);
 /* waitid(P_PID, pid, WEXITED | (block ? 0 : WNOHANG)): 1 with *status
  * set (asyncio's returncode: the exit status or minus the signal) once the
- * child was reaped, 0 while it runs (only without block). By pid, not by
- * pidfd: P_PIDFD came one kernel after pidfd_open (5.4), and the pid of a
- * child not reaped yet is still ours. -ECHILD: somebody else reaped it. */
+ * child was reaped, 0 while it runs (only without block). -ECHILD:
+ * somebody else reaped it. */
 int corio__sys_pid_reap(pid_t pid, int block, int *status);
+/* The same through the pidfd (waitid P_PIDFD), so that a pid that another
+ * waitpid(-1) reaped and the kernel gave to a new child is never taken
+ * for ours; by pid on kernels without P_PIDFD (5.3: EINVAL). */
+int corio__sys_pidfd_reap(int pidfd, pid_t pid, int block, int *status);
 /* waitid(P_PID, pid, WEXITED | WNOWAIT): blocks until the child exits
  * without reaping it, so its pid stays reserved. */
 int corio__sys_pid_wait_exit(pid_t pid);

@@ -65,7 +65,10 @@ static int feed_stdin(void *arg, void **result) {
    * no error, as in asyncio. */
   if (rc == -EPIPE || rc == -ECONNRESET)
     rc = 0;
-  (void)corio_stream_close(job->stream);
+  /* Cancelled: stdin stays open, so that the rest can still be sent (as
+   * asyncio, which closes it only once everything was written). */
+  if (rc != -ECANCELED)
+    (void)corio_stream_close(job->stream);
   return rc;
 }
 

@@ -48,12 +48,19 @@ static void close_children(corio_loop *loop, void *data) {
     corio_process *p = pl->children;
     int code = -SIGKILL;
 
-    report_running(p);
     if (p->pidfd >= 0) {
-      (void)corio__sys_pidfd_send_signal(p->pidfd, SIGKILL);
-      if (corio__sys_pid_reap(p->pid, 1, &code) < 0)
+      /* It may have exited with its callback not run yet. */
+      int rc = corio__sys_pidfd_reap(p->pidfd, p->pid, 0, &code);
+
+      if (rc == 0) {
+        report_running(p);
+        (void)corio__sys_pidfd_send_signal(p->pidfd, SIGKILL);
+        rc = corio__sys_pidfd_reap(p->pidfd, p->pid, 1, &code);
+      }
+      if (rc < 0)
         code = -SIGKILL;
     } else if (p->thread_watch) {
+      report_running(p);
       code = corio__proc_thread_watch_abandon(p);
     }
     corio__proc_exited(p, code);
@@ -120,7 +127,8 @@ corio_process *corio_process_ref(corio_process *p) {
 }
 
 void corio_process_unref(corio_process *p) {
-  if (!p || --p->refs > 0)
+  /* An unref too many must not free it twice. */
+  if (!p || p->refs <= 0 || --p->refs > 0)
     return;
   close_pipes(p);
   if (!p->watched)
@@ -148,7 +156,7 @@ void corio__proc_exited(corio_process *p, int code) {
 
 static int on_pidfd_readable(void *arg) {
   corio_process *p = arg;
-  int code = 255, rc = corio__sys_pid_reap(p->pid, 0, &code);
+  int code = 255, rc = corio__sys_pidfd_reap(p->pidfd, p->pid, 0, &code);
 
   if (rc == 0)
     return 0;
@@ -185,6 +193,10 @@ static int check_options(const corio_proc_options *o) {
   for (size_t i = 0; i < o->npass_fds; i++)
     if (o->pass_fds[i] < 3)
       return -EINVAL;
+  /* A closed one could be taken by a pipe made for this very spawn. */
+  for (size_t i = 0; i < o->npass_fds; i++)
+    if (fcntl(o->pass_fds[i], F_GETFD) < 0)
+      return -EBADF;
   return 0;
 }
 
@@ -245,6 +257,18 @@ static int setup_stdio(corio_process *p, const corio_proc_options *o, int i,
     if ((rc = corio__sys_child_pipe(fds, parent_end)) < 0)
       return rc;
     st->child_fds[i] = fds[!parent_end];
+    /* With the parent's stdio closed the pipe may land on 0..2, where the
+     * child's dup2 into its own number would keep close-on-exec. */
+    if (st->child_fds[i] < 3) {
+      int high = corio__sys_dup_high(st->child_fds[i]);
+
+      corio__sys_close(st->child_fds[i]);
+      st->child_fds[i] = high;
+      if (high < 0) {
+        corio__sys_close(fds[parent_end]);
+        return high;
+      }
+    }
     /* The stream owns the parent's end from here, also on failure. */
     return corio_stream_open_fd(p->loop, fds[parent_end], &so, &p->pipes[i]);
   }

@@ -55,42 +55,67 @@ static const char *child_path(char *const *envp) {
   return "/bin:/usr/bin"; /* confstr(_CS_PATH) */
 }
 
+/* dir + "/" + file, with an empty dir standing for "." and a relative
+ * one taken from cwd (where the child will be when it execs). */
+static char *join_candidate(const char *cwd, const char *dir, size_t dir_len,
+                            const char *file, size_t *size) {
+  size_t cwd_len = dir_len && dir[0] == '/' ? 0 : (cwd ? strlen(cwd) : 0);
+  char *c;
+
+  *size = cwd_len + 1 + (dir_len ? dir_len : 1) + 1 + strlen(file) + 1;
+  c = corio__alloc(*size);
+  if (!c)
+    return NULL;
+  c[0] = 0;
+  if (cwd_len) {
+    strcpy(c, cwd);
+    strcat(c, "/");
+  }
+  if (dir_len)
+    strncat(c, dir, dir_len);
+  else
+    strcat(c, ".");
+  strcat(c, "/");
+  strcat(c, file);
+  return c;
+}
+
 /* The PATH search, done in the parent where allocating is allowed and
- * with the child's PATH: *out is the path to exec (NULL: file itself).
- * -ENOENT when no entry has it, -EACCES when one has it not executable. */
-static int find_program(const char *file, char *const *envp, char **out) {
+ * with the child's PATH, as execvp does it: each entry in turn (an empty
+ * one is the current directory), the first executable regular file wins;
+ * if none, -EACCES when some entry had the name but could not be run,
+ * else -ENOENT. *out is the path to exec (NULL: file itself). */
+static int find_program(const char *file, char *const *envp, const char *cwd,
+                        char **out) {
   const char *path = child_path(envp);
   int rc = -ENOENT;
 
   *out = NULL;
   if (strchr(file, '/'))
     return 0;
-  while (*path) {
+  for (;;) {
     const char *end = strchr(path, ':');
-    size_t dir_len = end ? (size_t)(end - path) : strlen(path);
-    size_t len = (dir_len ? dir_len : 1) + 1 + strlen(file) + 1;
-    char *candidate = corio__alloc(len);
+    size_t dir_len = end ? (size_t)(end - path) : strlen(path), size;
+    char *candidate = join_candidate(cwd, path, dir_len, file, &size);
     struct stat st;
 
     if (!candidate)
       return -ENOMEM;
-    if (dir_len)
-      memcpy(candidate, path, dir_len);
-    else
-      candidate[0] = '.';
-    strcpy(candidate + (dir_len ? dir_len : 1), "/");
-    strcat(candidate, file);
-    if (stat(candidate, &st) == 0 && S_ISREG(st.st_mode)) {
-      if (access(candidate, X_OK) == 0) {
+    if (stat(candidate, &st) == 0) {
+      if (S_ISREG(st.st_mode) &&
+          faccessat(AT_FDCWD, candidate, X_OK, AT_EACCESS) == 0) {
         *out = candidate;
         return 0;
       }
       rc = -EACCES;
+    } else if (errno == EACCES) {
+      rc = -EACCES;
     }
-    corio__free(candidate, len);
-    path = end ? end + 1 : path + dir_len;
+    corio__free(candidate, size);
+    if (!end)
+      return rc;
+    path = end + 1;
   }
-  return rc;
 }
 
 /* ---- posix_spawn ---------------------------------------------------------
@@ -168,10 +193,12 @@ static int spawn_posix(const corio__spawn_plan *plan, pid_t *pid) {
  * only makes async-signal-safe calls on data prepared beforehand, and
  * reports a failure through a close-on-exec pipe: EOF means exec worked. */
 
-/* Closes every fd above 2 but the passed ones and `keep`. */
-static void close_range_from(int from, int to, int keep) {
+/* Closes fds from..to but `keep`; where close_range is missing, one by
+ * one below open_max (read by the parent: sysconf is not
+ * async-signal-safe). */
+static void close_range_from(int from, int to, int keep, long open_max) {
   if (keep >= from && keep <= to) {
-    close_range_from(from, keep - 1, -1);
+    close_range_from(from, keep - 1, -1, open_max);
     from = keep + 1;
   }
   if (from > to)
@@ -180,22 +207,25 @@ static void close_range_from(int from, int to, int keep) {
   if (syscall(SYS_close_range, (unsigned)from, (unsigned)to, 0) == 0)
     return;
 #endif
-  for (long fd = from, end = sysconf(_SC_OPEN_MAX); fd <= to && fd < end; fd++)
+  for (long fd = from; fd <= to && fd < open_max; fd++)
     (void)close((int)fd);
 }
 
-static void close_unpassed(const corio__spawn_plan *plan, int keep) {
+/* Closes every fd above 2 but the passed ones and `keep`. */
+static void close_unpassed(const corio__spawn_plan *plan, int keep,
+                           long open_max) {
   int max = max_pass_fd(plan);
 
   for (int fd = 3; fd < max; fd++)
     if (fd != keep && !is_passed(plan, fd))
       (void)close(fd);
-  close_range_from(max + 1, INT_MAX, keep);
+  close_range_from(max + 1, INT_MAX, keep, open_max);
 }
 
 /* The child's side: never returns. */
-__attribute__((noreturn)) static void
-child_exec(const corio__spawn_plan *plan, const char *path, int report_fd) {
+__attribute__((noreturn)) static void child_exec(const corio__spawn_plan *plan,
+                                                 const char *path,
+                                                 int report_fd, long open_max) {
   sigset_t none;
   struct sigaction dfl;
   int err;
@@ -225,7 +255,7 @@ child_exec(const corio__spawn_plan *plan, const char *path, int report_fd) {
     if (plan->stdio[i] >= 0 && dup2(plan->stdio[i], i) < 0)
       goto fail;
   if (!(plan->flags & CORIO_PROC_KEEP_FDS))
-    close_unpassed(plan, report_fd);
+    close_unpassed(plan, report_fd, open_max);
   for (size_t i = 0; i < plan->npass_fds; i++)
     if (fcntl(plan->pass_fds[i], F_SETFD, 0) < 0)
       goto fail;
@@ -242,16 +272,19 @@ fail:
 
 /* Kept apart so that no local of the caller lives across vfork (which
  * returns twice on one stack). The child's pid, or a negative errno. */
-__attribute__((noinline)) static pid_t
-vfork_exec(const corio__spawn_plan *plan, const char *path, int report_fd) {
+__attribute__((noinline)) static pid_t vfork_exec(const corio__spawn_plan *plan,
+                                                  const char *path,
+                                                  int report_fd,
+                                                  long open_max) {
   pid_t child = vfork();
 
   if (child == 0)
-    child_exec(plan, path, report_fd);
+    child_exec(plan, path, report_fd, open_max);
   return child < 0 ? -errno : child;
 }
 
 static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
+  long open_max;
   sigset_t all, old;
   int report[2], rc, err = 0;
   ssize_t n;
@@ -275,9 +308,11 @@ static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
     corio__sys_close(report[1]);
     report[1] = fd;
   }
+  open_max = sysconf(_SC_OPEN_MAX);
   sigfillset(&all);
   (void)pthread_sigmask(SIG_SETMASK, &all, &old);
-  child = vfork_exec(plan, plan->file, report[1]);
+  child =
+      vfork_exec(plan, plan->file, report[1], open_max > 0 ? open_max : 1024);
   rc = child < 0 ? (int)child : 0;
   (void)pthread_sigmask(SIG_SETMASK, &old, NULL);
   corio__sys_close(report[1]);
@@ -321,7 +356,7 @@ int corio__spawn(const corio__spawn_plan *plan, pid_t *pid) {
 
   if (corio__fault_hit(CORIO__FAULT_SPAWN))
     return -EAGAIN;
-  if ((rc = find_program(plan->file, plan->envp, &found)) < 0)
+  if ((rc = find_program(plan->file, plan->envp, plan->cwd, &found)) < 0)
     return rc;
   if (found)
     resolved.file = found;

@@ -962,7 +962,7 @@ static int bad_input_body(void *arg, void **result) {
   pass_low[0] = 999;
   o.pass_fds = pass_low;
   o.npass_fds = 1;
-  CHECK_TRUE(corio_create_subprocess_exec(echo, &o, &p) < 0);
+  CHECK_EQ(corio_create_subprocess_exec(echo, &o, &p), -EBADF);
   CHECK_EQ(open_fds(), fds);
   CHECK_TRUE(no_children());
   return 0;
@@ -1081,6 +1081,102 @@ UMASK_VARIANT(test_stdio_fds_swapped)
 UMASK_VARIANT(test_signal_state)
 UMASK_VARIANT(test_cannot_run)
 
+/* ---- the PATH search and closed stdio, from the review ---------------------
+ * An empty PATH entry is the directory the child runs in (execvp's rule),
+ * also as the last entry, and a relative entry is taken from cwd, not from
+ * the parent's directory. */
+
+struct path_dirs {
+  char dir[64];
+  char prog[96];
+};
+
+static int path_body(void *arg, void **result) {
+  struct path_dirs *d = arg;
+  const char *argv[] = {"corio-path-probe", NULL};
+  const char *trailing[] = {"PATH=/nonexistent-corio:", NULL};
+  const char *relative[] = {"PATH=/nonexistent-corio:.", NULL};
+  const char *none[] = {"PATH=/nonexistent-corio", NULL};
+  corio_proc_options o = stdio3(INHERIT, PIPE, INHERIT);
+  char out[64];
+  size_t len;
+  int code = -1;
+
+  (void)result;
+  o.cwd = d->dir;
+  o.env = trailing;
+  CHECK_EQ(exec_output(argv, &o, out, sizeof out, &len, &code), 0);
+  CHECK_STR(out, "found\n");
+  o.env = relative;
+  CHECK_EQ(exec_output(argv, &o, out, sizeof out, &len, &code), 0);
+  CHECK_STR(out, "found\n");
+  o.env = none;
+  CHECK_EQ(exec_output(argv, &o, out, sizeof out, &len, &code), -ENOENT);
+  return 0;
+}
+
+static void test_path_entries(void **state) {
+  struct path_dirs d;
+  FILE *f;
+
+  (void)state;
+  snprintf(d.dir, sizeof d.dir, "/tmp/corio-proc-path-XXXXXX");
+  assert_non_null(mkdtemp(d.dir));
+  snprintf(d.prog, sizeof d.prog, "%s/corio-path-probe", d.dir);
+  f = fopen(d.prog, "w");
+  assert_non_null(f);
+  fputs("#!/bin/sh\necho found\n", f);
+  fclose(f);
+  assert_int_equal(chmod(d.prog, 0755), 0);
+  run_proc(path_body, &d);
+  unlink(d.prog);
+  rmdir(d.dir);
+}
+
+/* With the parent's stdin closed the pipe made for the child's stdin can
+ * get fd 0: the child must still have it (the umask path dup2s fd 0 onto
+ * itself, which would leave it close-on-exec). */
+static int closed_stdin_body(void *arg, void **result) {
+  const char *argv[] = {"cat", NULL};
+  corio_proc_options o = stdio3(PIPE, PIPE, INHERIT);
+  corio_proc_output out = {0};
+  corio_process *p;
+  int code = -1;
+
+  (void)arg, (void)result;
+  CHECK_EQ(spawn_exec(argv, &o, &p), 0);
+  if (!p)
+    return 0;
+  CHECK_EQ(communicate_guarded(p, "through fd 0\n", 13, &out, NULL, &code), 0);
+  CHECK_STR(out.data ? out.data : "", "through fd 0\n");
+  CHECK_EQ(code, 0);
+  corio_proc_output_free(&out);
+  corio_process_unref(p);
+  return 0;
+}
+
+static void run_with_stdin_closed(void) {
+  int saved = fcntl(0, F_DUPFD_CLOEXEC, 3);
+
+  assert_true(saved >= 0);
+  close(0);
+  run_proc(closed_stdin_body, NULL);
+  assert_int_equal(dup2(saved, 0), 0);
+  close(saved);
+}
+
+static void test_closed_stdin(void **state) {
+  (void)state;
+  run_with_stdin_closed();
+}
+
+static void test_closed_stdin_umask_path(void **state) {
+  (void)state;
+  with_umask = 1;
+  run_with_stdin_closed();
+  with_umask = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_argv_and_path, reset_checks),
@@ -1110,6 +1206,9 @@ int main(void) {
       cmocka_unit_test_setup(test_stdio_fds_swapped_umask_path, reset_checks),
       cmocka_unit_test_setup(test_signal_state_umask_path, reset_checks),
       cmocka_unit_test_setup(test_cannot_run_umask_path, reset_checks),
+      cmocka_unit_test_setup(test_path_entries, reset_checks),
+      cmocka_unit_test_setup(test_closed_stdin, reset_checks),
+      cmocka_unit_test_setup(test_closed_stdin_umask_path, reset_checks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
