@@ -12,7 +12,8 @@
 #                       STRESS_FILTER='-R ^example\.'
 #   STRESS_ASAN=1       0 skips the ASan + UBSan build
 #   STRESS_VALGRIND=0   1 adds the Valgrind memcheck build (slow), on the
-#                       coro, loop, task, sync, thread and net labels as test.sh
+#                       coro, loop, task, sync, thread, net and proc labels
+#                       as test.sh
 #   STRESS_BURNERS=N    busy loops to run (default: one per CPU)
 #   BUILD_DIR=build     where the builds go; JOBS=nproc, as for test.sh
 #
@@ -117,7 +118,7 @@ run_round() { # run_round <build> <round>: appends its failures to $failures
     *) env="" ;;
   esac
   case $b in
-    valgrind) label="-L coro|loop|task|sync|thread|net" ;;
+    valgrind) label="-L coro|loop|task|sync|thread|net|proc" ;;
     *) label="" ;;
   esac
   status=0
