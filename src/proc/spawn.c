@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -14,6 +15,7 @@
 
 #include "core/alloc.h"
 #include "core/fault.h"
+#include "core/str.h"
 #include "core/sys_fd.h"
 #include "core/sys_proc.h"
 #include "corio/proc.h"
@@ -55,39 +57,29 @@ static const char *child_path(char *const *envp) {
   return "/bin:/usr/bin"; /* confstr(_CS_PATH) */
 }
 
-/* dir + "/" + file, with an empty dir standing for "." and a relative
- * one taken from cwd (where the child will be when it execs). */
-static char *join_candidate(const char *cwd, const char *dir, size_t dir_len,
-                            const char *file, size_t *size) {
-  size_t cwd_len = dir_len && dir[0] == '/' ? 0 : (cwd ? strlen(cwd) : 0);
-  char *c;
+/* dir + "/" + file into buf (PATH_MAX), with an empty dir standing for
+ * "." and a relative one taken from cwd (where the child will be when it
+ * execs). 0, or -ENAMETOOLONG. */
+static int join_candidate(char *buf, const char *cwd, const char *dir,
+                          size_t dir_len, const char *file) {
+  int relative = !dir_len || dir[0] != '/';
+  int n = snprintf(buf, PATH_MAX, "%s%s%.*s/%s", relative && cwd ? cwd : "",
+                   relative && cwd ? "/" : "", dir_len ? (int)dir_len : 1,
+                   dir_len ? dir : ".", file);
 
-  *size = cwd_len + 1 + (dir_len ? dir_len : 1) + 1 + strlen(file) + 1;
-  c = corio__alloc(*size);
-  if (!c)
-    return NULL;
-  c[0] = 0;
-  if (cwd_len) {
-    strcpy(c, cwd);
-    strcat(c, "/");
-  }
-  if (dir_len)
-    strncat(c, dir, dir_len);
-  else
-    strcat(c, ".");
-  strcat(c, "/");
-  strcat(c, file);
-  return c;
+  return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
 }
 
 /* The PATH search, done in the parent where allocating is allowed and
  * with the child's PATH, as execvp does it: each entry in turn (an empty
  * one is the current directory), the first executable regular file wins;
  * if none, -EACCES when some entry had the name but could not be run,
- * else -ENOENT. *out is the path to exec (NULL: file itself). */
+ * else -ENOENT. *out is the path to exec, allocated (NULL: file itself).
+ * Candidates are built on the stack: one allocation per spawn at most. */
 static int find_program(const char *file, char *const *envp, const char *cwd,
                         char **out) {
   const char *path = child_path(envp);
+  char candidate[PATH_MAX];
   int rc = -ENOENT;
 
   *out = NULL;
@@ -95,23 +87,21 @@ static int find_program(const char *file, char *const *envp, const char *cwd,
     return 0;
   for (;;) {
     const char *end = strchr(path, ':');
-    size_t dir_len = end ? (size_t)(end - path) : strlen(path), size;
-    char *candidate = join_candidate(cwd, path, dir_len, file, &size);
+    size_t dir_len = end ? (size_t)(end - path) : strlen(path);
     struct stat st;
 
-    if (!candidate)
-      return -ENOMEM;
-    if (stat(candidate, &st) == 0) {
+    if (join_candidate(candidate, cwd, path, dir_len, file) < 0) {
+      /* too long to exec: as execvp, on to the next entry */
+    } else if (stat(candidate, &st) == 0) {
       if (S_ISREG(st.st_mode) &&
           faccessat(AT_FDCWD, candidate, X_OK, AT_EACCESS) == 0) {
-        *out = candidate;
-        return 0;
+        *out = corio__strdup(candidate);
+        return *out ? 0 : -ENOMEM;
       }
       rc = -EACCES;
     } else if (errno == EACCES) {
       rc = -EACCES;
     }
-    corio__free(candidate, size);
     if (!end)
       return rc;
     path = end + 1;
@@ -361,7 +351,6 @@ int corio__spawn(const corio__spawn_plan *plan, pid_t *pid) {
   if (found)
     resolved.file = found;
   rc = spawn_resolved(&resolved, pid);
-  if (found)
-    corio__free(found, strlen(found) + 1);
+  corio__strfree(found);
   return rc;
 }

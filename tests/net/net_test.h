@@ -71,8 +71,9 @@ static inline int wait_buffered(corio_stream *s, size_t n) {
   }
 }
 
-static inline int open_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
+/* Entries of a /proc directory (fds, threads), or -1. */
+static inline int count_entries(const char *path) {
+  DIR *d = opendir(path);
   struct dirent *e;
   int n = 0;
 
@@ -82,7 +83,11 @@ static inline int open_fds(void) {
     if (e->d_name[0] != '.')
       n++;
   closedir(d);
-  return n - 1; /* the directory's own */
+  return n;
+}
+
+static inline int open_fds(void) {
+  return count_entries("/proc/self/fd") - 1; /* the directory's own */
 }
 
 #endif

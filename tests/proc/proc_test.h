@@ -426,52 +426,22 @@ static inline int readline_guarded(corio_stream *s, char *buf, size_t cap) {
   return rc;
 }
 
-/* Runs the whole-program command `cmd` with stdout piped and everything
- * else inherited; its output in out (NUL-terminated), its returncode in
- * *code. */
-static inline int shell_output(const char *cmd, const corio_proc_options *base,
-                               char *out, size_t cap, int *code) {
-  corio_proc_options o;
-  corio_proc_output po = {0};
-  corio_process *p;
-  int rc;
+/* Options with stdout piped (base, else everything else inherited). */
+static inline corio_proc_options stdout_piped(const corio_proc_options *base) {
+  corio_proc_options o = base ? *base : stdio3(INHERIT, PIPE, INHERIT);
 
-  if (base)
-    o = *base;
-  else
-    o = stdio3(INHERIT, PIPE, INHERIT);
   o.stdio[1].mode = PIPE;
-  out[0] = 0;
-  if ((rc = spawn_sh(cmd, &o, &p)) < 0)
-    return rc;
-  rc = communicate_guarded(p, NULL, 0, &po, NULL, code);
-  if (rc == 0)
-    snprintf(out, cap, "%s", po.data ? po.data : "");
-  corio_proc_output_free(&po);
-  corio_process_unref(p);
-  return rc;
+  return o;
 }
 
-/* The same for an argv. */
-static inline int exec_output(const char *const *argv,
-                              const corio_proc_options *base, char *out,
-                              size_t cap, size_t *len, int *code) {
-  corio_proc_options o;
+/* Everything p writes to stdout into out (NUL-terminated; its length in
+ * *len, may be NULL; -ENOBUFS if it does not fit), its returncode in
+ * *code; p is dropped. */
+static inline int collect_output(corio_process *p, char *out, size_t cap,
+                                 size_t *len, int *code) {
   corio_proc_output po = {0};
-  corio_process *p;
-  int rc;
+  int rc = communicate_guarded(p, NULL, 0, &po, NULL, code);
 
-  if (base)
-    o = *base;
-  else
-    o = stdio3(INHERIT, PIPE, INHERIT);
-  o.stdio[1].mode = PIPE;
-  out[0] = 0;
-  if (len)
-    *len = 0;
-  if ((rc = spawn_exec(argv, &o, &p)) < 0)
-    return rc;
-  rc = communicate_guarded(p, NULL, 0, &po, NULL, code);
   if (rc == 0 && po.len < cap) {
     memcpy(out, po.data, po.len);
     out[po.len] = 0;
@@ -483,6 +453,36 @@ static inline int exec_output(const char *const *argv,
   corio_proc_output_free(&po);
   corio_process_unref(p);
   return rc;
+}
+
+/* Runs the shell command `cmd` with stdout piped and everything else as
+ * in base (NULL: inherited); its output in out, its returncode in *code. */
+static inline int shell_output(const char *cmd, const corio_proc_options *base,
+                               char *out, size_t cap, int *code) {
+  corio_proc_options o = stdout_piped(base);
+  corio_process *p;
+  int rc;
+
+  out[0] = 0;
+  if ((rc = spawn_sh(cmd, &o, &p)) < 0)
+    return rc;
+  return collect_output(p, out, cap, NULL, code);
+}
+
+/* The same for an argv. */
+static inline int exec_output(const char *const *argv,
+                              const corio_proc_options *base, char *out,
+                              size_t cap, size_t *len, int *code) {
+  corio_proc_options o = stdout_piped(base);
+  corio_process *p;
+  int rc;
+
+  out[0] = 0;
+  if (len)
+    *len = 0;
+  if ((rc = spawn_exec(argv, &o, &p)) < 0)
+    return rc;
+  return collect_output(p, out, cap, len, code);
 }
 
 /* ---- byte patterns --------------------------------------------------------

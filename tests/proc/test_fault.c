@@ -10,7 +10,6 @@
  * child right after. Also: spawns with the process really out of fds,
  * and every waiting and signalling case again with pidfd_open failing,
  * so that the fallback thread watcher does all of the work. */
-#include <dirent.h>
 #include <sys/resource.h>
 
 #include "proc_wait_cases.h"
@@ -256,19 +255,7 @@ static void test_walk_whole_exchange(void **state) {
 /* ---- the fallback watcher's thread ----------------------------------------
  */
 
-static int threads_now(void) {
-  DIR *d = opendir("/proc/self/task");
-  struct dirent *e;
-  int n = 0;
-
-  if (!d)
-    return -1;
-  while ((e = readdir(d)))
-    if (e->d_name[0] != '.')
-      n++;
-  closedir(d);
-  return n;
-}
+static int threads_now(void) { return count_entries("/proc/self/task"); }
 
 /* Without pidfd_open a thread watches the child; if that thread cannot
  * be started, the spawn fails and leaves nothing (the child it started

@@ -578,14 +578,19 @@ static int fds_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_pass_fds_and_close_others(void **state) {
+/* Runs body with the parent's set of fds open. */
+static void run_with_fdset(corio_task_fn body) {
   struct fdset s;
 
-  (void)state;
   fdset_open(&s);
   assert_false(s.failed_set);
-  run_proc(fds_body, &s);
+  run_proc(body, &s);
   fdset_close(&s);
+}
+
+static void test_pass_fds_and_close_others(void **state) {
+  (void)state;
+  run_with_fdset(fds_body);
 }
 
 /* KEEP_FDS: every fd that is not close-on-exec stays (asyncio's
@@ -628,13 +633,8 @@ static int keep_body(void *arg, void **result) {
 }
 
 static void test_keep_fds(void **state) {
-  struct fdset s;
-
   (void)state;
-  fdset_open(&s);
-  assert_false(s.failed_set);
-  run_proc(keep_body, &s);
-  fdset_close(&s);
+  run_with_fdset(keep_body);
 }
 
 /* ---- stdio modes ----------------------------------------------------------
