@@ -150,6 +150,29 @@ static const struct part parts[] = {
      "the server answers only whole batches of 3, so the crawler must\n"
      "really have 3 under way, and cannot have more.",
      example_crawler},
+#if CORIO_DEMO_TLS
+    {"Streams over TLS: an HTTPS HEAD request",
+     "open_connection with a TLS context: the certificate is verified\n"
+     "against the one CA the client trusts, the host name is checked and\n"
+     "sent as SNI; then the same readline loop as over plain TCP.",
+     example_https_head},
+    {"Streams over TLS: echo",
+     "start_server with a TLS context: the handshake is done before the\n"
+     "handler runs, and the handler is the plain echo handler.",
+     example_tls_echo},
+#endif
+    {"Datagrams: a UDP echo server and client",
+     "create_datagram_endpoint as tasks: recvfrom suspends until a datagram\n"
+     "is queued, sendto never blocks; a refused port comes back as an\n"
+     "error to the next receive, and the endpoint stays open.",
+     example_udp_echo},
+#if CORIO_DEMO_ARES
+    {"Names: the probe on c-ares",
+     "The same probe with the loop on the c-ares resolver: every query\n"
+     "leaves from the loop's own thread, with no pool thread behind it,\n"
+     "to a dnsmasq the example starts on loopback.",
+     example_name_probe_ares},
+#endif
     {"Subprocesses: running a program",
      "corio_create_subprocess_exec() runs a program found in PATH, with no\n"
      "shell; its stdout and stderr are piped, and communicate reads both to\n"

@@ -100,6 +100,17 @@ int example_unix_echo(void);
 /* Seed 002's crawler with real pages: gather, a semaphore bounding the
  * fetches to 3 at a time, and a server that makes the bound visible. */
 int example_crawler(void);
+/* Seed 001's HTTPS HEAD fetcher: open_connection with a TLS context,
+ * against a local TLS server with a certificate the example makes. */
+int example_https_head(void);
+/* The TCP echo server and client of seed 001 over TLS. */
+int example_tls_echo(void);
+/* asyncio's UDP echo server and client (create_datagram_endpoint), with
+ * tasks receiving instead of protocol callbacks. */
+int example_udp_echo(void);
+/* Seed 003's name probe on the c-ares resolver, against a dnsmasq the
+ * example starts on loopback. */
+int example_name_probe_ares(void);
 /* probe(domain) over several names, printed as_completed: loop.getaddrinfo
  * on the default executor, answered by the machine itself (seed 003). */
 int example_name_probe(void);

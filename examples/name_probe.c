@@ -71,7 +71,7 @@ static int probe(void *arg, void **result) {
   hints.ai_flags = p->numeric_only ? AI_NUMERICHOST : 0;
   p->error = corio_getaddrinfo(p->domain, NULL, &hints, &res);
   if (res)
-    freeaddrinfo(res);
+    corio_freeaddrinfo(res);
   if (p->error == -ECANCELED)
     return p->error;
   if (p->error < 0 && !is_resolver_error(p->error))

@@ -16,5 +16,7 @@
 #include "corio/sync.h"
 #include "corio/task.h"
 #include "corio/thread.h"
+#include "corio/tls.h"
+#include "corio/udp.h"
 
 #endif

@@ -36,6 +36,15 @@ need valgrind command -v valgrind
 need libunwind-dev sh -c 'echo "#include <libunwind.h>" | gcc -E - >/dev/null'
 # An independent peer for the net tests (Python's asyncio streams).
 need python3 command -v python3
+# TLS (src/net/tls_*.c over OpenSSL 3) and the openssl command its tests
+# use as an independent peer (s_server, s_client).
+need libssl-dev have_file /usr/include/openssl/ssl.h
+need openssl command -v openssl
+# The c-ares resolver (src/net/dns_ares.c; builds without it leave it out)
+# and the DNS server its tests and example start on loopback (the binary
+# only: the dnsmasq package would also start a system-wide service).
+need libc-ares-dev have_file /usr/include/ares.h
+need dnsmasq-base sh -c 'command -v dnsmasq || test -x /usr/sbin/dnsmasq'
 # The gdb support's test runs gdb on a live program and on a core dump
 # (tools/gdb/corio_gdb.py; tests/gdb/check_gdb.sh).
 need gdb command -v gdb

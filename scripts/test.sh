@@ -57,7 +57,7 @@ run_ctest "$BUILD_DIR/ucontext" -L 'coro|task|sync'
 stage "aarch64 cross build under qemu-aarch64 (coroutine, task and sync tests)"
 build "$BUILD_DIR/aarch64" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_TOOLCHAIN_FILE="$root/cmake/aarch64-linux-gnu.cmake" \
-  -DCORIO_BUILD_EXAMPLES=OFF
+  -DCORIO_BUILD_EXAMPLES=OFF -DCORIO_TLS=OFF
 run_ctest "$BUILD_DIR/aarch64" -L 'coro|task|sync'
 
 printf '\ncorio: all test stages passed\n'

@@ -59,7 +59,11 @@ extern "C" {
   X(CORIO_EAINODATA, -4083, "no address associated with hostname")             \
   X(CORIO_EAIFAMILY, -4084, "address family not supported")                    \
   X(CORIO_EAISERVICE, -4085, "service not supported for socket type")          \
-  X(CORIO_EAIOTHER, -4086, "name resolution failed")
+  X(CORIO_EAIOTHER, -4086, "name resolution failed")                           \
+  X(CORIO_ETLS, -4090, "TLS error")                                            \
+  X(CORIO_ETLSHANDSHAKE, -4091, "TLS handshake failed")                        \
+  X(CORIO_ETLSVERIFY, -4092, "TLS certificate verify failed")                  \
+  X(CORIO_ETLSVERSION, -4093, "TLS protocol version not supported")
 
 enum corio_error {
 #define CORIO__ERROR_ENUM(name, value, msg) name = (value),

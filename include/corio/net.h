@@ -31,6 +31,7 @@ struct addrinfo;
 
 typedef struct corio_stream corio_stream;
 typedef struct corio_server corio_server;
+struct corio_tls_context; /* corio/tls.h */
 
 /* asyncio's defaults. */
 #define CORIO_STREAM_DEFAULT_LIMIT ((size_t)64 * 1024)
@@ -64,6 +65,14 @@ typedef struct corio_connect_options {
   /* Bind the socket here before connecting (asyncio's local_addr). */
   const struct sockaddr *local_addr;
   socklen_t local_addr_len;
+  /* TLS (corio/tls.h, docs/tls.md): a client context makes the stream TLS;
+   * the call returns once the handshake is done. */
+  struct corio_tls_context *tls;
+  /* For SNI and the hostname check; NULL: the host connected to (a Unix
+   * connection with the check on needs one: -EINVAL). */
+  const char *server_hostname;
+  double tls_handshake_timeout; /* seconds; 0: 60, CORIO_NO_TIMEOUT: none */
+  double tls_shutdown_timeout;  /* seconds; 0: 30, CORIO_NO_TIMEOUT: none */
 } corio_connect_options;
 
 /* asyncio.open_connection(host, port): resolves host (on the loop's
@@ -229,6 +238,12 @@ typedef struct corio_server_options {
   int family;        /* AF_UNSPEC: every address of host */
   unsigned flags;    /* CORIO_NET_* */
   size_t stack_size; /* of handler tasks; 0: the default */
+  /* TLS (corio/tls.h): a server context makes every connection TLS; the
+   * handshake runs in the handler's task before the handler, and a
+   * connection whose handshake fails never reaches the handler. */
+  struct corio_tls_context *tls;
+  double tls_handshake_timeout; /* seconds; 0: 60, CORIO_NO_TIMEOUT: none */
+  double tls_shutdown_timeout;  /* seconds; 0: 30, CORIO_NO_TIMEOUT: none */
 } corio_server_options;
 
 /* asyncio.start_server: listens on every address host resolves to (NULL
@@ -281,15 +296,82 @@ CORIO_API int corio_server_port(const corio_server *server);
 CORIO_API size_t corio_server_clients(const corio_server *server);
 
 /* ---- names ----------------------------------------------------------------
- * glibc's resolver on the loop's default executor (it honours nsswitch and
- * /etc/hosts). Errors come back as CORIO_EAI* codes with the resolver's
- * text as the message. */
+ * Two resolvers, chosen per loop (docs/dns.md): the system's (the default:
+ * glibc's getaddrinfo on the loop's default executor, which honours
+ * nsswitch and /etc/hosts), or c-ares on the loop itself (no thread; when
+ * corio was built with c-ares). Errors come back as CORIO_EAI* codes with
+ * the resolver's text as the message. Numeric hosts and services are
+ * converted at once with either. */
 
-/* loop.getaddrinfo: *res is freed with freeaddrinfo. A cancelled call
- * frees the result the resolver returns later. */
+/* loop.getaddrinfo: *res is freed with corio_freeaddrinfo (with glibc,
+ * freeaddrinfo works too, for either resolver). A cancelled call frees the
+ * result the resolver returns later. */
 CORIO_API int corio_getaddrinfo(const char *host, const char *service,
                                 const struct addrinfo *hints,
                                 struct addrinfo **res);
+/* Frees a corio_getaddrinfo result (NULL: nothing). */
+CORIO_API void corio_freeaddrinfo(struct addrinfo *res);
+
+/* Which resolver a loop uses (corio_loop_resolver). */
+enum corio_resolver_kind {
+  CORIO_RESOLVER_SYSTEM = 0, /* getaddrinfo on the default executor */
+  CORIO_RESOLVER_ARES = 1    /* c-ares, on the loop's thread */
+};
+
+/* corio_resolver_options.flags */
+enum {
+  /* Ask the servers only: not /etc/hosts (c-ares reads it first else). */
+  CORIO_RESOLVER_NO_HOSTS_FILE = 1 << 0,
+  /* Queries over TCP instead of UDP. */
+  CORIO_RESOLVER_TCP = 1 << 1,
+  /* Names as given: not the search domains of resolv.conf. */
+  CORIO_RESOLVER_NO_SEARCH = 1 << 2,
+  /* Addresses in the server's order, not RFC 6724's (which costs a
+   * connected UDP socket per address to find its source address). */
+  CORIO_RESOLVER_NO_SORT = 1 << 3
+};
+
+/* The c-ares resolver's settings; zeroed fields are the defaults. */
+typedef struct corio_resolver_options {
+  /* "127.0.0.1:5353,[::1]:53,10.0.0.1": servers to ask, in order
+   * (NULL or "": those of /etc/resolv.conf). */
+  const char *servers;
+  double timeout; /* seconds per try; 0: c-ares's default (5 s) */
+  int tries;      /* tries per server; 0: c-ares's default (4) */
+  unsigned flags; /* CORIO_RESOLVER_* */
+  /* Lookups c-ares works on at once (each one or two queries: A and
+   * AAAA); more wait in line, in FIFO order, cancellable. A burst of
+   * thousands of queries overflows a server's receive buffer, and each
+   * query dropped costs a per-try timeout. 0: CORIO_RESOLVER_MAX_IN_FLIGHT;
+   * INT_MAX: no limit. */
+  int max_in_flight;
+} corio_resolver_options;
+
+/* The default of corio_resolver_options.max_in_flight: 128 queries at
+ * most, which fit a Linux socket's default receive buffer (212992 bytes,
+ * about 280 small datagrams) with room to spare. */
+#define CORIO_RESOLVER_MAX_IN_FLIGHT 64
+
+/* Whether corio was built with c-ares (1) or not (0). */
+CORIO_API int corio_resolver_ares_available(void);
+/* From now on, loop (NULL: the current loop) resolves with c-ares, set
+ * up with options (NULL: zeroed); calling it again replaces the channel.
+ * On the loop's thread. Errors: -ENOTSUP (no c-ares in this build),
+ * -EINVAL (bad options: a server list c-ares cannot read, a negative
+ * timeout, tries or max_in_flight), -EBUSY (c-ares lookups in flight or
+ * waiting in line on the loop),
+ * CORIO_ELOOPCLOSED, -ENOMEM, CORIO_EAIFAIL (c-ares could not start; its
+ * text is the message when called in a task). */
+CORIO_API int corio_loop_use_ares(corio_loop *loop,
+                                  const corio_resolver_options *options);
+/* Back to the system resolver (c-ares's channel is closed). Errors:
+ * -EINVAL, -EBUSY (c-ares lookups in flight or waiting in line). */
+CORIO_API int corio_loop_use_system_resolver(corio_loop *loop);
+/* CORIO_RESOLVER_SYSTEM or CORIO_RESOLVER_ARES (-EINVAL: no loop). A loop
+ * nobody chose for starts with the system resolver, or with c-ares and
+ * zeroed options when the environment says CORIO_RESOLVER=ares (taken at
+ * its first lookup; ignored without c-ares). */
+CORIO_API int corio_loop_resolver(corio_loop *loop);
 /* loop.getnameinfo into caller buffers (either may be NULL with size 0). */
 CORIO_API int corio_getnameinfo(const struct sockaddr *addr, socklen_t len,
                                 char *host, size_t host_len, char *service,

@@ -31,6 +31,8 @@ enum corio__fault_point {
   CORIO__FAULT_SEND,
   CORIO__FAULT_SPAWN, /* posix_spawn and vfork */
   CORIO__FAULT_PIDFD, /* pidfd_open: -ENOSYS, as on kernels before 5.3 */
+  CORIO__FAULT_TLS,   /* OpenSSL object creation (SSL_new, BIO_new...) */
+  CORIO__FAULT_ARES,  /* c-ares channel creation (ares_init_options) */
   CORIO__FAULT_COUNT
 };
 

@@ -131,6 +131,40 @@ ssize_t corio__sys_send(int fd, const void *buf, size_t len, int is_socket) {
   return n < 0 ? -errno : n;
 }
 
+ssize_t corio__sys_sendto(int fd, const void *buf, size_t len,
+                          const struct sockaddr *addr, socklen_t addrlen) {
+  ssize_t n;
+
+  if (corio__fault_hit(CORIO__FAULT_SEND))
+    return -EPIPE;
+  do
+    n = sendto(fd, buf, len, MSG_NOSIGNAL, addr, addr ? addrlen : 0);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
+}
+
+int corio__sys_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags) {
+  int got;
+
+  if (corio__fault_hit(CORIO__FAULT_RECV))
+    return -ECONNRESET;
+  do
+    got = recvmmsg(fd, msgs, n, flags, NULL);
+  while (got < 0 && errno == EINTR);
+  return got < 0 ? -errno : got;
+}
+
+int corio__sys_sendmmsg(int fd, struct mmsghdr *msgs, unsigned n) {
+  int sent;
+
+  if (corio__fault_hit(CORIO__FAULT_SEND))
+    return -EPIPE;
+  do
+    sent = sendmmsg(fd, msgs, n, MSG_NOSIGNAL);
+  while (sent < 0 && errno == EINTR);
+  return sent < 0 ? -errno : sent;
+}
+
 int corio__sys_setsockopt_int(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
 }

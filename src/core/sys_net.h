@@ -26,6 +26,16 @@ ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
                          int is_socket);
 /* One buffer: send(MSG_NOSIGNAL) on a socket, as sendv on anything else. */
 ssize_t corio__sys_send(int fd, const void *buf, size_t len, int is_socket);
+/* Datagram sockets. sendto with a NULL addr is send (a connected
+ * socket); always MSG_NOSIGNAL. */
+ssize_t corio__sys_sendto(int fd, const void *buf, size_t len,
+                          const struct sockaddr *addr, socklen_t addrlen);
+/* recvmmsg/sendmmsg without a timeout: the count of messages, or a
+ * negative errno (none was received or sent). Share the RECV and SEND
+ * fault points with the calls above. */
+struct mmsghdr;
+int corio__sys_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags);
+int corio__sys_sendmmsg(int fd, struct mmsghdr *msgs, unsigned n);
 int corio__sys_setsockopt_int(int fd, int level, int name, int value);
 /* SO_ERROR: the pending error of a connecting socket, as a negative errno
  * (0: connected). */

@@ -15,6 +15,7 @@ enum corio__loop_ext_slot {
   CORIO__LOOP_EXT_THREAD, /* the default executor */
   CORIO__LOOP_EXT_NET,    /* open streams and servers */
   CORIO__LOOP_EXT_PROC,   /* children still running */
+  CORIO__LOOP_EXT_DNS,    /* the c-ares resolver (after net: see dns_ares.c) */
   CORIO__LOOP_EXT_COUNT
 };
 

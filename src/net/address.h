@@ -19,7 +19,7 @@ int corio__net_unix_address(const char *path, struct sockaddr_un *sa,
  * AF_INET6, no AI_ADDRCONFIG. A NULL or empty host with passive is the
  * wildcard addresses (AI_PASSIVE); without passive, loopback. A numeric
  * host is converted at once; a name goes through corio_getaddrinfo, so
- * the caller must be a task. *res is freed with freeaddrinfo. Errors:
+ * the caller must be a task. *res is freed with corio_freeaddrinfo. Errors:
  * -EINVAL (NULL res, port outside 0..65535), corio_getaddrinfo's. */
 int corio__net_resolve(const char *host, int port, int family, int passive,
                        struct addrinfo **res);

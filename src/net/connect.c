@@ -16,6 +16,7 @@
 #include "core/sys_net.h"
 #include "net/address.h"
 #include "net/stream_internal.h"
+#include "net/tls_internal.h"
 
 /* The most addresses one connect tries. */
 enum { MAX_ATTEMPTS = 16 };
@@ -288,10 +289,45 @@ static int connect_addresses(corio_loop *loop, const struct addrinfo *res,
   return rc;
 }
 
-static int check_caller(corio_stream **out, corio_loop **loop) {
+/* The connected fd becomes the stream; with a TLS context the handshake
+ * runs before the caller gets it (a failed one aborts it). */
+static int make_stream(corio_loop *loop, int fd, int family,
+                       const corio_connect_options *options,
+                       const char *hostname, corio_stream **out) {
+  corio_stream *s;
+  int rc = corio__stream_new(loop, fd, family, options, &s);
+
+  if (rc < 0 || !options->tls) {
+    if (rc == 0)
+      *out = s;
+    return rc;
+  }
+  if (options->server_hostname)
+    hostname = options->server_hostname;
+  rc = corio__tls_begin(s, options->tls, hostname,
+                        options->tls_handshake_timeout,
+                        options->tls_shutdown_timeout);
+  if (rc < 0) {
+    (void)corio_stream_abort(s);
+    corio_stream_unref(s);
+    return rc;
+  }
+  *out = s;
+  return 0;
+}
+
+static int check_caller(corio_stream **out, corio_loop **loop,
+                        const corio_connect_options *options) {
+  int rc;
+
   if (!out)
     return -EINVAL;
   *out = NULL;
+  if (options && options->tls &&
+      (rc = corio__tls_check_options(options->tls, CORIO_TLS_CLIENT,
+                                     options->tls_handshake_timeout,
+                                     options->tls_shutdown_timeout)) < 0)
+    return rc;
   if (!corio__wait_self())
     return CORIO_ENOTASK;
   *loop = corio_loop_running();
@@ -307,7 +343,7 @@ int corio_open_connection_ex(const char *host, int port,
   corio_loop *loop;
   int rc, fd = -1;
 
-  if ((rc = check_caller(out, &loop)) < 0)
+  if ((rc = check_caller(out, &loop, options)) < 0)
     return rc;
   if (!host || !*host)
     return -EINVAL;
@@ -319,10 +355,10 @@ int corio_open_connection_ex(const char *host, int port,
   snprintf(what, sizeof what, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
            port);
   rc = connect_addresses(loop, res, options, what, &fd);
-  freeaddrinfo(res);
+  corio_freeaddrinfo(res);
   if (rc < 0)
     return rc;
-  return corio__stream_new(loop, fd, -1, options, out);
+  return make_stream(loop, fd, -1, options, host, out);
 }
 
 int corio_open_connection(const char *host, int port, corio_stream **out) {
@@ -342,7 +378,7 @@ int corio_open_unix_connection(const char *path,
   socklen_t len;
   int rc, fd = -1;
 
-  if ((rc = check_caller(out, &loop)) < 0)
+  if ((rc = check_caller(out, &loop, options)) < 0)
     return rc;
   if ((rc = corio__net_unix_address(path, &sa, &len)) < 0)
     return rc;
@@ -356,5 +392,5 @@ int corio_open_unix_connection(const char *path,
   rc = connect_addresses(loop, &ai, &opts, path, &fd);
   if (rc < 0)
     return rc;
-  return corio__stream_new(loop, fd, AF_UNIX, &opts, out);
+  return make_stream(loop, fd, AF_UNIX, &opts, NULL, out);
 }

@@ -1,7 +1,8 @@
 /* Name resolution: glibc's getaddrinfo and getnameinfo on the loop's
- * default executor, as asyncio's loop.getaddrinfo and loop.getnameinfo.
- * A lookup that needs no name service (a numeric host and service) is
- * done at once on the loop's thread: it cannot block.
+ * default executor, as asyncio's loop.getaddrinfo and loop.getnameinfo,
+ * or c-ares on the loop when the loop chose it (dns_ares.c). A lookup
+ * that needs no name service (a numeric host and service) is done at once
+ * on the loop's thread: it cannot block.
  *
  * A lookup on the executor works on a request of its own (copies of the
  * arguments, and the answer) that the task and the pool thread share.
@@ -21,6 +22,8 @@
 #include "corio/net.h"
 #include "corio/thread.h"
 #include "net/address.h"
+#include "net/dns_ares.h"
+#include "net/dns_result.h"
 #include "task/task_internal.h"
 #include "task/wait.h"
 
@@ -292,6 +295,22 @@ static int fail_getaddrinfo(int eai, int sys_errno, const char *host,
   return fail_lookup(eai, sys_errno, what);
 }
 
+/* Results are freed with corio_freeaddrinfo, whose layout is glibc's: a
+ * C library that lays out its own differently has them copied. */
+static int own_layout(struct addrinfo **res) {
+#ifdef __GLIBC__
+  (void)res;
+  return 0;
+#else
+  struct addrinfo *copy;
+  int rc = corio__addrinfo_copy(*res, &copy);
+
+  freeaddrinfo(*res);
+  *res = copy;
+  return rc;
+#endif
+}
+
 static int getaddrinfo_now(const char *host, const char *service,
                            const struct addrinfo *hints,
                            struct addrinfo **res) {
@@ -312,7 +331,7 @@ static int getaddrinfo_now(const char *host, const char *service,
     *res = NULL;
     return fail_getaddrinfo(eai, sys_errno, host, service);
   }
-  return 0;
+  return own_layout(res);
 }
 
 /* For dumps: what a task waiting on a lookup waits on (task/wait.h). */
@@ -341,6 +360,10 @@ int corio_getaddrinfo(const char *host, const char *service,
     return CORIO_ENOTASK;
   if (needs_no_lookup(host, service, hints))
     return getaddrinfo_now(host, service, hints, res);
+  /* A service alone is looked up in /etc/services: the executor's. */
+  if (host && corio__ares_selected(corio_loop_current()))
+    return corio__ares_getaddrinfo(corio_loop_current(), host, service, hints,
+                                   res);
   req = gai_request_new(host, service, hints);
   if (!req)
     return -ENOMEM;
@@ -352,6 +375,7 @@ int corio_getaddrinfo(const char *host, const char *service,
   } else {
     *res = req->res;
     req->res = NULL;
+    rc = own_layout(res);
   }
   abandon(&req->base); /* the answer was handed over */
   return rc;
@@ -429,6 +453,12 @@ int corio_getnameinfo(const struct sockaddr *addr, socklen_t len, char *host,
     return eai ? fail_getnameinfo(eai, eai == EAI_SYSTEM ? errno : 0, addr, len)
                : 0;
   }
+  /* c-ares knows IP addresses only: other families (a Unix socket's
+   * path) get glibc's answer, as with the system resolver. */
+  if ((addr->sa_family == AF_INET || addr->sa_family == AF_INET6) &&
+      corio__ares_selected(corio_loop_current()))
+    return corio__ares_getnameinfo(corio_loop_current(), addr, len, host,
+                                   host_len, service, service_len, flags);
   req = corio__calloc(sizeof *req);
   if (!req)
     return -ENOMEM;

@@ -4,6 +4,7 @@
 
 #include "core/alloc.h"
 #include "loop/ext.h"
+#include "net/datagram_internal.h"
 #include "net/server_internal.h"
 #include "net/stream_internal.h"
 
@@ -17,6 +18,8 @@ static void close_all(corio_loop *loop, void *data) {
     corio__server_close_listeners(net->servers);
   while (net->streams)
     corio__stream_force_close(net->streams);
+  while (net->datagrams)
+    corio__datagram_force_close(net->datagrams);
 }
 
 static void free_state(void *data) {
@@ -24,6 +27,8 @@ static void free_state(void *data) {
 
   while (net->cached)
     corio__free(net->buffers[--net->cached], CORIO__NET_READ_CHUNK);
+  if (net->datagram_scratch)
+    corio__free(net->datagram_scratch, net->datagram_scratch_size);
   corio__free(net, sizeof *net);
 }
 
@@ -78,6 +83,24 @@ void corio__net_loop_remove_server(corio__net_loop *net, corio_server *server) {
   if (server->next)
     server->next->prev = server->prev;
   server->prev = server->next = NULL;
+}
+
+void corio__net_loop_add_datagram(corio__net_loop *net, corio_datagram *d) {
+  d->prev = NULL;
+  d->next = net->datagrams;
+  if (net->datagrams)
+    net->datagrams->prev = d;
+  net->datagrams = d;
+}
+
+void corio__net_loop_remove_datagram(corio__net_loop *net, corio_datagram *d) {
+  if (d->prev)
+    d->prev->next = d->next;
+  else if (net->datagrams == d)
+    net->datagrams = d->next;
+  if (d->next)
+    d->next->prev = d->prev;
+  d->prev = d->next = NULL;
 }
 
 char *corio__net_buffer_take(corio__net_loop *net) {

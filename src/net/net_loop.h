@@ -14,8 +14,13 @@
 
 typedef struct corio__net_loop {
   corio_loop *loop;
-  corio_stream *streams;        /* open streams */
-  struct corio_server *servers; /* servers not yet closed */
+  corio_stream *streams;            /* open streams */
+  struct corio_server *servers;     /* servers not yet closed */
+  struct corio_datagram *datagrams; /* open datagram endpoints */
+  /* Where datagram endpoints receive a batch before queueing it (only
+   * used inside one callback, so one per loop serves them all). */
+  void *datagram_scratch;
+  size_t datagram_scratch_size;
   unsigned cached;
   char *buffers[16];
 } corio__net_loop;
@@ -29,6 +34,11 @@ void corio__net_loop_add_server(corio__net_loop *net,
                                 struct corio_server *server);
 void corio__net_loop_remove_server(corio__net_loop *net,
                                    struct corio_server *server);
+
+void corio__net_loop_add_datagram(corio__net_loop *net,
+                                  struct corio_datagram *d);
+void corio__net_loop_remove_datagram(corio__net_loop *net,
+                                     struct corio_datagram *d);
 
 /* A read buffer of CORIO__NET_READ_CHUNK bytes, or NULL (-ENOMEM). */
 char *corio__net_buffer_take(corio__net_loop *net);

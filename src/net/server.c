@@ -18,6 +18,7 @@
 #include "net/address.h"
 #include "net/server_internal.h"
 #include "net/stream_internal.h"
+#include "net/tls_internal.h"
 
 /* Connections taken per readiness event of a listener: enough to drain a
  * burst in few iterations, few enough that serving goes on meanwhile. */
@@ -35,6 +36,8 @@ static void server_free(corio_server *srv) {
 
   if (srv->unix_path)
     corio__free(srv->unix_path, srv->unix_path_size);
+  if (srv->conn.tls)
+    corio_tls_context_unref(srv->conn.tls);
   corio__free(srv, sizeof *srv);
   corio__loop_mem_unref(loop);
 }
@@ -92,6 +95,16 @@ static int client_main(void *arg, void **result) {
 
   (void)result;
   s->handler_started = 1;
+  /* A TLS connection shakes hands first; one that fails never reaches the
+   * handler (its error goes to the loop's exception handler). */
+  if (srv->conn.tls &&
+      (rc = corio__tls_begin(s, srv->conn.tls, NULL,
+                             srv->conn.tls_handshake_timeout,
+                             srv->conn.tls_shutdown_timeout)) < 0) {
+    client_done(srv, s, 1);
+    maybe_free(srv);
+    return rc;
+  }
   rc = srv->handler(s, srv->arg);
   client_done(srv, s, 0);
   maybe_free(srv);
@@ -297,6 +310,11 @@ static int server_new(corio_stream_handler handler, void *arg,
   *out = NULL;
   if (options && options->backlog < 0)
     return -EINVAL;
+  if (options && options->tls &&
+      (rc = corio__tls_check_options(options->tls, CORIO_TLS_SERVER,
+                                     options->tls_handshake_timeout,
+                                     options->tls_shutdown_timeout)) < 0)
+    return rc;
   if (!corio__wait_self())
     return CORIO_ENOTASK;
   loop = corio_loop_running();
@@ -314,6 +332,9 @@ static int server_new(corio_stream_handler handler, void *arg,
     srv->conn.limit = options->limit;
     srv->conn.flags = options->flags;
     srv->stack_size = options->stack_size;
+    srv->conn.tls = corio_tls_context_ref(options->tls);
+    srv->conn.tls_handshake_timeout = options->tls_handshake_timeout;
+    srv->conn.tls_shutdown_timeout = options->tls_shutdown_timeout;
   }
   corio__loop_mem_ref(loop);
   *out = srv;
@@ -417,10 +438,10 @@ int corio_start_server(corio_stream_handler handler, void *arg,
                          sizeof addr);
     (void)corio_fail(rc, "could not bind on address %s: %s", addr,
                      corio_strerror(rc));
-    freeaddrinfo(res);
+    corio_freeaddrinfo(res);
     goto fail;
   }
-  freeaddrinfo(res);
+  corio_freeaddrinfo(res);
   return server_ready(srv, options->flags, out);
 fail:
   close_listener_fds(srv);

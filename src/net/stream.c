@@ -16,6 +16,7 @@
 #include "core/sys_net.h"
 #include "loop/ext.h"
 #include "net/stream_internal.h"
+#include "net/tls_internal.h"
 
 /* Below this much free space at the end, the read buffer is compacted or
  * grown before a read, so no read is ever tiny. */
@@ -30,6 +31,8 @@ static void stream_free(corio_stream *s) {
     else
       corio__free(s->in.data, s->in.cap);
   }
+  if (s->tls)
+    corio__tls_free(s);
   corio__free(s, sizeof *s);
   corio__loop_mem_unref(loop);
 }
@@ -116,6 +119,8 @@ void corio__stream_force_close(corio_stream *s) {
   s->closing = 1;
   release_out(s);
   corio__net_loop_remove_stream(s->net, s);
+  if (s->tls)
+    corio__tls_closed(s);
   s->write_paused = 0;
   wake_reader(s, 0);
   corio__waitq_wake_all(&s->drainers, 0);
@@ -177,6 +182,8 @@ static int on_readable(void *arg) {
   ssize_t n;
   int rc;
 
+  if (corio__unlikely(s->tls))
+    return corio__tls_on_readable(s);
   if (s->closed || !s->reading)
     return 0;
   if ((rc = make_read_room(s)) < 0) {
@@ -249,8 +256,26 @@ int corio__stream_wait_readable(corio_stream *s) {
   rc = corio__wait_suspend(&w);
   if (s->reader == &w)
     s->reader = NULL;
+  if (s->tls && rc == 0 && s->error)
+    corio__tls_report(s);
   corio_stream_unref(s);
   return rc;
+}
+
+int corio__stream_start_reading(corio_stream *s) { return start_reading(s); }
+
+void corio__stream_stop_reading(corio_stream *s) { stop_reading(s); }
+
+void corio__stream_wake_reader(corio_stream *s, int now) {
+  wake_reader(s, now);
+}
+
+int corio__stream_read_room(corio_stream *s) { return make_read_room(s); }
+
+void corio__stream_release_in(corio_stream *s) { release_in(s); }
+
+void corio__stream_lost(corio_stream *s, int error) {
+  connection_lost(s, error);
 }
 
 /* ---- creation ------------------------------------------------------------ */
@@ -435,9 +460,10 @@ static void after_flush(corio_stream *s) {
     (void)corio_loop_remove_writer(s->loop, s->fd);
     s->writing = 0;
   }
-  if (s->closing)
-    corio__stream_force_close(s);
-  else if (s->eof_wanted)
+  if (s->closing) {
+    if (!s->tls || corio__tls_may_close(s))
+      corio__stream_force_close(s);
+  } else if (s->eof_wanted)
     send_eof(s);
 }
 
@@ -521,6 +547,8 @@ int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
   }
   if (total == 0)
     return 0;
+  if (corio__unlikely(stream->tls))
+    return corio__tls_writev(stream, iov, iovcnt);
   if (stream->out.len == 0) {
     /* Nothing queued: straight to the socket, no copy, no wake-up. */
     n = sent(stream,
@@ -542,6 +570,11 @@ int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
     return rc;
   if (len == 0)
     return 0;
+  if (corio__unlikely(stream->tls)) {
+    memcpy(&iov.iov_base, &data, sizeof data);
+    iov.iov_len = len;
+    return corio__tls_writev(stream, &iov, 1);
+  }
   /* writev's path, without building and walking a vector. */
   if (stream->out.len == 0) {
     n = sent(stream, corio__sys_send(stream->fd, data, len, stream->is_socket));
@@ -552,6 +585,20 @@ int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
   memcpy(&iov.iov_base, &data, sizeof data);
   iov.iov_len = len;
   return queue_rest(stream, &iov, 1, (size_t)n);
+}
+
+int corio__stream_send_raw(corio_stream *s, const void *data, size_t len) {
+  struct iovec iov;
+  ssize_t n = 0;
+
+  if (s->out.len == 0) {
+    n = sent(s, corio__sys_send(s->fd, data, len, s->is_socket));
+    if (n < 0 || (size_t)n == len)
+      return n < 0 ? (int)n : 0;
+  }
+  memcpy(&iov.iov_base, &data, sizeof data);
+  iov.iov_len = len;
+  return queue_rest(s, &iov, 1, (size_t)n);
 }
 
 int corio_stream_writelines(corio_stream *stream, const corio_bytes *bufs,
@@ -681,10 +728,14 @@ int corio_stream_close(corio_stream *stream) {
   if (stream->closing)
     return 0;
   stream->closing = 1;
-  stop_reading(stream);
+  /* A TLS stream goes on reading, for the peer's close_notify. */
+  if (!stream->tls || !corio__tls_shutdown(stream))
+    stop_reading(stream);
   /* A reader sees the end of the stream (after what is buffered). */
   wake_reader(stream, 0);
-  if (stream->out.len == 0) {
+  if (stream->closed)
+    return 0;
+  if (stream->out.len == 0 && (!stream->tls || corio__tls_may_close(stream))) {
     corio__stream_force_close(stream);
     return 0;
   }

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "core/str.h"
+#include "corio/tls.h"
 #include "net/stream_internal.h"
 
 /* "fd 7, peer 127.0.0.1:8080" (a socket), "fd 7" (a pipe). */
@@ -16,6 +17,11 @@ static size_t describe_fd(const corio_stream *s, char *buf, size_t len) {
     return 0;
   buf[0] = 0;
   corio__appendf(buf, len, &used, "fd %d", s->fd);
+  /* A TLS stream says so; one whose handshake runs says that. */
+  if (s->tls)
+    corio__appendf(buf, len, &used, ", %s",
+                   corio_stream_tls_version(s) ? corio_stream_tls_version(s)
+                                               : "TLS handshake");
   if (!s->is_socket || s->closed)
     return used;
   if (corio_stream_peername(s, (struct sockaddr *)&ss, &sl) == 0 && sl > 0 &&

@@ -48,6 +48,10 @@ struct corio_stream {
   sync_waitq drainers;
   sync_waitq closers;
 
+  /* TLS state (tls_stream.c); NULL on a plain stream, so the plain paths
+   * pay one predictable branch. */
+  struct corio__tls *tls;
+
   /* The loop's list of open streams (net_loop.c). */
   corio_stream *prev, *next;
   /* A server's connection: its list of clients (server.c). */
@@ -79,5 +83,19 @@ void corio__stream_consumed(corio_stream *s);
 /* Waits for the read side to change (more bytes, EOF, error, close).
  * Returns 0, CORIO_EREADBUSY, CORIO_ENOTASK, -ECANCELED, CORIO_ECLOSED. */
 int corio__stream_wait_readable(corio_stream *s);
+/* For the TLS layer (tls_stream.c), which fills `in` with plaintext and
+ * sends ciphertext through the plain send path. */
+int corio__stream_start_reading(corio_stream *s);
+void corio__stream_stop_reading(corio_stream *s);
+void corio__stream_wake_reader(corio_stream *s, int now);
+/* Makes room at the end of `in` for a read (0 or -ENOMEM). */
+int corio__stream_read_room(corio_stream *s);
+/* Gives an empty `in` buffer back. */
+void corio__stream_release_in(corio_stream *s);
+/* The connection failed: the error sticks, the fd closes. */
+void corio__stream_lost(corio_stream *s, int error);
+/* Sends at once what the kernel takes, queues the rest (write's path
+ * without its checks): 0 or the error the connection was lost to. */
+int corio__stream_send_raw(corio_stream *s, const void *data, size_t len);
 
 #endif

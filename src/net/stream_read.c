@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "net/stream_internal.h"
+#include "net/tls_internal.h"
 
 static const char *buffered(const corio_stream *s) {
   return s->in.data ? s->in.data + s->in.pos : NULL;
@@ -18,6 +19,14 @@ static void take(corio_stream *s, void *buf, size_t n) {
   s->in.pos += n;
   s->in.len -= n;
   corio__stream_consumed(s);
+}
+
+/* The error the connection was lost to (0: none), with its message (a
+ * TLS stream's reason, which may have come while nobody was reading). */
+static int lost_error(const corio_stream *s) {
+  if (s->error)
+    corio__tls_report(s);
+  return s->error;
 }
 
 static void set_count(size_t *nread, size_t n) {
@@ -56,7 +65,7 @@ int corio_stream_read(corio_stream *stream, void *buf, size_t n,
       return 0;
     }
     if (corio__stream_read_ended(stream))
-      return stream->error; /* 0: EOF */
+      return lost_error(stream); /* 0: EOF */
     if ((rc = corio__stream_wait_readable(stream)) < 0)
       return rc;
   }
@@ -75,7 +84,7 @@ int corio_stream_readexactly(corio_stream *stream, void *buf, size_t n,
     }
     if (corio__stream_read_ended(stream)) {
       if (stream->error)
-        return stream->error; /* the bytes stay for a later read */
+        return lost_error(stream); /* the bytes stay for a later read */
       take_counted(stream, buf, stream->in.len, nread);
       return CORIO_EINCOMPLETEREAD;
     }
@@ -97,7 +106,7 @@ int corio_stream_read_all(corio_stream *stream, void *buf, size_t cap,
     }
     if (corio__stream_read_ended(stream)) {
       if (stream->error)
-        return stream->error;
+        return lost_error(stream);
       take_counted(stream, buf, stream->in.len, nread);
       return 0;
     }
@@ -171,7 +180,7 @@ int corio_stream_readuntil_any(corio_stream *stream, const corio_bytes *seps,
       size_t got = stream->in.len;
 
       if (stream->error)
-        return stream->error;
+        return lost_error(stream);
       if (got > cap) { /* the rest does not fit: nothing taken */
         set_count(nread, got);
         return -ENOBUFS;
@@ -239,7 +248,7 @@ int corio_stream_peek(corio_stream *stream, size_t have, const void **data,
   for (;;) {
     if (stream->in.len > have || corio__stream_read_ended(stream)) {
       if (stream->in.len <= have && stream->error)
-        return stream->error;
+        return lost_error(stream);
       *data = stream->in.len ? buffered(stream) : NULL;
       *len = stream->in.len;
       return 0;

@@ -1,0 +1,151 @@
+/* Helpers of the TLS tests: the certificates (made once per program),
+ * contexts over them, and child processes (openssl, python3) whose stdin
+ * and stdout are corio streams. */
+#ifndef CORIO_TESTS_NET_TLS_TEST_H
+#define CORIO_TESTS_NET_TLS_TEST_H
+
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include "corio/thread.h"
+#include "corio/tls.h"
+#include "net_test.h"
+#include "tls_certs.h"
+
+extern char **environ;
+
+static tls_certs certs;
+
+static int certs_setup(void **state) {
+  (void)state;
+  return tls_certs_make(&certs) == 0 ? 0 : -1;
+}
+
+static int certs_teardown(void **state) {
+  (void)state;
+  tls_certs_remove(&certs);
+  return 0;
+}
+
+/* A server context with `cert` (and the shared leaf key). */
+static inline corio_tls_context *server_ctx(const char *cert) {
+  corio_tls_context *ctx = NULL;
+
+  CHECK_EQ(corio_tls_context_new(CORIO_TLS_SERVER, &ctx), 0);
+  if (ctx)
+    CHECK_EQ(corio_tls_context_load_cert_chain(ctx, cert, certs.key), 0);
+  return ctx;
+}
+
+/* A client context trusting the test CA (verification on, defaults). */
+static inline corio_tls_context *client_ctx(void) {
+  corio_tls_context *ctx = NULL;
+
+  CHECK_EQ(corio_tls_context_new(CORIO_TLS_CLIENT, &ctx), 0);
+  if (ctx)
+    CHECK_EQ(corio_tls_context_load_verify_locations(ctx, certs.ca, NULL), 0);
+  return ctx;
+}
+
+/* Connects to 127.0.0.1:port over TLS, checking the name "localhost". */
+static inline int tls_connect(corio_tls_context *ctx, int port,
+                              corio_stream **out) {
+  corio_connect_options o = {0};
+
+  o.tls = ctx;
+  o.server_hostname = "localhost";
+  return corio_open_connection_ex("127.0.0.1", port, &o, out);
+}
+
+static inline int message_has(int err, const char *text) {
+  const char *m = corio_fail_message(err);
+
+  if (!m || !strstr(m, text)) {
+    fprintf(stderr, "message of %s: \"%s\", wanted \"%s\"\n",
+            corio_err_name(err) ? corio_err_name(err) : corio_strerror(err),
+            m ? m : "(none)", text);
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- child processes ----------------------------------------------------- */
+
+typedef struct child {
+  pid_t pid;
+  corio_stream *in;  /* its stdin (NULL: /dev/null) */
+  corio_stream *out; /* its stdout */
+} child;
+
+/* Starts argv[0] (from PATH) with stdin and stdout on pipes; stderr goes
+ * to /dev/null unless CORIO_TEST_VERBOSE is set. */
+static inline int child_start(child *c, char *const argv[]) {
+  posix_spawn_file_actions_t fa;
+  int in[2], out[2], rc;
+
+  memset(c, 0, sizeof *c);
+  if (pipe2(in, O_CLOEXEC) != 0)
+    return -errno;
+  if (pipe2(out, O_CLOEXEC) != 0) {
+    close(in[0]);
+    close(in[1]);
+    return -errno;
+  }
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  if (!getenv("CORIO_TEST_VERBOSE"))
+    posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  rc = posix_spawnp(&c->pid, argv[0], &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(in[0]);
+  close(out[1]);
+  if (rc != 0) {
+    close(in[1]);
+    close(out[0]);
+    return -rc;
+  }
+  if ((rc = corio_stream_open_fd(NULL, in[1], NULL, &c->in)) < 0) {
+    close(out[0]);
+    return rc;
+  }
+  return corio_stream_open_fd(NULL, out[0], NULL, &c->out);
+}
+
+static int wait_child_fn(void *arg, void **result) {
+  child *c = arg;
+  int status;
+
+  while (waitpid(c->pid, &status, 0) < 0)
+    if (errno != EINTR)
+      return -errno;
+  *result = (void *)(intptr_t)status;
+  return 0;
+}
+
+/* Kills it (if sig), waits on a pool thread, drops the pipes; returns
+ * the wait status. */
+static inline int child_finish(child *c, int sig) {
+  void *status = NULL;
+  int rc;
+
+  if (sig)
+    kill(c->pid, sig);
+  rc = corio_to_thread(wait_child_fn, c, &status);
+  corio_stream_unref(c->in);
+  corio_stream_unref(c->out);
+  c->in = c->out = NULL;
+  return rc < 0 ? rc : (int)(intptr_t)status;
+}
+
+static inline int have_command(const char *check) {
+  char cmd[256];
+
+  snprintf(cmd, sizeof cmd, "%s >/dev/null 2>&1", check);
+  return system(cmd) == 0;
+}
+
+#endif
