@@ -5,12 +5,16 @@
 #ifndef CORIO_EXAMPLE_H
 #define CORIO_EXAMPLE_H
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <corio/combine.h>
 #include <corio/context.h>
@@ -564,5 +568,22 @@ static inline int example_asyncio_run_parts(const char *example,
     corio_coro_pool_trim();                                                    \
     return failed;                                                             \
   }
+
+/* A UDP port on 127.0.0.1 that was free a moment ago (bound, read back,
+ * released), for a peer that must be told its port before it starts; -1
+ * if none could be had. */
+static inline int example_unused_udp_port(void) {
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  socklen_t len = sizeof sin;
+  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), port = -1;
+
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+      getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+    port = ntohs(sin.sin_port);
+  if (fd >= 0)
+    close(fd);
+  return port;
+}
 
 #endif

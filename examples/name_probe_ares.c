@@ -94,20 +94,6 @@ struct server {
   corio_process *process;
 };
 
-static int free_port(void) {
-  struct sockaddr_in sin = {.sin_family = AF_INET};
-  socklen_t len = sizeof sin;
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), port = -1;
-
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-    port = ntohs(sin.sin_port);
-  if (fd >= 0)
-    close(fd);
-  return port;
-}
-
 static int write_hosts(struct server *s) {
   FILE *f;
 
@@ -146,7 +132,7 @@ static int start_server(struct server *s) {
   if ((rc = write_hosts(s)) < 0)
     return rc;
   snprintf(hosts_arg, sizeof hosts_arg, "--addn-hosts=%s", s->hosts);
-  if ((s->port = free_port()) < 0)
+  if ((s->port = example_unused_udp_port()) < 0)
     return -EADDRNOTAVAIL;
   snprintf(port_arg, sizeof port_arg, "--port=%d", s->port);
   rc = corio_create_subprocess_exec(argv, &options, &s->process);

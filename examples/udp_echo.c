@@ -150,21 +150,6 @@ static int echo_client(struct server *s, int port, const char *message) {
   return 0;
 }
 
-/* A port that was free a moment ago: bound, read back, released. */
-static int unused_port(void) {
-  struct sockaddr_in sin = {.sin_family = AF_INET};
-  socklen_t len = sizeof sin;
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), port = -1;
-
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-    port = ntohs(sin.sin_port);
-  if (fd >= 0)
-    close(fd);
-  return port;
-}
-
 /* error_received: a connected client, nobody on the other side. */
 static int refused_client(void) {
   corio_datagram *endpoint;
@@ -172,8 +157,8 @@ static int refused_client(void) {
   size_t n;
   int rc;
 
-  rc = corio_create_datagram_endpoint(NULL, 0, HOST, unused_port(), NULL,
-                                      &endpoint);
+  rc = corio_create_datagram_endpoint(NULL, 0, HOST, example_unused_udp_port(),
+                                      NULL, &endpoint);
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_create_datagram_endpoint", rc);
   puts("client: Send: anyone there?");

@@ -430,6 +430,18 @@ static corio_loop *loop_or_current(corio_loop *loop) {
 
 int corio_resolver_ares_available(void) { return 1; }
 
+/* The loop's resolver state, to be replaced: CORIO_ELOOPCLOSED on a
+ * closed loop, -EBUSY while lookups are in flight. */
+static int idle_state(corio_loop *loop, dns_ares **out) {
+  int rc;
+
+  if (corio_loop_is_closed(loop))
+    return CORIO_ELOOPCLOSED;
+  if ((rc = get_state(loop, out)) < 0)
+    return rc;
+  return busy(*out) ? -EBUSY : 0;
+}
+
 int corio_loop_use_ares(corio_loop *loop,
                         const corio_resolver_options *options) {
   static const corio_resolver_options defaults;
@@ -442,12 +454,8 @@ int corio_loop_use_ares(corio_loop *loop,
     options = &defaults;
   if (!loop || check_options(options) < 0)
     return -EINVAL;
-  if (corio_loop_is_closed(loop))
-    return CORIO_ELOOPCLOSED;
-  if ((rc = get_state(loop, &d)) < 0)
+  if ((rc = idle_state(loop, &d)) < 0)
     return rc;
-  if (busy(d))
-    return -EBUSY;
   if ((rc = make_channel(d, options, &channel)) < 0)
     return rc;
   drop_channel(d);
@@ -468,12 +476,8 @@ int corio_loop_use_system_resolver(corio_loop *loop) {
   loop = loop_or_current(loop);
   if (!loop)
     return -EINVAL;
-  if (corio_loop_is_closed(loop))
-    return CORIO_ELOOPCLOSED;
-  if ((rc = get_state(loop, &d)) < 0)
+  if ((rc = idle_state(loop, &d)) < 0)
     return rc;
-  if (busy(d))
-    return -EBUSY;
   drop_channel(d);
   d->chosen = 1;
   return 0;
@@ -686,9 +690,26 @@ static void gai_answered(void *arg, int status, int timeouts,
   (void)lookup_answered(l, status);
 }
 
-static const struct {
+/* One of libc's flags and c-ares's counterpart. */
+struct flag_pair {
   int ours, theirs;
-} ai_flag_map[] = {
+};
+
+/* flags through map; -1 for a flag the map (c-ares) does not know. */
+static int translate_flags(int flags, const struct flag_pair *map,
+                           size_t count) {
+  int out = 0;
+
+  for (size_t i = 0; i < count; i++) {
+    if (flags & map[i].ours) {
+      out |= map[i].theirs;
+      flags &= ~map[i].ours;
+    }
+  }
+  return flags ? -1 : out;
+}
+
+static const struct flag_pair ai_flag_map[] = {
     {AI_CANONNAME, ARES_AI_CANONNAME},   {AI_NUMERICHOST, ARES_AI_NUMERICHOST},
     {AI_PASSIVE, ARES_AI_PASSIVE},       {AI_NUMERICSERV, ARES_AI_NUMERICSERV},
     {AI_V4MAPPED, ARES_AI_V4MAPPED},     {AI_ALL, ARES_AI_ALL},
@@ -697,15 +718,8 @@ static const struct {
 
 /* getaddrinfo's flags as c-ares's; -1 for a flag c-ares does not know. */
 static int ares_ai_flags(int flags) {
-  int out = 0;
-
-  for (size_t i = 0; i < sizeof ai_flag_map / sizeof ai_flag_map[0]; i++) {
-    if (flags & ai_flag_map[i].ours) {
-      out |= ai_flag_map[i].theirs;
-      flags &= ~ai_flag_map[i].ours;
-    }
-  }
-  return flags ? -1 : out;
+  return translate_flags(flags, ai_flag_map,
+                         sizeof ai_flag_map / sizeof ai_flag_map[0]);
 }
 
 /* The canonical name: the end of the CNAME chain, else the name asked. */
@@ -826,9 +840,7 @@ static void gni_answered(void *arg, int status, int timeouts, char *node,
   (void)lookup_answered(l, status);
 }
 
-static const struct {
-  int ours, theirs;
-} ni_flag_map[] = {
+static const struct flag_pair ni_flag_map[] = {
     {NI_NOFQDN, ARES_NI_NOFQDN},
     {NI_NUMERICHOST, ARES_NI_NUMERICHOST},
     {NI_NAMEREQD, ARES_NI_NAMEREQD},
@@ -839,16 +851,10 @@ static const struct {
 #endif
 };
 
+/* getnameinfo's flags as c-ares's; -1 for a flag c-ares does not know. */
 static int ares_ni_flags(int flags) {
-  int out = 0;
-
-  for (size_t i = 0; i < sizeof ni_flag_map / sizeof ni_flag_map[0]; i++) {
-    if (flags & ni_flag_map[i].ours) {
-      out |= ni_flag_map[i].theirs;
-      flags &= ~ni_flag_map[i].ours;
-    }
-  }
-  return flags ? -1 : out;
+  return translate_flags(flags, ni_flag_map,
+                         sizeof ni_flag_map / sizeof ni_flag_map[0]);
 }
 
 /* Into the caller's buffer (size 0: not asked for): -ENOBUFS when it does

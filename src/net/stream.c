@@ -559,34 +559,8 @@ int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
   return queue_rest(stream, iov, iovcnt, (size_t)n);
 }
 
-int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
-  struct iovec iov;
-  ssize_t n = 0;
-  int rc;
-
-  if (!stream || (!data && len) || len > (size_t)SSIZE_MAX)
-    return -EINVAL;
-  if ((rc = write_error(stream)) < 0)
-    return rc;
-  if (len == 0)
-    return 0;
-  if (corio__unlikely(stream->tls)) {
-    memcpy(&iov.iov_base, &data, sizeof data);
-    iov.iov_len = len;
-    return corio__tls_writev(stream, &iov, 1);
-  }
-  /* writev's path, without building and walking a vector. */
-  if (stream->out.len == 0) {
-    n = sent(stream, corio__sys_send(stream->fd, data, len, stream->is_socket));
-    if (n < 0 || (size_t)n == len)
-      return n < 0 ? (int)n : 0;
-  }
-  /* The iovec only carries the pointer: nothing writes through it. */
-  memcpy(&iov.iov_base, &data, sizeof data);
-  iov.iov_len = len;
-  return queue_rest(stream, &iov, 1, (size_t)n);
-}
-
+/* One buffer to the socket: straight out when nothing is queued (no copy,
+ * no wake-up), the rest queued. TLS sends its records through here. */
 int corio__stream_send_raw(corio_stream *s, const void *data, size_t len) {
   struct iovec iov;
   ssize_t n = 0;
@@ -596,9 +570,30 @@ int corio__stream_send_raw(corio_stream *s, const void *data, size_t len) {
     if (n < 0 || (size_t)n == len)
       return n < 0 ? (int)n : 0;
   }
+  /* The iovec only carries the pointer: nothing writes through it. */
   memcpy(&iov.iov_base, &data, sizeof data);
   iov.iov_len = len;
   return queue_rest(s, &iov, 1, (size_t)n);
+}
+
+int corio_stream_write(corio_stream *stream, const void *data, size_t len) {
+  int rc;
+
+  if (!stream || (!data && len) || len > (size_t)SSIZE_MAX)
+    return -EINVAL;
+  if ((rc = write_error(stream)) < 0)
+    return rc;
+  if (len == 0)
+    return 0;
+  if (corio__unlikely(stream->tls)) {
+    struct iovec iov;
+
+    memcpy(&iov.iov_base, &data, sizeof data);
+    iov.iov_len = len;
+    return corio__tls_writev(stream, &iov, 1);
+  }
+  /* writev's path, without building and walking a vector. */
+  return corio__stream_send_raw(stream, data, len);
 }
 
 int corio_stream_writelines(corio_stream *stream, const corio_bytes *bufs,

@@ -14,42 +14,7 @@
 
 enum { BIG = (1 << 20) + 12345 };
 
-static int handler_calls;
-
 /* ---- a server ------------------------------------------------------------ */
-
-static int start_tls_server(corio_stream_handler handler, void *arg,
-                            corio_tls_context *ctx, double handshake_timeout,
-                            corio_server **out) {
-  corio_server_options o = {0};
-
-  o.tls = ctx;
-  o.tls_handshake_timeout = handshake_timeout;
-  return corio_start_server(handler, arg, "127.0.0.1", 0, &o, out);
-}
-
-/* The fd count once the streams still exchanging close_notify are done
- * (a server's wait_closed waits for handlers, not for their streams'
- * TLS shutdown): bounded by loop iterations, not by time. */
-static int fds_settled(int want) {
-  for (int i = 0; i < 2000 && open_fds() != want; i++)
-    (void)corio_sleep(0.001);
-  return open_fds();
-}
-
-/* A TLS close waits for the peer's close_notify: done before the fd
- * count is checked. */
-static void close_stream(corio_stream *s) {
-  CHECK_EQ(corio_stream_close(s), 0);
-  CHECK_EQ(corio_stream_wait_closed(s), 0);
-  corio_stream_unref(s);
-}
-
-static void stop_server(corio_server *srv) {
-  CHECK_EQ(corio_server_close(srv), 0);
-  CHECK_EQ(corio_server_wait_closed(srv), 0);
-  corio_server_unref(srv);
-}
 
 /* Echoes everything until EOF. */
 static int echo_handler(corio_stream *s, void *arg) {
@@ -416,11 +381,6 @@ struct verify_case {
   const char *message;
 };
 
-static void quiet_handler(corio_loop *loop, const corio_loop_error *e,
-                          void *arg) {
-  (void)loop, (void)e, (void)arg;
-}
-
 static int verify_body(void *arg, void **result) {
   const struct verify_case *c = arg;
   corio_tls_context *sctx = server_ctx(c->cert), *cctx = client_ctx();
@@ -718,18 +678,6 @@ static void test_start_tls(void **state) {
 
 /* ---- timeouts ------------------------------------------------------------ */
 
-/* A peer that accepts and never speaks (until the client goes). */
-static int silent_handler(corio_stream *s, void *arg) {
-  char buf[256];
-  size_t n;
-
-  (void)arg;
-  handler_calls++;
-  while (corio_stream_read(s, buf, sizeof buf, &n) == 0 && n > 0)
-    ;
-  return 0;
-}
-
 static int handshake_timeout_body(void *arg, void **result) {
   corio_tls_context *cctx = client_ctx(), *sctx = server_ctx(certs.server);
   corio_connect_options o = {0};
@@ -774,14 +722,6 @@ static void test_handshake_timeout(void **state) {
   (void)state;
   assert_int_equal(corio_run(handshake_timeout_body, NULL, NULL), 0);
   assert_checks_passed();
-}
-
-/* Handshakes, then neither answers close_notify nor closes until told. */
-static corio_event let_go;
-
-static int mute_handler(corio_stream *s, void *arg) {
-  (void)s, (void)arg;
-  return corio_event_wait(&let_go);
 }
 
 static int shutdown_timeout_body(void *arg, void **result) {
@@ -870,19 +810,6 @@ static void test_abort_and_ragged_eof(void **state) {
 }
 
 /* ---- cancellation -------------------------------------------------------- */
-
-struct connecting {
-  corio_tls_context *ctx;
-  int port;
-  corio_stream *s;
-};
-
-static int connect_task(void *arg, void **result) {
-  struct connecting *c = arg;
-
-  (void)result;
-  return tls_connect(c->ctx, c->port, &c->s);
-}
 
 static int read_task(void *arg, void **result) {
   corio_stream *s = arg;

@@ -13,39 +13,6 @@
 #include "corio/sync.h"
 #include "tls_test.h"
 
-static int handler_calls;
-
-static void quiet_handler(corio_loop *loop, const corio_loop_error *e,
-                          void *arg) {
-  (void)loop, (void)e, (void)arg;
-}
-
-static int start_tls_server(corio_stream_handler handler, void *arg,
-                            corio_tls_context *ctx, corio_server **out) {
-  corio_server_options o = {0};
-
-  o.tls = ctx;
-  return corio_start_server(handler, arg, "127.0.0.1", 0, &o, out);
-}
-
-static int fds_settled(int want) {
-  for (int i = 0; i < 2000 && open_fds() != want; i++)
-    (void)corio_sleep(0.001);
-  return open_fds();
-}
-
-static void stop_server(corio_server *srv) {
-  CHECK_EQ(corio_server_close(srv), 0);
-  CHECK_EQ(corio_server_wait_closed(srv), 0);
-  corio_server_unref(srv);
-}
-
-static void close_stream(corio_stream *s) {
-  CHECK_EQ(corio_stream_close(s), 0);
-  CHECK_EQ(corio_stream_wait_closed(s), 0);
-  corio_stream_unref(s);
-}
-
 /* Echoes lines until EOF; the queue must be empty at every step. */
 static int echo_handler(corio_stream *s, void *arg) {
   char buf[4096];
@@ -61,18 +28,6 @@ static int echo_handler(corio_stream *s, void *arg) {
       break;
   }
   return rc == -ECONNRESET ? 0 : rc;
-}
-
-/* A silent plain peer: reads until EOF, never answers. */
-static int silent_handler(corio_stream *s, void *arg) {
-  char buf[256];
-  size_t n;
-
-  (void)arg;
-  handler_calls++;
-  while (corio_stream_read(s, buf, sizeof buf, &n) == 0 && n > 0)
-    ;
-  return 0;
 }
 
 /* ---- the error queue ----------------------------------------------------- */
@@ -97,7 +52,7 @@ static int error_queue_body(void *arg, void **result) {
   CHECK_EQ(corio_tls_context_new(CORIO_TLS_CLIENT, &cctx), 0);
   CHECK_EQ(corio_tls_context_set_check_hostname(cctx, 0), 0);
   CHECK_EQ(corio_tls_context_set_verify(cctx, CORIO_TLS_VERIFY_NONE), 0);
-  CHECK_EQ(start_tls_server(echo_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(echo_handler, NULL, sctx, 0, &srv), 0);
   ERR_clear_error();
   o.tls = cctx;
   CHECK_EQ(
@@ -161,7 +116,7 @@ static int key_update_body(void *arg, void **result) {
   int fds = open_fds();
 
   (void)arg, (void)result;
-  CHECK_EQ(start_tls_server(key_update_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(key_update_handler, NULL, sctx, 0, &srv), 0);
   CHECK_EQ(tls_connect(cctx, corio_server_port(srv), &s), 0);
   CHECK_STR(corio_stream_tls_version(s), "TLSv1.3");
   for (int i = 0; i < 6; i++) {
@@ -229,7 +184,7 @@ static int slow_reader_body(void *arg, void **result) {
   int fds = open_fds(), bad = 0;
 
   (void)arg, (void)result;
-  CHECK_EQ(start_tls_server(flood_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(flood_handler, NULL, sctx, 0, &srv), 0);
   o.tls = cctx;
   o.server_hostname = "localhost";
   o.limit = SMALL_LIMIT;
@@ -342,7 +297,7 @@ static int server_close_mid_handshake_body(void *arg, void **result) {
   (void)arg, (void)result;
   corio_loop_set_exception_handler(corio_loop_running(), quiet_handler, NULL);
   handler_calls = 0;
-  CHECK_EQ(start_tls_server(echo_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(echo_handler, NULL, sctx, 0, &srv), 0);
   for (int i = 0; i < 3; i++)
     CHECK_EQ(
         corio_open_connection("127.0.0.1", corio_server_port(srv), &plain[i]),
@@ -377,19 +332,6 @@ static void test_server_close_mid_handshake(void **state) {
 
 /* The main task returns while another waits in a handshake: the loop's
  * end cancels it and closes its stream. */
-struct connecting {
-  corio_tls_context *ctx;
-  int port;
-  corio_stream *s;
-};
-
-static int connect_task(void *arg, void **result) {
-  struct connecting *c = arg;
-
-  (void)result;
-  return tls_connect(c->ctx, c->port, &c->s);
-}
-
 static struct connecting left;
 
 static int loop_ends_body(void *arg, void **result) {
@@ -423,13 +365,6 @@ static void test_loop_ends_mid_handshake(void **state) {
 
 /* ---- the shutdown timer outlives the user's reference -------------------- */
 
-static corio_event let_go;
-
-static int mute_handler(corio_stream *s, void *arg) {
-  (void)s, (void)arg;
-  return corio_event_wait(&let_go);
-}
-
 /* close, then the last unref at once: the stream lives on for the
  * close_notify exchange, and the shutdown timer closes it (ASan and
  * Valgrind watch for a timer that fires on freed memory). */
@@ -442,7 +377,7 @@ static int unref_while_shutting_body(void *arg, void **result) {
 
   (void)arg, (void)result;
   corio_event_init(&let_go);
-  CHECK_EQ(start_tls_server(mute_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(mute_handler, NULL, sctx, 0, &srv), 0);
   o.tls = cctx;
   o.server_hostname = "localhost";
   o.tls_shutdown_timeout = 0.05;
@@ -530,7 +465,7 @@ static int coalesce_body(void *arg, void **result) {
     bufs[i].data = data[i];
     bufs[i].len = SMALL_SIZE;
   }
-  CHECK_EQ(start_tls_server(record_count_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(record_count_handler, NULL, sctx, 0, &srv), 0);
   for (int round = 0; round < 2; round++) {
     char line[16] = {0};
     corio_stream *s;
@@ -578,7 +513,7 @@ static int read_ahead_body(void *arg, void **result) {
   (void)arg, (void)result;
   SSL_CTX_set_read_ahead(corio_tls_context_ssl_ctx(sctx), 1);
   SSL_CTX_set_read_ahead(corio_tls_context_ssl_ctx(cctx), 1);
-  CHECK_EQ(start_tls_server(echo_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(echo_handler, NULL, sctx, 0, &srv), 0);
   for (int i = 0; i < 3; i++) {
     CHECK_EQ(tls_connect(cctx, corio_server_port(srv), &s), 0);
     CHECK_EQ(corio_stream_write(s, "early\n", 6), 0);
@@ -646,7 +581,7 @@ static int sni_body(void *arg, void **result) {
   int fds = open_fds();
 
   (void)arg, (void)result;
-  CHECK_EQ(start_tls_server(sni_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(sni_handler, NULL, sctx, 0, &srv), 0);
   CHECK_EQ(sni_round(cctx, "127.0.0.1", corio_server_port(srv), "localhost"),
            0);
   CHECK_STR(seen_sni, "localhost");
@@ -699,7 +634,7 @@ static int late_error_body(void *arg, void **result) {
   handler_calls = 0;
   CHECK_EQ(corio_tls_context_load_verify_locations(sctx, certs.ca, NULL), 0);
   CHECK_EQ(corio_tls_context_set_verify(sctx, CORIO_TLS_VERIFY_REQUIRED), 0);
-  CHECK_EQ(start_tls_server(greet_handler, NULL, sctx, &srv), 0);
+  CHECK_EQ(start_tls_server(greet_handler, NULL, sctx, 0, &srv), 0);
   CHECK_EQ(tls_connect(cctx, corio_server_port(srv), &s), 0);
   /* Until the alert has been processed, with no reader waiting. */
   for (int i = 0; i < 20000 && corio_stream_fd(s) >= 0; i++)

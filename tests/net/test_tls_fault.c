@@ -16,10 +16,6 @@ struct walk {
   int fresh_rc;
 };
 
-static void quiet(corio_loop *loop, const corio_loop_error *e, void *arg) {
-  (void)loop, (void)e, (void)arg;
-}
-
 static int echo_line(corio_stream *s, void *arg) {
   char line[64];
   size_t n;
@@ -85,7 +81,7 @@ static int walk_body(void *arg, void **result) {
   int rc;
 
   (void)result;
-  corio_loop_set_exception_handler(corio_loop_running(), quiet, NULL);
+  corio_loop_set_exception_handler(corio_loop_running(), quiet_handler, NULL);
   /* Only a guard against a hang. */
   rc = corio_timeout_enter(&guard, 20);
   if (rc == 0)

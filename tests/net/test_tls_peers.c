@@ -12,6 +12,17 @@ static int have_python_ssl(void) {
   return have_command("python3 -c 'import ssl'");
 }
 
+/* Runs body where the peer (what) can be started; skips, saying so,
+ * where it cannot. */
+static void run_with_peer(int have_peer, const char *what, corio_task_fn body) {
+  if (!have_peer) {
+    print_message("[  SKIPPED ] %s cannot be started\n", what);
+    skip();
+  }
+  assert_int_equal(corio_run(body, NULL, NULL), 0);
+  assert_checks_passed();
+}
+
 /* Reads lines of the child's stdout until one starts with prefix; the
  * rest of that line into rest. */
 static int wait_line(child *c, const char *prefix, char *rest, size_t size) {
@@ -61,9 +72,7 @@ static int s_server_body(void *arg, void **result) {
   CHECK_TRUE(strncmp(reply, "HTTP/1.0 200 ok", 15) == 0);
   /* -www lists the session: the cipher corio negotiated is in it. */
   CHECK_TRUE(strstr(reply, corio_stream_tls_cipher(s)) != NULL);
-  CHECK_EQ(corio_stream_close(s), 0);
-  CHECK_EQ(corio_stream_wait_closed(s), 0);
-  corio_stream_unref(s);
+  close_stream(s);
   CHECK_EQ(child_finish(&c, 0), 0);
   corio_tls_context_unref(cctx);
   CHECK_EQ(open_fds(), fds);
@@ -72,12 +81,7 @@ static int s_server_body(void *arg, void **result) {
 
 static void test_openssl_s_server(void **state) {
   (void)state;
-  if (!have_openssl()) {
-    print_message("[  SKIPPED ] the openssl command cannot be started\n");
-    skip();
-  }
-  assert_int_equal(corio_run(s_server_body, NULL, NULL), 0);
-  assert_checks_passed();
+  run_with_peer(have_openssl(), "the openssl command", s_server_body);
 }
 
 /* ---- corio server, openssl s_client -------------------------------------- */
@@ -98,7 +102,6 @@ static int upper_handler(corio_stream *s, void *arg) {
 
 static int s_client_body(void *arg, void **result) {
   corio_tls_context *sctx = server_ctx(certs.server);
-  corio_server_options o = {0};
   char target[64];
   char *argv[] = {"openssl",
                   "s_client",
@@ -119,9 +122,7 @@ static int s_client_body(void *arg, void **result) {
   size_t n;
 
   (void)arg, (void)result;
-  o.tls = sctx;
-  CHECK_EQ(corio_start_server(upper_handler, NULL, "127.0.0.1", 0, &o, &srv),
-           0);
+  CHECK_EQ(start_tls_server(upper_handler, NULL, sctx, 0, &srv), 0);
   snprintf(target, sizeof target, "127.0.0.1:%d", corio_server_port(srv));
   CHECK_EQ(child_start(&c, argv), 0);
   CHECK_EQ(corio_stream_write_all(c.in, "hello tls\n", 10), 0);
@@ -129,21 +130,14 @@ static int s_client_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_read_all(c.out, out, sizeof out - 1, &n), 0);
   CHECK_STR(out, "HELLO TLS\n");
   CHECK_EQ(child_finish(&c, 0), 0);
-  CHECK_EQ(corio_server_close(srv), 0);
-  CHECK_EQ(corio_server_wait_closed(srv), 0);
-  corio_server_unref(srv);
+  stop_server(srv);
   corio_tls_context_unref(sctx);
   return 0;
 }
 
 static void test_openssl_s_client(void **state) {
   (void)state;
-  if (!have_openssl()) {
-    print_message("[  SKIPPED ] the openssl command cannot be started\n");
-    skip();
-  }
-  assert_int_equal(corio_run(s_client_body, NULL, NULL), 0);
-  assert_checks_passed();
+  run_with_peer(have_openssl(), "the openssl command", s_client_body);
 }
 
 /* ---- Python ssl client, corio server ------------------------------------- */
@@ -199,7 +193,6 @@ static int size_echo_handler(corio_stream *s, void *arg) {
 static int python_client_body(void *arg, void **result) {
   static const char *const alpn[] = {"http/1.1"};
   corio_tls_context *sctx = server_ctx(certs.server);
-  corio_server_options o = {0};
   char port[16], code[sizeof python_client];
   char *argv[] = {"python3", "-c", code, port, certs.ca, NULL};
   char out[128] = {0};
@@ -210,29 +203,20 @@ static int python_client_body(void *arg, void **result) {
   (void)arg, (void)result;
   memcpy(code, python_client, sizeof code);
   CHECK_EQ(corio_tls_context_set_alpn_protocols(sctx, alpn, 1), 0);
-  o.tls = sctx;
-  CHECK_EQ(
-      corio_start_server(size_echo_handler, NULL, "127.0.0.1", 0, &o, &srv), 0);
+  CHECK_EQ(start_tls_server(size_echo_handler, NULL, sctx, 0, &srv), 0);
   snprintf(port, sizeof port, "%d", corio_server_port(srv));
   CHECK_EQ(child_start(&c, argv), 0);
   CHECK_EQ(corio_stream_read_all(c.out, out, sizeof out - 1, &n), 0);
   CHECK_STR(out, "TLSv1.3 http/1.1\n");
   CHECK_EQ(child_finish(&c, 0), 0);
-  CHECK_EQ(corio_server_close(srv), 0);
-  CHECK_EQ(corio_server_wait_closed(srv), 0);
-  corio_server_unref(srv);
+  stop_server(srv);
   corio_tls_context_unref(sctx);
   return 0;
 }
 
 static void test_python_client(void **state) {
   (void)state;
-  if (!have_python_ssl()) {
-    print_message("[  SKIPPED ] python3 with ssl cannot be started\n");
-    skip();
-  }
-  assert_int_equal(corio_run(python_client_body, NULL, NULL), 0);
-  assert_checks_passed();
+  run_with_peer(have_python_ssl(), "python3 with ssl", python_client_body);
 }
 
 /* ---- corio client, Python ssl server ------------------------------------- */
@@ -290,9 +274,7 @@ static int python_server_body(void *arg, void **result) {
   /* unwrap: Python's close_notify reads as EOF. */
   CHECK_EQ(corio_stream_read(s, line, sizeof line, &n), 0);
   CHECK_EQ(n, 0);
-  CHECK_EQ(corio_stream_close(s), 0);
-  CHECK_EQ(corio_stream_wait_closed(s), 0);
-  corio_stream_unref(s);
+  close_stream(s);
   CHECK_EQ(corio_stream_read_all(c.out, out, sizeof out - 1, &n), 0);
   CHECK_STR(out, "client\n");
   CHECK_EQ(child_finish(&c, 0), 0);
@@ -303,12 +285,7 @@ static int python_server_body(void *arg, void **result) {
 
 static void test_python_server(void **state) {
   (void)state;
-  if (!have_python_ssl()) {
-    print_message("[  SKIPPED ] python3 with ssl cannot be started\n");
-    skip();
-  }
-  assert_int_equal(corio_run(python_server_body, NULL, NULL), 0);
-  assert_checks_passed();
+  run_with_peer(have_python_ssl(), "python3 with ssl", python_server_body);
 }
 
 int main(void) {

@@ -4,17 +4,12 @@
  * what it receives and prints "ok"; its stdout reaches the test through a
  * pipe read as a corio stream. Skipped, saying so, where python3 cannot
  * be started. */
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/wait.h>
 
-#include "corio/thread.h"
+#include "python_peer.h"
 #include "test_udp.h"
-
-extern char **environ;
 
 enum { COUNT = 50 };
 
@@ -66,61 +61,19 @@ static const char client_script[] =
     "    print('ok', flush=True)\n"
     "asyncio.run(main(int(sys.argv[1])))\n";
 
-struct python {
-  pid_t pid;
-  corio_stream *out; /* its stdout */
-};
+/* Runs body in a loop where python3 can be started (skips, saying why,
+ * where it cannot); no fd may be left behind. */
+static void run_with_python(corio_task_fn body) {
+  int before = open_fds();
 
-/* Starts python3 -c script [arg] with its stdout on a pipe. */
-static int python_start(struct python *py, const char *script,
-                        const char *arg) {
-  char name[] = "python3", flag[] = "-c";
-  char *code = strdup(script), *extra = arg ? strdup(arg) : NULL;
-  char *argv[] = {name, flag, code, extra, NULL};
-  posix_spawn_file_actions_t fa;
-  int fds[2], rc;
-
-  if (!code || pipe2(fds, O_CLOEXEC) != 0) {
-    free(code);
-    free(extra);
-    return -ENOMEM;
+  if (!have_python()) {
+    print_message("[  SKIPPED ] python3 with asyncio cannot be started\n");
+    skip();
   }
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-  rc = posix_spawnp(&py->pid, "python3", &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  free(code);
-  free(extra);
-  close(fds[1]);
-  if (rc != 0) {
-    close(fds[0]);
-    return -rc;
-  }
-  return corio_stream_open_fd(NULL, fds[0], NULL, &py->out);
-}
-
-static int wait_child(void *arg, void **result) {
-  struct python *py = arg;
-  int status;
-
-  while (waitpid(py->pid, &status, 0) < 0)
-    if (errno != EINTR)
-      return -errno;
-  *result = (void *)(intptr_t)status;
-  return 0;
-}
-
-/* Waits for the child on a pool thread and returns its exit status. */
-static int python_wait(struct python *py) {
-  void *status = NULL;
-  int rc = corio_to_thread(wait_child, py, &status);
-
-  corio_stream_unref(py->out);
-  return rc < 0 ? rc : (int)(intptr_t)status;
-}
-
-static int have_python(void) {
-  return system("python3 -c 'import asyncio' >/dev/null 2>&1") == 0;
+  reset_checks(NULL);
+  assert_int_equal(corio_run(body, NULL, NULL), 0);
+  assert_checks_passed();
+  assert_int_equal(open_fds(), before);
 }
 
 /* ---- corio client, Python server ---------------------------------------- */
@@ -166,17 +119,8 @@ static int python_server_body(void *arg, void **result) {
 }
 
 static void test_python_server(void **state) {
-  int before = open_fds();
-
   (void)state;
-  if (!have_python()) {
-    print_message("[  SKIPPED ] python3 with asyncio cannot be started\n");
-    skip();
-  }
-  reset_checks(NULL);
-  assert_int_equal(corio_run(python_server_body, NULL, NULL), 0);
-  assert_checks_passed();
-  assert_int_equal(open_fds(), before);
+  run_with_python(python_server_body);
 }
 
 /* ---- Python client, corio server ---------------------------------------- */
@@ -231,17 +175,8 @@ static int python_client_body(void *arg, void **result) {
 }
 
 static void test_python_client(void **state) {
-  int before = open_fds();
-
   (void)state;
-  if (!have_python()) {
-    print_message("[  SKIPPED ] python3 with asyncio cannot be started\n");
-    skip();
-  }
-  reset_checks(NULL);
-  assert_int_equal(corio_run(python_client_body, NULL, NULL), 0);
-  assert_checks_passed();
-  assert_int_equal(open_fds(), before);
+  run_with_python(python_client_body);
 }
 
 int main(void) {

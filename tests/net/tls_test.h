@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <sys/wait.h>
 
+#include "corio/sync.h"
 #include "corio/thread.h"
 #include "corio/tls.h"
 #include "net_test.h"
@@ -70,6 +71,87 @@ static inline int message_has(int err, const char *text) {
     return 0;
   }
   return 1;
+}
+
+/* ---- corio servers and streams ------------------------------------------ */
+
+/* Counted by the handlers that want to know whether they ran. */
+static int handler_calls;
+
+/* Keeps expected failures (handshakes refused on purpose) off stderr. */
+static inline void quiet_handler(corio_loop *loop, const corio_loop_error *e,
+                                 void *arg) {
+  (void)loop, (void)e, (void)arg;
+}
+
+static inline int start_tls_server(corio_stream_handler handler, void *arg,
+                                   corio_tls_context *ctx,
+                                   double handshake_timeout,
+                                   corio_server **out) {
+  corio_server_options o = {0};
+
+  o.tls = ctx;
+  o.tls_handshake_timeout = handshake_timeout;
+  return corio_start_server(handler, arg, "127.0.0.1", 0, &o, out);
+}
+
+/* The fd count once the streams still exchanging close_notify are done
+ * (a server's wait_closed waits for handlers, not for their streams'
+ * TLS shutdown): bounded by loop iterations, not by time. */
+static inline int fds_settled(int want) {
+  for (int i = 0; i < 2000 && open_fds() != want; i++)
+    (void)corio_sleep(0.001);
+  return open_fds();
+}
+
+/* A TLS close waits for the peer's close_notify: done before the fd
+ * count is checked. */
+static inline void close_stream(corio_stream *s) {
+  CHECK_EQ(corio_stream_close(s), 0);
+  CHECK_EQ(corio_stream_wait_closed(s), 0);
+  corio_stream_unref(s);
+}
+
+static inline void stop_server(corio_server *srv) {
+  CHECK_EQ(corio_server_close(srv), 0);
+  CHECK_EQ(corio_server_wait_closed(srv), 0);
+  corio_server_unref(srv);
+}
+
+/* A peer that accepts and never speaks: reads until EOF. */
+static inline int silent_handler(corio_stream *s, void *arg) {
+  char buf[256];
+  size_t n;
+
+  (void)arg;
+  handler_calls++;
+  while (corio_stream_read(s, buf, sizeof buf, &n) == 0 && n > 0)
+    ;
+  return 0;
+}
+
+/* Handshakes, then neither answers close_notify nor closes until
+ * let_go is set. */
+static corio_event let_go;
+
+static inline int mute_handler(corio_stream *s, void *arg) {
+  (void)s, (void)arg;
+  return corio_event_wait(&let_go);
+}
+
+/* A TLS connect as a task of its own (to be cancelled, or left to the
+ * loop's end). */
+struct connecting {
+  corio_tls_context *ctx;
+  int port;
+  corio_stream *s;
+};
+
+static inline int connect_task(void *arg, void **result) {
+  struct connecting *c = arg;
+
+  (void)result;
+  return tls_connect(c->ctx, c->port, &c->s);
 }
 
 /* ---- child processes ----------------------------------------------------- */
