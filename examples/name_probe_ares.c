@@ -111,8 +111,8 @@ static int write_hosts(struct server *s) {
 
 /* dnsmasq in the foreground, logging to its stderr (a pipe): it is ready
  * once it says it has read the hosts file (its sockets are bound by
- * then). */
-static int start_server(struct server *s) {
+ * then). 0, or -EAGAIN when it exited first (its port was taken). */
+static int try_server(struct server *s) {
   char hosts_arg[80], port_arg[24], line[256];
   const char *argv[] = {"dnsmasq", "-k", "--conf-file=/dev/null", "--no-resolv",
                         "--no-hosts", hosts_arg, "--listen-address=127.0.0.1",
@@ -129,8 +129,6 @@ static int start_server(struct server *s) {
   size_t n;
   int rc;
 
-  if ((rc = write_hosts(s)) < 0)
-    return rc;
   snprintf(hosts_arg, sizeof hosts_arg, "--addn-hosts=%s", s->hosts);
   if ((s->port = example_unused_udp_port()) < 0)
     return -EADDRNOTAVAIL;
@@ -145,7 +143,24 @@ static int start_server(struct server *s) {
     if (strstr(line, "read ") && strstr(line, s->hosts))
       return 0;
   }
-  return rc < 0 ? rc : -ECHILD; /* it exited: the port was taken? */
+  (void)corio_process_wait(s->process, NULL);
+  corio_process_unref(s->process);
+  s->process = NULL;
+  return rc < 0 ? rc : -EAGAIN;
+}
+
+/* The port was free when picked, but dnsmasq binds it for TCP too, and
+ * another program may take either first: a few tries, each on a new
+ * port. */
+static int start_server(struct server *s) {
+  int rc;
+
+  if ((rc = write_hosts(s)) < 0)
+    return rc;
+  for (int attempt = 0; attempt < 5; attempt++)
+    if ((rc = try_server(s)) != -EAGAIN)
+      return rc;
+  return -EADDRINUSE;
 }
 
 static void stop_server(struct server *s) {
