@@ -92,6 +92,7 @@ struct server {
   char hosts[64];
   int port;
   corio_process *process;
+  char said[256]; /* dnsmasq's last line, said when it will not start */
 };
 
 static int write_hosts(struct server *s) {
@@ -142,6 +143,7 @@ static int try_server(struct server *s) {
     line[n] = 0;
     if (strstr(line, "read ") && strstr(line, s->hosts))
       return 0;
+    snprintf(s->said, sizeof s->said, "%s", line);
   }
   (void)corio_process_wait(s->process, NULL);
   corio_process_unref(s->process);
@@ -160,6 +162,7 @@ static int start_server(struct server *s) {
   for (int attempt = 0; attempt < 5; attempt++)
     if ((rc = try_server(s)) != -EAGAIN)
       return rc;
+  fprintf(stderr, "%s: dnsmasq said: %s", EXAMPLE, s->said);
   return -EADDRINUSE;
 }
 
