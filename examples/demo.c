@@ -3,6 +3,11 @@
  * live in their own files (see example.h). */
 #include "example.h"
 
+#if CORIO_DEMO_HOOK
+/* monkey_patch.c: seed 000's gevent monkey.patch_all (libcorio_hook). */
+int example_monkey_patch(void);
+#endif
+
 struct part {
   const char *title;
   const char *what;
@@ -201,6 +206,15 @@ static const struct part parts[] = {
      "waits for it (the one it awaits, its task group's children), with\n"
      "what each one waits on, like python -m asyncio pstree.",
      example_task_tree},
+#if CORIO_DEMO_HOOK
+    {"Blocking calls made cooperative: monkey patching",
+     "corio_hook_enable() is gevent's monkey.patch_all(): with libcorio_hook\n"
+     "linked, plain nanosleep() and blocking socket calls in a task suspend\n"
+     "the task, so two tasks interleave, and fetch pages from a server on\n"
+     "their own loop. Opted out of the hooks, each sleep blocks the thread\n"
+     "and the tasks run one after the other.",
+     example_monkey_patch},
+#endif
 };
 
 int main(void) {

@@ -13,6 +13,7 @@
 #endif
 
 #include "core/fault.h"
+#include "core/raw.h"
 
 static atomic_long mapped_bytes;
 
@@ -105,9 +106,9 @@ int corio__sys_poll(struct pollfd *fds, size_t nfds, int64_t timeout_ns) {
 
     ts.tv_sec = (time_t)(timeout_ns / 1000000000);
     ts.tv_nsec = (long)(timeout_ns % 1000000000);
-    n = ppoll(fds, (nfds_t)nfds, &ts, NULL);
+    n = corio__raw_ppoll(fds, (nfds_t)nfds, &ts);
   } else {
-    n = ppoll(fds, (nfds_t)nfds, NULL, NULL);
+    n = corio__raw_ppoll(fds, (nfds_t)nfds, NULL);
   }
 #else
   {
@@ -128,6 +129,6 @@ int corio__sys_fcntl_getfd(int fd) {
 
   if (corio__fault_hit(CORIO__FAULT_FCNTL))
     return -EBADF;
-  flags = fcntl(fd, F_GETFD);
+  flags = corio__raw_fcntl(fd, F_GETFD, 0);
   return flags >= 0 ? flags : -errno;
 }

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "core/fault.h"
+#include "core/raw.h"
 
 int corio__sys_eventfd(int *out) {
   int fd;
@@ -23,14 +24,14 @@ int corio__sys_eventfd(int *out) {
 int corio__sys_pipe(int fds[2]) {
   if (corio__fault_hit(CORIO__FAULT_PIPE))
     return -EMFILE;
-  return pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0 ? 0 : -errno;
+  return corio__raw_pipe2(fds, O_NONBLOCK | O_CLOEXEC) == 0 ? 0 : -errno;
 }
 
 ssize_t corio__sys_read(int fd, void *buf, size_t len) {
   ssize_t n;
 
   do
-    n = read(fd, buf, len);
+    n = corio__raw_read(fd, buf, len);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }
@@ -39,7 +40,7 @@ ssize_t corio__sys_write(int fd, const void *buf, size_t len) {
   ssize_t n;
 
   do
-    n = write(fd, buf, len);
+    n = corio__raw_write(fd, buf, len);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }
@@ -47,7 +48,7 @@ ssize_t corio__sys_write(int fd, const void *buf, size_t len) {
 void corio__sys_close(int fd) {
   /* Linux releases the fd even when close reports EINTR: never retry. */
   if (fd >= 0)
-    (void)close(fd);
+    (void)corio__raw_close(fd);
 }
 
 int corio__sys_sigaction(int signum, const struct sigaction *act,

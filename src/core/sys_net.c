@@ -9,13 +9,14 @@
 #include <unistd.h>
 
 #include "core/fault.h"
+#include "core/raw.h"
 
 int corio__sys_socket(int family, int type, int protocol) {
   int fd;
 
   if (corio__fault_hit(CORIO__FAULT_SOCKET))
     return -EMFILE;
-  fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  fd = corio__raw_socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
   return fd < 0 ? -errno : fd;
 }
 
@@ -37,7 +38,7 @@ int corio__sys_accept(int fd, struct sockaddr *addr, socklen_t *len) {
   if (corio__fault_hit(CORIO__FAULT_ACCEPT))
     return -EMFILE;
   do
-    c = accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    c = corio__raw_accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
   while (c < 0 && errno == EINTR);
   return c < 0 ? -errno : c;
 }
@@ -47,7 +48,7 @@ int corio__sys_connect(int fd, const struct sockaddr *addr, socklen_t len) {
     return -ECONNREFUSED;
   /* A non-blocking connect interrupted by a signal goes on in the
    * background, exactly like EINPROGRESS. */
-  if (connect(fd, addr, len) == 0)
+  if (corio__raw_connect(fd, addr, len) == 0)
     return 0;
   return errno == EINTR ? -EINPROGRESS : -errno;
 }
@@ -58,7 +59,7 @@ ssize_t corio__sys_recv(int fd, void *buf, size_t len) {
   if (corio__fault_hit(CORIO__FAULT_RECV))
     return -ECONNRESET;
   do
-    n = read(fd, buf, len);
+    n = corio__raw_read(fd, buf, len);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }
@@ -80,7 +81,7 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt) {
   sigpending(&pending);
   was_pending = sigismember(&pending, SIGPIPE);
   do
-    n = writev(fd, iov, iovcnt);
+    n = corio__raw_writev(fd, iov, iovcnt);
   while (n < 0 && errno == EINTR);
   if (n < 0 && errno == EPIPE && !was_pending) {
     int saved = errno;
@@ -107,7 +108,7 @@ ssize_t corio__sys_sendv(int fd, const struct iovec *iov, int iovcnt,
   memcpy(&msg.msg_iov, &iov, sizeof iov);
   msg.msg_iovlen = (size_t)iovcnt;
   do
-    n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    n = corio__raw_sendmsg(fd, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }
@@ -126,7 +127,7 @@ ssize_t corio__sys_send(int fd, const void *buf, size_t len, int is_socket) {
     return writev_nosigpipe(fd, &iov, 1);
   }
   do
-    n = send(fd, buf, len, MSG_NOSIGNAL);
+    n = corio__raw_sendto(fd, buf, len, MSG_NOSIGNAL, NULL, 0);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }
@@ -138,7 +139,7 @@ ssize_t corio__sys_sendto(int fd, const void *buf, size_t len,
   if (corio__fault_hit(CORIO__FAULT_SEND))
     return -EPIPE;
   do
-    n = sendto(fd, buf, len, MSG_NOSIGNAL, addr, addr ? addrlen : 0);
+    n = corio__raw_sendto(fd, buf, len, MSG_NOSIGNAL, addr, addr ? addrlen : 0);
   while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : n;
 }
@@ -149,7 +150,7 @@ int corio__sys_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n, int flags) {
   if (corio__fault_hit(CORIO__FAULT_RECV))
     return -ECONNRESET;
   do
-    got = recvmmsg(fd, msgs, n, flags, NULL);
+    got = corio__raw_recvmmsg(fd, msgs, n, flags);
   while (got < 0 && errno == EINTR);
   return got < 0 ? -errno : got;
 }
@@ -160,20 +161,20 @@ int corio__sys_sendmmsg(int fd, struct mmsghdr *msgs, unsigned n) {
   if (corio__fault_hit(CORIO__FAULT_SEND))
     return -EPIPE;
   do
-    sent = sendmmsg(fd, msgs, n, MSG_NOSIGNAL);
+    sent = corio__raw_sendmmsg(fd, msgs, n, MSG_NOSIGNAL);
   while (sent < 0 && errno == EINTR);
   return sent < 0 ? -errno : sent;
 }
 
 int corio__sys_setsockopt_int(int fd, int level, int name, int value) {
-  return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
+  return corio__raw_setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
 }
 
 int corio__sys_socket_error(int fd) {
   int err = 0;
   socklen_t len = sizeof err;
 
-  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+  if (corio__raw_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
     return -errno;
   return -err;
 }
@@ -183,16 +184,16 @@ int corio__sys_shutdown(int fd, int how) {
 }
 
 int corio__sys_set_nonblock_cloexec(int fd) {
-  int fl = fcntl(fd, F_GETFL);
+  int fl = corio__raw_fcntl(fd, F_GETFL, 0);
 
   if (fl < 0)
     return -errno;
-  if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+  if (!(fl & O_NONBLOCK) && corio__raw_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return -errno;
-  fl = fcntl(fd, F_GETFD);
+  fl = corio__raw_fcntl(fd, F_GETFD, 0);
   if (fl < 0)
     return -errno;
-  if (!(fl & FD_CLOEXEC) && fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+  if (!(fl & FD_CLOEXEC) && corio__raw_fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
     return -errno;
   return 0;
 }
@@ -201,7 +202,7 @@ int corio__sys_peer_uid(int fd, uid_t *uid) {
   struct ucred cred;
   socklen_t len = sizeof cred;
 
-  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+  if (corio__raw_getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
     return -errno;
   *uid = cred.uid;
   return 0;

@@ -14,6 +14,7 @@
 
 #if CORIO_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
+#include "core/raw.h"
 #endif
 
 int corio__sys_child_pipe(int fds[2], int parent_end) {
@@ -21,16 +22,16 @@ int corio__sys_child_pipe(int fds[2], int parent_end) {
 
   if (corio__fault_hit(CORIO__FAULT_PIPE))
     return -EMFILE;
-  if (pipe2(fds, O_CLOEXEC) < 0)
+  if (corio__raw_pipe2(fds, O_CLOEXEC) < 0)
     return -errno;
   if (parent_end < 0)
     return 0;
-  flags = fcntl(fds[parent_end], F_GETFL);
-  if (flags < 0 || fcntl(fds[parent_end], F_SETFL, flags | O_NONBLOCK) < 0) {
+  flags = corio__raw_fcntl(fds[parent_end], F_GETFL, 0);
+  if (flags < 0 || corio__raw_fcntl(fds[parent_end], F_SETFL, flags | O_NONBLOCK) < 0) {
     int rc = -errno;
 
-    (void)close(fds[0]);
-    (void)close(fds[1]);
+    (void)corio__raw_close(fds[0]);
+    (void)corio__raw_close(fds[1]);
     return rc;
   }
   return 0;
@@ -41,7 +42,7 @@ int corio__sys_dup_high(int fd) {
 
   if (corio__fault_hit(CORIO__FAULT_FCNTL))
     return -EMFILE;
-  copy = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  copy = corio__raw_fcntl(fd, F_DUPFD_CLOEXEC, 3);
   return copy < 0 ? -errno : copy;
 }
 

@@ -25,6 +25,7 @@
 #include "net/dns_ares.h"
 #include "net/dns_result.h"
 #include "task/task_internal.h"
+#include "task/hook_support.h"
 #include "task/wait.h"
 
 /* ---- error codes --------------------------------------------------------- */
@@ -324,7 +325,9 @@ static int getaddrinfo_now(const char *host, const char *service,
     copy_hints(&numeric, hints);
   /* The flags make sure the resolver asks nobody. */
   numeric.ai_flags |= AI_NUMERICHOST | AI_NUMERICSERV;
+  corio__hook_bypass_begin(); /* numeric: nothing to wait for */
   eai = getaddrinfo(host, service, &numeric, res);
+  corio__hook_bypass_end();
   if (eai != 0) {
     int sys_errno = eai == EAI_SYSTEM ? errno : 0;
 
@@ -447,8 +450,11 @@ int corio_getnameinfo(const struct sockaddr *addr, socklen_t len, char *host,
     return CORIO_ENOTASK;
   if ((!host_len || (flags & NI_NUMERICHOST)) &&
       (!service_len || (flags & NI_NUMERICSERV))) {
-    int eai =
-        getnameinfo(addr, len, host, host_len, service, service_len, flags);
+    int eai;
+
+    corio__hook_bypass_begin(); /* numeric: nothing to wait for */
+    eai = getnameinfo(addr, len, host, host_len, service, service_len, flags);
+    corio__hook_bypass_end();
 
     return eai ? fail_getnameinfo(eai, eai == EAI_SYSTEM ? errno : 0, addr, len)
                : 0;

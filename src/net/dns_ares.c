@@ -43,6 +43,7 @@
 #include "net/address.h"
 #include "net/dns_result.h"
 #include "task/wait.h"
+#include "core/raw.h"
 
 /* ---- per-loop state ------------------------------------------------------ */
 
@@ -122,7 +123,7 @@ static int on_writable(void *arg) {
 static void size_receive_buffer(ares_sock *s) {
   int size = RECEIVE_BUFFER;
 
-  (void)setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  (void)corio__raw_setsockopt(s->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
   s->datagram = 0;
 }
 
@@ -172,7 +173,7 @@ static ares_socket_t sock_open(int family, int type, int protocol, void *data) {
   /* What c-ares's configure_socket does to its own TCP sockets: a query
    * is one small write, never worth Nagle's delay. Best effort. */
   if (type == SOCK_STREAM)
-    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    (void)corio__raw_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
   s->owner = d;
   s->fd = fd;
   s->datagram = type == SOCK_DGRAM;
@@ -195,7 +196,7 @@ static int sock_close(ares_socket_t fd, void *data) {
     *link = s->next;
     corio__free(s, sizeof *s);
   }
-  return close(fd);
+  return corio__raw_close(fd);
 }
 
 static int sock_connect(ares_socket_t fd, const struct sockaddr *addr,
@@ -217,7 +218,7 @@ static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t len,
 
   (void)data;
   do
-    n = recvfrom(fd, buf, len, flags, from, from_len);
+    n = corio__raw_recvfrom(fd, buf, len, flags, from, from_len);
   while (n < 0 && errno == EINTR);
   return n;
 }

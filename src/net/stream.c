@@ -17,6 +17,7 @@
 #include "loop/ext.h"
 #include "net/stream_internal.h"
 #include "net/tls_internal.h"
+#include "core/raw.h"
 
 /* Below this much free space at the end, the read buffer is compacted or
  * grown before a read, so no read is ever tiny. */
@@ -327,7 +328,7 @@ int corio__stream_new(corio_loop *loop, int fd, int family,
   /* The write end of a pipe has nothing to read: watching it would only
    * report the reader's departure as readable, and read() would fail. */
   if (family == AF_UNSPEC)
-    access_mode = fcntl(fd, F_GETFL) & O_ACCMODE;
+    access_mode = corio__raw_fcntl(fd, F_GETFL, 0) & O_ACCMODE;
   /* The read end of a pipe cannot be written: a write is refused up
    * front, so that its -EBADF does not count as the connection lost. */
   s->read_only = access_mode == O_RDONLY;

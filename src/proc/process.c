@@ -15,6 +15,7 @@
 #include "loop/ext.h"
 #include "proc/proc_internal.h"
 #include "proc/spawn.h"
+#include "core/raw.h"
 
 extern char **environ;
 
@@ -195,7 +196,7 @@ static int check_options(const corio_proc_options *o) {
       return -EINVAL;
   /* A closed one could be taken by a pipe made for this very spawn. */
   for (size_t i = 0; i < o->npass_fds; i++)
-    if (fcntl(o->pass_fds[i], F_GETFD) < 0)
+    if (corio__raw_fcntl(o->pass_fds[i], F_GETFD, 0) < 0)
       return -EBADF;
   return 0;
 }

@@ -22,6 +22,7 @@
 
 #if CORIO_HAVE_VALGRIND
 #include <valgrind/valgrind.h>
+#include "core/raw.h"
 #endif
 
 /* Signals a child gets back at their defaults, as Python's
@@ -198,7 +199,7 @@ static void close_range_from(int from, int to, int keep, long open_max) {
     return;
 #endif
   for (long fd = from; fd <= to && fd < open_max; fd++)
-    (void)close((int)fd);
+    (void)corio__raw_close((int)fd);
 }
 
 /* Closes every fd above 2 but the passed ones and `keep`. */
@@ -208,7 +209,7 @@ static void close_unpassed(const corio__spawn_plan *plan, int keep,
 
   for (int fd = 3; fd < max; fd++)
     if (fd != keep && !is_passed(plan, fd))
-      (void)close(fd);
+      (void)corio__raw_close(fd);
   close_range_from(max + 1, INT_MAX, keep, open_max);
 }
 
@@ -242,12 +243,12 @@ __attribute__((noreturn)) static void child_exec(const corio__spawn_plan *plan,
   if (plan->flags & CORIO_PROC_SET_UMASK)
     (void)umask(plan->umask);
   for (int i = 0; i < 3; i++)
-    if (plan->stdio[i] >= 0 && dup2(plan->stdio[i], i) < 0)
+    if (plan->stdio[i] >= 0 && corio__raw_dup2(plan->stdio[i], i) < 0)
       goto fail;
   if (!(plan->flags & CORIO_PROC_KEEP_FDS))
     close_unpassed(plan, report_fd, open_max);
   for (size_t i = 0; i < plan->npass_fds; i++)
-    if (fcntl(plan->pass_fds[i], F_SETFD, 0) < 0)
+    if (corio__raw_fcntl(plan->pass_fds[i], F_SETFD, 0) < 0)
       goto fail;
   if (plan->cwd && chdir(plan->cwd) < 0)
     goto fail;
@@ -256,7 +257,7 @@ __attribute__((noreturn)) static void child_exec(const corio__spawn_plan *plan,
   execve(path, plan->argv, plan->envp);
 fail:
   err = errno;
-  (void)!write(report_fd, &err, sizeof err);
+  (void)!corio__raw_write(report_fd, &err, sizeof err);
   _exit(127);
 }
 
@@ -287,7 +288,7 @@ static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
   /* With the parent's stdio closed the pipe may take fd 0..2, which the
    * child's dup2s would overwrite. */
   if (report[1] < 3) {
-    int fd = fcntl(report[1], F_DUPFD_CLOEXEC, 3);
+    int fd = corio__raw_fcntl(report[1], F_DUPFD_CLOEXEC, 3);
 
     if (fd < 0) {
       rc = -errno;
@@ -309,7 +310,7 @@ static int spawn_vfork(const corio__spawn_plan *plan, pid_t *pid) {
   if (rc == 0) {
     /* The child has exec'd (EOF) or failed (its errno) by now. */
     do
-      n = read(report[0], &err, sizeof err);
+      n = corio__raw_read(report[0], &err, sizeof err);
     while (n < 0 && errno == EINTR);
     if (n == (ssize_t)sizeof err) {
       int status;

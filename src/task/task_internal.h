@@ -126,6 +126,7 @@ struct corio_task {
   uint8_t closing;        /* its coroutine is being closed with the loop */
   uint8_t passing_cancel; /* passing a cancellation to what it awaits */
   uint8_t detached;       /* spawned without a reference for the caller */
+  uint8_t hook_off;       /* opted out of the hook layer (corio_hook_task_set) */
   char *name;             /* NULL: "Task-<id>", made on demand */
   char *cancel_message;
   uint64_t id;

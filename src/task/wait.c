@@ -11,7 +11,7 @@
 int corio__wait_suspend(corio__wait *w) {
   corio_task *t = w->task;
   corio_context *ctx;
-  int rc;
+  int rc, saved_errno;
 
   if (t->closing) {
     if (!w->woken && w->detach)
@@ -37,7 +37,12 @@ int corio__wait_suspend(corio__wait *w) {
   }
   t->wait = w;
   ctx = corio__current_ctx;
+  /* errno is per thread, and so per task: the tasks that run meanwhile
+   * must not change the one this task sees (blocking code under the hook
+   * layer reads it after every call). */
+  saved_errno = errno;
   rc = corio_coro_yield(NULL, NULL);
+  errno = saved_errno;
   /* The step entered the task's context; the body may have been inside
    * corio_context_run of another. */
   corio__current_ctx = ctx;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "corio/export.h"
 #include "corio/task.h"
 
 typedef void (*corio__future_visit)(struct corio_future *f, void *arg);
@@ -61,7 +62,7 @@ void corio__wait_no_detach(corio__wait *w);
 
 /* The running task if the caller may suspend it (on the task's own
  * coroutine), else NULL. */
-corio_task *corio__wait_self(void);
+CORIO_API corio_task *corio__wait_self(void);
 
 /* After cancelling f: waits until it has really finished. Returns 0,
  * -ECANCELED if the caller was cancelled meanwhile (it keeps waiting: the
@@ -73,12 +74,12 @@ int corio__wait_drain(corio_future *f);
 /* Suspends the current task in w (already registered with its waker).
  * Returns w's value when woken, -ECANCELED, or CORIO_ECLOSED (the loop is
  * closing the task). */
-int corio__wait_suspend(corio__wait *w);
+CORIO_API int corio__wait_suspend(corio__wait *w);
 
 /* Wakes w's task with value (once; later calls do nothing): its step is
  * queued, or with now run at once (only from a loop callback, never from
  * inside a task). */
-void corio__wait_wake(corio__wait *w, int value, int now);
+CORIO_API void corio__wait_wake(corio__wait *w, int value, int now);
 
 /* "0.250 s left" until timer fires, appended at buf + *used (see
  * corio__appendf): the detail of every wait with a timeout. */

@@ -1,0 +1,162 @@
+/* The hooks' state per fd: a dense table indexed by fd number, in chunks
+ * allocated on first use that never move, so the hot path (a read on a
+ * ready socket) finds its entry with two loads and no lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+#include "core/raw.h"
+#include "hook/hook_internal.h"
+
+#define CHUNK_BITS 10
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define MAX_CHUNKS 4096 /* fds below 4M */
+
+static _Atomic(hook_fd *) chunks[MAX_CHUNKS];
+pthread_mutex_t corio__hook_lock = PTHREAD_MUTEX_INITIALIZER;
+
+hook_fd *corio__hook_fd(int fd) {
+  unsigned i = (unsigned)fd >> CHUNK_BITS;
+  hook_fd *chunk;
+
+  if (fd < 0 || i >= MAX_CHUNKS)
+    return NULL;
+  chunk = atomic_load_explicit(&chunks[i], memory_order_acquire);
+  if (!chunk) {
+    /* calloc is not hooked; the table lives as long as the process. */
+    hook_fd *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
+
+    if (!fresh)
+      return NULL;
+    if (!atomic_compare_exchange_strong(&chunks[i], &chunk, fresh))
+      free(fresh); /* another thread won; chunk is theirs */
+    else
+      chunk = fresh;
+  }
+  return &chunk[(unsigned)fd & (CHUNK_SIZE - 1)];
+}
+
+static enum hook_fd_kind kind_of_mode(mode_t mode) {
+  switch (mode & S_IFMT) {
+  case S_IFSOCK:
+    return HOOK_FD_SOCKET;
+  case S_IFIFO:
+    return HOOK_FD_PIPE;
+  case S_IFREG:
+  case S_IFDIR:
+  case S_IFBLK:
+    return HOOK_FD_PASS; /* always "ready": waiting means nothing */
+  default:
+    return HOOK_FD_OTHER; /* tty, eventfd, timerfd, epoll... */
+  }
+}
+
+static int is_datagram(int fd, mode_t mode) {
+  int type = 0;
+  socklen_t len = sizeof type;
+
+  return S_ISSOCK(mode) &&
+         corio__raw_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+         type != SOCK_STREAM;
+}
+
+/* First sight of an fd the hooks did not create (inherited, opened by
+ * open(), made by a library): what it is and what the user set. */
+static void classify(int fd, hook_fd *e) {
+  struct stat st;
+  int fl;
+
+  pthread_mutex_lock(&corio__hook_lock);
+  if (atomic_load_explicit(&e->kind, memory_order_relaxed) == HOOK_FD_UNKNOWN) {
+    if (syscall(SYS_fstat, fd, &st) < 0 ||
+        (fl = corio__raw_fcntl(fd, F_GETFL, 0)) < 0) {
+      pthread_mutex_unlock(&corio__hook_lock);
+      return; /* not open: the real call will say EBADF */
+    }
+    atomic_store(&e->user_nonblock, (fl & O_NONBLOCK) != 0);
+    atomic_store(&e->ours_nonblock, 0);
+    atomic_store(&e->datagram, is_datagram(fd, st.st_mode));
+    atomic_store(&e->kind, kind_of_mode(st.st_mode));
+  }
+  pthread_mutex_unlock(&corio__hook_lock);
+}
+
+hook_fd *corio__hook_fd_waitable(int fd) {
+  hook_fd *e = corio__hook_fd(fd);
+  unsigned kind;
+
+  if (!e)
+    return NULL;
+  kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+  if (kind == HOOK_FD_UNKNOWN) {
+    classify(fd, e);
+    kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+  }
+  if (kind == HOOK_FD_UNKNOWN || kind == HOOK_FD_PASS ||
+      atomic_load_explicit(&e->user_nonblock, memory_order_relaxed))
+    return NULL;
+  return e;
+}
+
+void corio__hook_fd_created(int fd, enum hook_fd_kind kind, int nonblock) {
+  hook_fd *e = corio__hook_fd(fd);
+
+  if (!e)
+    return;
+  pthread_mutex_lock(&corio__hook_lock);
+  atomic_store(&e->datagram,
+               kind == HOOK_FD_SOCKET && is_datagram(fd, S_IFSOCK));
+  atomic_store(&e->user_nonblock, nonblock != 0);
+  atomic_store(&e->ours_nonblock, 0);
+  atomic_store(&e->recv_timeout_ns, 0);
+  atomic_store(&e->send_timeout_ns, 0);
+  atomic_store(&e->kind, kind);
+  pthread_mutex_unlock(&corio__hook_lock);
+}
+
+int corio__hook_fd_make_nonblocking(int fd, hook_fd *e) {
+  int fl;
+
+  if (atomic_load_explicit(&e->ours_nonblock, memory_order_relaxed))
+    return 0;
+  fl = corio__raw_fcntl(fd, F_GETFL, 0);
+  if (fl < 0)
+    return -errno;
+  if (!(fl & O_NONBLOCK) &&
+      corio__raw_fcntl(fd, F_SETFL, (long)(fl | O_NONBLOCK)) < 0)
+    return -errno;
+  atomic_store(&e->ours_nonblock, 1);
+  return 0;
+}
+
+hook_fd *corio__hook_fd_prepare(int fd) {
+  hook_fd *e = corio__hook_fd_waitable(fd);
+  unsigned kind;
+
+  if (!e)
+    return NULL;
+  kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+  /* A tty or other device may be shared with other processes (the
+   * shell's terminal): its flags stay as they are, and the hooks wait for
+   * readiness before the real call instead. */
+  if ((kind == HOOK_FD_SOCKET || kind == HOOK_FD_PIPE) &&
+      corio__hook_fd_make_nonblocking(fd, e) < 0)
+    return NULL;
+  return e;
+}
+
+hook_fd *corio__hook_fd_blocking(int fd, corio_task **task) {
+  hook_fd *e;
+
+  if ((*task = corio__hook_task()) != NULL)
+    return corio__hook_fd_prepare(fd);
+  /* Outside a task: only an fd whose O_NONBLOCK is the hooks' own needs
+   * help (made non-blocking in a task, used now from a thread or a loop
+   * callback). */
+  e = corio__hook_fd(fd);
+  if (!e || !atomic_load_explicit(&e->ours_nonblock, memory_order_relaxed) ||
+      atomic_load_explicit(&e->user_nonblock, memory_order_relaxed))
+    return NULL;
+  return e;
+}

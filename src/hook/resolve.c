@@ -1,0 +1,331 @@
+/* getaddrinfo, getnameinfo, gethostbyname(_r): glibc's resolver blocks
+ * inside libc where no hook reaches, so inside a task the real call runs
+ * on the loop's executor (corio_run_in_executor) while the task waits.
+ * The job owns copies of its inputs and its outputs, with two references
+ * (the task's and the executor's): a cancelled task returns at once and
+ * the job, finishing later, frees what nobody will read. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "corio/future.h"
+#include "corio/thread.h"
+#include <unistd.h>
+
+#include "hook/hook_internal.h"
+
+enum job_kind { JOB_ADDRINFO, JOB_NAMEINFO, JOB_HOSTBYNAME };
+
+typedef struct resolve_job {
+  atomic_int refs;
+  enum job_kind kind;
+  char *host, *service; /* inputs (getaddrinfo, gethostbyname) */
+  int has_hints;
+  struct addrinfo hints;
+  struct sockaddr_storage addr; /* getnameinfo's input */
+  socklen_t addr_len;
+  int flags;
+  socklen_t host_len, service_len;
+  char *host_out, *service_out; /* getnameinfo's outputs */
+  struct addrinfo *res;         /* getaddrinfo's output */
+  struct hostent *hostent;      /* gethostbyname's, deep-copied */
+  int rc, err;                  /* the call's return and errno/h_errno */
+} resolve_job;
+
+static void job_unref(resolve_job *job) {
+  if (atomic_fetch_sub(&job->refs, 1) != 1)
+    return;
+  if (job->res)
+    freeaddrinfo(job->res);
+  free(job->hostent);
+  free(job->host);
+  free(job->service);
+  free(job->host_out);
+  free(job->service_out);
+  free(job);
+}
+
+static void job_release(void *arg) { job_unref(arg); }
+
+/* A hostent in one block (the pointers into it), so it outlives the
+ * worker thread's static buffer. */
+static struct hostent *copy_hostent(const struct hostent *h) {
+  size_t names = 0, addrs = 0, size;
+  struct hostent *copy;
+  char *p, **list;
+
+  while (h->h_aliases && h->h_aliases[names])
+    names++;
+  while (h->h_addr_list && h->h_addr_list[addrs])
+    addrs++;
+  size = sizeof *copy + (names + addrs + 2) * sizeof(char *) +
+         addrs * (size_t)h->h_length + strlen(h->h_name) + 1;
+  for (size_t i = 0; i < names; i++)
+    size += strlen(h->h_aliases[i]) + 1;
+  if (!(copy = malloc(size)))
+    return NULL;
+  *copy = *h;
+  list = (char **)(copy + 1);
+  p = (char *)(list + names + addrs + 2);
+  copy->h_aliases = list;
+  for (size_t i = 0; i < names; i++) {
+    list[i] = strcpy(p, h->h_aliases[i]);
+    p += strlen(p) + 1;
+  }
+  list[names] = NULL;
+  copy->h_addr_list = list + names + 1;
+  for (size_t i = 0; i < addrs; i++) {
+    copy->h_addr_list[i] = memcpy(p, h->h_addr_list[i], (size_t)h->h_length);
+    p += h->h_length;
+  }
+  copy->h_addr_list[addrs] = NULL;
+  copy->h_name = strcpy(p, h->h_name);
+  return copy;
+}
+
+/* On an executor thread: never a task, so the calls are glibc's. */
+static int run_job(void *arg, void **result) {
+  resolve_job *job = arg;
+  struct hostent *h;
+
+  (void)result;
+  switch (job->kind) {
+  case JOB_ADDRINFO:
+    job->rc = REAL(getaddrinfo)(job->host, job->service,
+                                job->has_hints ? &job->hints : NULL,
+                                &job->res);
+    job->err = errno;
+    break;
+  case JOB_NAMEINFO:
+    job->rc = REAL(getnameinfo)((struct sockaddr *)&job->addr, job->addr_len,
+                                job->host_out, job->host_len,
+                                job->service_out, job->service_len, job->flags);
+    job->err = errno;
+    break;
+  case JOB_HOSTBYNAME:
+    h = REAL(gethostbyname)(job->host);
+    job->err = h_errno;
+    job->hostent = h ? copy_hostent(h) : NULL;
+    if (h && !job->hostent)
+      job->err = NO_RECOVERY;
+    break;
+  }
+  return 0;
+}
+
+static char *dup_or_null(const char *s, int *failed) {
+  char *copy;
+
+  if (!s)
+    return NULL;
+  if (!(copy = strdup(s)))
+    *failed = 1;
+  return copy;
+}
+
+static resolve_job *job_new(enum job_kind kind) {
+  resolve_job *job = calloc(1, sizeof *job);
+
+  if (job) {
+    atomic_init(&job->refs, 1);
+    job->kind = kind;
+  }
+  return job;
+}
+
+/* Runs job on the executor and waits. 0, or -errno (the job was not run
+ * or its outcome is lost: -ECANCELED if the task was cancelled). */
+static int run_on_executor(corio_task *t, resolve_job *job) {
+  corio_job_options options = {.release = job_release};
+  corio_future *fut;
+  int rc;
+
+  atomic_fetch_add(&job->refs, 1); /* the executor's */
+  rc = corio_run_in_executor_ex(corio_task_loop(t), NULL, run_job, job,
+                                &options, &fut);
+  if (rc < 0) {
+    atomic_fetch_sub(&job->refs, 1); /* never submitted */
+    return rc;
+  }
+  rc = corio_future_await(fut, NULL);
+  corio_future_unref(fut);
+  return rc;
+}
+
+int getaddrinfo(const char *host, const char *service,
+                const struct addrinfo *hints, struct addrinfo **res) {
+  corio_task *t = corio__hook_task();
+  resolve_job *job;
+  int failed = 0, rc;
+
+  if (!t || !res)
+    return REAL(getaddrinfo)(host, service, hints, res);
+  if (!(job = job_new(JOB_ADDRINFO)))
+    return EAI_MEMORY;
+  job->host = dup_or_null(host, &failed);
+  job->service = dup_or_null(service, &failed);
+  if (hints) {
+    job->has_hints = 1;
+    job->hints.ai_flags = hints->ai_flags;
+    job->hints.ai_family = hints->ai_family;
+    job->hints.ai_socktype = hints->ai_socktype;
+    job->hints.ai_protocol = hints->ai_protocol;
+  }
+  if (failed) {
+    job_unref(job);
+    return EAI_MEMORY;
+  }
+  rc = run_on_executor(t, job);
+  if (rc == 0) {
+    rc = job->rc;
+    errno = job->err;
+    *res = job->res;
+    job->res = NULL; /* the caller's now */
+  } else {
+    (void)corio__hook_fail(t, rc);
+    rc = EAI_SYSTEM;
+  }
+  job_unref(job);
+  return rc;
+}
+
+int getnameinfo(const struct sockaddr *addr, socklen_t addr_len, char *host,
+                socklen_t host_len, char *service, socklen_t service_len,
+                int flags) {
+  corio_task *t = corio__hook_task();
+  resolve_job *job;
+  int rc;
+
+  if (!t || !addr || addr_len > (socklen_t)sizeof job->addr ||
+      ((!host || !host_len || (flags & NI_NUMERICHOST)) &&
+       (!service || !service_len || (flags & NI_NUMERICSERV))))
+    return REAL(getnameinfo)(addr, addr_len, host, host_len, service,
+                             service_len, flags); /* nothing to wait for */
+  if (!(job = job_new(JOB_NAMEINFO)))
+    return EAI_MEMORY;
+  memcpy(&job->addr, addr, addr_len);
+  job->addr_len = addr_len;
+  job->flags = flags;
+  job->host_len = host ? host_len : 0;
+  job->service_len = service ? service_len : 0;
+  if ((job->host_len && !(job->host_out = malloc(job->host_len))) ||
+      (job->service_len && !(job->service_out = malloc(job->service_len)))) {
+    job_unref(job);
+    return EAI_MEMORY;
+  }
+  rc = run_on_executor(t, job);
+  if (rc == 0) {
+    rc = job->rc;
+    errno = job->err;
+    if (rc == 0 && job->host_len)
+      memcpy(host, job->host_out, job->host_len);
+    if (rc == 0 && job->service_len)
+      memcpy(service, job->service_out, job->service_len);
+  } else {
+    (void)corio__hook_fail(t, rc);
+    rc = EAI_SYSTEM;
+  }
+  job_unref(job);
+  return rc;
+}
+
+/* The answer gethostbyname returns lives until the thread's next call, as
+ * glibc's static one does. */
+static _Thread_local struct hostent *last_hostent;
+
+int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
+                    size_t len, struct hostent **out, int *err) {
+  corio_task *t = corio__hook_task();
+  resolve_job *job;
+  int rc;
+
+  if (!t || !name)
+    return REAL(gethostbyname_r)(name, ret, buf, len, out, err);
+  if (!(job = job_new(JOB_HOSTBYNAME)) || !(job->host = strdup(name))) {
+    if (job)
+      job_unref(job);
+    *out = NULL;
+    *err = NO_RECOVERY;
+    return ENOMEM;
+  }
+  *out = NULL;
+  rc = run_on_executor(t, job);
+  if (rc < 0) {
+    (void)corio__hook_fail(t, rc);
+    *err = NO_RECOVERY;
+    rc = errno;
+  } else if (!job->hostent) {
+    *err = job->err;
+    rc = 0; /* not found: *out NULL, the reason in *err */
+  } else {
+    /* Into the caller's buffer, as the real call does. */
+    struct hostent *h = job->hostent;
+    size_t need = 0;
+    char *p = buf, **list;
+    size_t names = 0, addrs = 0;
+
+    while (h->h_aliases[names])
+      need += strlen(h->h_aliases[names++]) + 1;
+    while (h->h_addr_list[addrs])
+      addrs++;
+    need += (names + addrs + 2) * sizeof(char *) + addrs * (size_t)h->h_length +
+            strlen(h->h_name) + 1 + sizeof(char *);
+    if (need > len) {
+      *err = NETDB_INTERNAL;
+      rc = ERANGE;
+    } else {
+      /* Pointer-aligned start for the lists. */
+      size_t pad = (sizeof(char *) - (uintptr_t)p % sizeof(char *)) %
+                   sizeof(char *);
+      list = (char **)(p + pad);
+      p = (char *)(list + names + addrs + 2);
+      *ret = *h;
+      ret->h_aliases = list;
+      for (size_t i = 0; i < names; i++) {
+        list[i] = strcpy(p, h->h_aliases[i]);
+        p += strlen(p) + 1;
+      }
+      list[names] = NULL;
+      ret->h_addr_list = list + names + 1;
+      for (size_t i = 0; i < addrs; i++) {
+        ret->h_addr_list[i] = memcpy(p, h->h_addr_list[i], (size_t)h->h_length);
+        p += h->h_length;
+      }
+      ret->h_addr_list[addrs] = NULL;
+      ret->h_name = strcpy(p, h->h_name);
+      *out = ret;
+      rc = 0;
+    }
+  }
+  job_unref(job);
+  return rc;
+}
+
+struct hostent *gethostbyname(const char *name) {
+  corio_task *t = corio__hook_task();
+  resolve_job *job;
+  struct hostent *h = NULL;
+  int rc;
+
+  if (!t || !name)
+    return REAL(gethostbyname)(name);
+  if (!(job = job_new(JOB_HOSTBYNAME)) || !(job->host = strdup(name))) {
+    if (job)
+      job_unref(job);
+    h_errno = NO_RECOVERY;
+    return NULL;
+  }
+  rc = run_on_executor(t, job);
+  if (rc < 0) {
+    (void)corio__hook_fail(t, rc);
+    h_errno = NO_RECOVERY;
+  } else if (!job->hostent) {
+    h_errno = job->err;
+  } else {
+    free(last_hostent);
+    last_hostent = h = job->hostent;
+    job->hostent = NULL;
+  }
+  job_unref(job);
+  return h;
+}

@@ -1,0 +1,109 @@
+/* Creating and connecting fds: socket, socketpair, pipe, pipe2, connect,
+ * accept, accept4. Every new fd's entry starts over (its number may have
+ * been another file's), inside a task or not. */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "hook/hook_internal.h"
+
+int socket(int family, int type, int protocol) {
+  int fd = REAL(socket)(family, type, protocol);
+
+  if (fd >= 0)
+    corio__hook_fd_created(fd, HOOK_FD_SOCKET, type & SOCK_NONBLOCK);
+  return fd;
+}
+
+int socketpair(int family, int type, int protocol, int fds[2]) {
+  int rc = REAL(socketpair)(family, type, protocol, fds);
+
+  if (rc == 0) {
+    corio__hook_fd_created(fds[0], HOOK_FD_SOCKET, type & SOCK_NONBLOCK);
+    corio__hook_fd_created(fds[1], HOOK_FD_SOCKET, type & SOCK_NONBLOCK);
+  }
+  return rc;
+}
+
+int pipe2(int fds[2], int flags) {
+  int rc = REAL(pipe2)(fds, flags);
+
+  if (rc == 0) {
+    corio__hook_fd_created(fds[0], HOOK_FD_PIPE, flags & O_NONBLOCK);
+    corio__hook_fd_created(fds[1], HOOK_FD_PIPE, flags & O_NONBLOCK);
+  }
+  return rc;
+}
+
+int pipe(int fds[2]) {
+  int rc = REAL(pipe)(fds);
+
+  if (rc == 0) {
+    corio__hook_fd_created(fds[0], HOOK_FD_PIPE, 0);
+    corio__hook_fd_created(fds[1], HOOK_FD_PIPE, 0);
+  }
+  return rc;
+}
+
+/* The outcome of a connect that went on in the background. */
+static int connect_outcome(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+
+  if (REAL(getsockopt)(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+    return -1;
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+  corio_task *t;
+  hook_fd *e = corio__hook_fd_blocking(fd, &t);
+  int64_t deadline;
+  int rc;
+
+  if (!e)
+    return REAL(connect)(fd, addr, len);
+  if (REAL(connect)(fd, addr, len) == 0)
+    return 0;
+  if (errno == EAGAIN) /* a Unix socket's full backlog: the kernel would wait */
+    errno = EINPROGRESS;
+  if (errno != EINPROGRESS)
+    return -1;
+  /* A blocking connect waits up to SO_SNDTIMEO, then says EINPROGRESS. */
+  deadline = corio__hook_deadline_for(t, e, HOOK_OUT);
+  rc = corio__hook_wait(t, fd, e, HOOK_OUT, deadline);
+  if (rc == -EAGAIN)
+    rc = -EINPROGRESS;
+  if (rc < 0)
+    return corio__hook_fail(t, rc);
+  return connect_outcome(fd);
+}
+
+int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
+  corio_task *t;
+  hook_fd *e = corio__hook_fd_blocking(fd, &t);
+  int64_t deadline = -1;
+  int c, rc;
+
+  for (;;) {
+    c = REAL(accept4)(fd, addr, len, flags);
+    if (c >= 0) {
+      corio__hook_fd_created(c, HOOK_FD_SOCKET, flags & SOCK_NONBLOCK);
+      return c;
+    }
+    if (!e || (errno != EAGAIN && errno != EWOULDBLOCK))
+      return -1;
+    if (deadline < 0)
+      deadline = corio__hook_deadline_for(t, e, HOOK_IN);
+    if ((rc = corio__hook_wait(t, fd, e, HOOK_IN, deadline)) < 0)
+      return corio__hook_fail(t, rc);
+  }
+}
+
+int accept(int fd, struct sockaddr *addr, socklen_t *len) {
+  return accept4(fd, addr, len, 0);
+}

@@ -1,0 +1,298 @@
+/* See server_proc.h. fork + exec rather than posix_spawn: PostgreSQL
+ * refuses to run as root, so the child may have to change user first. */
+#include "server_proc.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static double now_seconds(void) {
+  struct timespec ts;
+
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void server_proc_pause_ms(int ms) {
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+    ;
+}
+
+/* The child's environment: the extra entries first (getenv returns the
+ * first match), then the test's own. One allocation, freed by the parent
+ * after the fork. */
+static char **make_env(char *const *extra) {
+  size_t n_extra = 0, n_own = 0;
+  char **env;
+
+  while (extra && extra[n_extra])
+    n_extra++;
+  while (environ && environ[n_own])
+    n_own++;
+  env = calloc(n_extra + n_own + 1, sizeof *env);
+  if (!env)
+    return NULL;
+  for (size_t i = 0; i < n_extra; i++)
+    env[i] = extra[i];
+  for (size_t i = 0; i < n_own; i++)
+    env[n_extra + i] = environ[i];
+  return env;
+}
+
+/* In the child, between fork and exec: async-signal-safe calls only. A
+ * failure is reported as its errno through err_fd (close-on-exec, so a
+ * successful exec shows as an empty read in the parent). */
+static void child_exec(const char *path, char *const argv[], char **env,
+                       const server_proc_options *o, pid_t parent,
+                       int err_fd) {
+  int null_fd = open("/dev/null", O_RDWR), out_fd = null_fd, err;
+  sigset_t none;
+
+  if (o && o->log)
+    out_fd = open(o->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (null_fd < 0 || out_fd < 0 || dup2(null_fd, 0) < 0 ||
+      dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0)
+    goto fail;
+  if (o && o->dir && chdir(o->dir) != 0)
+    goto fail;
+  if (o && o->as_user &&
+      (setgroups(1, &o->gid) != 0 || setgid(o->gid) != 0 ||
+       setuid(o->uid) != 0))
+    goto fail;
+  /* After the change of user, which clears it. */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+    goto fail;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGPIPE, SIG_DFL);
+  /* Whatever the test had open (its sockets, a loop's epoll fd) stays
+   * out of the server. */
+  if (err_fd > 3)
+    close_range(3, (unsigned)err_fd - 1, 0);
+  close_range((unsigned)err_fd + 1, ~0U, 0);
+  execve(path, argv, env);
+fail:
+  err = errno;
+  if (write(err_fd, &err, sizeof err) < 0)
+    _exit(126);
+  _exit(127);
+}
+
+int server_proc_start(server_proc *p, const char *path, char *const argv[],
+                      const server_proc_options *o) {
+  int pipe_fds[2], child_errno = 0;
+  pid_t parent = getpid();
+  char **env;
+  ssize_t n;
+
+  p->pid = -1;
+  p->why[0] = 0;
+  snprintf(p->log, sizeof p->log, "%s", o && o->log ? o->log : "");
+  if (access(path, X_OK) != 0) {
+    snprintf(p->why, sizeof p->why, "%s cannot be run: %s", path,
+             strerror(errno));
+    return -1;
+  }
+  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
+    snprintf(p->why, sizeof p->why, "pipe: %s", strerror(errno));
+    return -1;
+  }
+  env = make_env(o ? o->env : NULL);
+  if (!env) {
+    close(pipe_fds[0]);
+    close(pipe_fds[1]);
+    snprintf(p->why, sizeof p->why, "out of memory");
+    return -1;
+  }
+  p->pid = fork();
+  if (p->pid == 0)
+    child_exec(path, argv, env, o, parent, pipe_fds[1]);
+  free(env);
+  close(pipe_fds[1]);
+  if (p->pid < 0) {
+    snprintf(p->why, sizeof p->why, "fork: %s", strerror(errno));
+    close(pipe_fds[0]);
+    return -1;
+  }
+  do
+    n = read(pipe_fds[0], &child_errno, sizeof child_errno);
+  while (n < 0 && errno == EINTR);
+  close(pipe_fds[0]);
+  if (n == (ssize_t)sizeof child_errno) {
+    waitpid(p->pid, NULL, 0);
+    p->pid = -1;
+    snprintf(p->why, sizeof p->why, "%s could not be started: %s", path,
+             strerror(child_errno));
+    return -1;
+  }
+  return 0;
+}
+
+static void describe_status(server_proc *p, int status) {
+  if (WIFEXITED(status))
+    snprintf(p->why, sizeof p->why, "exited with status %d",
+             WEXITSTATUS(status));
+  else if (WIFSIGNALED(status))
+    snprintf(p->why, sizeof p->why, "killed by signal %d", WTERMSIG(status));
+}
+
+int server_proc_running(server_proc *p) {
+  int status;
+
+  if (p->pid <= 0)
+    return 0;
+  if (waitpid(p->pid, &status, WNOHANG) != p->pid)
+    return 1;
+  describe_status(p, status);
+  p->pid = -1;
+  return 0;
+}
+
+int server_proc_wait_ready(server_proc *p, int (*ready)(void *ctx), void *ctx,
+                           double seconds) {
+  double deadline = now_seconds() + seconds;
+
+  for (;;) {
+    if (!server_proc_running(p)) {
+      char line[200];
+      char how[sizeof p->why];
+
+      server_proc_last_log_line(p, line, sizeof line);
+      snprintf(how, sizeof how, "%s", p->why);
+      snprintf(p->why, sizeof p->why,
+               "the server %.100s before it was ready%s%.300s", how,
+               line[0] ? ": " : "", line);
+      return -1;
+    }
+    if (ready(ctx))
+      return 0;
+    if (now_seconds() > deadline)
+      break;
+    server_proc_pause_ms(20);
+  }
+  server_proc_stop(p, SIGKILL);
+  snprintf(p->why, sizeof p->why, "the server was not ready after %.0f s",
+           seconds);
+  return -1;
+}
+
+void server_proc_stop(server_proc *p, int sig) {
+  double deadline = now_seconds() + 20;
+  int status;
+
+  if (p->pid <= 0)
+    return;
+  kill(p->pid, sig);
+  while (now_seconds() < deadline) {
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+      describe_status(p, status);
+      p->pid = -1;
+      return;
+    }
+    server_proc_pause_ms(10);
+  }
+  kill(p->pid, SIGKILL);
+  if (waitpid(p->pid, &status, 0) == p->pid)
+    describe_status(p, status);
+  p->pid = -1;
+}
+
+int server_proc_run(server_proc *p, const char *path, char *const argv[],
+                    const server_proc_options *o, double seconds) {
+  double deadline = now_seconds() + seconds;
+  int status;
+
+  if (server_proc_start(p, path, argv, o) != 0)
+    return -1;
+  while (now_seconds() < deadline) {
+    if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+      p->pid = -1;
+      describe_status(p, status);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    server_proc_pause_ms(20);
+  }
+  server_proc_stop(p, SIGKILL);
+  snprintf(p->why, sizeof p->why, "%s still ran after %.0f s", path, seconds);
+  return -1;
+}
+
+void server_proc_last_log_line(const server_proc *p, char *buf, size_t size) {
+  char line[512];
+  FILE *f;
+
+  if (size)
+    buf[0] = 0;
+  if (!p->log[0] || !(f = fopen(p->log, "r")))
+    return;
+  while (fgets(line, sizeof line, f)) {
+    line[strcspn(line, "\r\n")] = 0;
+    if (line[0])
+      snprintf(buf, size, "%s", line);
+  }
+  fclose(f);
+}
+
+int server_proc_free_tcp_port(void) {
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  socklen_t len = sizeof sin;
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
+
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+      getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+    port = ntohs(sin.sin_port);
+  if (fd >= 0)
+    close(fd);
+  return port;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int type,
+                        struct FTW *ftw) {
+  (void)st, (void)type, (void)ftw;
+  return remove(path) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int server_proc_remove_tree(const char *dir) {
+  if (!dir || !dir[0])
+    return 0;
+  return nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0 ? 0 : -1;
+}
+
+static char first_failure[1024];
+
+void hook_test_failed_at(const char *file, int line, const char *fmt, ...) {
+  va_list ap;
+  int used;
+
+  if (first_failure[0])
+    return;
+  used = snprintf(first_failure, sizeof first_failure, "%s:%d: ", file, line);
+  va_start(ap, fmt);
+  vsnprintf(first_failure + used, sizeof first_failure - (size_t)used, fmt,
+            ap);
+  va_end(ap);
+}
+
+const char *hook_test_failure(void) {
+  return first_failure[0] ? first_failure : NULL;
+}
+
+void hook_test_reset(void) { first_failure[0] = 0; }
