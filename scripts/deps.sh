@@ -45,6 +45,16 @@ need openssl command -v openssl
 # only: the dnsmasq package would also start a system-wide service).
 need libc-ares-dev have_file /usr/include/ares.h
 need dnsmasq-base sh -c 'command -v dnsmasq || test -x /usr/sbin/dnsmasq'
+# The hook layer's proof with an unmodified library (tests/hook/test_curl.c)
+# and bench/hook_curl: libcurl's easy and multi APIs.
+need libcurl4-openssl-dev sh -c 'echo "#include <curl/curl.h>" | gcc -E - >/dev/null'
+# The hook layer's proofs against real servers the tests start themselves:
+# hiredis with redis-server (tests/hook/test_redis.c), libpq with a
+# PostgreSQL made by initdb (tests/hook/test_pq.c).
+need libhiredis-dev have_file /usr/include/hiredis/hiredis.h
+need redis-server sh -c 'command -v redis-server || test -x /usr/bin/redis-server'
+need libpq-dev have_file /usr/include/postgresql/libpq-fe.h
+need postgresql sh -c 'ls /usr/lib/postgresql/*/bin/initdb'
 # The gdb support's test runs gdb on a live program and on a core dump
 # (tools/gdb/corio_gdb.py; tests/gdb/check_gdb.sh).
 need gdb command -v gdb

@@ -14,11 +14,15 @@ static int preloaded(void) {
   return preload && strstr(preload, "libcorio_hook") != NULL;
 }
 
-__attribute__((constructor(101))) static void hook_load(void) {
-  const char *env = getenv("CORIO_HOOK");
-
+void corio__hook_load(void) {
   corio__hook_real_init();
   corio__hook_register();
+}
+
+__attribute__((constructor(101))) static void hook_constructor(void) {
+  const char *env = getenv("CORIO_HOOK");
+
+  corio__hook_load();
   if (env ? strcmp(env, "0") != 0 && env[0] != 0 : preloaded())
     (void)corio_hook_enable();
 }

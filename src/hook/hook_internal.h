@@ -81,12 +81,17 @@ extern atomic_int corio__real_ready;
  * first hook to run before the constructor did. */
 void corio__hook_real_init(void);
 
+/* Loads the layer (src/hook/hook.c): the real functions, and libcorio
+ * told that the hooks exist. Idempotent. Every hook's path reaches it,
+ * which also makes a static link pull in its constructor. */
+void corio__hook_load(void);
+
 /* The real function `name`, found first if the constructor has not run
  * yet (another library's constructor may call a hook). */
 #define REAL(name)                                                            \
   (*(atomic_load_explicit(&corio__real_ready, memory_order_acquire)          \
          ? corio__real.name                                                   \
-         : (corio__hook_real_init(), corio__real.name)))
+         : (corio__hook_load(), corio__real.name)))
 
 /* ---- the fd table (fd_table.c) -------------------------------------------- */
 
