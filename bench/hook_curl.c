@@ -5,6 +5,7 @@
  * by writing the event-driven code itself.
  *
  *   build/release/bench/hook_curl [--transfers N] [--concurrency C]
+ *                                 [--mode hooked|multi] [--runs R]
  *
  * N transfers (1,000) of a 1 KiB body, C (100) at a time: C hooked tasks
  * doing N/C transfers each, or C easy handles in the multi handle, each
@@ -23,10 +24,11 @@
  *   hook_curl_fresh_hooked_cpu: 90.0 us/transfer
  *   ...
  *
- * Each figure is the median of BENCH_RUNS runs, hooked and multi runs
- * alternating; the CPU figures are the client thread's CPU time (the
- * server's thread not counted) per transfer. A transfer that fails or
- * comes back short stops the program with an error. */
+ * Each figure is the median of R (BENCH_RUNS) runs, hooked and multi
+ * runs alternating; the CPU figures are the client thread's CPU time (the
+ * server's thread not counted) per transfer. --mode runs one way only
+ * (for strace -c or perf; no ratio then). A transfer that fails or comes
+ * back short stops the program with an error. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -43,6 +45,8 @@
 
 static long transfers = 1000;
 static long concurrency = 100;
+static long runs = BENCH_RUNS;
+static int ways = 3; /* 1: hooked, 2: multi, 3: both */
 
 typedef struct figures {
   double per_s; /* transfers per second, wall clock */
@@ -222,50 +226,71 @@ static int measure(const char *url, int keep_alive, int hooked, figures *f) {
   return 0;
 }
 
-static int shape(const char *url, const char *name, int keep_alive) {
-  double hooked[BENCH_RUNS], multi[BENCH_RUNS];
-  double hooked_cpu[BENCH_RUNS], multi_cpu[BENCH_RUNS];
+/* R runs of one way: the medians of transfers/s and CPU us/transfer. */
+typedef struct series {
+  double per_s[64], cpu_us[64];
+} series;
+
+static void print_way(const char *shape_name, const char *way, series *s) {
   char line[96];
-  double h, m;
+
+  snprintf(line, sizeof line, "hook_curl_%s_%s", shape_name, way);
+  bench_print(line, bench_median(s->per_s, (size_t)runs), 0, "transfers/s");
+  snprintf(line, sizeof line, "hook_curl_%s_%s_cpu", shape_name, way);
+  bench_print(line, bench_median(s->cpu_us, (size_t)runs), 1, "us/transfer");
+}
+
+static int shape(const char *url, const char *name, int keep_alive) {
+  series hooked, multi;
+  char line[96];
   figures f;
 
-  for (int i = 0; i < BENCH_RUNS; i++) {
-    if (measure(url, keep_alive, 1, &f) < 0)
-      return -1;
-    hooked[i] = f.per_s;
-    hooked_cpu[i] = f.cpu_s / (double)transfers * 1e6;
-    if (measure(url, keep_alive, 0, &f) < 0)
-      return -1;
-    multi[i] = f.per_s;
-    multi_cpu[i] = f.cpu_s / (double)transfers * 1e6;
-  }
-  h = bench_median(hooked, BENCH_RUNS);
-  m = bench_median(multi, BENCH_RUNS);
+  for (long i = 0; i < runs; i++) {
+    for (int way = 1; way <= 2; way++) {
+      series *s = way == 1 ? &hooked : &multi;
 
-  snprintf(line, sizeof line, "hook_curl_%s_hooked", name);
-  bench_print(line, h, 0, "transfers/s");
-  snprintf(line, sizeof line, "hook_curl_%s_multi", name);
-  bench_print(line, m, 0, "transfers/s");
-  snprintf(line, sizeof line, "hook_curl_%s_hooked_vs_multi", name);
-  bench_print(line, h / m, 2, "ratio");
-  snprintf(line, sizeof line, "hook_curl_%s_hooked_cpu", name);
-  bench_print(line, bench_median(hooked_cpu, BENCH_RUNS), 1, "us/transfer");
-  snprintf(line, sizeof line, "hook_curl_%s_multi_cpu", name);
-  bench_print(line, bench_median(multi_cpu, BENCH_RUNS), 1, "us/transfer");
+      if (!(ways & way))
+        continue;
+      if (measure(url, keep_alive, way == 1, &f) < 0)
+        return -1;
+      s->per_s[i] = f.per_s;
+      s->cpu_us[i] = f.cpu_s / (double)transfers * 1e6;
+    }
+  }
+  if (ways & 1)
+    print_way(name, "hooked", &hooked);
+  if (ways & 2)
+    print_way(name, "multi", &multi);
+  if (ways == 3) {
+    snprintf(line, sizeof line, "hook_curl_%s_hooked_vs_multi", name);
+    bench_print(line,
+                bench_median(hooked.per_s, (size_t)runs) /
+                    bench_median(multi.per_s, (size_t)runs),
+                2, "ratio");
+  }
   return 0;
 }
 
 static int parse(int argc, char **argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
+    const char *value = argv[i + 1];
     char *end;
-    long n = strtol(argv[i + 1], &end, 10);
+    long n = strtol(value, &end, 10);
 
-    if (*end || end == argv[i + 1] || n < 1 || n > 1000000)
+    if (strcmp(argv[i], "--mode") == 0) {
+      if (strcmp(value, "hooked") != 0 && strcmp(value, "multi") != 0)
+        return -1;
+      ways = value[0] == 'h' ? 1 : 2;
+      continue;
+    }
+    if (*end || end == value || n < 1 || n > 1000000)
       return -1;
     if (strcmp(argv[i], "--transfers") == 0)
       transfers = n;
     else if (strcmp(argv[i], "--concurrency") == 0)
       concurrency = n;
+    else if (strcmp(argv[i], "--runs") == 0 && n <= 64)
+      runs = n;
     else
       return -1;
   }
@@ -283,8 +308,8 @@ int main(int argc, char **argv) {
   int rc;
 
   if (parse(argc, argv) < 0) {
-    fprintf(stderr, "usage: %s [--transfers N] [--concurrency C] (C "
-            "divides N)\n", argv[0]);
+    fprintf(stderr, "usage: %s [--transfers N] [--concurrency C] [--mode "
+            "hooked|multi] [--runs R] (C divides N; R <= 64)\n", argv[0]);
     return 2;
   }
   if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

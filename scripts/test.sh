@@ -2,7 +2,7 @@
 # Every test stage of `make test`, in order; stops at the first failure.
 #   1. normal build (RelWithDebInfo), whole suite
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build, whole suite
-#   3. coroutine, loop, task, sync, thread, net and proc tests under Valgrind
+#   3. coroutine, loop, task, sync, thread, net, proc and hook tests under Valgrind
 #      memcheck (0 errors, no definite leaks)
 #   4. ThreadSanitizer build, thread tests
 #   5. ucontext backend, coroutine tests
@@ -39,10 +39,10 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   run_ctest "$BUILD_DIR/asan"
 
-stage "Valgrind memcheck (coroutine, loop, task, sync, thread, net and proc tests)"
+stage "Valgrind memcheck (coroutine, loop, task, sync, thread, net, proc and hook tests)"
 build "$BUILD_DIR/valgrind" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   "-DCORIO_TEST_LAUNCHER=valgrind;--error-exitcode=99;--leak-check=full;--errors-for-leak-kinds=definite;--track-origins=yes;-q"
-run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task|sync|thread|net|proc'
+run_ctest "$BUILD_DIR/valgrind" -L 'coro|loop|task|sync|thread|net|proc|hook'
 
 stage "ThreadSanitizer (thread tests)"
 build "$BUILD_DIR/tsan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCORIO_TSAN=ON \

@@ -171,11 +171,13 @@ static int serve_requests(http_server *s, corio_stream *stream) {
     atomic_fetch_add(&s->received, 1);
     if ((rc = wait_delay(s)) < 0)
       return handler_end(rc);
+    /* Counted first: once written, the client may have the answer (and
+     * ask for the count) before this thread runs again. */
+    atomic_fetch_add(&s->answered, 1);
     rc = corio_stream_write(stream, s->answer,
                             r.head ? s->head_len : s->answer_len);
     if (rc < 0)
       return handler_end(rc);
-    atomic_fetch_add(&s->answered, 1);
     if (r.close)
       return 0; /* the server closes the stream once the answer is sent */
     if ((rc = corio_stream_drain(stream)) < 0)

@@ -50,8 +50,9 @@ int http_server_start(const http_server_options *options, http_server **out,
 int http_server_port(const http_server *server);
 
 /* Requests whose head was read in full (counted before the delay), and
- * requests answered (counted once the answer is handed to the stream).
- * Readable from any thread. */
+ * requests answered (counted after the delay, just before the answer is
+ * written: a client that has its answer sees it counted). Readable from
+ * any thread. */
 long http_server_requests_received(const http_server *server);
 long http_server_requests_answered(const http_server *server);
 /* Connections accepted since the start. */
