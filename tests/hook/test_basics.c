@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
@@ -486,6 +487,20 @@ static int poll_select_case(void *arg, void **result) {
   FD_SET(p.b[0], &r);
   CHECK_EQ(select(nfds, &r, NULL, NULL, &tv), 0);
   CHECK_TRUE(!FD_ISSET(p.b[0], &r));
+  /* An epoll fd is watched as readable: ready once a member is. */
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  struct epoll_event ev = {.events = EPOLLIN, .data.fd = p.b[0]};
+  CHECK_EQ(epoll_ctl(ep, EPOLL_CTL_ADD, p.b[0], &ev), 0);
+  CHECK_EQ(corio_spawn(&w, late_writer, &p.b[1]), 0);
+  struct pollfd epfd = {.fd = ep, .events = POLLIN};
+  struct timespec forever_ish = {60, 0};
+  CHECK_EQ(ppoll(&epfd, 1, &forever_ish, NULL), 1);
+  CHECK_EQ(epfd.revents, POLLIN);
+  CHECK_EQ(epoll_wait(ep, &ev, 1, 0), 1);
+  CHECK_EQ(ev.data.fd, p.b[0]);
+  CHECK_EQ(corio_task_await(w, NULL), 0);
+  corio_task_unref(w);
+  close(ep);
   for (int i = 0; i < 2; i++) {
     close(p.a[i]);
     close(p.b[i]);
@@ -496,7 +511,7 @@ static int poll_select_case(void *arg, void **result) {
 static void test_poll_and_select(void **state) {
   (void)state;
   run_case(poll_select_case, NULL);
-  assert_string_equal(trace, "pwPw");
+  assert_string_equal(trace, "pwPww");
 }
 
 /* ---- TCP: a blocking server and client in tasks on one loop --------------- */
