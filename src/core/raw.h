@@ -5,7 +5,7 @@
  * libcorio too. Same contract as the C library's: -1 with errno on
  * failure, so each is a drop-in for the call it replaces. Functions
  * without a syscall of their own (getaddrinfo) are bracketed with
- * corio__hook_bypass instead (src/core/hook_bypass.h). */
+ * corio__hook_bypass_begin/end instead (src/task/hook_support.h). */
 #ifndef CORIO_CORE_RAW_H
 #define CORIO_CORE_RAW_H
 
@@ -72,13 +72,13 @@ static inline ssize_t corio__raw_sendmsg(int fd, const struct msghdr *msg,
   return syscall(SYS_sendmsg, fd, msg, flags);
 }
 
-static inline int corio__raw_recvmmsg(int fd, struct mmsghdr *msgs,
-                                      unsigned n, int flags) {
+static inline int corio__raw_recvmmsg(int fd, struct mmsghdr *msgs, unsigned n,
+                                      int flags) {
   return (int)syscall(SYS_recvmmsg, fd, msgs, n, flags, NULL);
 }
 
-static inline int corio__raw_sendmmsg(int fd, struct mmsghdr *msgs,
-                                      unsigned n, int flags) {
+static inline int corio__raw_sendmmsg(int fd, struct mmsghdr *msgs, unsigned n,
+                                      int flags) {
   return (int)syscall(SYS_sendmmsg, fd, msgs, n, flags);
 }
 

@@ -25,6 +25,7 @@ static void copy_entry(int old_fd, int new_fd) {
   pthread_mutex_lock(&corio__hook_lock);
   atomic_store(&to->user_nonblock, atomic_load(&from->user_nonblock));
   atomic_store(&to->ours_nonblock, atomic_load(&from->ours_nonblock));
+  atomic_store(&to->created, atomic_load(&from->created));
   atomic_store(&to->datagram, atomic_load(&from->datagram));
   atomic_store(&to->recv_timeout_ns, atomic_load(&from->recv_timeout_ns));
   atomic_store(&to->send_timeout_ns, atomic_load(&from->send_timeout_ns));
@@ -43,8 +44,9 @@ int dup(int fd) {
 int dup3(int old_fd, int new_fd, int flags) {
   int rc;
 
-  if (old_fd != new_fd && old_fd >= 0)
-    corio__hook_fd_closing(new_fd); /* closed by the call, if open */
+  /* new_fd is closed by the call only if old_fd is open. */
+  if (old_fd != new_fd && REAL(fcntl)(old_fd, F_GETFD) >= 0)
+    corio__hook_fd_closing(new_fd);
   rc = REAL(dup3)(old_fd, new_fd, flags);
   if (rc >= 0)
     copy_entry(old_fd, rc);
@@ -56,7 +58,7 @@ int dup2(int old_fd, int new_fd) {
 
   if (old_fd == new_fd)
     return REAL(dup2)(old_fd, new_fd);
-  if (old_fd >= 0)
+  if (REAL(fcntl)(old_fd, F_GETFD) >= 0)
     corio__hook_fd_closing(new_fd);
   rc = REAL(dup2)(old_fd, new_fd);
   if (rc >= 0)
@@ -169,8 +171,7 @@ static int64_t timeval_ns(const struct timeval *tv) {
   return (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000;
 }
 
-int setsockopt(int fd, int level, int name, const void *value,
-               socklen_t len) {
+int setsockopt(int fd, int level, int name, const void *value, socklen_t len) {
   int rc = REAL(setsockopt)(fd, level, name, value, len);
   hook_fd *e;
 
@@ -178,7 +179,8 @@ int setsockopt(int fd, int level, int name, const void *value,
       (name == SO_RCVTIMEO || name == SO_SNDTIMEO) && value &&
       len >= (socklen_t)sizeof(struct timeval) &&
       (e = corio__hook_fd(fd)) != NULL)
-    atomic_store(name == SO_RCVTIMEO ? &e->recv_timeout_ns : &e->send_timeout_ns,
+    atomic_store(name == SO_RCVTIMEO ? &e->recv_timeout_ns
+                                     : &e->send_timeout_ns,
                  timeval_ns(value));
   return rc;
 }

@@ -76,6 +76,7 @@ static void classify(int fd, hook_fd *e) {
     }
     atomic_store(&e->user_nonblock, (fl & O_NONBLOCK) != 0);
     atomic_store(&e->ours_nonblock, 0);
+    atomic_store(&e->created, 0);
     atomic_store(&e->datagram, is_datagram(fd, st.st_mode));
     atomic_store(&e->kind, kind_of_mode(st.st_mode));
   }
@@ -109,6 +110,7 @@ void corio__hook_fd_created(int fd, enum hook_fd_kind kind, int nonblock) {
                kind == HOOK_FD_SOCKET && is_datagram(fd, S_IFSOCK));
   atomic_store(&e->user_nonblock, nonblock != 0);
   atomic_store(&e->ours_nonblock, 0);
+  atomic_store(&e->created, 1);
   atomic_store(&e->recv_timeout_ns, 0);
   atomic_store(&e->send_timeout_ns, 0);
   atomic_store(&e->kind, kind);
@@ -141,6 +143,7 @@ hook_fd *corio__hook_fd_prepare(int fd) {
    * shell's terminal): its flags stay as they are, and the hooks wait for
    * readiness before the real call instead. */
   if ((kind == HOOK_FD_SOCKET || kind == HOOK_FD_PIPE) &&
+      atomic_load_explicit(&e->created, memory_order_relaxed) &&
       corio__hook_fd_make_nonblocking(fd, e) < 0)
     return NULL;
   return e;
@@ -151,12 +154,19 @@ hook_fd *corio__hook_fd_blocking(int fd, corio_task **task) {
 
   if ((*task = corio__hook_task()) != NULL)
     return corio__hook_fd_prepare(fd);
-  /* Outside a task: only an fd whose O_NONBLOCK is the hooks' own needs
-   * help (made non-blocking in a task, used now from a thread or a loop
-   * callback). */
+  /* Outside a task: a socket or pipe the user wants blocking may be
+   * non-blocking underneath (made so by a task's wait, perhaps through a
+   * dup that shares the open file): the call is tried, and on EAGAIN the
+   * thread waits in the real poll, as the kernel would have. A truly
+   * blocking fd just blocks in the call: nothing more is done. */
   e = corio__hook_fd(fd);
-  if (!e || !atomic_load_explicit(&e->ours_nonblock, memory_order_relaxed) ||
-      atomic_load_explicit(&e->user_nonblock, memory_order_relaxed))
+  if (!e || atomic_load_explicit(&e->user_nonblock, memory_order_relaxed))
     return NULL;
-  return e;
+  switch (atomic_load_explicit(&e->kind, memory_order_relaxed)) {
+  case HOOK_FD_SOCKET:
+  case HOOK_FD_PIPE:
+    return e;
+  default:
+    return NULL;
+  }
 }

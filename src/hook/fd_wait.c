@@ -29,8 +29,7 @@ int64_t corio__hook_deadline(corio_task *task, int64_t timeout_ns) {
   return timeout_ns > INT64_MAX - now ? HOOK_NO_DEADLINE : now + timeout_ns;
 }
 
-int64_t corio__hook_deadline_for(corio_task *task, hook_fd *e,
-                                 unsigned event) {
+int64_t corio__hook_deadline_for(corio_task *task, hook_fd *e, unsigned event) {
   return corio__hook_deadline(
       task, atomic_load_explicit(event == HOOK_IN ? &e->recv_timeout_ns
                                                   : &e->send_timeout_ns,
@@ -76,7 +75,8 @@ int corio__hook_fail(corio_task *task, int rc) {
       corio__hook_keep_cancel(task);
     rc = -ECANCELED;
   }
-  errno = -rc;
+  /* corio's own codes (an executor shut down...) are no errno values. */
+  errno = rc < 0 && -rc < 4000 ? -rc : EIO;
   return -1;
 }
 
@@ -105,11 +105,14 @@ static int on_writable(void *arg) {
 /* Watches what the entry's waiters want, no more (level-triggered: a
  * watcher nobody needs would fire every iteration). */
 static int rearm(corio_loop *loop, int fd, hook_fd *e) {
-  unsigned want = 0;
+  unsigned want = 0, gen = atomic_load(&e->gen);
   int rc = 0;
 
+  /* Waiters of a closed generation were woken with EBADF: the number may
+   * be another file's now, which is not theirs to watch. */
   for (hook_waiter *w = e->waiters; w; w = w->next)
-    want |= w->events;
+    if (w->gen == gen)
+      want |= w->events;
   if ((want & HOOK_IN) && !(e->armed & HOOK_IN)) {
     rc = corio_loop_add_reader(loop, fd, on_readable, e);
     if (rc < 0)
@@ -217,9 +220,8 @@ static int poll_elsewhere(corio_task *task, hook_waiter *w, size_t n,
 int corio__hook_wait_many(corio_task *task, hook_waiter *waiters, size_t n,
                           int64_t deadline_ns) {
   corio_loop *loop = corio_task_loop(task);
-  corio__wait wait = {.task = task,
-                      .detach = corio__wait_no_detach,
-                      .kind = &hook_wait_kind};
+  corio__wait wait = {
+      .task = task, .detach = corio__wait_no_detach, .kind = &hook_wait_kind};
   corio_handle *timer = NULL;
   size_t attached = 0;
   int rc = 0;
@@ -269,7 +271,8 @@ int corio__hook_wait_fd(corio_task *task, int fd, hook_fd *e, unsigned events,
   return corio__hook_wait_many(task, &w, 1, deadline_ns);
 }
 
-/* ---- close ------------------------------------------------------------------ */
+/* ---- close ------------------------------------------------------------------
+ */
 
 /* The waiters' loop was another thread's: it wakes them there. */
 static int wake_closed_elsewhere(void *arg) {

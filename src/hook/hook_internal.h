@@ -31,8 +31,7 @@ typedef struct corio__hook_real {
   ssize_t (*pwrite)(int, const void *, size_t, off_t);
   ssize_t (*recv)(int, void *, size_t, int);
   ssize_t (*send)(int, const void *, size_t, int);
-  ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
-                      socklen_t *);
+  ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
   ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *,
                     socklen_t);
   ssize_t (*recvmsg)(int, struct msghdr *, int);
@@ -88,12 +87,13 @@ void corio__hook_load(void);
 
 /* The real function `name`, found first if the constructor has not run
  * yet (another library's constructor may call a hook). */
-#define REAL(name)                                                            \
-  (*(atomic_load_explicit(&corio__real_ready, memory_order_acquire)          \
-         ? corio__real.name                                                   \
+#define REAL(name)                                                             \
+  (*(atomic_load_explicit(&corio__real_ready, memory_order_acquire)            \
+         ? corio__real.name                                                    \
          : (corio__hook_load(), corio__real.name)))
 
-/* ---- the fd table (fd_table.c) -------------------------------------------- */
+/* ---- the fd table (fd_table.c) --------------------------------------------
+ */
 
 enum {
   HOOK_IN = 1,  /* waits for readable */
@@ -119,6 +119,11 @@ typedef struct hook_fd {
   _Atomic unsigned char user_nonblock;
   /* O_NONBLOCK set by the hooks behind the user's back. */
   _Atomic unsigned char ours_nonblock;
+  /* Born through a hooked socket/accept/pipe: this process's own, so
+   * its kernel O_NONBLOCK may be set for the hooks. An fd first seen
+   * otherwise (inherited: a pipe shared with the shell) keeps its flags,
+   * and a task waits for readiness before the real call instead. */
+  _Atomic unsigned char created;
   /* A datagram socket: a send is one datagram, never continued. */
   _Atomic unsigned char datagram;
   /* SO_RCVTIMEO / SO_SNDTIMEO in ns; 0: none (the kernel's default). */
@@ -160,7 +165,8 @@ hook_fd *corio__hook_fd_blocking(int fd, corio_task **task);
 /* The table's lock: classification, ownership by a loop, close. */
 extern pthread_mutex_t corio__hook_lock;
 
-/* ---- waiting (fd_wait.c) ---------------------------------------------------- */
+/* ---- waiting (fd_wait.c) ----------------------------------------------------
+ */
 
 struct hook_waiter {
   hook_waiter *prev, *next;

@@ -25,13 +25,17 @@ static int ready_now(int fd, unsigned event) {
   return REAL(poll)(&p, 1, 0) != 0;
 }
 
-/* Runs attempt until it is done (t: the task, or NULL outside one), waiting for event whenever the kernel
- * says EAGAIN. total > 0: the call continues until total units moved (or
- * a read returns 0); else the first answer is the call's. */
+/* Runs attempt until it is done (t: the task, or NULL outside one), waiting for
+ * event whenever the kernel says EAGAIN. total > 0: the call continues until
+ * total units moved (or a read returns 0); else the first answer is the call's.
+ */
 static ssize_t run_io(corio_task *t, int fd, hook_fd *e, unsigned event,
                       hook_attempt attempt, void *arg, size_t total) {
-  int blocking = atomic_load_explicit(&e->kind, memory_order_relaxed) ==
-                 HOOK_FD_OTHER;
+  /* Inside a task, an fd whose kernel flag is not the hooks' (a tty, an
+   * inherited pipe) is called only once ready; otherwise the call is
+   * tried first and EAGAIN waits. */
+  int blocking =
+      t && !atomic_load_explicit(&e->ours_nonblock, memory_order_relaxed);
   int64_t deadline = -1;
   size_t done = 0;
   ssize_t n;
@@ -66,7 +70,8 @@ static size_t whole(hook_fd *e, size_t len) {
   return atomic_load_explicit(&e->datagram, memory_order_relaxed) ? 0 : len;
 }
 
-/* ---- read / write ----------------------------------------------------------- */
+/* ---- read / write -----------------------------------------------------------
+ */
 
 typedef struct buf_arg {
   void *buf;
@@ -153,7 +158,8 @@ ssize_t pwrite64(int fd, const void *buf, size_t len, off_t offset)
     __attribute__((alias("pwrite")));
 #endif
 
-/* ---- readv / writev ----------------------------------------------------------- */
+/* ---- readv / writev
+ * ----------------------------------------------------------- */
 
 typedef struct vec_arg {
   const struct iovec *iov;
@@ -214,8 +220,8 @@ static ssize_t attempt_writev(int fd, void *arg, size_t done) {
 
   if (done == 0)
     return REAL(writev)(fd, a->iov, a->count);
-  return REAL(writev)(fd, rest,
-                      iov_rest(a->iov, a->count, done, rest, HOOK_IOV_CONTINUE));
+  return REAL(writev)(
+      fd, rest, iov_rest(a->iov, a->count, done, rest, HOOK_IOV_CONTINUE));
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int count) {
@@ -230,7 +236,8 @@ ssize_t writev(int fd, const struct iovec *iov, int count) {
                                            : 0);
 }
 
-/* ---- recv / send ----------------------------------------------------------- */
+/* ---- recv / send -----------------------------------------------------------
+ */
 
 static ssize_t attempt_recvfrom(int fd, void *arg, size_t done) {
   buf_arg *a = arg;
@@ -240,14 +247,58 @@ static ssize_t attempt_recvfrom(int fd, void *arg, size_t done) {
                         done ? NULL : a->addr_len);
 }
 
+/* MSG_PEEK | MSG_WAITALL on a stream: the kernel waits until the whole
+ * length can be peeked. Peeking always starts at the first byte, so each
+ * try peeks the whole length; while only part is there the fd stays
+ * readable, and the task looks again every millisecond instead of
+ * waiting for readiness. At the deadline: what the last peek saw. */
+static ssize_t peek_all(corio_task *t, int fd, hook_fd *e, buf_arg *a) {
+  int64_t deadline = corio__hook_deadline_for(t, e, HOOK_IN);
+  struct timespec ms = {0, 1000000};
+  ssize_t n;
+  int rc;
+
+  for (;;) {
+    n = REAL(recvfrom)(fd, a->buf, a->len, a->flags & ~MSG_WAITALL, a->addr,
+                       a->addr_len);
+    if (n == 0 || (size_t)n == a->len ||
+        (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+      return n;
+    if (n < 0)
+      rc = corio__hook_wait(t, fd, e, HOOK_IN, deadline);
+    else if (deadline != HOOK_NO_DEADLINE &&
+             corio__hook_deadline(t, 1) > deadline)
+      return n;
+    else if (t)
+      rc = corio_sleep_ns(1000000);
+    else
+      rc = REAL(nanosleep)(&ms, NULL) < 0 ? -errno : 0;
+    if (rc < 0) {
+      if (n > 0) {
+        if (t && (rc == -ECANCELED || rc == CORIO_ECLOSED))
+          corio__hook_keep_cancel(t);
+        return n;
+      }
+      return corio__hook_fail(t, rc);
+    }
+  }
+}
+
 static ssize_t recv_common(int fd, buf_arg *a) {
   corio_task *t;
   hook_fd *e;
 
-  if ((a->flags & MSG_DONTWAIT) || a->len == 0 || !(e = corio__hook_fd_blocking(fd, &t)))
+  /* A zero-length recv blocks until data (a datagram) is there, as the
+   * kernel's does. A peek cannot be continued at an offset (it would copy
+   * the same bytes again): MSG_PEEK | MSG_WAITALL has its own loop. */
+  if ((a->flags & MSG_DONTWAIT) || !(e = corio__hook_fd_blocking(fd, &t)))
     return REAL(recvfrom)(fd, a->buf, a->len, a->flags, a->addr, a->addr_len);
+  if ((a->flags & MSG_PEEK) && (a->flags & MSG_WAITALL) && whole(e, a->len))
+    return peek_all(t, fd, e, a);
   return run_io(t, fd, e, HOOK_IN, attempt_recvfrom, a,
-                (a->flags & MSG_WAITALL) ? whole(e, a->len) : 0);
+                (a->flags & MSG_WAITALL) && !(a->flags & MSG_PEEK)
+                    ? whole(e, a->len)
+                    : 0);
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags) {
@@ -270,15 +321,16 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
 static ssize_t attempt_sendto(int fd, void *arg, size_t done) {
   buf_arg *a = arg;
 
-  return REAL(sendto)(fd, (const char *)a->buf + done, a->len - done,
-                      a->flags, a->to, a->to_len);
+  return REAL(sendto)(fd, (const char *)a->buf + done, a->len - done, a->flags,
+                      a->to, a->to_len);
 }
 
 static ssize_t send_common(int fd, buf_arg *a) {
   corio_task *t;
   hook_fd *e;
 
-  if ((a->flags & MSG_DONTWAIT) || a->len == 0 || !(e = corio__hook_fd_blocking(fd, &t)))
+  if ((a->flags & MSG_DONTWAIT) || a->len == 0 ||
+      !(e = corio__hook_fd_blocking(fd, &t)))
     return REAL(sendto)(fd, a->buf, a->len, a->flags, a->to, a->to_len);
   return run_io(t, fd, e, HOOK_OUT, attempt_sendto, a, whole(e, a->len));
 }
@@ -300,7 +352,8 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
   return send_common(fd, &a);
 }
 
-/* ---- recvmsg / sendmsg -------------------------------------------------------- */
+/* ---- recvmsg / sendmsg
+ * -------------------------------------------------------- */
 
 typedef struct msg_arg {
   struct msghdr *msg;
@@ -353,13 +406,14 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
   return run_io(t, fd, e, HOOK_OUT, attempt_sendmsg, &a, total);
 }
 
-/* ---- _FORTIFY_SOURCE's checked entry points ------------------------------------- */
+/* ---- _FORTIFY_SOURCE's checked entry points
+ * ------------------------------------- */
 
 extern void __chk_fail(void) __attribute__((noreturn));
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buf_len);
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buf_len, int flags);
-ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buf_len,
-                       int flags, struct sockaddr *addr, socklen_t *addr_len);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buf_len, int flags,
+                       struct sockaddr *addr, socklen_t *addr_len);
 ssize_t __pread_chk(int fd, void *buf, size_t len, off_t offset,
                     size_t buf_len);
 
@@ -375,8 +429,8 @@ ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buf_len, int flags) {
   return recv(fd, buf, len, flags);
 }
 
-ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buf_len,
-                       int flags, struct sockaddr *addr, socklen_t *addr_len) {
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buf_len, int flags,
+                       struct sockaddr *addr, socklen_t *addr_len) {
   if (len > buf_len)
     __chk_fail();
   return recvfrom(fd, buf, len, flags, addr, addr_len);

@@ -73,8 +73,9 @@ static int hooked_poll(corio_task *t, struct pollfd *fds, nfds_t n,
 }
 
 static int64_t ms_deadline(corio_task *t, int timeout_ms) {
-  return timeout_ms < 0 ? HOOK_NO_DEADLINE
-                        : corio__hook_deadline(t, (int64_t)timeout_ms * 1000000);
+  return timeout_ms < 0
+             ? HOOK_NO_DEADLINE
+             : corio__hook_deadline(t, (int64_t)timeout_ms * 1000000);
 }
 
 static int64_t ts_deadline(corio_task *t, const struct timespec *ts) {
@@ -82,7 +83,8 @@ static int64_t ts_deadline(corio_task *t, const struct timespec *ts) {
     return HOOK_NO_DEADLINE;
   if (ts->tv_sec > INT64_MAX / 1000000000 - 1)
     return HOOK_NO_DEADLINE;
-  return corio__hook_deadline(t, (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec);
+  return corio__hook_deadline(t,
+                              (int64_t)ts->tv_sec * 1000000000 + ts->tv_nsec);
 }
 
 int poll(struct pollfd *fds, nfds_t n, int timeout_ms) {
@@ -97,8 +99,7 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
           const sigset_t *mask) {
   corio_task *t;
 
-  if ((ts && ts->tv_sec == 0 && ts->tv_nsec == 0) ||
-      !(t = corio__hook_task()))
+  if ((ts && ts->tv_sec == 0 && ts->tv_nsec == 0) || !(t = corio__hook_task()))
     return REAL(ppoll)(fds, n, ts, mask);
   if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) {
     errno = EINVAL;
@@ -116,7 +117,8 @@ int __poll_chk(struct pollfd *fds, nfds_t n, int timeout_ms, size_t fds_len) {
   return poll(fds, n, timeout_ms);
 }
 
-/* ---- select ------------------------------------------------------------------ */
+/* ---- select
+ * ------------------------------------------------------------------ */
 
 /* select over poll: one pollfd per fd in any set. */
 static int hooked_select(corio_task *t, int nfds, fd_set *r, fd_set *w,
@@ -184,8 +186,7 @@ int select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *tv) {
   int64_t deadline;
   int rc;
 
-  if ((tv && tv->tv_sec == 0 && tv->tv_usec == 0) ||
-      !(t = corio__hook_task()))
+  if ((tv && tv->tv_sec == 0 && tv->tv_usec == 0) || !(t = corio__hook_task()))
     return REAL(select)(nfds, r, w, x, tv);
   if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000)) {
     errno = EINVAL;
@@ -211,8 +212,7 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x,
             const struct timespec *ts, const sigset_t *mask) {
   corio_task *t;
 
-  if ((ts && ts->tv_sec == 0 && ts->tv_nsec == 0) ||
-      !(t = corio__hook_task()))
+  if ((ts && ts->tv_sec == 0 && ts->tv_nsec == 0) || !(t = corio__hook_task()))
     return REAL(pselect)(nfds, r, w, x, ts, mask);
   if (ts && (ts->tv_sec < 0 || ts->tv_nsec < 0 || ts->tv_nsec >= 1000000000)) {
     errno = EINVAL;

@@ -15,7 +15,8 @@
 corio__hook_real corio__real;
 atomic_int corio__real_ready;
 
-/* ---- syscall fallbacks, with the C library's signatures ------------------- */
+/* ---- syscall fallbacks, with the C library's signatures -------------------
+ */
 
 static ssize_t sys_read(int fd, void *buf, size_t n) {
   return corio__raw_read(fd, buf, n);
@@ -142,9 +143,8 @@ static struct hostent *sys_gethostbyname(const char *name) {
   h_errno = NO_RECOVERY;
   return NULL;
 }
-static int sys_gethostbyname_r(const char *name, struct hostent *ret,
-                               char *buf, size_t len, struct hostent **out,
-                               int *err) {
+static int sys_gethostbyname_r(const char *name, struct hostent *ret, char *buf,
+                               size_t len, struct hostent **out, int *err) {
   (void)name, (void)ret, (void)buf, (void)len;
   *out = NULL;
   *err = NO_RECOVERY;
@@ -152,12 +152,13 @@ static int sys_gethostbyname_r(const char *name, struct hostent *ret,
 }
 static pid_t sys_fork(void) { return (pid_t)syscall(SYS_clone, SIGCHLD, 0); }
 
-/* ---- lookup ----------------------------------------------------------------- */
+/* ---- lookup -----------------------------------------------------------------
+ */
 
-#define FIND(name, fallback)                                                  \
-  do {                                                                        \
-    void *sym = dlsym(RTLD_NEXT, #name);                                      \
-    corio__real.name = sym ? (__typeof__(corio__real.name))sym : (fallback); \
+#define FIND(name, fallback)                                                   \
+  do {                                                                         \
+    void *sym = dlsym(RTLD_NEXT, #name);                                       \
+    corio__real.name = sym ? (__typeof__(corio__real.name))sym : (fallback);   \
   } while (0)
 
 void corio__hook_real_init(void) {

@@ -92,23 +92,38 @@ static int run_job(void *arg, void **result) {
   switch (job->kind) {
   case JOB_ADDRINFO:
     job->rc = REAL(getaddrinfo)(job->host, job->service,
-                                job->has_hints ? &job->hints : NULL,
-                                &job->res);
+                                job->has_hints ? &job->hints : NULL, &job->res);
     job->err = errno;
     break;
   case JOB_NAMEINFO:
     job->rc = REAL(getnameinfo)((struct sockaddr *)&job->addr, job->addr_len,
-                                job->host_out, job->host_len,
-                                job->service_out, job->service_len, job->flags);
+                                job->host_out, job->host_len, job->service_out,
+                                job->service_len, job->flags);
     job->err = errno;
     break;
-  case JOB_HOSTBYNAME:
-    h = REAL(gethostbyname)(job->host);
-    job->err = h_errno;
+  case JOB_HOSTBYNAME: {
+    /* Never the non-reentrant call: its static answer is shared by every
+     * executor thread and may change while it is copied. */
+    struct hostent he;
+    size_t size = 1024;
+    char *buf = NULL, *bigger;
+    int rc;
+
+    h = NULL;
+    job->err = NO_RECOVERY;
+    while ((bigger = realloc(buf, size)) != NULL) {
+      buf = bigger;
+      rc = REAL(gethostbyname_r)(job->host, &he, buf, size, &h, &job->err);
+      if (rc != ERANGE || size >= 1024 * 1024)
+        break;
+      size *= 2;
+    }
     job->hostent = h ? copy_hostent(h) : NULL;
     if (h && !job->hostent)
       job->err = NO_RECOVERY;
+    free(buf);
     break;
+  }
   }
   return 0;
 }
@@ -229,10 +244,6 @@ int getnameinfo(const struct sockaddr *addr, socklen_t addr_len, char *host,
   return rc;
 }
 
-/* The answer gethostbyname returns lives until the thread's next call, as
- * glibc's static one does. */
-static _Thread_local struct hostent *last_hostent;
-
 int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
                     size_t len, struct hostent **out, int *err) {
   corio_task *t = corio__hook_task();
@@ -275,8 +286,8 @@ int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
       rc = ERANGE;
     } else {
       /* Pointer-aligned start for the lists. */
-      size_t pad = (sizeof(char *) - (uintptr_t)p % sizeof(char *)) %
-                   sizeof(char *);
+      size_t pad =
+          (sizeof(char *) - (uintptr_t)p % sizeof(char *)) % sizeof(char *);
       list = (char **)(p + pad);
       p = (char *)(list + names + addrs + 2);
       *ret = *h;
@@ -301,31 +312,39 @@ int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
   return rc;
 }
 
+/* gethostbyname's answer: one per thread, overwritten in place by the
+ * thread's next call (never freed under a task that still reads it
+ * across a suspension), and moved only when a bigger answer needs more
+ * room, as glibc's static one. */
+static _Thread_local struct hostent last_hostent;
+static _Thread_local char *last_buf;
+static _Thread_local size_t last_size;
+
 struct hostent *gethostbyname(const char *name) {
   corio_task *t = corio__hook_task();
-  resolve_job *job;
   struct hostent *h = NULL;
-  int rc;
+  int herr = NO_RECOVERY, rc;
 
   if (!t || !name)
     return REAL(gethostbyname)(name);
-  if (!(job = job_new(JOB_HOSTBYNAME)) || !(job->host = strdup(name))) {
-    if (job)
-      job_unref(job);
-    h_errno = NO_RECOVERY;
-    return NULL;
+  for (;;) {
+    if (!last_buf) {
+      if (!(last_buf = malloc(1024)))
+        break;
+      last_size = 1024;
+    }
+    rc = gethostbyname_r(name, &last_hostent, last_buf, last_size, &h, &herr);
+    if (rc != ERANGE || last_size >= 1024 * 1024)
+      break;
+    {
+      char *bigger = realloc(last_buf, last_size * 2);
+
+      if (!bigger)
+        break;
+      last_buf = bigger;
+      last_size *= 2;
+    }
   }
-  rc = run_on_executor(t, job);
-  if (rc < 0) {
-    (void)corio__hook_fail(t, rc);
-    h_errno = NO_RECOVERY;
-  } else if (!job->hostent) {
-    h_errno = job->err;
-  } else {
-    free(last_hostent);
-    last_hostent = h = job->hostent;
-    job->hostent = NULL;
-  }
-  job_unref(job);
+  h_errno = herr;
   return h;
 }

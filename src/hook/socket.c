@@ -59,6 +59,15 @@ static int connect_outcome(int fd) {
   return 0;
 }
 
+/* Waits a millisecond: the task sleeps, a thread blocks. 0 or -errno. */
+static int pause_a_millisecond(corio_task *t) {
+  struct timespec ms = {0, 1000000};
+
+  if (t)
+    return corio_sleep_ns(1000000);
+  return REAL(nanosleep)(&ms, NULL) < 0 ? -errno : 0;
+}
+
 int connect(int fd, const struct sockaddr *addr, socklen_t len) {
   corio_task *t;
   hook_fd *e = corio__hook_fd_blocking(fd, &t);
@@ -67,20 +76,34 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
 
   if (!e)
     return REAL(connect)(fd, addr, len);
-  if (REAL(connect)(fd, addr, len) == 0)
-    return 0;
-  if (errno == EAGAIN) /* a Unix socket's full backlog: the kernel would wait */
-    errno = EINPROGRESS;
-  if (errno != EINPROGRESS)
-    return -1;
-  /* A blocking connect waits up to SO_SNDTIMEO, then says EINPROGRESS. */
+  /* A socket being connected is this process's own, even one first seen
+   * here: without O_NONBLOCK the real connect would block the thread. */
+  if (t && corio__hook_fd_make_nonblocking(fd, e) < 0)
+    return REAL(connect)(fd, addr, len);
   deadline = corio__hook_deadline_for(t, e, HOOK_OUT);
-  rc = corio__hook_wait(t, fd, e, HOOK_OUT, deadline);
-  if (rc == -EAGAIN)
-    rc = -EINPROGRESS;
-  if (rc < 0)
-    return corio__hook_fail(t, rc);
-  return connect_outcome(fd);
+  while (REAL(connect)(fd, addr, len) < 0) {
+    if (errno == EINPROGRESS) {
+      /* A blocking connect waits up to SO_SNDTIMEO, then says
+       * EINPROGRESS. */
+      rc = corio__hook_wait(t, fd, e, HOOK_OUT, deadline);
+      if (rc == -EAGAIN)
+        rc = -EINPROGRESS;
+      if (rc < 0)
+        return corio__hook_fail(t, rc);
+      return connect_outcome(fd);
+    }
+    if (errno != EAGAIN)
+      return -1;
+    /* A Unix listener's full backlog: nothing has started, and no event
+     * says when there is room. The kernel's blocking connect waits and
+     * tries again (EAGAIN at SO_SNDTIMEO); so does this, every
+     * millisecond. */
+    if (deadline != HOOK_NO_DEADLINE && corio__hook_deadline(t, 1) > deadline)
+      return -1;
+    if ((rc = pause_a_millisecond(t)) < 0)
+      return corio__hook_fail(t, rc);
+  }
+  return 0;
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
@@ -89,7 +112,22 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
   int64_t deadline = -1;
   int c, rc;
 
+  /* An inherited listener (socket activation) keeps its flags: the task
+   * waits until it is readable, then accepts. */
+  int foreign = t && e && !atomic_load(&e->ours_nonblock);
+
   for (;;) {
+    if (foreign) {
+      struct pollfd p = {.fd = fd, .events = POLLIN};
+
+      if (REAL(poll)(&p, 1, 0) == 0) {
+        if (deadline < 0)
+          deadline = corio__hook_deadline_for(t, e, HOOK_IN);
+        if ((rc = corio__hook_wait(t, fd, e, HOOK_IN, deadline)) < 0)
+          return corio__hook_fail(t, rc);
+        continue;
+      }
+    }
     c = REAL(accept4)(fd, addr, len, flags);
     if (c >= 0) {
       corio__hook_fd_created(c, HOOK_FD_SOCKET, flags & SOCK_NONBLOCK);

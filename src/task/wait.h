@@ -58,7 +58,7 @@ extern const corio__wait_kind corio__wait_kind_future;
 
 /* A detach for waits that withdraw their registrations themselves once
  * the task resumes (a late wake-up of a woken wait does nothing). */
-void corio__wait_no_detach(corio__wait *w);
+CORIO_API void corio__wait_no_detach(corio__wait *w);
 
 /* The running task if the caller may suspend it (on the task's own
  * coroutine), else NULL. */

@@ -8,7 +8,8 @@
 #     tasks suspend them instead, so they overlap (verdict "overlapped":
 #     every task asleep before any woke, every read() made before the
 #     byte it waits for was written, by a task on the same thread);
-#  3. with LD_PRELOAD and CORIO_HOOK=0: sequential again;
+#  3. with LD_PRELOAD and CORIO_HOOK=0: sequential again; and a pipe the
+#     preloaded target shares as its stdout is not left non-blocking;
 #  4. unmodified system programs (no corio task anywhere) behave exactly
 #     as without it: the same output and exit status.
 # The verdicts come from the order of events; the only timing check is the
@@ -80,6 +81,24 @@ show preload
 run_target preload_off LD_PRELOAD="$hooklib" CORIO_HOOK=0
 show preload_off
 [ "$verdict" = sequential ] || fail "CORIO_HOOK=0 run: verdict '$verdict', not sequential"
+
+# The target's stdout, when it is a pipe, belongs to every process that
+# holds the pipe: the hooks must not leave it non-blocking (a process
+# writing after the target, or beside it, would then get EAGAIN). The
+# flags are read from /proc after the target has exited, by a process
+# that shares the same pipe.
+if [ -r /proc/self/fdinfo/1 ]; then
+  flags=$( { env LD_PRELOAD="$hooklib" "$target" 2>/dev/null >&3
+             sed -n 's/^flags:[[:space:]]*//p' /proc/self/fdinfo/3; } 3>&1 |
+           tail -n 1)
+  case $flags in
+  0*) [ $((flags & 04000)) -eq 0 ] ||
+        fail "the preloaded target left the pipe on its stdout O_NONBLOCK (flags $flags)" ;;
+  *) fail "no flags read for the shared pipe: '$flags'" ;;
+  esac
+else
+  echo "  /proc/self/fdinfo is missing: the shared-pipe case is skipped"
+fi
 
 # 4. Unmodified programs: output and exit status the same with the library
 # preloaded. Each command is run by sh -c, so the shell and every program

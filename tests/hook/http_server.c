@@ -34,9 +34,9 @@ typedef struct handler {
 
 struct http_server {
   http_server_options options;
-  char *answer;       /* the whole answer: head, then body */
-  size_t answer_len;  /* head + body */
-  size_t head_len;    /* what a HEAD request gets */
+  char *answer;      /* the whole answer: head, then body */
+  size_t answer_len; /* head + body */
+  size_t head_len;   /* what a HEAD request gets */
   corio_loop_group *group;
 
   /* The start's handshake: the main task says once that it listens
@@ -160,14 +160,14 @@ static int serve_requests(http_server *s, corio_stream *stream) {
   for (;;) {
     rc = corio_stream_readuntil(stream, "\r\n\r\n", 4, head, HEAD_MAX, &n);
     if (rc == -ENOBUFS || rc == CORIO_ELIMITOVERRUN)
-      return handler_end(corio_stream_write(stream, bad_request,
-                                            sizeof bad_request - 1));
+      return handler_end(
+          corio_stream_write(stream, bad_request, sizeof bad_request - 1));
     if (rc < 0) /* EOF between requests or mid-head, reset, cancel */
       return handler_end(rc);
     head[n] = '\0';
     if (parse_request(head, &r) < 0)
-      return handler_end(corio_stream_write(stream, bad_request,
-                                            sizeof bad_request - 1));
+      return handler_end(
+          corio_stream_write(stream, bad_request, sizeof bad_request - 1));
     atomic_fetch_add(&s->received, 1);
     if ((rc = wait_delay(s)) < 0)
       return handler_end(rc);

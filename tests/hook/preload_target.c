@@ -16,9 +16,11 @@
  *     reader called read() before W wrote, so each read() suspended its
  *     task until W, a task on the same thread, wrote the byte.
  *   mixed: anything else.
- * Then the time the loop took, in ms. Sequentially it is at least the sum
- * of the sleeps (SEQUENTIAL_MIN_MS: a sleep never ends early), which the
- * script checks; it asserts no upper bound.
+ * W also writes a line to stdout from its task ("W: ..."), before the
+ * log; the script checks that a pipe it shares with the target is not
+ * left non-blocking. Then the time the loop took, in ms. Sequentially it
+ * is at least the sum of the sleeps (SEQUENTIAL_MIN_MS: a sleep never
+ * ends early), which the script checks; it asserts no upper bound.
  *
  * Exit status 0 when every call worked (whatever the verdict), 1 if one
  * failed (said on stderr). */
@@ -85,6 +87,10 @@ static int writer(void *arg, void **result) {
     if (write(pipes[i][1], "x", 1) != 1)
       return fail(0, "write", errno);
   log_step(0, WROTE);
+  /* A write to stdout from a task: hooked, it must leave the stdout it
+   * shares with other processes (a pipe, in the script) as it found it. */
+  if (write(1, "W: a line written from a task\n", 30) != 30)
+    return fail(0, "write to stdout", errno);
   return 0;
 }
 

@@ -2,6 +2,9 @@
  * refuses to run as root, so the child may have to change user first. */
 #include "server_proc.h"
 
+#include "corio/combine.h"
+#include "corio/task.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -60,8 +63,7 @@ static char **make_env(char *const *extra) {
  * failure is reported as its errno through err_fd (close-on-exec, so a
  * successful exec shows as an empty read in the parent). */
 static void child_exec(const char *path, char *const argv[], char **env,
-                       const server_proc_options *o, pid_t parent,
-                       int err_fd) {
+                       const server_proc_options *o, pid_t parent, int err_fd) {
   int null_fd = open("/dev/null", O_RDWR), out_fd = null_fd, err;
   sigset_t none;
 
@@ -286,8 +288,7 @@ void hook_test_failed_at(const char *file, int line, const char *fmt, ...) {
     return;
   used = snprintf(first_failure, sizeof first_failure, "%s:%d: ", file, line);
   va_start(ap, fmt);
-  vsnprintf(first_failure + used, sizeof first_failure - (size_t)used, fmt,
-            ap);
+  vsnprintf(first_failure + used, sizeof first_failure - (size_t)used, fmt, ap);
   va_end(ap);
 }
 
@@ -296,3 +297,51 @@ const char *hook_test_failure(void) {
 }
 
 void hook_test_reset(void) { first_failure[0] = 0; }
+
+static struct {
+  void (*call)(void *ctx);
+  void *ctx;
+  int call_done;
+  long others_ran;      /* the counting task's turns */
+  long ran_during_call; /* of them, while call was inside the library */
+} probe;
+
+static int probe_caller(void *arg, void **result) {
+  (void)arg, (void)result;
+  probe.call(probe.ctx);
+  probe.ran_during_call = probe.others_ran;
+  probe.call_done = 1;
+  return 0;
+}
+
+static int probe_counter(void *arg, void **result) {
+  int rc;
+
+  (void)arg, (void)result;
+  while (!probe.call_done) {
+    probe.others_ran++;
+    if ((rc = corio_sleep(0.001)) < 0)
+      return rc;
+  }
+  return 0;
+}
+
+/* The caller is spawned first, so it enters the library before the
+ * counter has had a turn. */
+static int probe_main(void *arg, void **result) {
+  corio_awaitable both[] = {CORIO_AWAIT_FN(probe_caller, NULL),
+                            CORIO_AWAIT_FN(probe_counter, NULL)};
+
+  (void)arg, (void)result;
+  return corio_gather(both, 2, NULL, 0);
+}
+
+int hook_probe(void (*call)(void *ctx), void *ctx) {
+  int rc;
+
+  memset(&probe, 0, sizeof probe);
+  probe.call = call;
+  probe.ctx = ctx;
+  rc = corio_run(probe_main, NULL, NULL);
+  return rc < 0 ? rc : probe.ran_during_call > 0;
+}

@@ -75,4 +75,14 @@ void hook_test_failed_at(const char *file, int line, const char *fmt, ...)
 const char *hook_test_failure(void);
 void hook_test_reset(void);
 
+/* Whether the hooks reach a library's own calls: runs call(ctx) (one
+ * blocking call into the library, e.g. a query that waits 50 ms on the
+ * server) in a task next to another task that counts while it waits. 1 if
+ * the other task ran while call was inside the library (its blocking
+ * call suspended the task), 0 if not (it blocked the thread: the library's
+ * calls bypass the hooks), or corio_run's error. Deterministic both ways;
+ * the tests check it first so that hooks that do not reach the library
+ * fail them at once instead of blocking until the test's timeout. */
+int hook_probe(void (*call)(void *ctx), void *ctx);
+
 #endif

@@ -28,7 +28,8 @@
 #include "corio/loop.h"
 #include "corio/task.h"
 
-/* ---- helpers ----------------------------------------------------------------- */
+/* ---- helpers
+ * ----------------------------------------------------------------- */
 
 /* The order in which tasks reached their steps, as letters. */
 static char trace[128];
@@ -66,7 +67,8 @@ static int spawn_all(corio_task_fn fn, void **args, int n, int *rcs) {
   return 0;
 }
 
-/* ---- sleep ------------------------------------------------------------------- */
+/* ---- sleep
+ * ------------------------------------------------------------------- */
 
 static int sleeper(void *arg, void **result) {
   (void)result;
@@ -183,7 +185,8 @@ static void test_sleep_timeout_scope(void **state) {
   run_case(sleep_in_timeout_scope, NULL);
 }
 
-/* ---- pipes and sockets ------------------------------------------------------- */
+/* ---- pipes and sockets
+ * ------------------------------------------------------- */
 
 struct pipe_pair {
   int fds[2];
@@ -239,7 +242,8 @@ static void test_pipe_read_waits(void **state) {
   assert_string_equal(trace, "rwWR");
 }
 
-/* ---- large transfer: a blocking write takes everything ---------------------- */
+/* ---- large transfer: a blocking write takes everything ----------------------
+ */
 
 #define BIG (4 * 1024 * 1024)
 
@@ -303,7 +307,8 @@ static void test_full_write_and_waitall(void **state) {
   run_case(big_case, NULL);
 }
 
-/* ---- user O_NONBLOCK and SO_RCVTIMEO ----------------------------------------- */
+/* ---- user O_NONBLOCK and SO_RCVTIMEO
+ * ----------------------------------------- */
 
 static int nonblock_and_timeout(void *arg, void **result) {
   int fds[2];
@@ -344,7 +349,8 @@ static void test_nonblock_and_timeouts(void **state) {
   run_case(nonblock_and_timeout, NULL);
 }
 
-/* ---- cancellation and close --------------------------------------------------- */
+/* ---- cancellation and close
+ * --------------------------------------------------- */
 
 static int reader_errno;
 
@@ -398,7 +404,8 @@ static void test_cancel_and_close(void **state) {
   run_case(cancel_and_close, NULL);
 }
 
-/* ---- errno per task ------------------------------------------------------------ */
+/* ---- errno per task
+ * ------------------------------------------------------------ */
 
 static int errno_keeper(void *arg, void **result) {
   int mine = (int)(intptr_t)arg;
@@ -430,7 +437,8 @@ static void test_errno_per_task(void **state) {
   run_case(errno_case, NULL);
 }
 
-/* ---- poll and select ------------------------------------------------------------ */
+/* ---- poll and select
+ * ------------------------------------------------------------ */
 
 struct poll_case {
   int a[2], b[2];
@@ -514,7 +522,8 @@ static void test_poll_and_select(void **state) {
   assert_string_equal(trace, "pwPww");
 }
 
-/* ---- TCP: a blocking server and client in tasks on one loop --------------- */
+/* ---- TCP: a blocking server and client in tasks on one loop ---------------
+ */
 
 struct tcp_case {
   int listener;
@@ -578,7 +587,8 @@ static void test_tcp_in_tasks(void **state) {
   run_case(tcp_case_main, NULL);
 }
 
-/* ---- outside tasks: the C library's calls -------------------------------------- */
+/* ---- outside tasks: the C library's calls
+ * -------------------------------------- */
 
 static void *thread_reader(void *arg) {
   int fd = *(int *)arg;
@@ -626,7 +636,8 @@ static void test_outside_tasks(void **state) {
   assert_int_equal(corio_test_open_fds(), before);
 }
 
-/* ---- the resolver on the executor ----------------------------------------------- */
+/* ---- the resolver on the executor
+ * ----------------------------------------------- */
 
 static int resolver(void *arg, void **result) {
   struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
@@ -675,7 +686,8 @@ static void test_resolver(void **state) {
   assert_string_equal(trace, "ggGG");
 }
 
-/* ---- fork: the child runs unhooked ------------------------------------------------ */
+/* ---- fork: the child runs unhooked
+ * ------------------------------------------------ */
 
 static int fork_case(void *arg, void **result) {
   pid_t pid;

@@ -13,10 +13,12 @@
  *   the hooks disabled. Each transfer then blocks the thread: the server
  *   never sees two requests at once, and the total is at least 5 delays.
  * - A task cancelled while blocked inside curl_easy_perform (the server
- *   still waiting): curl returns an error at once, the task's next corio
- *   call gives -ECANCELED, and no fd is left open.
+ *   still waiting): curl returns an error at once (its poll failed with
+ *   ECANCELED; libcurl 7.88 reports that as CURLE_BAD_FUNCTION_ARGUMENT),
+ *   the task's next corio call gives -ECANCELED, and no fd is left open.
  * - The same through a timeout scope: -ETIMEDOUT at the scope's exit.
- * Every case also checks that corio's allocations are all returned.
+ * Every case also checks that no fd is left open and corio's allocations
+ * are all returned (the server's included: it stops after each case).
  *
  * A thousand transfers need about 4,000 fds (the client's socket and
  * the socketpair of the multi handle inside each easy handle, and the
@@ -40,8 +42,11 @@
 #define DELAY 0.1
 #define BODY ((size_t)16 * 1024)
 /* Far below MANY * DELAY (100 s), far above one delay: only overlapping
- * transfers get under it, and a loaded machine does not get over it. */
+ * transfers get under it, and a loaded machine does not get over it.
+ * Under Valgrind (about 4 s here, threads taking turns) the bound is
+ * looser, still below serial. */
 #define MANY_BOUND 20.0
+#define MANY_BOUND_VALGRIND 60.0
 /* fds one concurrent transfer holds: the client's socket, the wake-up
  * socketpair of the multi handle curl_easy_perform makes, the server's
  * end. */
@@ -64,7 +69,7 @@ static double now_s(void) {
     const char *why_ = NULL;                                                   \
     int rc_ = http_server_start(&options_, &(server), &why_);                  \
     if (rc_ < 0) {                                                             \
-      print_message("the HTTP server cannot start (%s: %s); skipped\n",       \
+      print_message("the HTTP server cannot start (%s: %s); skipped\n",        \
                     why_ ? why_ : "setup", corio_strerror(rc_));               \
       skip();                                                                  \
     }                                                                          \
@@ -148,9 +153,8 @@ static int batch_main(void *arg, void **result) {
   (void)result;
   if (!tasks)
     return -ENOMEM;
-  while (spawned < b->n &&
-         (rc = corio_spawn(&tasks[spawned], transfer_task,
-                           &b->transfers[spawned])) == 0)
+  while (spawned < b->n && (rc = corio_spawn(&tasks[spawned], transfer_task,
+                                             &b->transfers[spawned])) == 0)
     spawned++;
   CHECK_EQ(rc, 0);
   for (size_t i = 0; i < spawned; i++) {
@@ -193,6 +197,7 @@ static double run_batch(http_server *server, size_t n, int opt_out,
 
 static void many_hooked_transfers_overlap(void **state) {
   corio_test_usage before = corio_test_usage_now();
+  int fds = corio_test_open_fds();
   struct rlimit limit;
   http_server *server;
   double elapsed;
@@ -214,14 +219,15 @@ static void many_hooked_transfers_overlap(void **state) {
                 http_server_max_waiting(server));
   /* Serial transfers never have two requests waiting at once. */
   assert_true(http_server_max_waiting(server) > 1);
-  assert_true(elapsed < MANY_BOUND);
+  assert_true(elapsed <
+              (corio_test_under_valgrind() ? MANY_BOUND_VALGRIND : MANY_BOUND));
   assert_int_equal(http_server_stop(server), 0);
+  assert_int_equal(corio_test_open_fds(), fds);
   corio_test_assert_no_leak(before);
 }
 
 /* One transfer at a time: each blocks the thread for a whole delay. */
-static void check_serial(http_server *server, double elapsed,
-                         const char *how) {
+static void check_serial(http_server *server, double elapsed, const char *how) {
   print_message("%d transfers %s: %.3f s (at least %.1f s)\n", FEW, how,
                 elapsed, FEW * DELAY);
   assert_int_equal(http_server_max_waiting(server), 1);
@@ -230,17 +236,20 @@ static void check_serial(http_server *server, double elapsed,
 
 static void opted_out_tasks_block(void **state) {
   corio_test_usage before = corio_test_usage_now();
+  int fds = corio_test_open_fds();
   http_server *server;
 
   (void)state;
   START_SERVER(server, DELAY, BODY);
   check_serial(server, run_batch(server, FEW, 1, 0), "from opted-out tasks");
   assert_int_equal(http_server_stop(server), 0);
+  assert_int_equal(corio_test_open_fds(), fds);
   corio_test_assert_no_leak(before);
 }
 
 static void disabled_hooks_block(void **state) {
   corio_test_usage before = corio_test_usage_now();
+  int fds = corio_test_open_fds();
   http_server *server;
 
   (void)state;
@@ -249,6 +258,7 @@ static void disabled_hooks_block(void **state) {
   assert_int_equal(corio_hook_enabled(), 0);
   check_serial(server, run_batch(server, FEW, 0, 0), "with hooks disabled");
   assert_int_equal(http_server_stop(server), 0);
+  assert_int_equal(corio_test_open_fds(), fds);
   corio_test_assert_no_leak(before);
 }
 

@@ -146,6 +146,45 @@ static int hooks_active_here(void) {
                     "corio_hook_active() is 0 in a task with hooks enabled");
 }
 
+/* One blocking call into OpenSSL for hook_probe: SSL_connect over a
+ * socketpair whose other end never answers, its read bounded by a
+ * SO_RCVTIMEO of 100 ms. */
+static char probe_error[128];
+
+static void handshake_unanswered(void *ctx) {
+  struct timeval tv = {0, 100 * 1000};
+  SSL *ssl = NULL;
+  int sv[2];
+
+  (void)ctx;
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    snprintf(probe_error, sizeof probe_error, "socketpair: %s",
+             strerror(errno));
+    return;
+  }
+  if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
+      !(ssl = SSL_new(client_ctx)) || SSL_set_fd(ssl, sv[0]) != 1)
+    snprintf(probe_error, sizeof probe_error, "probe setup failed");
+  else if (SSL_connect(ssl) == 1)
+    snprintf(probe_error, sizeof probe_error, "a handshake with nobody");
+  SSL_free(ssl);
+  ERR_clear_error();
+  close(sv[0]);
+  close(sv[1]);
+}
+
+static int hooks_reach_openssl;
+
+/* First in every case: hooks that do not reach OpenSSL's calls fail it at
+ * once (a client would block the thread, and the server with it). */
+static void assert_hooks_reach_openssl(void) {
+  if (probe_error[0])
+    fail_msg("the probe failed: %s", probe_error);
+  if (!hooks_reach_openssl)
+    fail_msg("a read inside OpenSSL blocked the thread instead of "
+             "suspending its task: the hooks do not reach the library");
+}
+
 static void assert_no_failure(void) {
   const char *failure = hook_test_failure();
 
@@ -198,8 +237,8 @@ static SSL *tls_connect(int fd) {
     clients.most_in_connect = clients.in_connect;
   ret = SSL_connect(ssl);
   clients.in_connect--;
-  if (!HOOK_CHECK(ret == 1, "SSL_connect: %s", ssl_why(ssl, ret, why,
-                                                        sizeof why))) {
+  if (!HOOK_CHECK(ret == 1, "SSL_connect: %s",
+                  ssl_why(ssl, ret, why, sizeof why))) {
     SSL_free(ssl);
     return NULL;
   }
@@ -380,6 +419,7 @@ static void test_handshakes_in_flight(void **state) {
   server_thread server;
 
   (void)state;
+  assert_hooks_reach_openssl();
   reset_clients();
   assert_int_equal(server_start(&server, CLIENTS, 1, 1), 0);
   assert_int_equal(corio_run(echo_main, NULL, NULL), 0);
@@ -465,6 +505,7 @@ static int one_thread_main(void *arg, void **result) {
 
 static void test_both_ends_one_thread(void **state) {
   (void)state;
+  assert_hooks_reach_openssl();
   reset_clients();
   handled = 0;
   listen_fd_one_thread = listen_loopback(&clients.port);
@@ -561,6 +602,7 @@ static void test_cancel_in_ssl_read(void **state) {
   server_thread server;
 
   (void)state;
+  assert_hooks_reach_openssl();
   reset_clients();
   memset(&stuck, 0, sizeof stuck);
   assert_int_equal(server_start(&server, 1, 0, 0), 0);
@@ -581,6 +623,7 @@ static void test_timeout_scope_in_ssl_read(void **state) {
   server_thread server;
 
   (void)state;
+  assert_hooks_reach_openssl();
   reset_clients();
   memset(&stuck, 0, sizeof stuck);
   assert_int_equal(server_start(&server, 1, 0, 0), 0);
@@ -621,6 +664,7 @@ int main(void) {
     tls_certs_remove(&certs);
     return 1;
   }
+  hooks_reach_openssl = hook_probe(handshake_unanswered, NULL) == 1;
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   corio_hook_disable();
   free_contexts();

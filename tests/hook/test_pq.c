@@ -54,8 +54,8 @@
 
 static struct {
   server_proc proc;
-  char bin[128];   /* the server's bin directory */
-  char dir[64];    /* socket directory; the cluster is in dir/data */
+  char bin[128]; /* the server's bin directory */
+  char dir[64];  /* socket directory; the cluster is in dir/data */
   char data[96];
   char log[96];
   char conninfo[256];
@@ -116,9 +116,8 @@ static int choose_user(server_proc_options *o) {
 
 static int run_initdb(const server_proc_options *o) {
   char path[160], line[200];
-  char *argv[] = {"initdb",     "-D",        pg.data,         "-U",
-                  "postgres",   "-A",        "trust",         "-E",
-                  "UTF8",       "--locale=C", "--no-sync",    NULL};
+  char *argv[] = {"initdb", "-D", pg.data, "-U",         "postgres",  "-A",
+                  "trust",  "-E", "UTF8",  "--locale=C", "--no-sync", NULL};
   server_proc initdb = {.pid = -1};
   server_proc_options io = *o;
   char log[96];
@@ -145,10 +144,22 @@ static int start_postgres(void) {
   static char *const env[] = {"LC_ALL=C", "LANG=C", NULL};
   server_proc_options o = {.env = env};
   char path[160];
-  char *argv[] = {"postgres", "-D", pg.data, "-k", pg.dir,
-                  "-c", "listen_addresses=", "-c", "fsync=off",
-                  "-c", "max_connections=60", "-c", "shared_buffers=16MB",
-                  "-c", "dynamic_shared_memory_type=mmap", NULL};
+  char *argv[] = {"postgres",
+                  "-D",
+                  pg.data,
+                  "-k",
+                  pg.dir,
+                  "-c",
+                  "listen_addresses=",
+                  "-c",
+                  "fsync=off",
+                  "-c",
+                  "max_connections=60",
+                  "-c",
+                  "shared_buffers=16MB",
+                  "-c",
+                  "dynamic_shared_memory_type=mmap",
+                  NULL};
 
   if (find_bin_dir() != 0)
     return -1;
@@ -259,6 +270,36 @@ static int run_tasks(corio_task_fn fn, int n) {
   return corio_gather(children, (size_t)n, NULL, 0);
 }
 
+/* One blocking call into libpq for hook_probe: a query that sleeps 50 ms
+ * on the server. */
+static char probe_error[256];
+
+static void sleep_briefly(void *ctx) {
+  PGconn *conn = PQconnectdb(pg.conninfo);
+  PGresult *res = NULL;
+
+  (void)ctx;
+  if (PQstatus(conn) == CONNECTION_OK)
+    res = PQexec(conn, "SELECT pg_sleep(0.05)");
+  if (PQresultStatus(res) != PGRES_TUPLES_OK)
+    snprintf(probe_error, sizeof probe_error, "%s",
+             res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+  PQclear(res);
+  PQfinish(conn);
+}
+
+static int hooks_reach_libpq;
+
+/* First in every case: hooks that do not reach libpq's calls fail it at
+ * once (a lock wait would block the thread until statement_timeout). */
+static void assert_hooks_reach_libpq(void) {
+  if (probe_error[0])
+    fail_msg("the probe's query failed: %s", probe_error);
+  if (!hooks_reach_libpq)
+    fail_msg("a query inside libpq blocked the thread instead of "
+             "suspending its task: the hooks do not reach the library");
+}
+
 static void assert_no_failure(void) {
   const char *failure = hook_test_failure();
 
@@ -285,8 +326,8 @@ static void parameterised(PGconn *conn, int i) {
 
   snprintf(number, sizeof number, "%d", i);
   snprintf(expected, sizeof expected, "task-%d", i);
-  res = PQexecParams(conn, "SELECT $1::int * 2, 'task-' || $1", 1, NULL,
-                     params, NULL, NULL, 0);
+  res = PQexecParams(conn, "SELECT $1::int * 2, 'task-' || $1", 1, NULL, params,
+                     NULL, NULL, 0);
   if (HOOK_CHECK(PQresultStatus(res) == PGRES_TUPLES_OK &&
                      PQntuples(res) == 1 && PQnfields(res) == 2,
                  "task %d: %s", i, PQresultErrorMessage(res))) {
@@ -355,6 +396,7 @@ static int queries_main(void *arg, void **result) {
 
 static void test_queries_many(void **state) {
   (void)state;
+  assert_hooks_reach_libpq();
   hook_test_reset();
   memset(queries_done, 0, sizeof queries_done);
   assert_int_equal(corio_run(queries_main, NULL, NULL), 0);
@@ -412,10 +454,10 @@ static void test_sleeps_overlap(void **state) {
   double start;
 
   (void)state;
+  assert_hooks_reach_libpq();
   hook_test_reset();
   memset(&sleepers, 0, sizeof sleepers);
-  assert_int_equal(corio_barrier_init(&sleepers.all_connected, SLEEP_TASKS),
-                   0);
+  assert_int_equal(corio_barrier_init(&sleepers.all_connected, SLEEP_TASKS), 0);
   start = now_seconds();
   assert_int_equal(corio_run(sleep_main, NULL, NULL), 0);
   print_message("(%d pg_sleep(0.1) on one thread: %.2f s, with connecting)\n",
@@ -493,6 +535,7 @@ static int lock_main(void *arg, void **result) {
 
 static void test_lock_waiters(void **state) {
   (void)state;
+  assert_hooks_reach_libpq();
   hook_test_reset();
   memset(&lock, 0, sizeof lock);
   corio_event_init(&lock.locked);
@@ -580,6 +623,7 @@ static int cancel_main(void *arg, void **result) {
 
 static void test_cancel_in_query(void **state) {
   (void)state;
+  assert_hooks_reach_libpq();
   hook_test_reset();
   memset(&stuck, 0, sizeof stuck);
   assert_int_equal(corio_run(cancel_main, NULL, NULL), 0);
@@ -619,6 +663,7 @@ static int timeout_main(void *arg, void **result) {
 
 static void test_timeout_scope_in_query(void **state) {
   (void)state;
+  assert_hooks_reach_libpq();
   hook_test_reset();
   memset(&stuck, 0, sizeof stuck);
   assert_int_equal(corio_run(timeout_main, NULL, NULL), 0);
@@ -650,6 +695,7 @@ int main(void) {
     stop_postgres();
     return 1;
   }
+  hooks_reach_libpq = hook_probe(sleep_briefly, NULL) == 1;
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   corio_hook_disable();
   stop_postgres();

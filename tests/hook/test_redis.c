@@ -104,9 +104,10 @@ static int start_redis(void) {
   o.dir = redis.dir;
   o.log = redis.log;
   for (int attempt = 0; attempt < 5; attempt++) {
-    char *argv[] = {"redis-server", "--port", port, "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--dir", redis.dir,
-                    "--daemonize", "no", "--logfile", "", NULL};
+    char *argv[] = {"redis-server", "--port",    port,      "--bind",
+                    "127.0.0.1",    "--save",    "",        "--appendonly",
+                    "no",           "--dir",     redis.dir, "--daemonize",
+                    "no",           "--logfile", "",        NULL};
 
     redis.port = server_proc_free_tcp_port();
     snprintf(port, sizeof port, "%d", redis.port);
@@ -202,6 +203,40 @@ static int run_tasks(corio_task_fn fn, int n) {
   return corio_gather(children, (size_t)n, NULL, 0);
 }
 
+/* One blocking call into libhiredis for hook_probe: a BLPOP that waits
+ * 0.1 s on the server (decimal timeouts: redis 6 and later). */
+static char probe_error[128];
+
+static void blpop_briefly(void *ctx) {
+  redisContext *c = redisConnect("127.0.0.1", redis.port);
+  redisReply *r = NULL;
+
+  (void)ctx;
+  if (c && !c->err)
+    r = redisCommand(c, "BLPOP corio:probe 0.1");
+  if (!r || r->type == REDIS_REPLY_ERROR)
+    snprintf(probe_error, sizeof probe_error, "%s",
+             r   ? r->str
+             : c ? c->errstr
+                 : "out of memory");
+  if (r)
+    freeReplyObject(r);
+  if (c)
+    redisFree(c);
+}
+
+static int hooks_reach_hiredis;
+
+/* First in every case: hooks that do not reach hiredis's calls fail it
+ * at once (a BLPOP would block the thread until the patience ran out). */
+static void assert_hooks_reach_hiredis(void) {
+  if (probe_error[0])
+    fail_msg("the probe's BLPOP failed: %s", probe_error);
+  if (!hooks_reach_hiredis)
+    fail_msg("a BLPOP inside libhiredis blocked the thread instead of "
+             "suspending its task: the hooks do not reach the library");
+}
+
 static void assert_no_failure(void) {
   const char *failure = hook_test_failure();
 
@@ -268,6 +303,7 @@ static int set_get_main(void *arg, void **result) {
 
 static void test_set_get_many(void **state) {
   (void)state;
+  assert_hooks_reach_hiredis();
   hook_test_reset();
   memset(counter_seen, 0, sizeof counter_seen);
   assert_int_equal(corio_run(set_get_main, NULL, NULL), 0);
@@ -365,6 +401,7 @@ static int blpop_main(void *arg, void **result) {
 
 static void test_all_blocked_at_once(void **state) {
   (void)state;
+  assert_hooks_reach_hiredis();
   hook_test_reset();
   memset(&blpop, 0, sizeof blpop);
   assert_int_equal(corio_run(blpop_main, NULL, NULL), 0);
@@ -445,6 +482,7 @@ static int cancel_main(void *arg, void **result) {
 
 static void test_cancel_in_blpop(void **state) {
   (void)state;
+  assert_hooks_reach_hiredis();
   hook_test_reset();
   memset(&stuck, 0, sizeof stuck);
   assert_int_equal(corio_run(cancel_main, NULL, NULL), 0);
@@ -479,6 +517,7 @@ static int timeout_main(void *arg, void **result) {
 
 static void test_timeout_scope_in_blpop(void **state) {
   (void)state;
+  assert_hooks_reach_hiredis();
   hook_test_reset();
   memset(&stuck, 0, sizeof stuck);
   assert_int_equal(corio_run(timeout_main, NULL, NULL), 0);
@@ -515,6 +554,7 @@ static int opted_out_main(void *arg, void **result) {
 
 static void test_opted_out_task(void **state) {
   (void)state;
+  assert_hooks_reach_hiredis();
   hook_test_reset();
   assert_int_equal(corio_run(opted_out_main, NULL, NULL), 0);
   assert_no_failure();
@@ -540,6 +580,7 @@ int main(void) {
     stop_redis();
     return 1;
   }
+  hooks_reach_hiredis = hook_probe(blpop_briefly, NULL) == 1;
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   corio_hook_disable();
   stop_redis();
