@@ -130,16 +130,7 @@ int fcntl(int fd, int cmd, ...) {
 }
 
 /* What glibc's headers call with _FILE_OFFSET_BITS=64. */
-int fcntl64(int fd, int cmd, ...);
-int fcntl64(int fd, int cmd, ...) {
-  va_list ap;
-  long arg;
-
-  va_start(ap, cmd);
-  arg = va_arg(ap, long);
-  va_end(ap);
-  return hooked_fcntl(fd, cmd, arg);
-}
+int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 int ioctl(int fd, unsigned long request, ...) {
   va_list ap;

@@ -47,39 +47,57 @@ static void job_unref(resolve_job *job) {
 
 static void job_release(void *arg) { job_unref(arg); }
 
-/* A hostent in one block (the pointers into it), so it outlives the
- * worker thread's static buffer. */
-static struct hostent *copy_hostent(const struct hostent *h) {
-  size_t names = 0, addrs = 0, size;
-  struct hostent *copy;
+/* The room pack_hostent needs for h in a caller's buffer (alignment
+ * slack included). */
+static size_t hostent_size(const struct hostent *h, size_t *names,
+                           size_t *addrs) {
+  size_t size = strlen(h->h_name) + 1 + sizeof(char *);
+
+  for (*names = 0; h->h_aliases && h->h_aliases[*names]; ++*names)
+    size += strlen(h->h_aliases[*names]) + 1;
+  for (*addrs = 0; h->h_addr_list && h->h_addr_list[*addrs]; ++*addrs)
+    size += (size_t)h->h_length;
+  return size + (*names + *addrs + 2) * sizeof(char *);
+}
+
+/* h into out, its lists and strings into buf (gethostbyname_r's
+ * layout). 0, or ERANGE if buf is too small. */
+static int pack_hostent(const struct hostent *h, struct hostent *out, char *buf,
+                        size_t len) {
+  size_t names, addrs, pad;
   char *p, **list;
 
-  while (h->h_aliases && h->h_aliases[names])
-    names++;
-  while (h->h_addr_list && h->h_addr_list[addrs])
-    addrs++;
-  size = sizeof *copy + (names + addrs + 2) * sizeof(char *) +
-         addrs * (size_t)h->h_length + strlen(h->h_name) + 1;
-  for (size_t i = 0; i < names; i++)
-    size += strlen(h->h_aliases[i]) + 1;
-  if (!(copy = malloc(size)))
-    return NULL;
-  *copy = *h;
-  list = (char **)(copy + 1);
+  if (hostent_size(h, &names, &addrs) > len)
+    return ERANGE;
+  pad = (sizeof(char *) - (uintptr_t)buf % sizeof(char *)) % sizeof(char *);
+  list = (char **)(buf + pad);
   p = (char *)(list + names + addrs + 2);
-  copy->h_aliases = list;
+  *out = *h;
+  out->h_aliases = list;
   for (size_t i = 0; i < names; i++) {
     list[i] = strcpy(p, h->h_aliases[i]);
     p += strlen(p) + 1;
   }
   list[names] = NULL;
-  copy->h_addr_list = list + names + 1;
+  out->h_addr_list = list + names + 1;
   for (size_t i = 0; i < addrs; i++) {
-    copy->h_addr_list[i] = memcpy(p, h->h_addr_list[i], (size_t)h->h_length);
+    out->h_addr_list[i] = memcpy(p, h->h_addr_list[i], (size_t)h->h_length);
     p += h->h_length;
   }
-  copy->h_addr_list[addrs] = NULL;
-  copy->h_name = strcpy(p, h->h_name);
+  out->h_addr_list[addrs] = NULL;
+  out->h_name = strcpy(p, h->h_name);
+  return 0;
+}
+
+/* A hostent in one block, so it outlives the worker's buffer. */
+static struct hostent *copy_hostent(const struct hostent *h) {
+  size_t names, addrs, len = hostent_size(h, &names, &addrs);
+  struct hostent *copy = malloc(sizeof *copy + len);
+
+  if (copy && pack_hostent(h, copy, (char *)(copy + 1), len) != 0) {
+    free(copy);
+    copy = NULL;
+  }
   return copy;
 }
 
@@ -270,43 +288,11 @@ int gethostbyname_r(const char *name, struct hostent *ret, char *buf,
     rc = 0; /* not found: *out NULL, the reason in *err */
   } else {
     /* Into the caller's buffer, as the real call does. */
-    struct hostent *h = job->hostent;
-    size_t need = 0;
-    char *p = buf, **list;
-    size_t names = 0, addrs = 0;
-
-    while (h->h_aliases[names])
-      need += strlen(h->h_aliases[names++]) + 1;
-    while (h->h_addr_list[addrs])
-      addrs++;
-    need += (names + addrs + 2) * sizeof(char *) + addrs * (size_t)h->h_length +
-            strlen(h->h_name) + 1 + sizeof(char *);
-    if (need > len) {
-      *err = NETDB_INTERNAL;
-      rc = ERANGE;
-    } else {
-      /* Pointer-aligned start for the lists. */
-      size_t pad =
-          (sizeof(char *) - (uintptr_t)p % sizeof(char *)) % sizeof(char *);
-      list = (char **)(p + pad);
-      p = (char *)(list + names + addrs + 2);
-      *ret = *h;
-      ret->h_aliases = list;
-      for (size_t i = 0; i < names; i++) {
-        list[i] = strcpy(p, h->h_aliases[i]);
-        p += strlen(p) + 1;
-      }
-      list[names] = NULL;
-      ret->h_addr_list = list + names + 1;
-      for (size_t i = 0; i < addrs; i++) {
-        ret->h_addr_list[i] = memcpy(p, h->h_addr_list[i], (size_t)h->h_length);
-        p += h->h_length;
-      }
-      ret->h_addr_list[addrs] = NULL;
-      ret->h_name = strcpy(p, h->h_name);
+    rc = pack_hostent(job->hostent, ret, buf, len);
+    if (rc == 0)
       *out = ret;
-      rc = 0;
-    }
+    else
+      *err = NETDB_INTERNAL;
   }
   job_unref(job);
   return rc;
