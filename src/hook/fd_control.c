@@ -66,21 +66,39 @@ int dup2(int old_fd, int new_fd) {
   return rc;
 }
 
-/* The user sets (or clears) O_NONBLOCK: recorded; the kernel keeps it
- * set while the hooks rely on it. Returns the flags to hand the kernel. */
-static long user_sets_nonblock(int fd, int on, long flags) {
+/* Whether the kernel's O_NONBLOCK on fd must stay set when its user
+ * clears it: the hooks set it, on this number or on another that shares
+ * the open file (a dup made before the wait, whose entry cannot know).
+ * So: a socket or pipe the hooks created whose flag is set although this
+ * number's user never set it. The hooks give it blocking semantics. */
+static int hooks_keep_nonblock(int fd, hook_fd *e) {
+  unsigned kind;
+  int fl;
+
+  if (!e)
+    return 0;
+  if (atomic_load(&e->ours_nonblock))
+    return 1;
+  kind = atomic_load(&e->kind);
+  if (!atomic_load(&e->created) || atomic_load(&e->user_nonblock) ||
+      (kind != HOOK_FD_SOCKET && kind != HOOK_FD_PIPE))
+    return 0;
+  fl = REAL(fcntl)(fd, F_GETFL);
+  return fl >= 0 && (fl & O_NONBLOCK);
+}
+
+/* The user set (or cleared) O_NONBLOCK: recorded. keep: the kernel's
+ * flag stayed set for the hooks, which now own it. */
+static void user_sets_nonblock(int fd, int on, int keep) {
   hook_fd *e = corio__hook_fd(fd);
 
   if (!e)
-    return flags;
+    return;
   atomic_store(&e->user_nonblock, on != 0);
-  if (atomic_load(&e->ours_nonblock)) {
-    if (on)
-      atomic_store(&e->ours_nonblock, 0); /* the user's now */
-    else
-      flags |= O_NONBLOCK;
-  }
-  return flags;
+  if (on)
+    atomic_store(&e->ours_nonblock, 0); /* the user's now */
+  else if (keep)
+    atomic_store(&e->ours_nonblock, 1);
 }
 
 static int hooked_fcntl(int fd, int cmd, long arg) {
@@ -97,13 +115,12 @@ static int hooked_fcntl(int fd, int cmd, long arg) {
     return rc;
   case F_SETFL: {
     /* The kernel first: a failure records nothing. */
-    hook_fd *before = corio__hook_fd(fd);
-    int ours = before && atomic_load(&before->ours_nonblock);
-    long flags = ours && !(arg & O_NONBLOCK) ? arg | O_NONBLOCK : arg;
+    int keep =
+        !(arg & O_NONBLOCK) && hooks_keep_nonblock(fd, corio__hook_fd(fd));
 
-    rc = REAL(fcntl)(fd, cmd, flags);
+    rc = REAL(fcntl)(fd, cmd, keep ? arg | O_NONBLOCK : arg);
     if (rc == 0)
-      (void)user_sets_nonblock(fd, (arg & O_NONBLOCK) != 0, arg);
+      user_sets_nonblock(fd, (arg & O_NONBLOCK) != 0, keep);
     return rc;
   }
   case F_DUPFD:
@@ -143,13 +160,13 @@ int ioctl(int fd, unsigned long request, ...) {
   if (request != FIONBIO || !arg)
     return REAL(ioctl)(fd, request, arg);
   {
-    hook_fd *e = corio__hook_fd(fd);
     int on = *(const int *)arg != 0;
-    int kernel_on = on || (e && atomic_load(&e->ours_nonblock));
+    int keep = !on && hooks_keep_nonblock(fd, corio__hook_fd(fd));
+    int kernel_on = on || keep;
 
     rc = REAL(ioctl)(fd, request, &kernel_on);
     if (rc == 0)
-      (void)user_sets_nonblock(fd, on, 0);
+      user_sets_nonblock(fd, on, keep);
   }
   return rc;
 }

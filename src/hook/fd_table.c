@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 
 #include "core/raw.h"
 #include "hook/hook_internal.h"
@@ -52,6 +53,22 @@ static enum hook_fd_kind kind_of_mode(mode_t mode) {
   }
 }
 
+/* SO_RCVTIMEO or SO_SNDTIMEO as the kernel has it, in ns (0: none). */
+static int64_t kernel_timeout_ns(int fd, int name) {
+  struct timeval tv = {0, 0};
+  socklen_t len = sizeof tv;
+
+  if (corio__raw_getsockopt(fd, SOL_SOCKET, name, &tv, &len) < 0 ||
+      tv.tv_sec < 0 || tv.tv_usec < 0)
+    return 0;
+  return (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+}
+
+void corio__hook_fd_read_timeouts(int fd, hook_fd *e) {
+  atomic_store(&e->recv_timeout_ns, kernel_timeout_ns(fd, SO_RCVTIMEO));
+  atomic_store(&e->send_timeout_ns, kernel_timeout_ns(fd, SO_SNDTIMEO));
+}
+
 static int is_datagram(int fd, mode_t mode) {
   int type = 0;
   socklen_t len = sizeof type;
@@ -78,6 +95,14 @@ static void classify(int fd, hook_fd *e) {
     atomic_store(&e->ours_nonblock, 0);
     atomic_store(&e->created, 0);
     atomic_store(&e->datagram, is_datagram(fd, st.st_mode));
+    /* Not the timeouts of the file that had this number before: an
+     * inherited socket's are the kernel's, anything else has none. */
+    if (S_ISSOCK(st.st_mode)) {
+      corio__hook_fd_read_timeouts(fd, e);
+    } else {
+      atomic_store(&e->recv_timeout_ns, 0);
+      atomic_store(&e->send_timeout_ns, 0);
+    }
     atomic_store(&e->kind, kind_of_mode(st.st_mode));
   }
   pthread_mutex_unlock(&corio__hook_lock);

@@ -144,6 +144,8 @@ hook_fd *corio__hook_fd_waitable(int fd);
 /* A new fd from a hooked socket/accept/pipe/dup: its state starts over.
  * kind is known; nonblock is what the creator asked for. */
 void corio__hook_fd_created(int fd, enum hook_fd_kind kind, int nonblock);
+/* e's SO_RCVTIMEO / SO_SNDTIMEO from the kernel's socket fd. */
+void corio__hook_fd_read_timeouts(int fd, hook_fd *e);
 /* Before the real close(fd) (or dup2 over it): tasks waiting on it fail
  * with EBADF, its watchers go, its state is forgotten. */
 void corio__hook_fd_closing(int fd);

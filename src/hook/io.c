@@ -13,9 +13,22 @@
 
 #include "hook/hook_internal.h"
 
+/* How one attempt is made on an fd whose kernel flag is not the hooks'
+ * (an inherited socket or pipe): it must not block the thread. */
+enum {
+  ATTEMPT_PLAIN = 0,
+  /* A socket: MSG_DONTWAIT (read is recv, write send, the vectors
+   * recvmsg/sendmsg), tried at once; EAGAIN waits. */
+  ATTEMPT_NOWAIT,
+  /* A pipe, written once poll says writable: at most PIPE_BUF bytes,
+   * which then fit without blocking (a bigger blocking write would wait
+   * for the reader, perhaps a task on this very thread). */
+  ATTEMPT_PIPE_BUF,
+};
+
 /* One attempt at the call: the count, or -1 with errno. done is what
- * earlier attempts transferred (calls that continue). */
-typedef ssize_t (*hook_attempt)(int fd, void *arg, size_t done);
+ * earlier attempts transferred (calls that continue); mode an ATTEMPT_*. */
+typedef ssize_t (*hook_attempt)(int fd, void *arg, size_t done, int mode);
 
 /* A tty or device left blocking: it is called only once poll says it
  * is ready (it could still block if another process takes the data). */
@@ -36,14 +49,21 @@ static ssize_t run_io(corio_task *t, int fd, hook_fd *e, unsigned event,
    * tried first and EAGAIN waits. */
   int blocking =
       t && !atomic_load_explicit(&e->ours_nonblock, memory_order_relaxed);
+  unsigned kind = atomic_load_explicit(&e->kind, memory_order_relaxed);
+  int mode = !blocking                                   ? ATTEMPT_PLAIN
+             : kind == HOOK_FD_SOCKET                    ? ATTEMPT_NOWAIT
+             : kind == HOOK_FD_PIPE && event == HOOK_OUT ? ATTEMPT_PIPE_BUF
+                                                         : ATTEMPT_PLAIN;
   int64_t deadline = -1;
   size_t done = 0;
   ssize_t n;
   int rc;
 
+  if (mode == ATTEMPT_NOWAIT)
+    blocking = 0; /* each attempt is non-blocking by itself */
   for (;;) {
     if (!blocking || ready_now(fd, event)) {
-      n = attempt(fd, arg, done);
+      n = attempt(fd, arg, done, mode);
       if (n > 0 && total > 0 && (done += (size_t)n) < total)
         continue;
       if (n >= 0)
@@ -84,9 +104,12 @@ typedef struct buf_arg {
   socklen_t to_len;
 } buf_arg;
 
-static ssize_t attempt_read(int fd, void *arg, size_t done) {
+static ssize_t attempt_read(int fd, void *arg, size_t done, int mode) {
   buf_arg *a = arg;
 
+  if (mode == ATTEMPT_NOWAIT)
+    return REAL(recvfrom)(fd, (char *)a->buf + done, a->len - done,
+                          MSG_DONTWAIT, NULL, NULL);
   return REAL(read)(fd, (char *)a->buf + done, a->len - done);
 }
 
@@ -100,10 +123,16 @@ ssize_t read(int fd, void *buf, size_t len) {
   return run_io(t, fd, e, HOOK_IN, attempt_read, &a, 0);
 }
 
-static ssize_t attempt_write(int fd, void *arg, size_t done) {
+static ssize_t attempt_write(int fd, void *arg, size_t done, int mode) {
   buf_arg *a = arg;
+  size_t len = a->len - done;
 
-  return REAL(write)(fd, (const char *)a->buf + done, a->len - done);
+  if (mode == ATTEMPT_NOWAIT)
+    return REAL(sendto)(fd, (const char *)a->buf + done, len, MSG_DONTWAIT,
+                        NULL, 0);
+  if (mode == ATTEMPT_PIPE_BUF && len > PIPE_BUF)
+    len = PIPE_BUF;
+  return REAL(write)(fd, (const char *)a->buf + done, len);
 }
 
 ssize_t write(int fd, const void *buf, size_t len) {
@@ -116,9 +145,12 @@ ssize_t write(int fd, const void *buf, size_t len) {
   return run_io(t, fd, e, HOOK_OUT, attempt_write, &a, whole(e, len));
 }
 
-static ssize_t attempt_pread(int fd, void *arg, size_t done) {
+/* pread and pwrite on a socket or pipe fail at once (ESPIPE): the mode
+ * changes nothing. */
+static ssize_t attempt_pread(int fd, void *arg, size_t done, int mode) {
   buf_arg *a = arg;
 
+  (void)mode;
   return REAL(pread)(fd, (char *)a->buf + done, a->len - done,
                      a->offset + (off_t)done);
 }
@@ -133,9 +165,10 @@ ssize_t pread(int fd, void *buf, size_t len, off_t offset) {
   return run_io(t, fd, e, HOOK_IN, attempt_pread, &a, 0);
 }
 
-static ssize_t attempt_pwrite(int fd, void *arg, size_t done) {
+static ssize_t attempt_pwrite(int fd, void *arg, size_t done, int mode) {
   buf_arg *a = arg;
 
+  (void)mode;
   return REAL(pwrite)(fd, (const char *)a->buf + done, a->len - done,
                       a->offset + (off_t)done);
 }
@@ -166,10 +199,23 @@ typedef struct vec_arg {
   int count;
 } vec_arg;
 
-static ssize_t attempt_readv(int fd, void *arg, size_t done) {
+/* A socket's vector call with MSG_DONTWAIT. */
+static ssize_t vec_nowait(int fd, const struct iovec *iov, int count, int out) {
+  struct msghdr m;
+
+  memset(&m, 0, sizeof m);
+  m.msg_iov = (struct iovec *)(uintptr_t)iov;
+  m.msg_iovlen = count > 0 ? (size_t)count : 0;
+  return out ? REAL(sendmsg)(fd, &m, MSG_DONTWAIT)
+             : REAL(recvmsg)(fd, &m, MSG_DONTWAIT);
+}
+
+static ssize_t attempt_readv(int fd, void *arg, size_t done, int mode) {
   vec_arg *a = arg;
 
   (void)done;
+  if (mode == ATTEMPT_NOWAIT)
+    return vec_nowait(fd, a->iov, a->count, 0);
   return REAL(readv)(fd, a->iov, a->count);
 }
 
@@ -214,14 +260,33 @@ static size_t iov_total(const struct iovec *iov, int count) {
  * short one; a long one (rare) returns its first partial count. */
 #define HOOK_IOV_CONTINUE 32
 
-static ssize_t attempt_writev(int fd, void *arg, size_t done) {
+/* The first `cap` bytes of iov[0..count): the count of entries kept. */
+static int iov_cap(struct iovec *iov, int count, size_t cap) {
+  for (int i = 0; i < count; i++) {
+    if (iov[i].iov_len >= cap) {
+      iov[i].iov_len = cap;
+      return i + 1;
+    }
+    cap -= iov[i].iov_len;
+  }
+  return count;
+}
+
+static ssize_t attempt_writev(int fd, void *arg, size_t done, int mode) {
   vec_arg *a = arg;
   struct iovec rest[HOOK_IOV_CONTINUE];
+  int n;
 
-  if (done == 0)
+  if (done == 0 && mode == ATTEMPT_PLAIN)
     return REAL(writev)(fd, a->iov, a->count);
-  return REAL(writev)(
-      fd, rest, iov_rest(a->iov, a->count, done, rest, HOOK_IOV_CONTINUE));
+  if (done == 0 && mode == ATTEMPT_NOWAIT)
+    return vec_nowait(fd, a->iov, a->count, 1);
+  n = iov_rest(a->iov, a->count, done, rest, HOOK_IOV_CONTINUE);
+  if (mode == ATTEMPT_NOWAIT)
+    return vec_nowait(fd, rest, n, 1);
+  if (mode == ATTEMPT_PIPE_BUF)
+    n = iov_cap(rest, n, PIPE_BUF);
+  return REAL(writev)(fd, rest, n);
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int count) {
@@ -239,12 +304,13 @@ ssize_t writev(int fd, const struct iovec *iov, int count) {
 /* ---- recv / send -----------------------------------------------------------
  */
 
-static ssize_t attempt_recvfrom(int fd, void *arg, size_t done) {
+static ssize_t attempt_recvfrom(int fd, void *arg, size_t done, int mode) {
   buf_arg *a = arg;
 
   return REAL(recvfrom)(fd, (char *)a->buf + done, a->len - done,
-                        a->flags & ~MSG_WAITALL, done ? NULL : a->addr,
-                        done ? NULL : a->addr_len);
+                        (a->flags & ~MSG_WAITALL) |
+                            (mode == ATTEMPT_NOWAIT ? MSG_DONTWAIT : 0),
+                        done ? NULL : a->addr, done ? NULL : a->addr_len);
 }
 
 /* MSG_PEEK | MSG_WAITALL on a stream: the kernel waits until the whole
@@ -259,8 +325,10 @@ static ssize_t peek_all(corio_task *t, int fd, hook_fd *e, buf_arg *a) {
   int rc;
 
   for (;;) {
-    n = REAL(recvfrom)(fd, a->buf, a->len, a->flags & ~MSG_WAITALL, a->addr,
-                       a->addr_len);
+    /* In a task never the kernel's wait (an inherited socket blocks). */
+    n = REAL(recvfrom)(fd, a->buf, a->len,
+                       (a->flags & ~MSG_WAITALL) | (t ? MSG_DONTWAIT : 0),
+                       a->addr, a->addr_len);
     if (n == 0 || (size_t)n == a->len ||
         (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
       return n;
@@ -318,10 +386,11 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
   return recv_common(fd, &a);
 }
 
-static ssize_t attempt_sendto(int fd, void *arg, size_t done) {
+static ssize_t attempt_sendto(int fd, void *arg, size_t done, int mode) {
   buf_arg *a = arg;
 
-  return REAL(sendto)(fd, (const char *)a->buf + done, a->len - done, a->flags,
+  return REAL(sendto)(fd, (const char *)a->buf + done, a->len - done,
+                      a->flags | (mode == ATTEMPT_NOWAIT ? MSG_DONTWAIT : 0),
                       a->to, a->to_len);
 }
 
@@ -360,11 +429,12 @@ typedef struct msg_arg {
   int flags;
 } msg_arg;
 
-static ssize_t attempt_recvmsg(int fd, void *arg, size_t done) {
+static ssize_t attempt_recvmsg(int fd, void *arg, size_t done, int mode) {
   msg_arg *a = arg;
 
   (void)done;
-  return REAL(recvmsg)(fd, a->msg, a->flags);
+  return REAL(recvmsg)(fd, a->msg,
+                       a->flags | (mode == ATTEMPT_NOWAIT ? MSG_DONTWAIT : 0));
 }
 
 ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
@@ -378,19 +448,20 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
   return run_io(t, fd, e, HOOK_IN, attempt_recvmsg, &a, 0);
 }
 
-static ssize_t attempt_sendmsg(int fd, void *arg, size_t done) {
+static ssize_t attempt_sendmsg(int fd, void *arg, size_t done, int mode) {
   msg_arg *a = arg;
   struct iovec rest[HOOK_IOV_CONTINUE];
   struct msghdr m;
+  int flags = a->flags | (mode == ATTEMPT_NOWAIT ? MSG_DONTWAIT : 0);
 
   if (done == 0)
-    return REAL(sendmsg)(fd, a->msg, a->flags);
+    return REAL(sendmsg)(fd, a->msg, flags);
   /* Ancillary data went with the first part. */
   memset(&m, 0, sizeof m);
   m.msg_iov = rest;
   m.msg_iovlen = (size_t)iov_rest(a->msg->msg_iov, (int)a->msg->msg_iovlen,
                                   done, rest, HOOK_IOV_CONTINUE);
-  return REAL(sendmsg)(fd, &m, a->flags);
+  return REAL(sendmsg)(fd, &m, flags);
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {

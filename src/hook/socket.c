@@ -106,6 +106,22 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
   return 0;
 }
 
+/* Linux copies SO_RCVTIMEO / SO_SNDTIMEO from a listener to the sockets
+ * it accepts: from the listener's entry when the hooks know it, else from
+ * the kernel. */
+static void inherit_timeouts(int listener, int conn) {
+  hook_fd *from = corio__hook_fd(listener), *to = corio__hook_fd(conn);
+
+  if (!to)
+    return;
+  if (!from || atomic_load(&from->kind) == HOOK_FD_UNKNOWN) {
+    corio__hook_fd_read_timeouts(conn, to);
+    return;
+  }
+  atomic_store(&to->recv_timeout_ns, atomic_load(&from->recv_timeout_ns));
+  atomic_store(&to->send_timeout_ns, atomic_load(&from->send_timeout_ns));
+}
+
 int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
   corio_task *t;
   hook_fd *e = corio__hook_fd_blocking(fd, &t);
@@ -131,6 +147,7 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
     c = REAL(accept4)(fd, addr, len, flags);
     if (c >= 0) {
       corio__hook_fd_created(c, HOOK_FD_SOCKET, flags & SOCK_NONBLOCK);
+      inherit_timeouts(fd, c);
       return c;
     }
     if (!e || (errno != EAGAIN && errno != EWOULDBLOCK))

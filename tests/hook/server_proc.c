@@ -3,6 +3,8 @@
 #include "server_proc.h"
 
 #include "corio/combine.h"
+#include "corio/hook.h"
+#include "corio/loop.h"
 #include "corio/task.h"
 
 #include <arpa/inet.h>
@@ -22,9 +24,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <setjmp.h>
+
+#include <cmocka.h>
+
 extern char **environ;
 
-static double now_seconds(void) {
+double server_proc_now_seconds(void) {
   struct timespec ts;
 
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -169,7 +175,7 @@ int server_proc_running(server_proc *p) {
 
 int server_proc_wait_ready(server_proc *p, int (*ready)(void *ctx), void *ctx,
                            double seconds) {
-  double deadline = now_seconds() + seconds;
+  double deadline = server_proc_now_seconds() + seconds;
 
   for (;;) {
     if (!server_proc_running(p)) {
@@ -185,7 +191,7 @@ int server_proc_wait_ready(server_proc *p, int (*ready)(void *ctx), void *ctx,
     }
     if (ready(ctx))
       return 0;
-    if (now_seconds() > deadline)
+    if (server_proc_now_seconds() > deadline)
       break;
     server_proc_pause_ms(20);
   }
@@ -196,13 +202,13 @@ int server_proc_wait_ready(server_proc *p, int (*ready)(void *ctx), void *ctx,
 }
 
 void server_proc_stop(server_proc *p, int sig) {
-  double deadline = now_seconds() + 20;
+  double deadline = server_proc_now_seconds() + 20;
   int status;
 
   if (p->pid <= 0)
     return;
   kill(p->pid, sig);
-  while (now_seconds() < deadline) {
+  while (server_proc_now_seconds() < deadline) {
     if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
       describe_status(p, status);
       p->pid = -1;
@@ -218,12 +224,12 @@ void server_proc_stop(server_proc *p, int sig) {
 
 int server_proc_run(server_proc *p, const char *path, char *const argv[],
                     const server_proc_options *o, double seconds) {
-  double deadline = now_seconds() + seconds;
+  double deadline = server_proc_now_seconds() + seconds;
   int status;
 
   if (server_proc_start(p, path, argv, o) != 0)
     return -1;
-  while (now_seconds() < deadline) {
+  while (server_proc_now_seconds() < deadline) {
     if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
       p->pid = -1;
       describe_status(p, status);
@@ -298,13 +304,36 @@ const char *hook_test_failure(void) {
 
 void hook_test_reset(void) { first_failure[0] = 0; }
 
+int hook_test_active_here(void) {
+  return HOOK_CHECK(corio_hook_active() == 1,
+                    "corio_hook_active() is 0 in a task with hooks enabled");
+}
+
+void hook_test_assert_no_failure(void) {
+  const char *failure = hook_test_failure();
+
+  if (failure)
+    fail_msg("%s", failure);
+}
+
 static struct {
   void (*call)(void *ctx);
   void *ctx;
   int call_done;
   long others_ran;      /* the counting task's turns */
   long ran_during_call; /* of them, while call was inside the library */
+  const char *what;     /* the call, for messages; NULL: never probed */
+  int reached;          /* hook_probe's return */
+  char error[256];      /* why the call itself failed ("": it did not) */
 } probe;
+
+void hook_probe_failed(const char *fmt, ...) {
+  va_list ap;
+
+  va_start(ap, fmt);
+  vsnprintf(probe.error, sizeof probe.error, fmt, ap);
+  va_end(ap);
+}
 
 static int probe_caller(void *arg, void **result) {
   (void)arg, (void)result;
@@ -336,12 +365,141 @@ static int probe_main(void *arg, void **result) {
   return corio_gather(both, 2, NULL, 0);
 }
 
-int hook_probe(void (*call)(void *ctx), void *ctx) {
+int hook_probe(const char *what, void (*call)(void *ctx), void *ctx) {
   int rc;
 
   memset(&probe, 0, sizeof probe);
+  probe.what = what;
   probe.call = call;
   probe.ctx = ctx;
   rc = corio_run(probe_main, NULL, NULL);
-  return rc < 0 ? rc : probe.ran_during_call > 0;
+  probe.reached = rc < 0 ? rc : probe.ran_during_call > 0;
+  return probe.reached;
+}
+
+int hook_test_enable(const char *what, void (*call)(void *ctx), void *ctx) {
+  if (corio_hook_enable() != 0) {
+    fprintf(stderr, "corio_hook_enable failed: libcorio_hook not linked\n");
+    return -1;
+  }
+  hook_probe(what, call, ctx);
+  return 0;
+}
+
+void hook_test_begin_case(void) {
+  if (!probe.what)
+    fail_msg("hook_probe was not run before the case");
+  if (probe.error[0])
+    fail_msg("the probe (%s) failed: %s", probe.what, probe.error);
+  if (probe.reached != 1)
+    fail_msg("%s blocked the thread instead of suspending its task: the "
+             "hooks do not reach the library",
+             probe.what);
+  hook_test_reset();
+}
+
+static struct {
+  corio_task_fn fn;
+  corio_awaitable *children;
+  int n;
+  double patience;
+} gathered;
+
+static int gather_main(void *arg, void **result) {
+  corio_timeout scope;
+  int rc;
+
+  (void)arg, (void)result;
+  if (gathered.patience <= 0)
+    return corio_gather(gathered.children, (size_t)gathered.n, NULL, 0);
+  if ((rc = corio_timeout_enter(&scope, gathered.patience)) < 0)
+    return rc;
+  rc = corio_gather(gathered.children, (size_t)gathered.n, NULL, 0);
+  return corio_timeout_exit(&scope, rc);
+}
+
+int hook_test_run_tasks(corio_task_fn fn, int n, double patience) {
+  int rc;
+
+  gathered.children = calloc((size_t)n, sizeof *gathered.children);
+  if (!gathered.children)
+    return -ENOMEM;
+  for (int i = 0; i < n; i++)
+    gathered.children[i] = CORIO_AWAIT_FN(fn, PTR_ARG(i));
+  gathered.n = n;
+  gathered.patience = patience;
+  rc = corio_run(gather_main, NULL, NULL);
+  free(gathered.children);
+  gathered.children = NULL;
+  return rc;
+}
+
+void hook_test_run_case(corio_task_fn fn, int n, double patience) {
+  hook_test_begin_case();
+  assert_int_equal(hook_test_run_tasks(fn, n, patience), 0);
+  hook_test_assert_no_failure();
+}
+
+int hook_test_wait_for_count(long (*count)(void *ctx), void *ctx, long want,
+                             long *most, double patience) {
+  double give_up = corio_loop_time(NULL) + patience;
+  long seen;
+
+  *most = -1;
+  for (;;) {
+    if ((seen = count(ctx)) < 0)
+      return -1;
+    if (seen > *most)
+      *most = seen;
+    if (seen == want)
+      return 0;
+    if (corio_loop_time(NULL) > give_up)
+      return -1;
+    /* A hooked sleep: the other tasks run meanwhile. */
+    usleep(2000);
+  }
+}
+
+int hook_test_stuck_call(hook_test_stuck *s, void (*call)(void *ctx),
+                         void *ctx) {
+  corio_timeout scope;
+  int rc;
+
+  if (s->scope_seconds > 0 &&
+      (rc = corio_timeout_enter(&scope, s->scope_seconds)) < 0)
+    return rc;
+  call(ctx);
+  /* The cancellation stays pending: the next corio suspension reports it. */
+  s->next_suspension = corio_sleep(0);
+  if (s->scope_seconds <= 0)
+    return s->next_suspension;
+  s->scope_exit = corio_timeout_exit(&scope, s->next_suspension);
+  /* The scope took its cancellation back: the task goes on. */
+  s->after_scope = corio_sleep(0);
+  return 0;
+}
+
+int hook_test_cancel_blocked(corio_task_fn fn, void *arg,
+                             int (*blocked)(corio_task *task, void *ctx),
+                             void *ctx) {
+  corio_task *task;
+  int rc;
+
+  if ((rc = corio_spawn(&task, fn, arg)) < 0)
+    return rc;
+  /* Cancelled in any case, so that the test ends. */
+  corio_task_cancel(task, blocked(task, ctx) ? "enough waiting" : "giving up");
+  rc = corio_task_await(task, NULL);
+  HOOK_CHECK(rc == -ECANCELED, "the task ended with %d, not -ECANCELED", rc);
+  HOOK_CHECK(corio_task_cancelled(task) == 1, "the task is not cancelled");
+  corio_task_unref(task);
+  return 0;
+}
+
+void hook_test_assert_stuck(const hook_test_stuck *s) {
+  assert_int_equal(s->next_suspension, -ECANCELED);
+  if (s->scope_seconds > 0) {
+    assert_int_equal(s->scope_exit, -ETIMEDOUT);
+    assert_int_equal(s->after_scope, 0);
+  }
 }

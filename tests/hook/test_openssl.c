@@ -39,7 +39,6 @@
 
 #include <cmocka.h>
 
-#include "corio/combine.h"
 #include "corio/hook.h"
 #include "corio/task.h"
 #include "server_proc.h"
@@ -51,9 +50,6 @@
  * timeout scope), so that broken hooks fail the test instead of hanging
  * it; never reached when things work. */
 #define PATIENCE_SECONDS 60
-
-#define INT_ARG(p) ((int)(intptr_t)(p))
-#define PTR_ARG(i) ((void *)(intptr_t)(i))
 
 static tls_certs certs;
 static SSL_CTX *server_ctx, *client_ctx;
@@ -141,16 +137,9 @@ static const char *ssl_why(SSL *ssl, int ret, char *buf, size_t size) {
   return buf;
 }
 
-static int hooks_active_here(void) {
-  return HOOK_CHECK(corio_hook_active() == 1,
-                    "corio_hook_active() is 0 in a task with hooks enabled");
-}
-
 /* One blocking call into OpenSSL for hook_probe: SSL_connect over a
  * socketpair whose other end never answers, its read bounded by a
  * SO_RCVTIMEO of 100 ms. */
-static char probe_error[128];
-
 static void handshake_unanswered(void *ctx) {
   struct timeval tv = {0, 100 * 1000};
   SSL *ssl = NULL;
@@ -158,38 +147,18 @@ static void handshake_unanswered(void *ctx) {
 
   (void)ctx;
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
-    snprintf(probe_error, sizeof probe_error, "socketpair: %s",
-             strerror(errno));
+    hook_probe_failed("socketpair: %s", strerror(errno));
     return;
   }
   if (setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
       !(ssl = SSL_new(client_ctx)) || SSL_set_fd(ssl, sv[0]) != 1)
-    snprintf(probe_error, sizeof probe_error, "probe setup failed");
+    hook_probe_failed("probe setup failed");
   else if (SSL_connect(ssl) == 1)
-    snprintf(probe_error, sizeof probe_error, "a handshake with nobody");
+    hook_probe_failed("a handshake with nobody");
   SSL_free(ssl);
   ERR_clear_error();
   close(sv[0]);
   close(sv[1]);
-}
-
-static int hooks_reach_openssl;
-
-/* First in every case: hooks that do not reach OpenSSL's calls fail it at
- * once (a client would block the thread, and the server with it). */
-static void assert_hooks_reach_openssl(void) {
-  if (probe_error[0])
-    fail_msg("the probe failed: %s", probe_error);
-  if (!hooks_reach_openssl)
-    fail_msg("a read inside OpenSSL blocked the thread instead of "
-             "suspending its task: the hooks do not reach the library");
-}
-
-static void assert_no_failure(void) {
-  const char *failure = hook_test_failure();
-
-  if (failure)
-    fail_msg("%s", failure);
 }
 
 /* ---- the client task -------------------------------------------------------
@@ -253,7 +222,7 @@ static int echo_client(void *arg, void **result) {
   SSL *ssl = NULL;
 
   (void)result;
-  if (!HOOK_CHECK(sent && got, "out of memory") || !hooks_active_here() ||
+  if (!HOOK_CHECK(sent && got, "out of memory") || !hook_test_active_here() ||
       (fd = connect_blocking(clients.port)) < 0)
     goto done;
   if ((ssl = tls_connect(fd))) {
@@ -274,20 +243,6 @@ done:
   free(sent);
   free(got);
   return 0;
-}
-
-/* Runs n tasks (fn(0) .. fn(n-1)) under a timeout scope of the patience. */
-static int run_tasks(corio_task_fn fn, int n) {
-  corio_awaitable children[CLIENTS + 1];
-  corio_timeout scope;
-  int rc;
-
-  for (int i = 0; i < n; i++)
-    children[i] = CORIO_AWAIT_FN(fn, PTR_ARG(i));
-  if ((rc = corio_timeout_enter(&scope, PATIENCE_SECONDS)) < 0)
-    return rc;
-  rc = corio_gather(children, (size_t)n, NULL, 0);
-  return corio_timeout_exit(&scope, rc);
 }
 
 /* ---- the server thread -----------------------------------------------------
@@ -402,31 +357,28 @@ static void server_join(server_thread *s) {
   close(s->listen_fd);
 }
 
-static void reset_clients(void) {
-  hook_test_reset();
+/* First in every case: the probe's verdict, and nothing left from the
+ * case before. */
+static void begin_case(void) {
+  hook_test_begin_case();
   memset(&clients, 0, sizeof clients);
 }
 
 /* ---- 20 handshakes in flight at once ---------------------------------------
  */
 
-static int echo_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return run_tasks(echo_client, CLIENTS);
-}
-
 static void test_handshakes_in_flight(void **state) {
   server_thread server;
 
   (void)state;
-  assert_hooks_reach_openssl();
-  reset_clients();
+  begin_case();
   assert_int_equal(server_start(&server, CLIENTS, 1, 1), 0);
-  assert_int_equal(corio_run(echo_main, NULL, NULL), 0);
+  assert_int_equal(hook_test_run_tasks(echo_client, CLIENTS, PATIENCE_SECONDS),
+                   0);
   server_join(&server);
   if (server.failure[0])
     fail_msg("%s", server.failure);
-  assert_no_failure();
+  hook_test_assert_no_failure();
   /* The server answered nobody before all 20 ClientHellos were in: every
    * task of this one thread was inside SSL_connect at once. */
   assert_int_equal(clients.most_in_connect, CLIENTS);
@@ -470,7 +422,7 @@ static int acceptor(void) {
   corio_task *handlers[CLIENTS];
   int n = 0, rc = 0;
 
-  if (!hooks_active_here())
+  if (!hook_test_active_here())
     return 0;
   for (; n < CLIENTS; n++) {
     int fd = accept(listen_fd_one_thread, NULL, NULL);
@@ -498,21 +450,16 @@ static int one_thread_task(void *arg, void **result) {
   return i < CLIENTS ? echo_client(arg, result) : acceptor();
 }
 
-static int one_thread_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return run_tasks(one_thread_task, CLIENTS + 1);
-}
-
 static void test_both_ends_one_thread(void **state) {
   (void)state;
-  assert_hooks_reach_openssl();
-  reset_clients();
+  begin_case();
   handled = 0;
   listen_fd_one_thread = listen_loopback(&clients.port);
   assert_true(listen_fd_one_thread >= 0);
-  assert_int_equal(corio_run(one_thread_main, NULL, NULL), 0);
+  assert_int_equal(
+      hook_test_run_tasks(one_thread_task, CLIENTS + 1, PATIENCE_SECONDS), 0);
   close(listen_fd_one_thread);
-  assert_no_failure();
+  hook_test_assert_no_failure();
   assert_int_equal(handled, CLIENTS);
   for (int i = 0; i < CLIENTS; i++)
     assert_int_equal(clients.echoed[i], 1);
@@ -522,118 +469,89 @@ static void test_both_ends_one_thread(void **state) {
  */
 
 static struct {
-  int reading;         /* the task is about to call SSL_read */
-  int read_ret;        /* SSL_read's return */
-  int ssl_error;       /* SSL_get_error */
-  int read_errno;      /* errno after SSL_read */
-  int next_suspension; /* what the task's next corio call returned */
-  int scope_exit;      /* corio_timeout_exit's return */
-  int after_scope;     /* a corio call after the scope */
+  hook_test_stuck task; /* what corio reported */
+  int reading;          /* the task is about to call SSL_read */
+  int read_ret;         /* SSL_read's return */
+  int ssl_error;        /* SSL_get_error */
+  int read_errno;       /* errno after SSL_read */
 } stuck;
 
-/* Connects and reads from a server that says nothing. With a deadline,
- * the read is in a timeout scope. */
-static int read_forever(double deadline) {
+/* A read from a server that says nothing: only a cancellation (the
+ * test's or the timeout scope's) ends it. */
+static void read_one_byte(void *ctx) {
+  SSL *ssl = ctx;
   unsigned char byte;
-  corio_timeout scope;
-  SSL *ssl;
-  int fd, rc = 0;
 
-  if (!hooks_active_here() || (fd = connect_blocking(clients.port)) < 0)
-    return 0;
-  if (!(ssl = tls_connect(fd))) {
-    close(fd);
-    return 0;
-  }
-  if (deadline > 0 && (rc = corio_timeout_enter(&scope, deadline)) < 0)
-    goto done;
   stuck.reading = 1;
   ERR_clear_error();
   stuck.read_ret = SSL_read(ssl, &byte, 1);
   stuck.read_errno = errno;
   stuck.ssl_error = SSL_get_error(ssl, stuck.read_ret);
-  /* The cancellation stays pending: the next corio suspension reports it. */
-  stuck.next_suspension = rc = corio_sleep(0);
-  if (deadline > 0) {
-    stuck.scope_exit = rc = corio_timeout_exit(&scope, rc);
-    stuck.after_scope = corio_sleep(0);
-    rc = 0;
+}
+
+static int read_forever(void *arg, void **result) {
+  SSL *ssl;
+  int fd, rc;
+
+  (void)arg, (void)result;
+  if (!hook_test_active_here() || (fd = connect_blocking(clients.port)) < 0)
+    return 0;
+  if (!(ssl = tls_connect(fd))) {
+    close(fd);
+    return 0;
   }
-done:
+  rc = hook_test_stuck_call(&stuck.task, read_one_byte, ssl);
   SSL_free(ssl);
   close(fd);
   return rc;
 }
 
-static int read_forever_task(void *arg, void **result) {
-  (void)arg, (void)result;
-  return read_forever(0);
+/* The task gives the thread back only by suspending: once it has said it
+ * is reading, it is suspended inside SSL_read. */
+static int reading(corio_task *task, void *ctx) {
+  (void)ctx;
+  while (!stuck.reading && !corio_task_done(task))
+    if (corio_sleep(0.001) < 0)
+      break;
+  return stuck.reading;
 }
 
 static int cancel_main(void *arg, void **result) {
-  corio_task *task;
-  int rc;
-
   (void)arg, (void)result;
-  if ((rc = corio_spawn(&task, read_forever_task, NULL)) < 0)
-    return rc;
-  /* The task gives the thread back only by suspending: once it has said
-   * it is reading, it is suspended inside SSL_read. */
-  while (!stuck.reading && !corio_task_done(task))
-    if ((rc = corio_sleep(0.001)) < 0)
-      break;
-  corio_task_cancel(task, "enough waiting");
-  rc = corio_task_await(task, NULL);
-  HOOK_CHECK(rc == -ECANCELED, "the task ended with %d, not -ECANCELED", rc);
-  HOOK_CHECK(corio_task_cancelled(task) == 1, "the task is not cancelled");
-  corio_task_unref(task);
-  return 0;
+  return hook_test_cancel_blocked(read_forever, NULL, reading, NULL);
 }
 
-static void assert_read_cancelled(void) {
+/* Runs main (the test cancels the reading task, or a timeout scope of
+ * scope_seconds does) against a server thread that never answers, and
+ * checks what OpenSSL and corio made of it: SSL_read failed with errno
+ * ECANCELED (SSL_ERROR_SYSCALL). */
+static void run_read_case(corio_task_fn main, double scope_seconds) {
+  server_thread server;
+
+  begin_case();
+  memset(&stuck, 0, sizeof stuck);
+  stuck.task.scope_seconds = scope_seconds;
+  assert_int_equal(server_start(&server, 1, 0, 0), 0);
+  assert_int_equal(corio_run(main, NULL, NULL), 0);
+  server_join(&server);
+  hook_test_assert_no_failure();
   assert_int_equal(stuck.reading, 1);
   assert_int_equal(stuck.read_ret, -1);
   assert_int_equal(stuck.ssl_error, SSL_ERROR_SYSCALL);
   assert_int_equal(stuck.read_errno, ECANCELED);
-  assert_int_equal(stuck.next_suspension, -ECANCELED);
-}
-
-static void test_cancel_in_ssl_read(void **state) {
-  server_thread server;
-
-  (void)state;
-  assert_hooks_reach_openssl();
-  reset_clients();
-  memset(&stuck, 0, sizeof stuck);
-  assert_int_equal(server_start(&server, 1, 0, 0), 0);
-  assert_int_equal(corio_run(cancel_main, NULL, NULL), 0);
-  server_join(&server);
-  assert_no_failure();
-  assert_read_cancelled();
+  hook_test_assert_stuck(&stuck.task);
   /* The server's read ended when the cancelled client closed. */
   assert_int_equal(server.served, 1);
 }
 
-static int timeout_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return read_forever(0.2);
+static void test_cancel_in_ssl_read(void **state) {
+  (void)state;
+  run_read_case(cancel_main, 0);
 }
 
 static void test_timeout_scope_in_ssl_read(void **state) {
-  server_thread server;
-
   (void)state;
-  assert_hooks_reach_openssl();
-  reset_clients();
-  memset(&stuck, 0, sizeof stuck);
-  assert_int_equal(server_start(&server, 1, 0, 0), 0);
-  assert_int_equal(corio_run(timeout_main, NULL, NULL), 0);
-  server_join(&server);
-  assert_no_failure();
-  assert_read_cancelled();
-  assert_int_equal(stuck.scope_exit, -ETIMEDOUT);
-  assert_int_equal(stuck.after_scope, 0);
-  assert_int_equal(server.served, 1);
+  run_read_case(read_forever, 0.2);
 }
 
 int main(void) {
@@ -658,13 +576,12 @@ int main(void) {
     tls_certs_remove(&certs);
     return 1;
   }
-  if (corio_hook_enable() != 0) {
-    fprintf(stderr, "corio_hook_enable failed: libcorio_hook not linked\n");
+  if (hook_test_enable("a read inside OpenSSL", handshake_unanswered, NULL) !=
+      0) {
     free_contexts();
     tls_certs_remove(&certs);
     return 1;
   }
-  hooks_reach_openssl = hook_probe(handshake_unanswered, NULL) == 1;
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   corio_hook_disable();
   free_contexts();

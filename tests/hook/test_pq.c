@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -34,7 +33,6 @@
 
 #include <cmocka.h>
 
-#include "corio/combine.h"
 #include "corio/hook.h"
 #include "corio/sync.h"
 #include "corio/task.h"
@@ -48,9 +46,6 @@
  * statement), so that broken hooks fail the test instead of hanging it;
  * never reached when things work. */
 #define PATIENCE_SECONDS 60.0
-
-#define INT_ARG(p) ((int)(intptr_t)(p))
-#define PTR_ARG(i) ((void *)(intptr_t)(i))
 
 static struct {
   server_proc proc;
@@ -197,14 +192,6 @@ static void stop_postgres(void) {
 /* ---- helpers ---------------------------------------------------------------
  */
 
-/* Every task checks first that its blocking calls will suspend it:
- * without that a waiting task would block the thread and the test would
- * sit out its patience instead of failing. */
-static int hooks_active_here(void) {
-  return HOOK_CHECK(corio_hook_active() == 1,
-                    "corio_hook_active() is 0 in a task with hooks enabled");
-}
-
 /* A connection, or NULL (the failure recorded). */
 static PGconn *connect_checked(void) {
   PGconn *conn = PQconnectdb(pg.conninfo);
@@ -241,38 +228,28 @@ static long query_number(PGconn *conn, const char *sql) {
   return value;
 }
 
+typedef struct count_query {
+  PGconn *conn;
+  const char *sql;
+} count_query;
+
+static long run_count_query(void *ctx) {
+  count_query *q = ctx;
+
+  return query_number(q->conn, q->sql);
+}
+
 /* Waits until `sql` (a count) gives want: 0, or -1 at the end of the
  * patience, with the most ever seen in *most. */
 static int wait_count(PGconn *conn, const char *sql, long want, long *most) {
-  double give_up = corio_loop_time(NULL) + PATIENCE_SECONDS;
-  long seen;
+  count_query q = {conn, sql};
 
-  *most = -1;
-  for (;;) {
-    if ((seen = query_number(conn, sql)) < 0)
-      return -1;
-    if (seen > *most)
-      *most = seen;
-    if (seen == want)
-      return 0;
-    if (corio_loop_time(NULL) > give_up)
-      return -1;
-    /* A hooked sleep: the other tasks run meanwhile. */
-    usleep(2000);
-  }
-}
-
-static int run_tasks(corio_task_fn fn, int n) {
-  corio_awaitable children[LOCK_WAITERS + 1];
-
-  for (int i = 0; i < n; i++)
-    children[i] = CORIO_AWAIT_FN(fn, PTR_ARG(i));
-  return corio_gather(children, (size_t)n, NULL, 0);
+  return hook_test_wait_for_count(run_count_query, &q, want, most,
+                                  PATIENCE_SECONDS);
 }
 
 /* One blocking call into libpq for hook_probe: a query that sleeps 50 ms
  * on the server. */
-static char probe_error[256];
 
 static void sleep_briefly(void *ctx) {
   PGconn *conn = PQconnectdb(pg.conninfo);
@@ -282,36 +259,10 @@ static void sleep_briefly(void *ctx) {
   if (PQstatus(conn) == CONNECTION_OK)
     res = PQexec(conn, "SELECT pg_sleep(0.05)");
   if (PQresultStatus(res) != PGRES_TUPLES_OK)
-    snprintf(probe_error, sizeof probe_error, "%s",
-             res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    hook_probe_failed("%s",
+                      res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
   PQclear(res);
   PQfinish(conn);
-}
-
-static int hooks_reach_libpq;
-
-/* First in every case: hooks that do not reach libpq's calls fail it at
- * once (a lock wait would block the thread until statement_timeout). */
-static void assert_hooks_reach_libpq(void) {
-  if (probe_error[0])
-    fail_msg("the probe's query failed: %s", probe_error);
-  if (!hooks_reach_libpq)
-    fail_msg("a query inside libpq blocked the thread instead of "
-             "suspending its task: the hooks do not reach the library");
-}
-
-static void assert_no_failure(void) {
-  const char *failure = hook_test_failure();
-
-  if (failure)
-    fail_msg("%s", failure);
-}
-
-static double now_seconds(void) {
-  struct timespec ts;
-
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* ---- ordinary queries from 10 tasks ----------------------------------------
@@ -379,7 +330,7 @@ static int query_task(void *arg, void **result) {
   PGconn *conn;
 
   (void)result;
-  if (!hooks_active_here() || !(conn = connect_checked()))
+  if (!hook_test_active_here() || !(conn = connect_checked()))
     return 0;
   parameterised(conn, i);
   temporary_table(conn, i);
@@ -389,18 +340,10 @@ static int query_task(void *arg, void **result) {
   return 0;
 }
 
-static int queries_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return run_tasks(query_task, QUERY_TASKS);
-}
-
 static void test_queries_many(void **state) {
   (void)state;
-  assert_hooks_reach_libpq();
-  hook_test_reset();
   memset(queries_done, 0, sizeof queries_done);
-  assert_int_equal(corio_run(queries_main, NULL, NULL), 0);
-  assert_no_failure();
+  hook_test_run_case(query_task, QUERY_TASKS, 0);
   for (int i = 0; i < QUERY_TASKS; i++)
     assert_int_equal(queries_done[i], 1);
 }
@@ -426,7 +369,7 @@ static int sleep_task(void *arg, void **result) {
   int rc;
 
   (void)arg, (void)result;
-  if (!hooks_active_here() || !(conn = connect_checked()))
+  if (!hook_test_active_here() || !(conn = connect_checked()))
     return 0;
   if ((rc = corio_barrier_wait(&sleepers.all_connected, NULL)) < 0) {
     PQfinish(conn);
@@ -445,25 +388,19 @@ static int sleep_task(void *arg, void **result) {
   return 0;
 }
 
-static int sleep_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return run_tasks(sleep_task, SLEEP_TASKS);
-}
-
 static void test_sleeps_overlap(void **state) {
   double start;
 
   (void)state;
-  assert_hooks_reach_libpq();
-  hook_test_reset();
+  hook_test_begin_case();
   memset(&sleepers, 0, sizeof sleepers);
   assert_int_equal(corio_barrier_init(&sleepers.all_connected, SLEEP_TASKS), 0);
-  start = now_seconds();
-  assert_int_equal(corio_run(sleep_main, NULL, NULL), 0);
+  start = server_proc_now_seconds();
+  assert_int_equal(hook_test_run_tasks(sleep_task, SLEEP_TASKS, 0), 0);
   print_message("(%d pg_sleep(0.1) on one thread: %.2f s, with connecting)\n",
-                SLEEP_TASKS, now_seconds() - start);
+                SLEEP_TASKS, server_proc_now_seconds() - start);
   assert_int_equal(corio_barrier_destroy(&sleepers.all_connected), 0);
-  assert_no_failure();
+  hook_test_assert_no_failure();
   assert_int_equal(sleepers.slept, SLEEP_TASKS);
   assert_int_equal(sleepers.most_in_flight, SLEEP_TASKS);
 }
@@ -486,7 +423,7 @@ static int lock_waiter(int i) {
   PGconn *conn;
   int rc;
 
-  if (!hooks_active_here() || !(conn = connect_checked()))
+  if (!hook_test_active_here() || !(conn = connect_checked()))
     return 0;
   if ((rc = corio_event_wait(&lock.locked)) < 0) {
     PQfinish(conn);
@@ -504,7 +441,7 @@ static int lock_waiter(int i) {
 static int lock_holder(void) {
   PGconn *conn;
 
-  if (!hooks_active_here() || !(conn = connect_checked()))
+  if (!hook_test_active_here() || !(conn = connect_checked()))
     return 0;
   if (!exec_ok(conn, "SELECT pg_advisory_lock(4242)", PGRES_TUPLES_OK)) {
     PQfinish(conn);
@@ -528,20 +465,12 @@ static int lock_task(void *arg, void **result) {
   return i < LOCK_WAITERS ? lock_waiter(i) : lock_holder();
 }
 
-static int lock_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return run_tasks(lock_task, LOCK_WAITERS + 1);
-}
-
 static void test_lock_waiters(void **state) {
   (void)state;
-  assert_hooks_reach_libpq();
-  hook_test_reset();
   memset(&lock, 0, sizeof lock);
   corio_event_init(&lock.locked);
-  assert_int_equal(corio_run(lock_main, NULL, NULL), 0);
+  hook_test_run_case(lock_task, LOCK_WAITERS + 1, 0);
   assert_int_equal(corio_event_destroy(&lock.locked), 0);
-  assert_no_failure();
   /* The server itself saw all 20 sessions of this one thread waiting. */
   assert_int_equal(lock.most_waiting, LOCK_WAITERS);
   for (int i = 0; i < LOCK_WAITERS; i++)
@@ -555,32 +484,41 @@ static void test_lock_waiters(void **state) {
   "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
 
 static struct {
+  hook_test_stuck task; /* what corio reported */
   ExecStatusType status;
   char message[256];
-  int next_suspension; /* what the task's next corio call returned */
-  int scope_exit;      /* corio_timeout_exit's return */
-  int after_scope;     /* a corio call after the scope */
 } stuck;
 
-static void record_stuck(PGconn *conn, PGresult *res) {
+/* A query that only a cancellation (the test's or the timeout scope's)
+ * ends, within the patience. */
+static void pg_sleep_long(void *ctx) {
+  PGconn *conn = ctx;
+  PGresult *res = PQexec(conn, "SELECT pg_sleep(60)");
+
   stuck.status = PQresultStatus(res);
   snprintf(stuck.message, sizeof stuck.message, "%s",
            res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
   PQclear(res);
 }
 
-/* A query that only a cancellation ends (within the patience). */
 static int sleeps_long(void *arg, void **result) {
   PGconn *conn;
+  int rc;
 
   (void)arg, (void)result;
-  if (!hooks_active_here() || !(conn = connect_checked()))
+  if (!hook_test_active_here() || !(conn = connect_checked()))
     return 0;
-  record_stuck(conn, PQexec(conn, "SELECT pg_sleep(60)"));
+  rc = hook_test_stuck_call(&stuck.task, pg_sleep_long, conn);
   PQfinish(conn);
-  /* The cancellation stays pending: the next corio suspension reports it. */
-  stuck.next_suspension = corio_sleep(0);
-  return stuck.next_suspension;
+  return rc;
+}
+
+static int one_sleeping(corio_task *task, void *monitor) {
+  long most;
+
+  (void)task;
+  return HOOK_CHECK(wait_count(monitor, COUNT_SLEEPING, 1, &most) == 0,
+                    "the query never started sleeping on the server");
 }
 
 /* The backend still sleeps after its client went: ends it, and checks
@@ -596,83 +534,46 @@ static void end_sleeping_backends(PGconn *monitor) {
              "a backend still sleeps");
 }
 
-static int cancel_main(void *arg, void **result) {
+/* Runs the sleeping task, cancelled by the test or by its timeout scope,
+ * next to a connection that watches the server. */
+static int stuck_main(void *arg, void **result) {
   PGconn *monitor;
-  corio_task *task;
-  long most;
   int rc;
 
-  (void)arg, (void)result;
-  if (!hooks_active_here() || !(monitor = connect_checked()))
+  (void)arg;
+  if (!hook_test_active_here() || !(monitor = connect_checked()))
     return 0;
-  if ((rc = corio_spawn(&task, sleeps_long, NULL)) < 0) {
-    PQfinish(monitor);
-    return rc;
-  }
-  HOOK_CHECK(wait_count(monitor, COUNT_SLEEPING, 1, &most) == 0,
-             "the query never started sleeping on the server");
-  corio_task_cancel(task, "enough waiting");
-  rc = corio_task_await(task, NULL);
-  HOOK_CHECK(rc == -ECANCELED, "the task ended with %d, not -ECANCELED", rc);
-  HOOK_CHECK(corio_task_cancelled(task) == 1, "the task is not cancelled");
-  corio_task_unref(task);
-  end_sleeping_backends(monitor);
-  PQfinish(monitor);
-  return 0;
-}
-
-static void test_cancel_in_query(void **state) {
-  (void)state;
-  assert_hooks_reach_libpq();
-  hook_test_reset();
-  memset(&stuck, 0, sizeof stuck);
-  assert_int_equal(corio_run(cancel_main, NULL, NULL), 0);
-  assert_no_failure();
-  /* libpq's poll failed with ECANCELED and PQexec reported it. */
-  assert_int_equal(stuck.status, PGRES_FATAL_ERROR);
-  if (!strstr(stuck.message, strerror(ECANCELED)))
-    fail_msg("PQexec's error is \"%s\"", stuck.message);
-  assert_int_equal(stuck.next_suspension, -ECANCELED);
-}
-
-static int timeout_main(void *arg, void **result) {
-  PGconn *conn, *monitor;
-  corio_timeout scope;
-  int rc;
-
-  (void)arg, (void)result;
-  if (!hooks_active_here() || !(monitor = connect_checked()))
-    return 0;
-  if (!(conn = connect_checked())) {
-    PQfinish(monitor);
-    return 0;
-  }
-  if ((rc = corio_timeout_enter(&scope, 0.2)) == 0) {
-    record_stuck(conn, PQexec(conn, "SELECT pg_sleep(60)"));
-    rc = stuck.status == PGRES_FATAL_ERROR ? corio_sleep(0) : 0;
-    stuck.scope_exit = corio_timeout_exit(&scope, rc);
-    /* The scope took its cancellation back: the task goes on. */
-    stuck.after_scope = corio_sleep(0);
-    rc = 0;
-  }
-  PQfinish(conn);
+  if (stuck.task.scope_seconds > 0)
+    rc = sleeps_long(NULL, result);
+  else
+    rc = hook_test_cancel_blocked(sleeps_long, NULL, one_sleeping, monitor);
   end_sleeping_backends(monitor);
   PQfinish(monitor);
   return rc;
 }
 
-static void test_timeout_scope_in_query(void **state) {
-  (void)state;
-  assert_hooks_reach_libpq();
-  hook_test_reset();
+/* Runs stuck_main and checks what libpq and corio made of it: libpq's poll
+ * failed with ECANCELED and PQexec reported it. */
+static void run_stuck_case(double scope_seconds) {
+  hook_test_begin_case();
   memset(&stuck, 0, sizeof stuck);
-  assert_int_equal(corio_run(timeout_main, NULL, NULL), 0);
-  assert_no_failure();
+  stuck.task.scope_seconds = scope_seconds;
+  assert_int_equal(corio_run(stuck_main, NULL, NULL), 0);
+  hook_test_assert_no_failure();
   assert_int_equal(stuck.status, PGRES_FATAL_ERROR);
   if (!strstr(stuck.message, strerror(ECANCELED)))
     fail_msg("PQexec's error is \"%s\"", stuck.message);
-  assert_int_equal(stuck.scope_exit, -ETIMEDOUT);
-  assert_int_equal(stuck.after_scope, 0);
+  hook_test_assert_stuck(&stuck.task);
+}
+
+static void test_cancel_in_query(void **state) {
+  (void)state;
+  run_stuck_case(0);
+}
+
+static void test_timeout_scope_in_query(void **state) {
+  (void)state;
+  run_stuck_case(0.2);
 }
 
 int main(void) {
@@ -690,12 +591,10 @@ int main(void) {
     stop_postgres();
     return 77;
   }
-  if (corio_hook_enable() != 0) {
-    fprintf(stderr, "corio_hook_enable failed: libcorio_hook not linked\n");
+  if (hook_test_enable("a query inside libpq", sleep_briefly, NULL) != 0) {
     stop_postgres();
     return 1;
   }
-  hooks_reach_libpq = hook_probe(sleep_briefly, NULL) == 1;
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   corio_hook_disable();
   stop_postgres();

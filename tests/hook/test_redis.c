@@ -28,7 +28,6 @@
 
 #include <cmocka.h>
 
-#include "corio/combine.h"
 #include "corio/hook.h"
 #include "corio/task.h"
 #include "server_proc.h"
@@ -38,9 +37,6 @@
 /* Bounds every wait for the server, so that broken hooks fail the test
  * instead of hanging it; never reached when things work. */
 #define PATIENCE_SECONDS 60.0
-
-#define INT_ARG(p) ((int)(intptr_t)(p))
-#define PTR_ARG(i) ((void *)(intptr_t)(i))
 
 static struct {
   server_proc proc;
@@ -142,14 +138,6 @@ static redisContext *connect_checked(void) {
   return c;
 }
 
-/* Every task checks first that its blocking calls will suspend it:
- * without that a waiting task would block the thread and the test would
- * sit out its patience instead of failing. */
-static int hooks_active_here(void) {
-  return HOOK_CHECK(corio_hook_active() == 1,
-                    "corio_hook_active() is 0 in a task with hooks enabled");
-}
-
 /* The server's "field:value" figure from INFO, or -1. */
 static long info_field(redisContext *c, const char *section,
                        const char *field) {
@@ -173,40 +161,19 @@ static long info_field(redisContext *c, const char *section,
   return value;
 }
 
+static long blocked_clients(void *c) {
+  return info_field(c, "clients", "blocked_clients");
+}
+
 /* Waits until INFO clients reports `want` blocked clients: 0, or -1 at the
  * end of the patience (with the most ever seen in *most). */
 static int wait_blocked_clients(redisContext *c, long want, long *most) {
-  double give_up = corio_loop_time(NULL) + PATIENCE_SECONDS;
-  long seen;
-
-  *most = -1;
-  for (;;) {
-    seen = info_field(c, "clients", "blocked_clients");
-    if (seen < 0)
-      return -1;
-    if (seen > *most)
-      *most = seen;
-    if (seen == want)
-      return 0;
-    if (corio_loop_time(NULL) > give_up)
-      return -1;
-    /* A hooked sleep: the other tasks run meanwhile. */
-    usleep(2000);
-  }
-}
-
-static int run_tasks(corio_task_fn fn, int n) {
-  corio_awaitable children[CLIENTS + 1];
-
-  for (int i = 0; i < n; i++)
-    children[i] = CORIO_AWAIT_FN(fn, PTR_ARG(i));
-  return corio_gather(children, (size_t)n, NULL, 0);
+  return hook_test_wait_for_count(blocked_clients, c, want, most,
+                                  PATIENCE_SECONDS);
 }
 
 /* One blocking call into libhiredis for hook_probe: a BLPOP that waits
  * 0.1 s on the server (decimal timeouts: redis 6 and later). */
-static char probe_error[128];
-
 static void blpop_briefly(void *ctx) {
   redisContext *c = redisConnect("127.0.0.1", redis.port);
   redisReply *r = NULL;
@@ -215,33 +182,11 @@ static void blpop_briefly(void *ctx) {
   if (c && !c->err)
     r = redisCommand(c, "BLPOP corio:probe 0.1");
   if (!r || r->type == REDIS_REPLY_ERROR)
-    snprintf(probe_error, sizeof probe_error, "%s",
-             r   ? r->str
-             : c ? c->errstr
-                 : "out of memory");
+    hook_probe_failed("%s", r ? r->str : c ? c->errstr : "out of memory");
   if (r)
     freeReplyObject(r);
   if (c)
     redisFree(c);
-}
-
-static int hooks_reach_hiredis;
-
-/* First in every case: hooks that do not reach hiredis's calls fail it
- * at once (a BLPOP would block the thread until the patience ran out). */
-static void assert_hooks_reach_hiredis(void) {
-  if (probe_error[0])
-    fail_msg("the probe's BLPOP failed: %s", probe_error);
-  if (!hooks_reach_hiredis)
-    fail_msg("a BLPOP inside libhiredis blocked the thread instead of "
-             "suspending its task: the hooks do not reach the library");
-}
-
-static void assert_no_failure(void) {
-  const char *failure = hook_test_failure();
-
-  if (failure)
-    fail_msg("%s", failure);
 }
 
 /* ---- SET and GET from 50 tasks ---------------------------------------------
@@ -286,8 +231,8 @@ static int set_get_client(void *arg, void **result) {
   redisContext *c;
 
   (void)result;
-  if (HOOK_CHECK(value && expected, "out of memory") && hooks_active_here() &&
-      (c = connect_checked())) {
+  if (HOOK_CHECK(value && expected, "out of memory") &&
+      hook_test_active_here() && (c = connect_checked())) {
     set_get(c, INT_ARG(arg), value, expected);
     redisFree(c);
   }
@@ -296,18 +241,10 @@ static int set_get_client(void *arg, void **result) {
   return 0;
 }
 
-static int set_get_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return run_tasks(set_get_client, CLIENTS);
-}
-
 static void test_set_get_many(void **state) {
   (void)state;
-  assert_hooks_reach_hiredis();
-  hook_test_reset();
   memset(counter_seen, 0, sizeof counter_seen);
-  assert_int_equal(corio_run(set_get_main, NULL, NULL), 0);
-  assert_no_failure();
+  hook_test_run_case(set_get_client, CLIENTS, 0);
   /* Each INCR answered a different number: 50 increments, none lost. */
   for (int i = 0; i < CLIENTS; i++)
     assert_int_equal(counter_seen[i], 1);
@@ -333,7 +270,7 @@ static int blpop_waiter(void *arg, void **result) {
   char key[32], item[32];
 
   (void)result;
-  if (!hooks_active_here() || !(c = connect_checked()))
+  if (!hook_test_active_here() || !(c = connect_checked()))
     return 0;
   snprintf(key, sizeof key, "corio:list:%d", i);
   snprintf(item, sizeof item, "item-%d", i);
@@ -365,7 +302,7 @@ static int blpop_pusher(void *arg, void **result) {
   redisReply *r;
 
   (void)arg, (void)result;
-  if (!hooks_active_here() || !(c = connect_checked()))
+  if (!hook_test_active_here() || !(c = connect_checked()))
     return 0;
   HOOK_CHECK(wait_blocked_clients(c, CLIENTS, &blpop.most_blocked) == 0,
              "the server never had %d clients blocked at once (at most %ld)",
@@ -394,18 +331,10 @@ static int blpop_task(void *arg, void **result) {
   return i < CLIENTS ? blpop_waiter(arg, result) : blpop_pusher(arg, result);
 }
 
-static int blpop_main(void *arg, void **result) {
-  (void)arg, (void)result;
-  return run_tasks(blpop_task, CLIENTS + 1);
-}
-
 static void test_all_blocked_at_once(void **state) {
   (void)state;
-  assert_hooks_reach_hiredis();
-  hook_test_reset();
   memset(&blpop, 0, sizeof blpop);
-  assert_int_equal(corio_run(blpop_main, NULL, NULL), 0);
-  assert_no_failure();
+  hook_test_run_case(blpop_task, CLIENTS + 1, 0);
   /* The server itself saw every waiter blocked at the same time: 50
    * blocking reads in flight on this one thread. */
   assert_int_equal(blpop.most_blocked, CLIENTS);
@@ -420,15 +349,18 @@ static void test_all_blocked_at_once(void **state) {
  */
 
 static struct {
+  hook_test_stuck task; /* what corio reported */
   int reply_was_null;
   int context_err;
   char errstr[128];
-  int next_suspension; /* what the task's next corio call returned */
-  int scope_exit;      /* corio_timeout_exit's return */
-  int after_scope;     /* a corio call after the scope */
 } stuck;
 
-static void record_stuck(redisContext *c, redisReply *r) {
+/* BLPOP on a list nobody pushes to, with no timeout: only a cancellation
+ * (the test's or the timeout scope's) ends it. */
+static void blpop_forever(void *ctx) {
+  redisContext *c = ctx;
+  redisReply *r = redisCommand(c, "BLPOP corio:never 0");
+
   stuck.reply_was_null = r == NULL;
   stuck.context_err = c->err;
   snprintf(stuck.errstr, sizeof stuck.errstr, "%s", c->errstr);
@@ -436,97 +368,66 @@ static void record_stuck(redisContext *c, redisReply *r) {
     freeReplyObject(r);
 }
 
-/* BLPOP on a list nobody pushes to, with no timeout: only a cancellation
- * ends it. */
-static int blocked_forever(void *arg, void **result) {
+static int blpop_stuck(void *arg, void **result) {
   redisContext *c;
+  int rc;
 
   (void)arg, (void)result;
-  if (!hooks_active_here() || !(c = connect_checked()))
+  if (!hook_test_active_here() || !(c = connect_checked()))
     return 0;
-  record_stuck(c, redisCommand(c, "BLPOP corio:never 0"));
+  rc = hook_test_stuck_call(&stuck.task, blpop_forever, c);
   redisFree(c);
-  /* The cancellation stays pending: the next corio suspension reports it. */
-  stuck.next_suspension = corio_sleep(0);
-  return stuck.next_suspension;
+  return rc;
+}
+
+static int one_blocked_client(corio_task *task, void *monitor) {
+  long most;
+
+  (void)task;
+  return HOOK_CHECK(wait_blocked_clients(monitor, 1, &most) == 0,
+                    "the BLPOP never blocked on the server");
 }
 
 static int cancel_main(void *arg, void **result) {
   redisContext *monitor;
-  corio_task *task;
   long most;
   int rc;
 
   (void)arg, (void)result;
-  if (!hooks_active_here() || !(monitor = connect_checked()))
+  if (!hook_test_active_here() || !(monitor = connect_checked()))
     return 0;
-  if ((rc = corio_spawn(&task, blocked_forever, NULL)) < 0) {
-    redisFree(monitor);
-    return rc;
-  }
-  if (HOOK_CHECK(wait_blocked_clients(monitor, 1, &most) == 0,
-                 "the BLPOP never blocked on the server"))
-    corio_task_cancel(task, "enough waiting");
-  else
-    corio_task_cancel(task, "giving up");
-  rc = corio_task_await(task, NULL);
-  HOOK_CHECK(rc == -ECANCELED, "the task ended with %d, not -ECANCELED", rc);
-  HOOK_CHECK(corio_task_cancelled(task) == 1, "the task is not cancelled");
-  corio_task_unref(task);
+  rc = hook_test_cancel_blocked(blpop_stuck, NULL, one_blocked_client, monitor);
   /* The connection closed: the server has no blocked client left. */
-  HOOK_CHECK(wait_blocked_clients(monitor, 0, &most) == 0,
-             "the cancelled client is still blocked on the server");
+  if (rc == 0)
+    HOOK_CHECK(wait_blocked_clients(monitor, 0, &most) == 0,
+               "the cancelled client is still blocked on the server");
   redisFree(monitor);
-  return 0;
+  return rc;
 }
 
-static void test_cancel_in_blpop(void **state) {
-  (void)state;
-  assert_hooks_reach_hiredis();
-  hook_test_reset();
+/* Runs main (the test cancels the task, or a timeout scope of
+ * scope_seconds does) and checks what hiredis and corio made of it. */
+static void run_stuck_case(corio_task_fn main, double scope_seconds) {
+  hook_test_begin_case();
   memset(&stuck, 0, sizeof stuck);
-  assert_int_equal(corio_run(cancel_main, NULL, NULL), 0);
-  assert_no_failure();
+  stuck.task.scope_seconds = scope_seconds;
+  assert_int_equal(corio_run(main, NULL, NULL), 0);
+  hook_test_assert_no_failure();
   /* hiredis saw its read fail with ECANCELED and reports an I/O error. */
   assert_int_equal(stuck.reply_was_null, 1);
   assert_int_equal(stuck.context_err, REDIS_ERR_IO);
   assert_string_equal(stuck.errstr, strerror(ECANCELED));
-  assert_int_equal(stuck.next_suspension, -ECANCELED);
+  hook_test_assert_stuck(&stuck.task);
 }
 
-static int timeout_main(void *arg, void **result) {
-  redisContext *c;
-  corio_timeout scope;
-  int rc;
-
-  (void)arg, (void)result;
-  if (!hooks_active_here() || !(c = connect_checked()))
-    return 0;
-  if ((rc = corio_timeout_enter(&scope, 0.2)) < 0) {
-    redisFree(c);
-    return rc;
-  }
-  record_stuck(c, redisCommand(c, "BLPOP corio:never 0"));
-  rc = stuck.reply_was_null ? corio_sleep(0) : 0;
-  stuck.scope_exit = corio_timeout_exit(&scope, rc);
-  /* The scope took its cancellation back: the task goes on. */
-  stuck.after_scope = corio_sleep(0);
-  redisFree(c);
-  return 0;
+static void test_cancel_in_blpop(void **state) {
+  (void)state;
+  run_stuck_case(cancel_main, 0);
 }
 
 static void test_timeout_scope_in_blpop(void **state) {
   (void)state;
-  assert_hooks_reach_hiredis();
-  hook_test_reset();
-  memset(&stuck, 0, sizeof stuck);
-  assert_int_equal(corio_run(timeout_main, NULL, NULL), 0);
-  assert_no_failure();
-  assert_int_equal(stuck.reply_was_null, 1);
-  assert_int_equal(stuck.context_err, REDIS_ERR_IO);
-  assert_string_equal(stuck.errstr, strerror(ECANCELED));
-  assert_int_equal(stuck.scope_exit, -ETIMEDOUT);
-  assert_int_equal(stuck.after_scope, 0);
+  run_stuck_case(blpop_stuck, 0.2);
 }
 
 /* ---- a task that opted out -------------------------------------------------
@@ -554,10 +455,9 @@ static int opted_out_main(void *arg, void **result) {
 
 static void test_opted_out_task(void **state) {
   (void)state;
-  assert_hooks_reach_hiredis();
-  hook_test_reset();
+  hook_test_begin_case();
   assert_int_equal(corio_run(opted_out_main, NULL, NULL), 0);
-  assert_no_failure();
+  hook_test_assert_no_failure();
 }
 
 int main(void) {
@@ -575,12 +475,10 @@ int main(void) {
     stop_redis();
     return 77;
   }
-  if (corio_hook_enable() != 0) {
-    fprintf(stderr, "corio_hook_enable failed: libcorio_hook not linked\n");
+  if (hook_test_enable("a BLPOP inside libhiredis", blpop_briefly, NULL) != 0) {
     stop_redis();
     return 1;
   }
-  hooks_reach_hiredis = hook_probe(blpop_briefly, NULL) == 1;
   rc = cmocka_run_group_tests(tests, NULL, NULL);
   corio_hook_disable();
   stop_redis();
