@@ -16,6 +16,25 @@ int close(int fd) {
   return REAL(close)(fd);
 }
 
+/* fclose and close_range close fds inside the C library, where close is
+ * not called by name: the table must hear of them all the same. */
+int fclose(FILE *f) {
+  int fd = f ? fileno(f) : -1;
+
+  if (fd >= 0)
+    corio__hook_fd_closing(fd);
+  return REAL(fclose)(f);
+}
+
+int close_range(unsigned first, unsigned last, int flags) {
+  /* Only fds that left the table's "unknown" state need telling; the
+   * table is walked, not the (possibly huge) range. CLOSE_RANGE_CLOEXEC
+   * closes nothing now. */
+  if (!(flags & CLOSE_RANGE_CLOEXEC))
+    corio__hook_fd_closing_range(first, last);
+  return REAL(close_range)(first, last, flags);
+}
+
 /* new_fd shares old_fd's open file, so its flags and kind. */
 static void copy_entry(int old_fd, int new_fd) {
   hook_fd *from = corio__hook_fd(old_fd), *to = corio__hook_fd(new_fd);

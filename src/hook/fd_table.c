@@ -3,6 +3,7 @@
  * ready socket) finds its entry with two loads and no lock. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -193,5 +194,25 @@ hook_fd *corio__hook_fd_blocking(int fd, corio_task **task) {
     return e;
   default:
     return NULL;
+  }
+}
+
+void corio__hook_fd_closing_range(unsigned first, unsigned last) {
+  for (unsigned i = first >> CHUNK_BITS;
+       i < MAX_CHUNKS && i <= last >> CHUNK_BITS; i++) {
+    hook_fd *chunk = atomic_load_explicit(&chunks[i], memory_order_acquire);
+
+    if (!chunk)
+      continue;
+    for (unsigned j = 0; j < CHUNK_SIZE; j++) {
+      unsigned fd = (i << CHUNK_BITS) | j;
+
+      if (fd < first || fd > last || fd > INT_MAX)
+        continue;
+      if (atomic_load_explicit(&chunk[j].kind, memory_order_relaxed) !=
+              HOOK_FD_UNKNOWN ||
+          chunk[j].loop)
+        corio__hook_fd_closing((int)fd);
+    }
   }
 }

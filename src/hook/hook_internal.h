@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -46,6 +47,8 @@ typedef struct corio__hook_real {
   int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
                  const sigset_t *);
   int (*close)(int);
+  int (*close_range)(unsigned, unsigned, int);
+  int (*fclose)(FILE *);
   int (*dup)(int);
   int (*dup2)(int, int);
   int (*dup3)(int, int, int);
@@ -149,6 +152,8 @@ void corio__hook_fd_read_timeouts(int fd, hook_fd *e);
 /* Before the real close(fd) (or dup2 over it): tasks waiting on it fail
  * with EBADF, its watchers go, its state is forgotten. */
 void corio__hook_fd_closing(int fd);
+/* The same for every fd in [first, last] the table knows of. */
+void corio__hook_fd_closing_range(unsigned first, unsigned last);
 /* Makes the kernel's file non-blocking for a hooked wait, remembering the
  * user's own setting; 0 or -errno. */
 int corio__hook_fd_make_nonblocking(int fd, hook_fd *e);

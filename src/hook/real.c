@@ -76,6 +76,14 @@ static int sys_select(int n, fd_set *r, fd_set *w, fd_set *x,
   }
   return sys_pselect(n, r, w, x, tv ? &ts : NULL, NULL);
 }
+static int sys_close_range(unsigned first, unsigned last, int flags) {
+  return (int)syscall(SYS_close_range, first, last, flags);
+}
+static int sys_fclose(FILE *f) {
+  (void)f;
+  errno = ENOSYS; /* a static program without its C library's fclose */
+  return EOF;
+}
 static int sys_dup(int fd) { return (int)syscall(SYS_dup, fd); }
 static int sys_dup3(int old_fd, int new_fd, int flags) {
   return (int)syscall(SYS_dup3, old_fd, new_fd, flags);
@@ -185,6 +193,8 @@ void corio__hook_real_init(void) {
   FIND(select, sys_select);
   FIND(pselect, sys_pselect);
   FIND(close, corio__raw_close);
+  FIND(close_range, sys_close_range);
+  FIND(fclose, sys_fclose);
   FIND(dup, sys_dup);
   FIND(dup2, corio__raw_dup2);
   FIND(dup3, sys_dup3);

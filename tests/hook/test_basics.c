@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -404,6 +405,67 @@ static void test_cancel_and_close(void **state) {
   run_case(cancel_and_close, NULL);
 }
 
+/* ---- fclose: a close inside the C library
+ * ------------------------------------ */
+
+struct fclose_case {
+  int fds[2];
+};
+
+static int late_writer(void *arg, void **result);
+
+static int fclose_then_reuse(void *arg, void **result) {
+  struct fclose_case *c = arg;
+  int s[2];
+  char ch;
+  corio_task *w;
+  FILE *f;
+
+  (void)result;
+  /* A socket the hooks made non-blocking underneath (a task waited)... */
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, s), 0);
+  struct pollfd p = {.fd = s[0], .events = POLLIN};
+  CHECK_EQ(poll(&p, 1, 1), 0);
+  CHECK_EQ(recv(s[0], &ch, 1, MSG_DONTWAIT), -1);
+  /* ...closed by fclose, inside the C library... */
+  f = fdopen(s[0], "r");
+  CHECK_TRUE(f != NULL);
+  CHECK_EQ(fclose(f), 0);
+  /* ...and its number taken by a pipe made behind the hooks' back. */
+  CHECK_EQ(syscall(SYS_pipe2, c->fds, 0), 0);
+  CHECK_EQ(c->fds[0], s[0]);
+  /* A blocking read on it must suspend the task, not the thread. */
+  CHECK_EQ(corio_spawn(&w, late_writer, &c->fds[1]), 0);
+  mark('r');
+  CHECK_EQ(read(c->fds[0], &ch, 1), 1);
+  mark('R');
+  /* A pipe first seen by the hooks keeps its kernel flags (a stale entry
+   * from the socket would have made it non-blocking as its own). */
+  CHECK_EQ(syscall(SYS_fcntl, c->fds[0], F_GETFL) & O_NONBLOCK, 0);
+  CHECK_EQ(corio_task_await(w, NULL), 0);
+  corio_task_unref(w);
+  close(s[1]);
+  return 0;
+}
+
+static void test_fclose_forgets(void **state) {
+  struct fclose_case c = {{-1, -1}};
+  int before = corio_test_open_fds();
+
+  (void)state;
+  trace_len = 0;
+  trace[0] = 0;
+  assert_int_equal(corio_hook_enable(), 0);
+  assert_int_equal(corio_run(fclose_then_reuse, &c, NULL), 0);
+  assert_int_equal(corio_hook_disable(), 0);
+  assert_checks_passed();
+  /* The writer ran while the reader waited. */
+  assert_string_equal(trace, "rwR");
+  close(c.fds[0]);
+  close(c.fds[1]);
+  assert_int_equal(corio_test_open_fds(), before);
+}
+
 /* ---- errno per task
  * ------------------------------------------------------------ */
 
@@ -721,6 +783,7 @@ int main(void) {
       cmocka_unit_test_setup(test_nonblock_and_timeouts, reset_checks),
       cmocka_unit_test_setup(test_cancel_and_close, reset_checks),
       cmocka_unit_test_setup(test_errno_per_task, reset_checks),
+      cmocka_unit_test_setup(test_fclose_forgets, reset_checks),
       cmocka_unit_test_setup(test_poll_and_select, reset_checks),
       cmocka_unit_test_setup(test_tcp_in_tasks, reset_checks),
       cmocka_unit_test_setup(test_outside_tasks, reset_checks),
