@@ -4,9 +4,11 @@
 
 #include <stddef.h>
 
+#include "corio/export.h"
+
 void *corio__alloc(size_t size);
 void *corio__calloc(size_t size);
-void corio__free(void *ptr, size_t size);
+CORIO_API void corio__free(void *ptr, size_t size);
 
 /* Grows *arr (cap elements of elem bytes) to hold at least `need`,
  * doubling from at least `min_cap`; the new elements are zeroed. The

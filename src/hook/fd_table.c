@@ -31,6 +31,8 @@ hook_fd *corio__hook_fd(int fd) {
 
     if (!fresh)
       return NULL;
+    for (unsigned j = 0; j < CHUNK_SIZE; j++)
+      fresh[j].fd = (int)((i << CHUNK_BITS) | j);
     if (!atomic_compare_exchange_strong(&chunks[i], &chunk, fresh))
       free(fresh); /* another thread won; chunk is theirs */
     else
@@ -38,6 +40,8 @@ hook_fd *corio__hook_fd(int fd) {
   }
   return &chunk[(unsigned)fd & (CHUNK_SIZE - 1)];
 }
+
+int corio__hook_fd_number(const hook_fd *e) { return e->fd; }
 
 static enum hook_fd_kind kind_of_mode(mode_t mode) {
   switch (mode & S_IFMT) {
@@ -132,6 +136,8 @@ void corio__hook_fd_created(int fd, enum hook_fd_kind kind, int nonblock) {
   if (!e)
     return;
   pthread_mutex_lock(&corio__hook_lock);
+  /* A new file at this number: a watch kept for the old one is stale. */
+  atomic_fetch_add(&e->gen, 1);
   atomic_store(&e->datagram,
                kind == HOOK_FD_SOCKET && is_datagram(fd, S_IFSOCK));
   atomic_store(&e->user_nonblock, nonblock != 0);

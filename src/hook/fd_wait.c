@@ -1,13 +1,17 @@
 /* How a hooked call waits: the task's waiters hang on the fd's entry, the
- * entry's fd is watched on the task's loop while anybody waits, and the
- * watcher wakes every waiter (they retry the call; one may find EAGAIN
- * again and wait again). Deadlines are loop timers; cancellation comes
- * through corio's own wait (src/task/wait.h). */
+ * entry's fd is watched on the task's loop, and the watcher wakes every
+ * waiter (they retry the call; one may find EAGAIN again and wait again).
+ * A read watcher outlives its wait until it fires with nobody waiting, so
+ * a task that reads, answers and reads again costs no epoll_ctl per wait.
+ * Deadlines are loop timers; cancellation comes through corio's own wait
+ * (src/task/wait.h). */
 #include <errno.h>
 #include <stdint.h>
 #include <time.h>
 
+#include "core/alloc.h"
 #include "hook/hook_internal.h"
+#include "loop/ext.h"
 
 static int64_t monotonic_ns(void) {
   struct timespec ts;
@@ -80,15 +84,127 @@ int corio__hook_fail(corio_task *task, int rc) {
   return -1;
 }
 
+/* ---- which loop watches an entry --------------------------------------------
+ */
+
+/* A loop's entries, so that its close can let them go. */
+typedef struct hook_loop {
+  hook_fd *owned;
+} hook_loop;
+
+static void forget_loop_entries(corio_loop *loop, void *data);
+
+static void free_hook_loop(void *data) { corio__free(data, sizeof(hook_loop)); }
+
+static const corio__loop_ext_ops hook_ext_ops = {.close = forget_loop_entries,
+                                                 .free = free_hook_loop};
+
+/* Under the lock: e is watched by loop from now on. */
+static int own(corio_loop *loop, hook_fd *e) {
+  hook_loop *hl;
+  int rc;
+
+  if (e->loop)
+    return e->loop == loop ? 0 : -EBUSY;
+  rc = corio__loop_ext_get_or_make(loop, CORIO__LOOP_EXT_HOOK, sizeof *hl,
+                                   &hook_ext_ops, (void **)&hl);
+  if (rc < 0)
+    return rc;
+  e->loop = loop;
+  e->owned_prev = NULL;
+  e->owned_next = hl->owned;
+  if (hl->owned)
+    hl->owned->owned_prev = e;
+  hl->owned = e;
+  return 0;
+}
+
+/* Under the lock: no watcher and no waiter left, e leaves its loop. */
+static void disown_if_idle(hook_fd *e) {
+  hook_loop *hl;
+
+  if (!e->loop || e->waiters || e->armed)
+    return;
+  hl = corio__loop_ext_get(e->loop, CORIO__LOOP_EXT_HOOK);
+  if (e->owned_prev)
+    e->owned_prev->owned_next = e->owned_next;
+  else if (hl && hl->owned == e)
+    hl->owned = e->owned_next;
+  if (e->owned_next)
+    e->owned_next->owned_prev = e->owned_prev;
+  e->owned_prev = e->owned_next = NULL;
+  e->loop = NULL;
+}
+
+static int on_readable(void *arg);
+static int on_writable(void *arg);
+
+/* Removes the watchers in `events` (loop thread). */
+static void disarm(corio_loop *loop, int fd, hook_fd *e, unsigned events) {
+  if (events & e->armed & HOOK_IN)
+    (void)corio_loop_remove_reader(loop, fd);
+  if (events & e->armed & HOOK_OUT)
+    (void)corio_loop_remove_writer(loop, fd);
+  e->armed &= ~events;
+}
+
+/* Watches `events` on fd for e's waiters (loop thread). A watcher armed
+ * for an earlier file at this number goes first. */
+static int arm(corio_loop *loop, int fd, hook_fd *e, unsigned events) {
+  unsigned gen = atomic_load(&e->gen);
+  int rc;
+
+  if (e->armed && e->armed_gen != gen)
+    disarm(loop, fd, e, e->armed);
+  e->armed_gen = gen;
+  if ((events & HOOK_IN) && !(e->armed & HOOK_IN)) {
+    if ((rc = corio_loop_add_reader(loop, fd, on_readable, e)) < 0)
+      return rc;
+    e->armed |= HOOK_IN;
+  }
+  if ((events & HOOK_OUT) && !(e->armed & HOOK_OUT)) {
+    if ((rc = corio_loop_add_writer(loop, fd, on_writable, e)) < 0)
+      return rc;
+    e->armed |= HOOK_OUT;
+  }
+  return 0;
+}
+
+/* The events the current generation's waiters want. */
+static unsigned wanted(hook_fd *e) {
+  unsigned want = 0, gen = atomic_load(&e->gen);
+
+  for (hook_waiter *w = e->waiters; w; w = w->next)
+    if (w->gen == gen)
+      want |= w->events;
+  return want;
+}
+
+/* A watcher fired: wake the waiters for it. With none (a read watcher
+ * kept after its wait, or one for a file since closed) it goes: level
+ * triggered, it would fire every iteration. */
 static void on_ready(hook_fd *e, unsigned event) {
+  unsigned gen = atomic_load(&e->gen);
   hook_waiter *w, *next;
+  int woke = 0;
 
   for (w = e->waiters; w; w = next) {
     next = w->next;
-    if (!(w->events & event))
+    if (!(w->events & event) || w->gen != gen)
       continue;
     w->revents |= event;
     corio__wait_wake(w->wait, 0, 0);
+    woke = 1;
+  }
+  if (!woke && e->loop) {
+    corio_loop *loop = e->loop;
+    /* The fd's number: the entry's place in the table. */
+    int fd = corio__hook_fd_number(e);
+
+    disarm(loop, fd, e, event);
+    pthread_mutex_lock(&corio__hook_lock);
+    disown_if_idle(e);
+    pthread_mutex_unlock(&corio__hook_lock);
   }
 }
 
@@ -102,36 +218,23 @@ static int on_writable(void *arg) {
   return 0;
 }
 
-/* Watches what the entry's waiters want, no more (level-triggered: a
- * watcher nobody needs would fire every iteration). */
-static int rearm(corio_loop *loop, int fd, hook_fd *e) {
-  unsigned want = 0, gen = atomic_load(&e->gen);
-  int rc = 0;
+/* corio_loop_close: the loop's watchers go, and with them its hold on
+ * every entry. */
+static void forget_loop_entries(corio_loop *loop, void *data) {
+  hook_loop *hl = data;
 
-  /* Waiters of a closed generation were woken with EBADF: the number may
-   * be another file's now, which is not theirs to watch. */
-  for (hook_waiter *w = e->waiters; w; w = w->next)
-    if (w->gen == gen)
-      want |= w->events;
-  if ((want & HOOK_IN) && !(e->armed & HOOK_IN)) {
-    rc = corio_loop_add_reader(loop, fd, on_readable, e);
-    if (rc < 0)
-      return rc;
-    e->armed |= HOOK_IN;
-  } else if (!(want & HOOK_IN) && (e->armed & HOOK_IN)) {
-    (void)corio_loop_remove_reader(loop, fd);
-    e->armed &= ~HOOK_IN;
+  pthread_mutex_lock(&corio__hook_lock);
+  while (hl->owned) {
+    hook_fd *e = hl->owned;
+
+    hl->owned = e->owned_next;
+    pthread_mutex_unlock(&corio__hook_lock);
+    disarm(loop, corio__hook_fd_number(e), e, e->armed);
+    pthread_mutex_lock(&corio__hook_lock);
+    e->owned_prev = e->owned_next = NULL;
+    e->loop = NULL; /* waiters left are being closed with their tasks */
   }
-  if ((want & HOOK_OUT) && !(e->armed & HOOK_OUT)) {
-    rc = corio_loop_add_writer(loop, fd, on_writable, e);
-    if (rc < 0)
-      return rc;
-    e->armed |= HOOK_OUT;
-  } else if (!(want & HOOK_OUT) && (e->armed & HOOK_OUT)) {
-    (void)corio_loop_remove_writer(loop, fd);
-    e->armed &= ~HOOK_OUT;
-  }
-  return 0;
+  pthread_mutex_unlock(&corio__hook_lock);
 }
 
 static void unlink_waiter(hook_waiter *w) {
@@ -146,33 +249,39 @@ static void unlink_waiter(hook_waiter *w) {
   w->prev = w->next = NULL;
 }
 
-/* The entry's watchers follow its remaining waiters; with none left the
- * loop gives the entry up. */
+/* A waiter leaves. A write watcher nobody needs goes at once (a writable
+ * fd would fire every iteration); a read watcher stays for the next wait
+ * and goes when it fires with nobody waiting. */
 static void leave(corio_loop *loop, hook_waiter *w) {
   hook_fd *e = w->entry;
 
   pthread_mutex_lock(&corio__hook_lock);
   unlink_waiter(w);
   pthread_mutex_unlock(&corio__hook_lock);
-  (void)rearm(loop, w->fd, e);
+  if (e->loop == loop) {
+    unsigned want = wanted(e);
+
+    if (e->armed_gen != atomic_load(&e->gen))
+      disarm(loop, w->fd, e, e->armed); /* another file's number now */
+    else if (!(want & HOOK_OUT))
+      disarm(loop, w->fd, e, HOOK_OUT);
+  }
   pthread_mutex_lock(&corio__hook_lock);
-  if (!e->waiters && !e->armed)
-    e->loop = NULL;
+  disown_if_idle(e);
   pthread_mutex_unlock(&corio__hook_lock);
 }
 
 /* Adds w to its entry on loop. -EBUSY: another loop's tasks wait on the
- * fd (they own its watchers), so this one must poll. */
+ * fd (it watches it), so this one must poll. */
 static int attach(corio_loop *loop, hook_waiter *w) {
   hook_fd *e = w->entry;
   int rc;
 
   pthread_mutex_lock(&corio__hook_lock);
-  if (e->loop && e->loop != loop) {
+  if ((rc = own(loop, e)) < 0) {
     pthread_mutex_unlock(&corio__hook_lock);
-    return -EBUSY;
+    return rc;
   }
-  e->loop = loop;
   w->gen = atomic_load(&e->gen);
   w->prev = NULL;
   w->next = e->waiters;
@@ -180,7 +289,7 @@ static int attach(corio_loop *loop, hook_waiter *w) {
     e->waiters->prev = w;
   e->waiters = w;
   pthread_mutex_unlock(&corio__hook_lock);
-  if ((rc = rearm(loop, w->fd, e)) < 0)
+  if ((rc = arm(loop, w->fd, e, w->events)) < 0)
     leave(loop, w);
   return rc;
 }
@@ -300,15 +409,12 @@ void corio__hook_fd_closing(int fd) {
   if (e->loop && e->loop == here) {
     /* Watchers go before the fd does (the poller's contract), and the
      * waiters fail with EBADF, never a wake-up on a reused number. */
-    if (e->armed & HOOK_IN)
-      (void)corio_loop_remove_reader(here, fd);
-    if (e->armed & HOOK_OUT)
-      (void)corio_loop_remove_writer(here, fd);
-    e->armed = 0;
+    pthread_mutex_unlock(&corio__hook_lock);
+    disarm(here, fd, e, e->armed);
+    pthread_mutex_lock(&corio__hook_lock);
     for (w = e->waiters; w; w = w->next)
       corio__wait_wake(w->wait, -EBADF, 0);
-    if (!e->waiters)
-      e->loop = NULL;
+    disown_if_idle(e);
   } else if (e->loop) {
     (void)corio_loop_call_soon_threadsafe(e->loop, wake_closed_elsewhere, e);
   }

@@ -115,6 +115,7 @@ enum hook_fd_kind {
 typedef struct hook_waiter hook_waiter;
 
 typedef struct hook_fd {
+  int fd;                     /* its number (the place in the table) */
   atomic_uint gen;            /* bumped by every close through the hooks */
   _Atomic unsigned char kind; /* enum hook_fd_kind */
   /* O_NONBLOCK as the user set it: such an fd passes through (EAGAIN is
@@ -131,15 +132,23 @@ typedef struct hook_fd {
   _Atomic unsigned char datagram;
   /* SO_RCVTIMEO / SO_SNDTIMEO in ns; 0: none (the kernel's default). */
   _Atomic int64_t recv_timeout_ns, send_timeout_ns;
-  /* Tasks waiting on it, all on `loop`'s thread (NULL: nobody waits). */
+  /* The loop that watches it for its tasks (NULL: none); all its
+   * waiters are tasks of that loop. A read watcher stays after its wait
+   * (a later wait then costs no epoll_ctl) until it fires with nobody
+   * waiting, the fd closes, or the loop closes: the loop keeps a list of
+   * its entries (owned_prev/next) for that. */
   corio_loop *loop;
+  struct hook_fd *owned_prev, *owned_next;
   hook_waiter *waiters;
-  unsigned armed; /* HOOK_IN | HOOK_OUT watched on loop */
+  unsigned armed;     /* HOOK_IN | HOOK_OUT watched on loop */
+  unsigned armed_gen; /* gen when armed: another file's watch if stale */
 } hook_fd;
 
 /* The entry of fd (allocated on first use; NULL for fd < 0 or out of
  * memory). Entries never move or go away. */
 hook_fd *corio__hook_fd(int fd);
+/* The fd number an entry is for. */
+int corio__hook_fd_number(const hook_fd *e);
 /* The entry of an fd the hooks should make a task wait on, classified on
  * first sight; NULL if the call must pass through (not a waitable kind,
  * or the user made it non-blocking). */

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 
+#include "corio/export.h"
 #include "corio/loop.h"
 
 enum corio__loop_ext_slot {
@@ -16,6 +17,7 @@ enum corio__loop_ext_slot {
   CORIO__LOOP_EXT_NET,    /* open streams and servers */
   CORIO__LOOP_EXT_PROC,   /* children still running */
   CORIO__LOOP_EXT_DNS,    /* the c-ares resolver (after net: see dns_ares.c) */
+  CORIO__LOOP_EXT_HOOK,   /* fds the hook layer watches (src/hook/fd_wait.c) */
   CORIO__LOOP_EXT_COUNT
 };
 
@@ -55,9 +57,11 @@ int corio__loop_ext_set(corio_loop *loop, enum corio__loop_ext_slot slot,
                         void *data, const corio__loop_ext_ops *ops);
 /* The slot's data, made zeroed (size bytes, freed by ops->free) and
  * registered with ops on first use: 0, CORIO_ELOOPCLOSED, -ENOMEM. */
-int corio__loop_ext_get_or_make(corio_loop *loop,
-                                enum corio__loop_ext_slot slot, size_t size,
-                                const corio__loop_ext_ops *ops, void **out);
+CORIO_API int corio__loop_ext_get_or_make(corio_loop *loop,
+                                          enum corio__loop_ext_slot slot,
+                                          size_t size,
+                                          const corio__loop_ext_ops *ops,
+                                          void **out);
 /* Runs every registered shutdown hook; the first error is returned, every
  * hook runs. */
 int corio__loop_ext_shutdown(corio_loop *loop);

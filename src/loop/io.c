@@ -49,8 +49,12 @@ static int add_watcher(corio_loop *loop, int fd, unsigned event,
   if ((rc = corio__handle_new(loop, HANDLE_FD, cb, arg, &h)) < 0)
     return rc;
   events = w->events | event;
-  if (events != w->events) {
-    rc = loop->poller_ops->set(loop->poller, fd, w->events, events);
+  /* Replacing a watcher registers the fd again: the old registration may
+   * be for a file closed since behind the loop's back (a number the hook
+   * layer watched), which the kernel has dropped. */
+  if (events != w->events || *slot) {
+    rc = loop->poller_ops->set(loop->poller, fd,
+                               events != w->events ? w->events : 0, events);
     if (rc < 0) {
       corio__handle_release(h);
       return rc;

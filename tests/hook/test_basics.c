@@ -27,6 +27,7 @@
 #include "corio/combine.h"
 #include "corio/hook.h"
 #include "corio/loop.h"
+#include "corio/net.h"
 #include "corio/task.h"
 
 /* ---- helpers
@@ -466,6 +467,88 @@ static void test_fclose_forgets(void **state) {
   assert_int_equal(corio_test_open_fds(), before);
 }
 
+/* ---- a read watcher kept after its wait -------------------------------------
+ */
+
+static int wait_for_byte(void *arg, void **result) {
+  int fd = *(int *)arg;
+  char c = 0;
+
+  (void)result;
+  CHECK_EQ(read(fd, &c, 1), 1);
+  CHECK_EQ(c, 'x');
+  return 0;
+}
+
+/* Parks a read watcher on fds[0]: a hooked read waits and is woken. */
+static void park_read_watcher(int *fds) {
+  corio_task *r, *w;
+
+  CHECK_EQ(corio_spawn(&r, wait_for_byte, &fds[0]), 0);
+  CHECK_EQ(corio_spawn(&w, late_writer, &fds[1]), 0);
+  CHECK_EQ(corio_task_await(r, NULL), 0);
+  CHECK_EQ(corio_task_await(w, NULL), 0);
+  corio_task_unref(r);
+  corio_task_unref(w);
+}
+
+/* The watcher is kept for the fd's next wait, but the fd is closed behind
+ * the hooks' back and its number taken by a corio stream on the same
+ * loop: the stream must be watched (the loop registers it anew). */
+static int kept_watcher_then_stream(void *arg, void **result) {
+  int fds[2], raw[2];
+  corio_stream *st;
+  corio_task *w;
+  char buf[2] = {0};
+  size_t got = 0;
+
+  (void)arg, (void)result;
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  park_read_watcher(fds);
+  CHECK_EQ(syscall(SYS_close, fds[0]), 0);
+  CHECK_EQ(syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, raw), 0);
+  CHECK_EQ(raw[0], fds[0]);
+  CHECK_EQ(corio_stream_open_fd(NULL, raw[0], NULL, &st), 0);
+  CHECK_EQ(corio_spawn(&w, late_writer, &raw[1]), 0);
+  CHECK_EQ(corio_stream_readexactly(st, buf, 1, &got), 0);
+  CHECK_STR(buf, "x");
+  CHECK_EQ(corio_task_await(w, NULL), 0);
+  corio_task_unref(w);
+  corio_stream_close(st);
+  CHECK_EQ(corio_stream_wait_closed(st), 0);
+  corio_stream_unref(st);
+  close(raw[1]);
+  close(fds[1]);
+  return 0;
+}
+
+static int kept_watcher_first_loop(void *arg, void **result) {
+  (void)result;
+  park_read_watcher(arg);
+  return 0;
+}
+
+static int kept_watcher_second_loop(void *arg, void **result) {
+  (void)result;
+  /* A new loop: the first one's kept watcher went with it. */
+  park_read_watcher(arg);
+  return 0;
+}
+
+static void test_kept_read_watcher(void **state) {
+  int fds[2];
+  int before = corio_test_open_fds();
+
+  (void)state;
+  run_case(kept_watcher_then_stream, NULL);
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  run_case(kept_watcher_first_loop, fds);
+  run_case(kept_watcher_second_loop, fds);
+  close(fds[0]);
+  close(fds[1]);
+  assert_int_equal(corio_test_open_fds(), before);
+}
+
 /* ---- errno per task
  * ------------------------------------------------------------ */
 
@@ -784,6 +867,7 @@ int main(void) {
       cmocka_unit_test_setup(test_cancel_and_close, reset_checks),
       cmocka_unit_test_setup(test_errno_per_task, reset_checks),
       cmocka_unit_test_setup(test_fclose_forgets, reset_checks),
+      cmocka_unit_test_setup(test_kept_read_watcher, reset_checks),
       cmocka_unit_test_setup(test_poll_and_select, reset_checks),
       cmocka_unit_test_setup(test_tcp_in_tasks, reset_checks),
       cmocka_unit_test_setup(test_outside_tasks, reset_checks),
