@@ -50,7 +50,7 @@ typedef struct corio__loop_ext_ops {
 void corio__loop_mem_ref(corio_loop *loop);
 void corio__loop_mem_unref(corio_loop *loop);
 
-void *corio__loop_ext_get(const corio_loop *loop,
+CORIO_API void *corio__loop_ext_get(const corio_loop *loop,
                           enum corio__loop_ext_slot slot);
 /* Registers data and ops for a slot that is empty (-EBUSY otherwise). */
 int corio__loop_ext_set(corio_loop *loop, enum corio__loop_ext_slot slot,

@@ -72,8 +72,15 @@ if [ -z "$elapsed" ] || [ -z "$minimum" ] || [ "$elapsed" -lt "$minimum" ]; then
   fail "plain run took ${elapsed:-?} ms, less than the sleeps' ${minimum:-?} ms"
 fi
 
-# 2. Preloaded (CORIO_HOOK unset: the library enables the hooks).
-run_target preload -u CORIO_HOOK LD_PRELOAD="$hooklib"
+# Every symbol the library needs from libcorio.so is exported there:
+# resolved at load (LD_BIND_NOW), not at a first call that may come late.
+if ! out=$(LD_BIND_NOW=1 LD_PRELOAD="$hooklib" sh -c true 2>&1); then
+  fail "the library does not load with every symbol bound: $out"
+fi
+
+# 2. Preloaded (CORIO_HOOK unset: the library enables the hooks). Bound at
+#    load, too.
+run_target preload -u CORIO_HOOK LD_BIND_NOW=1 LD_PRELOAD="$hooklib"
 show preload
 [ "$verdict" = overlapped ] || fail "preloaded run: verdict '$verdict', not overlapped"
 
