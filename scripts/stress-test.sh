@@ -12,7 +12,7 @@
 #                       STRESS_FILTER='-R ^example\.'
 #   STRESS_ASAN=1       0 skips the ASan + UBSan build
 #   STRESS_VALGRIND=0   1 adds the Valgrind memcheck build (slow), on the
-#                       coro, loop, task, sync, thread, net and proc labels
+#                       coro, loop, task, sync, thread, net, proc and hook labels
 #                       as test.sh
 #   STRESS_BURNERS=N    busy loops to run (default: one per CPU)
 #   BUILD_DIR=build     where the builds go; JOBS=nproc, as for test.sh
@@ -118,7 +118,7 @@ run_round() { # run_round <build> <round>: appends its failures to $failures
     *) env="" ;;
   esac
   case $b in
-    valgrind) label="-L coro|loop|task|sync|thread|net|proc" ;;
+    valgrind) label="-L coro|loop|task|sync|thread|net|proc|hook" ;;
     *) label="" ;;
   esac
   status=0
