@@ -168,7 +168,8 @@ void corio__hook_fd_closing_range(unsigned first, unsigned last);
 int corio__hook_fd_make_nonblocking(int fd, hook_fd *e);
 
 /* A hooked call on fd inside task: readies it for waiting (a socket or
- * pipe becomes non-blocking in the kernel). NULL: pass the call through. */
+ * pipe born through a hooked call becomes non-blocking in the kernel; an
+ * inherited one keeps its flags). NULL: pass the call through. */
 hook_fd *corio__hook_fd_prepare(int fd);
 /* Entry point of every call that may block on fd: *task gets the task
  * the call acts for (NULL outside one). Returns the entry if the call

@@ -1,7 +1,9 @@
 /* read, write and the socket send/receive family. Inside a task each call
  * tries the kernel first (the fd is non-blocking underneath) and waits on
- * the loop only on EAGAIN, so a ready fd costs one syscall and a table
- * lookup more than the C library's call. Blocking semantics are the
+ * the loop only on EAGAIN, so a ready fd costs a table lookup more than
+ * the C library's call. An inherited fd keeps its flags: a socket is
+ * tried with MSG_DONTWAIT, a pipe called once poll says ready (written
+ * PIPE_BUF bytes at a time). Blocking semantics are the
  * kernel's: a write to a stream socket or pipe takes everything (or stops
  * at a timeout or cancellation with the count so far), MSG_WAITALL waits
  * for all, SO_RCVTIMEO / SO_SNDTIMEO give EAGAIN or the partial count,
