@@ -127,7 +127,7 @@ static int hooked_fcntl(int fd, int cmd, long arg) {
   switch (cmd) {
   case F_GETFL:
     rc = REAL(fcntl)(fd, cmd);
-    e = corio__hook_fd(fd);
+    e = corio__hook_fd_peek(fd);
     if (rc >= 0 && e && atomic_load(&e->ours_nonblock) &&
         !atomic_load(&e->user_nonblock))
       rc &= ~O_NONBLOCK;

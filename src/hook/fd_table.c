@@ -18,26 +18,32 @@
 static _Atomic(hook_fd *) chunks[MAX_CHUNKS];
 pthread_mutex_t corio__hook_lock = PTHREAD_MUTEX_INITIALIZER;
 
-hook_fd *corio__hook_fd(int fd) {
+hook_fd *corio__hook_fd_peek(int fd) {
   unsigned i = (unsigned)fd >> CHUNK_BITS;
   hook_fd *chunk;
 
   if (fd < 0 || i >= MAX_CHUNKS)
     return NULL;
   chunk = atomic_load_explicit(&chunks[i], memory_order_acquire);
-  if (!chunk) {
-    /* calloc is not hooked; the table lives as long as the process. */
-    hook_fd *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
+  return chunk ? &chunk[(unsigned)fd & (CHUNK_SIZE - 1)] : NULL;
+}
 
-    if (!fresh)
-      return NULL;
-    for (unsigned j = 0; j < CHUNK_SIZE; j++)
-      fresh[j].fd = (int)((i << CHUNK_BITS) | j);
-    if (!atomic_compare_exchange_strong(&chunks[i], &chunk, fresh))
-      free(fresh); /* another thread won; chunk is theirs */
-    else
-      chunk = fresh;
-  }
+hook_fd *corio__hook_fd(int fd) {
+  unsigned i = (unsigned)fd >> CHUNK_BITS;
+  hook_fd *chunk, *fresh, *e = corio__hook_fd_peek(fd);
+
+  if (e || fd < 0 || i >= MAX_CHUNKS)
+    return e;
+  /* calloc is not hooked; the table lives as long as the process. */
+  if (!(fresh = calloc(CHUNK_SIZE, sizeof *fresh)))
+    return NULL;
+  for (unsigned j = 0; j < CHUNK_SIZE; j++)
+    fresh[j].fd = (int)((i << CHUNK_BITS) | j);
+  chunk = NULL;
+  if (!atomic_compare_exchange_strong(&chunks[i], &chunk, fresh))
+    free(fresh); /* another thread won; chunk is theirs */
+  else
+    chunk = fresh;
   return &chunk[(unsigned)fd & (CHUNK_SIZE - 1)];
 }
 
@@ -191,7 +197,7 @@ hook_fd *corio__hook_fd_blocking(int fd, corio_task **task) {
    * dup that shares the open file): the call is tried, and on EAGAIN the
    * thread waits in the real poll, as the kernel would have. A truly
    * blocking fd just blocks in the call: nothing more is done. */
-  e = corio__hook_fd(fd);
+  e = corio__hook_fd_peek(fd);
   if (!e || atomic_load_explicit(&e->user_nonblock, memory_order_relaxed))
     return NULL;
   switch (atomic_load_explicit(&e->kind, memory_order_relaxed)) {

@@ -397,7 +397,7 @@ static int wake_closed_elsewhere(void *arg) {
 }
 
 void corio__hook_fd_closing(int fd) {
-  hook_fd *e = corio__hook_fd(fd);
+  hook_fd *e = corio__hook_fd_peek(fd);
   corio_loop *here = corio_loop_current();
   hook_waiter *w;
 

@@ -147,6 +147,10 @@ typedef struct hook_fd {
 /* The entry of fd (allocated on first use; NULL for fd < 0 or out of
  * memory). Entries never move or go away. */
 hook_fd *corio__hook_fd(int fd);
+/* The entry of fd if its chunk exists, else NULL: for the paths that only
+ * read state (a call outside any task, close, F_GETFL), which then never
+ * allocate for an fd the hooks have not seen. */
+hook_fd *corio__hook_fd_peek(int fd);
 /* The fd number an entry is for. */
 int corio__hook_fd_number(const hook_fd *e);
 /* The entry of an fd the hooks should make a task wait on, classified on

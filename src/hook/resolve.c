@@ -185,6 +185,20 @@ static int run_on_executor(corio_task *t, resolve_job *job) {
   return rc;
 }
 
+/* getaddrinfo's and getnameinfo's outcome: the call's own return code
+ * with its errno, or EAI_SYSTEM with errno set when the job was lost (the
+ * task cancelled: ECANCELED). */
+static int run_job_outcome(corio_task *t, resolve_job *job) {
+  int rc = run_on_executor(t, job);
+
+  if (rc < 0) {
+    (void)corio__hook_fail(t, rc);
+    return EAI_SYSTEM;
+  }
+  errno = job->err;
+  return job->rc;
+}
+
 int getaddrinfo(const char *host, const char *service,
                 const struct addrinfo *hints, struct addrinfo **res) {
   corio_task *t = corio__hook_task();
@@ -208,15 +222,9 @@ int getaddrinfo(const char *host, const char *service,
     job_unref(job);
     return EAI_MEMORY;
   }
-  rc = run_on_executor(t, job);
-  if (rc == 0) {
-    rc = job->rc;
-    errno = job->err;
+  if ((rc = run_job_outcome(t, job)) == 0) {
     *res = job->res;
     job->res = NULL; /* the caller's now */
-  } else {
-    (void)corio__hook_fail(t, rc);
-    rc = EAI_SYSTEM;
   }
   job_unref(job);
   return rc;
@@ -246,17 +254,11 @@ int getnameinfo(const struct sockaddr *addr, socklen_t addr_len, char *host,
     job_unref(job);
     return EAI_MEMORY;
   }
-  rc = run_on_executor(t, job);
-  if (rc == 0) {
-    rc = job->rc;
-    errno = job->err;
-    if (rc == 0 && job->host_len)
+  if ((rc = run_job_outcome(t, job)) == 0) {
+    if (job->host_len)
       memcpy(host, job->host_out, job->host_len);
-    if (rc == 0 && job->service_len)
+    if (job->service_len)
       memcpy(service, job->service_out, job->service_len);
-  } else {
-    (void)corio__hook_fail(t, rc);
-    rc = EAI_SYSTEM;
   }
   job_unref(job);
   return rc;

@@ -258,20 +258,6 @@ void server_proc_last_log_line(const server_proc *p, char *buf, size_t size) {
   fclose(f);
 }
 
-int server_proc_free_tcp_port(void) {
-  struct sockaddr_in sin = {.sin_family = AF_INET};
-  socklen_t len = sizeof sin;
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-    port = ntohs(sin.sin_port);
-  if (fd >= 0)
-    close(fd);
-  return port;
-}
-
 static int remove_entry(const char *path, const struct stat *st, int type,
                         struct FTW *ftw) {
   (void)st, (void)type, (void)ftw;

@@ -67,10 +67,6 @@ int server_proc_run(server_proc *p, const char *path, char *const argv[],
 /* The last non-empty line of the child's log, or "" (for skip messages). */
 void server_proc_last_log_line(const server_proc *p, char *buf, size_t size);
 
-/* A TCP port of 127.0.0.1 free right now (another process may take it
- * before the server binds it: callers retry on a new one), or -1. */
-int server_proc_free_tcp_port(void);
-
 /* rm -rf dir (a directory the test made). 0 or -1. */
 int server_proc_remove_tree(const char *dir);
 

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <setjmp.h>
@@ -31,6 +32,7 @@
 #include "corio/hook.h"
 #include "corio/task.h"
 #include "server_proc.h"
+#include "support.h"
 
 #define CLIENTS 50
 #define VALUE_SIZE (64 * 1024)
@@ -105,7 +107,7 @@ static int start_redis(void) {
                     "no",           "--dir",     redis.dir, "--daemonize",
                     "no",           "--logfile", "",        NULL};
 
-    redis.port = server_proc_free_tcp_port();
+    redis.port = corio_test_free_port(SOCK_STREAM);
     snprintf(port, sizeof port, "%d", redis.port);
     if (redis.port < 0 || server_proc_start(&redis.proc, path, argv, &o) != 0)
       return -1;

@@ -47,20 +47,6 @@ static struct {
   char why[256]; /* why it could not start */
 } dns = {.pid = -1};
 
-static int free_udp_port(void) {
-  struct sockaddr_in sin = {.sin_family = AF_INET};
-  socklen_t len = sizeof sin;
-  int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), port = -1;
-
-  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
-      getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
-    port = ntohs(sin.sin_port);
-  if (fd >= 0)
-    close(fd);
-  return port;
-}
-
 static int write_hosts(const char *path) {
   FILE *f = fopen(path, "w");
 
@@ -180,7 +166,7 @@ static int start_server(void **state) {
     return 0;
   }
   for (int attempt = 0; attempt < 5; attempt++) {
-    dns.port = free_udp_port();
+    dns.port = corio_test_free_port(SOCK_DGRAM);
     if (dns.port > 0 && spawn_dnsmasq(dns.port) == 0 && wait_answering() == 0)
       return 0;
     if (dns.pid < 0 && strstr(dns.why, "cannot be run"))

@@ -1,9 +1,13 @@
 #include "support.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/sys.h"
@@ -86,4 +90,18 @@ int corio_test_open_fds(void) {
     n++;
   closedir(dir);
   return n;
+}
+
+int corio_test_free_port(int type) {
+  struct sockaddr_in sin = {.sin_family = AF_INET};
+  socklen_t len = sizeof sin;
+  int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), port = -1;
+
+  sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && bind(fd, (struct sockaddr *)&sin, sizeof sin) == 0 &&
+      getsockname(fd, (struct sockaddr *)&sin, &len) == 0)
+    port = ntohs(sin.sin_port);
+  if (fd >= 0)
+    close(fd);
+  return port;
 }

@@ -44,6 +44,11 @@ void corio_test_negative_or_tolerated(int rc);
  * shows as a difference. */
 int corio_test_open_fds(void);
 
+/* A loopback port that was free a moment ago for `type` (SOCK_STREAM or
+ * SOCK_DGRAM), for a server a test starts; -1 if none could be had. The
+ * port may be taken before the server binds it: callers retry. */
+int corio_test_free_port(int type);
+
 /* Under Valgrind some tests (forking crash tests) are skipped. */
 int corio_test_under_valgrind(void);
 
