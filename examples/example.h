@@ -7,11 +7,13 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +23,7 @@
 #include <corio/coro.h>
 #include <corio/future.h>
 #include <corio/loop.h>
+#include <corio/net.h>
 #include <corio/task.h>
 #include <corio/thread.h>
 
@@ -584,6 +587,169 @@ static inline int example_unused_udp_port(void) {
   if (fd >= 0)
     close(fd);
   return port;
+}
+
+/* The port of a sockaddr_in on 127.0.0.1, or -1 if it is not one: the
+ * echo examples check addresses they cannot print (ephemeral ports). */
+static inline int example_loopback_port(const struct sockaddr_storage *addr) {
+  const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+
+  if (sin->sin_family != AF_INET ||
+      sin->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
+    return -1;
+  return ntohs(sin->sin_port);
+}
+
+/* ---- the HTTP HEAD examples (http_head.c, https_head.c) ---------------- */
+
+/* The line without its trailing whitespace (str.rstrip()): its length. */
+static inline size_t example_rstrip(const char *line, size_t n) {
+  while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
+                   line[n - 1] == ' ' || line[n - 1] == '\t'))
+    n--;
+  return n;
+}
+
+/* The server's side: reads the request's lines up to the blank one that
+ * ends it (or EOF) and prints each as "server> <line>". */
+static inline int example_print_request(corio_stream *stream) {
+  char line[1024];
+  size_t n;
+  int rc;
+
+  for (;;) {
+    rc = corio_stream_readline(stream, line, sizeof line, &n);
+    if (rc < 0)
+      return rc;
+    n = example_rstrip(line, n);
+    if (n == 0)
+      return 0;
+    printf("server> %.*s\n", (int)n, line);
+  }
+}
+
+/* The seed's reading loop, once the query is written (rc: the write's
+ * result): each line up to the end of the stream (an HTTP/1.0 server
+ * closes after its answer, and HEAD has no body) is printed as "HTTP
+ * header> <line>", but the blank one that ends the headers. Then the
+ * stream is closed, waited for and released. */
+static inline int example_print_headers(const char *example,
+                                        corio_stream *stream, int rc) {
+  char line[1024];
+  size_t n;
+
+  while (rc == 0) {
+    rc = corio_stream_readline(stream, line, sizeof line, &n);
+    if (rc < 0 || n == 0)
+      break;
+    n = example_rstrip(line, n);
+    if (n > 0)
+      printf("HTTP header> %.*s\n", (int)n, line);
+  }
+  if (rc < 0) {
+    corio_stream_unref(stream);
+    return example_task_fail(example, "write/readline", rc);
+  }
+  /* Ignore the body, close the socket (over TLS, close sends
+   * close_notify and wait_closed returns once the server's has come, or
+   * after the shutdown timeout). */
+  rc = corio_stream_close(stream);
+  if (rc == 0)
+    rc = corio_stream_wait_closed(stream);
+  corio_stream_unref(stream);
+  return rc < 0 ? example_task_fail(example, "close/wait_closed", rc) : 0;
+}
+
+/* ---- the name probes (name_probe.c, name_probe_ares.c) ----------------- */
+
+/* One probe(domain) of seed 003. */
+struct example_probe {
+  char domain[16];
+  int numeric_only;    /* AI_NUMERICHOST: answered without a name server */
+  int error;           /* what corio_getaddrinfo returned */
+  const char *example; /* whose failure it reports */
+};
+
+#define EXAMPLE_MAX_PROBES 32
+
+/* socket.gaierror: one of the resolver's codes, "not found" to probe. */
+static inline int example_is_resolver_error(int rc) {
+  return rc <= CORIO_EAINONAME && rc >= CORIO_EAIOTHER;
+}
+
+/* probe(domain), as a task: its result is the probe; a resolver error is
+ * an answer ("not found"), any other error fails the task. */
+static inline int example_probe(void *arg, void **result) {
+  struct example_probe *p = arg;
+  struct addrinfo hints, *res = NULL;
+
+  /* As Python's: any family, any socket type. */
+  memset(&hints, 0, sizeof hints);
+  hints.ai_flags = p->numeric_only ? AI_NUMERICHOST : 0;
+  p->error = corio_getaddrinfo(p->domain, NULL, &hints, &res);
+  if (res)
+    corio_freeaddrinfo(res);
+  if (p->error == -ECANCELED)
+    return p->error;
+  if (p->error < 0 && !example_is_resolver_error(p->error))
+    return example_task_fail(p->example, "corio_getaddrinfo", p->error);
+  *result = p;
+  return 0;
+}
+
+static inline void example_release_tasks(corio_task **tasks, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    corio_task_unref(tasks[i]);
+}
+
+static inline int
+example_print_as_completed(const char *example, corio_future *const *fs,
+                           size_t n,
+                           void (*print)(const struct example_probe *)) {
+  corio_as_completed *it;
+  corio_future *done;
+  void *value;
+  int rc;
+
+  rc = corio_as_completed_start(&it, fs, n, CORIO_NO_TIMEOUT);
+  if (rc < 0)
+    return example_task_fail(example, "corio_as_completed_start", rc);
+  while ((rc = corio_as_completed_next(it, &done)) == 0) {
+    if ((rc = corio_future_result(done, &value)) < 0)
+      break; /* the probe reported it */
+    print(value);
+  }
+  corio_as_completed_free(it);
+  if (rc != CORIO_AS_COMPLETED_END)
+    return rc < 0 ? rc : -EPROTO;
+  return 0;
+}
+
+/* main() of seed 003: a probe task for each of the n domains, all started
+ * in the same loop iteration, and each printed by print as it finishes
+ * (as_completed). */
+static inline int
+example_probe_all(const char *example, struct example_probe *probes, size_t n,
+                  void (*print)(const struct example_probe *)) {
+  corio_task *tasks[EXAMPLE_MAX_PROBES];
+  corio_future *fs[EXAMPLE_MAX_PROBES];
+  size_t i;
+  int rc;
+
+  if (n > EXAMPLE_MAX_PROBES)
+    return example_task_fail(example, "example_probe_all", -EINVAL);
+  for (i = 0; i < n; i++) {
+    probes[i].example = example;
+    rc = corio_spawn(&tasks[i], example_probe, &probes[i]);
+    if (rc < 0) {
+      example_release_tasks(tasks, i); /* corio_run cancels those started */
+      return example_task_fail(example, "corio_spawn", rc);
+    }
+    fs[i] = corio_task_future(tasks[i]);
+  }
+  rc = example_print_as_completed(example, fs, n, print);
+  example_release_tasks(tasks, n);
+  return rc;
 }
 
 #endif

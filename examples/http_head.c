@@ -65,33 +65,18 @@ static char response_lines[][64] = {
 };
 #define N_RESPONSE_LINES (sizeof response_lines / sizeof response_lines[0])
 
-/* The line without its trailing whitespace (str.rstrip()): its length. */
-static size_t rstrip(const char *line, size_t n) {
-  while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
-                   line[n - 1] == ' ' || line[n - 1] == '\t'))
-    n--;
-  return n;
-}
-
 /* The server's handler: reads the request's lines up to the blank one,
  * prints them, and answers. The server closes the connection when the
  * handler returns. arg: where a failure is recorded for main. */
 static int handle_http(corio_stream *stream, void *arg) {
   int *failed = arg;
   struct iovec iov[N_RESPONSE_LINES];
-  char line[1024];
-  size_t i, n;
+  size_t i;
   int rc;
 
-  for (;;) {
-    rc = corio_stream_readline(stream, line, sizeof line, &n);
-    if (rc < 0)
-      return *failed = example_task_fail(EXAMPLE, "server readline", rc);
-    n = rstrip(line, n);
-    if (n == 0)
-      break; /* the blank line that ends the request (or EOF) */
-    printf("server> %.*s\n", (int)n, line);
-  }
+  rc = example_print_request(stream);
+  if (rc < 0)
+    return *failed = example_task_fail(EXAMPLE, "server readline", rc);
   /* writelines: the header lines leave in one writev. */
   for (i = 0; i < N_RESPONSE_LINES; i++) {
     iov[i].iov_base = response_lines[i];
@@ -138,8 +123,8 @@ static int urlsplit(const char *s, struct url *url) {
 static int print_http_headers(const char *s) {
   struct url url;
   corio_stream *stream;
-  char query[1024], line[1024];
-  size_t n, path_len;
+  char query[1024];
+  size_t path_len;
   int rc, len;
 
   rc = urlsplit(s, &url);
@@ -159,24 +144,7 @@ static int print_http_headers(const char *s) {
   rc = len > 0 && (size_t)len < sizeof query
            ? corio_stream_write(stream, query, (size_t)len)
            : -ENAMETOOLONG;
-  while (rc == 0) {
-    rc = corio_stream_readline(stream, line, sizeof line, &n);
-    if (rc < 0 || n == 0)
-      break;
-    n = rstrip(line, n);
-    if (n > 0)
-      printf("HTTP header> %.*s\n", (int)n, line);
-  }
-  if (rc < 0) {
-    corio_stream_unref(stream);
-    return example_task_fail(EXAMPLE, "write/readline", rc);
-  }
-  /* Ignore the body, close the socket. */
-  rc = corio_stream_close(stream);
-  if (rc == 0)
-    rc = corio_stream_wait_closed(stream);
-  corio_stream_unref(stream);
-  return rc < 0 ? example_task_fail(EXAMPLE, "close/wait_closed", rc) : 0;
+  return example_print_headers(EXAMPLE, stream, rc);
 }
 
 static int head_main(void *arg, void **result) {

@@ -48,29 +48,14 @@ static const char response[] = "HTTP/1.0 200 OK\r\n"
                                "Connection: close\r\n"
                                "\r\n";
 
-static size_t rstrip(const char *line, size_t n) {
-  while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' ||
-                   line[n - 1] == ' ' || line[n - 1] == '\t'))
-    n--;
-  return n;
-}
-
 /* The server's handler: the handshake is done when it runs. */
 static int handle_https(corio_stream *stream, void *arg) {
   int *failed = arg;
-  char line[1024];
-  size_t n;
   int rc;
 
-  for (;;) {
-    rc = corio_stream_readline(stream, line, sizeof line, &n);
-    if (rc < 0)
-      return *failed = example_task_fail(EXAMPLE, "server readline", rc);
-    n = rstrip(line, n);
-    if (n == 0)
-      break;
-    printf("server> %.*s\n", (int)n, line);
-  }
+  rc = example_print_request(stream);
+  if (rc < 0)
+    return *failed = example_task_fail(EXAMPLE, "server readline", rc);
   rc = corio_stream_write_all(stream, response, strlen(response));
   return rc < 0 ? *failed = example_task_fail(EXAMPLE, "server write", rc) : 0;
 }
@@ -81,8 +66,7 @@ static int print_https_headers(const char *host, int port,
                                corio_tls_context *ctx) {
   corio_connect_options options = {0};
   corio_stream *stream;
-  char query[256], line[1024], subject[128];
-  size_t n;
+  char query[256], subject[128];
   int rc, len;
 
   options.tls = ctx;
@@ -106,25 +90,8 @@ static int print_https_headers(const char *host, int port,
                  "\r\n",
                  host);
   rc = corio_stream_write(stream, query, (size_t)len);
-  while (rc == 0) {
-    rc = corio_stream_readline(stream, line, sizeof line, &n);
-    if (rc < 0 || n == 0)
-      break;
-    n = rstrip(line, n);
-    if (n > 0)
-      printf("HTTP header> %.*s\n", (int)n, line);
-  }
-  if (rc < 0) {
-    corio_stream_unref(stream);
-    return example_task_fail(EXAMPLE, "write/readline", rc);
-  }
-  /* close sends close_notify; wait_closed returns once the server's
-   * has come (or after the shutdown timeout). */
-  rc = corio_stream_close(stream);
-  if (rc == 0)
-    rc = corio_stream_wait_closed(stream);
-  corio_stream_unref(stream);
-  return rc < 0 ? example_task_fail(EXAMPLE, "close/wait_closed", rc) : 0;
+  /* The reading loop is the plain example's; close sends close_notify. */
+  return example_print_headers(EXAMPLE, stream, rc);
 }
 
 static int head_main(void *arg, void **result) {

@@ -52,95 +52,28 @@
 
 #define EXAMPLE "name_probe"
 
-struct probe {
-  const char *domain;
-  int numeric_only; /* AI_NUMERICHOST: answered without a name server */
-  int error;        /* what corio_getaddrinfo returned */
-};
-
-static int is_resolver_error(int rc) {
-  return rc <= CORIO_EAINONAME && rc >= CORIO_EAIOTHER;
-}
-
-static int probe(void *arg, void **result) {
-  struct probe *p = arg;
-  struct addrinfo hints, *res = NULL;
-
-  /* As Python's: any family, any socket type. */
-  memset(&hints, 0, sizeof hints);
-  hints.ai_flags = p->numeric_only ? AI_NUMERICHOST : 0;
-  p->error = corio_getaddrinfo(p->domain, NULL, &hints, &res);
-  if (res)
-    corio_freeaddrinfo(res);
-  if (p->error == -ECANCELED)
-    return p->error;
-  if (p->error < 0 && !is_resolver_error(p->error))
-    return example_task_fail(EXAMPLE, "corio_getaddrinfo", p->error);
-  *result = p;
-  return 0;
-}
-
 #define NPROBES 6
 
-static void release(corio_task **tasks, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    corio_task_unref(tasks[i]);
-}
-
-static int print_as_completed(corio_future *const *fs) {
-  corio_as_completed *it;
-  corio_future *done;
-  void *value;
-  int rc;
-
-  rc = corio_as_completed_start(&it, fs, NPROBES, CORIO_NO_TIMEOUT);
-  if (rc < 0)
-    return example_task_fail(EXAMPLE, "corio_as_completed_start", rc);
-  while ((rc = corio_as_completed_next(it, &done)) == 0) {
-    struct probe *p;
-
-    rc = corio_future_result(done, &value);
-    if (rc < 0)
-      break; /* the probe reported it */
-    p = value;
-    if (p->error == 0)
-      printf("+ %s\n", p->domain);
-    else
-      printf("  %s  (%s)\n", p->domain, corio_err_name(p->error));
-  }
-  corio_as_completed_free(it);
-  if (rc != CORIO_AS_COMPLETED_END)
-    return rc < 0 ? rc : -EPROTO;
-  return 0;
+static void print_probe(const struct example_probe *p) {
+  if (p->error == 0)
+    printf("+ %s\n", p->domain);
+  else
+    printf("  %s  (%s)\n", p->domain, corio_err_name(p->error));
 }
 
 static int probe_main(void *arg, void **result) {
-  static struct probe probes[NPROBES] = {
-      {"localhost", 0, 0}, /* /etc/hosts, on a pool thread */
-      {"if.dev", 1, 0},    /* refused at once */
-      {"127.0.0.1", 0, 0}, /* converted at once */
-      {"or.dev", 1, 0},    /* refused at once */
-      {"::1", 0, 0},       /* converted at once */
-      {"def.dev", 1, 0},   /* refused at once */
+  static struct example_probe probes[NPROBES] = {
+      {"localhost", 0, 0, NULL}, /* /etc/hosts, on a pool thread */
+      {"if.dev", 1, 0, NULL},    /* refused at once */
+      {"127.0.0.1", 0, 0, NULL}, /* converted at once */
+      {"or.dev", 1, 0, NULL},    /* refused at once */
+      {"::1", 0, 0, NULL},       /* converted at once */
+      {"def.dev", 1, 0, NULL},   /* refused at once */
   };
-  corio_task *tasks[NPROBES];
-  corio_future *fs[NPROBES];
-  size_t i;
-  int rc;
 
   (void)arg;
   (void)result;
-  for (i = 0; i < NPROBES; i++) {
-    rc = corio_spawn(&tasks[i], probe, &probes[i]);
-    if (rc < 0) {
-      release(tasks, i); /* corio_run cancels those started */
-      return example_task_fail(EXAMPLE, "corio_spawn", rc);
-    }
-    fs[i] = corio_task_future(tasks[i]);
-  }
-  rc = print_as_completed(fs);
-  release(tasks, NPROBES);
-  return rc;
+  return example_probe_all(EXAMPLE, probes, NPROBES, print_probe);
 }
 
 int example_name_probe(void) {

@@ -61,30 +61,6 @@ static const struct {
 };
 #define NPROBES (sizeof keywords / sizeof keywords[0])
 
-struct probe {
-  char domain[16];
-  int error; /* what corio_getaddrinfo returned */
-};
-
-static int is_resolver_error(int rc) {
-  return rc <= CORIO_EAINONAME && rc >= CORIO_EAIOTHER;
-}
-
-static int probe(void *arg, void **result) {
-  struct probe *p = arg;
-  struct addrinfo hints, *res = NULL;
-
-  memset(&hints, 0, sizeof hints);
-  p->error = corio_getaddrinfo(p->domain, NULL, &hints, &res);
-  corio_freeaddrinfo(res);
-  if (p->error == -ECANCELED)
-    return p->error;
-  if (p->error < 0 && !is_resolver_error(p->error))
-    return example_task_fail(EXAMPLE, "corio_getaddrinfo", p->error);
-  *result = p;
-  return 0;
-}
-
 /* ---- the name server --------------------------------------------------- */
 
 struct server {
@@ -180,53 +156,17 @@ static void stop_server(struct server *s) {
 
 /* ---- the probe ----------------------------------------------------------- */
 
-static void release(corio_task **tasks, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    corio_task_unref(tasks[i]);
-}
-
-static int print_as_completed(corio_future *const *fs) {
-  corio_as_completed *it;
-  corio_future *done;
-  void *value;
-  int rc;
-
-  rc = corio_as_completed_start(&it, fs, NPROBES, CORIO_NO_TIMEOUT);
-  if (rc < 0)
-    return example_task_fail(EXAMPLE, "corio_as_completed_start", rc);
-  while ((rc = corio_as_completed_next(it, &done)) == 0) {
-    struct probe *p;
-
-    if ((rc = corio_future_result(done, &value)) < 0)
-      break; /* the probe reported it */
-    p = value;
-    printf("%c %s\n", p->error == 0 ? '+' : ' ', p->domain);
-  }
-  corio_as_completed_free(it);
-  if (rc != CORIO_AS_COMPLETED_END)
-    return rc < 0 ? rc : -EPROTO;
-  return 0;
+static void print_probe(const struct example_probe *p) {
+  printf("%c %s\n", p->error == 0 ? '+' : ' ', p->domain);
 }
 
 static int probe_all(void) {
-  static struct probe probes[NPROBES];
-  corio_task *tasks[NPROBES];
-  corio_future *fs[NPROBES];
-  size_t i;
-  int rc;
+  static struct example_probe probes[NPROBES];
 
-  for (i = 0; i < NPROBES; i++) {
+  for (size_t i = 0; i < NPROBES; i++)
     snprintf(probes[i].domain, sizeof probes[i].domain, "%s.dev",
              keywords[i].name);
-    if ((rc = corio_spawn(&tasks[i], probe, &probes[i])) < 0) {
-      release(tasks, i); /* corio_run cancels those started */
-      return example_task_fail(EXAMPLE, "corio_spawn", rc);
-    }
-    fs[i] = corio_task_future(tasks[i]);
-  }
-  rc = print_as_completed(fs);
-  release(tasks, NPROBES);
-  return rc;
+  return example_probe_all(EXAMPLE, probes, NPROBES, print_probe);
 }
 
 static int probe_main(void *arg, void **result) {

@@ -66,17 +66,6 @@ struct echo {
   int handler_rc;  /* the handler's failure, reported on stderr */
 };
 
-/* The port of a sockaddr_in at addr on 127.0.0.1, or -1 if it is not
- * one. */
-static int loopback_port(const struct sockaddr_storage *addr) {
-  const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
-
-  if (sin->sin_family != AF_INET ||
-      sin->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
-    return -1;
-  return ntohs(sin->sin_port);
-}
-
 static int handler_fail(struct echo *e, const char *call, int rc) {
   e->handler_rc = example_task_fail(EXAMPLE, call, rc);
   return e->handler_rc;
@@ -98,7 +87,7 @@ static int handle_echo(corio_stream *stream, void *arg) {
   rc = corio_stream_peername(stream, (struct sockaddr *)&peer, &len);
   if (rc < 0)
     return handler_fail(e, "corio_stream_peername", rc);
-  if (loopback_port(&peer) != e->client_port) {
+  if (example_loopback_port(&peer) != e->client_port) {
     fprintf(stderr, "%s: the peer is not the client\n", EXAMPLE);
     return handler_fail(e, "corio_stream_peername", -EPROTO);
   }
@@ -130,7 +119,7 @@ static int tcp_echo_client(struct echo *e, int port, const char *message) {
     return example_task_fail(EXAMPLE, "corio_open_connection", rc);
   /* The handler checks its peer against this: the client's own address. */
   rc = corio_stream_sockname(stream, (struct sockaddr *)&self, &len);
-  if (rc < 0 || (e->client_port = loopback_port(&self)) <= 0) {
+  if (rc < 0 || (e->client_port = example_loopback_port(&self)) <= 0) {
     corio_stream_unref(stream);
     return example_task_fail(EXAMPLE, "corio_stream_sockname",
                              rc < 0 ? rc : -EPROTO);
@@ -169,7 +158,7 @@ static int print_serving(corio_server *server, int port) {
 
     if (getsockname(fds[i], (struct sockaddr *)&addr, &len) < 0)
       return example_task_fail(EXAMPLE, "getsockname", -errno);
-    if (loopback_port(&addr) != port)
+    if (example_loopback_port(&addr) != port)
       return example_task_fail(EXAMPLE, "corio_server_sockets", -EPROTO);
     printf("%s('" HOST "', <port>)", i ? ", " : "");
   }

@@ -65,16 +65,6 @@ struct server {
   int client_port; /* the client's own port, once it has one */
 };
 
-/* The port of a sockaddr_in on 127.0.0.1, or -1 if it is not one. */
-static int loopback_port(const struct sockaddr_storage *addr) {
-  const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
-
-  if (sin->sin_family != AF_INET ||
-      sin->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
-    return -1;
-  return ntohs(sin->sin_port);
-}
-
 /* datagram_received, as a loop: until cancelled (asyncio.sleep(3600)
  * interrupted), then transport.close() in the `finally`. */
 static int serve(void *arg, void **result) {
@@ -92,7 +82,7 @@ static int serve(void *arg, void **result) {
                                  (struct sockaddr *)&addr, &len);
     if (rc < 0)
       break;
-    if (loopback_port(&addr) != s->client_port) {
+    if (example_loopback_port(&addr) != s->client_port) {
       rc = example_task_fail(EXAMPLE, "recvfrom: not the client", -EPROTO);
       break;
     }
@@ -125,7 +115,7 @@ static int echo_client(struct server *s, int port, const char *message) {
     return example_task_fail(EXAMPLE, "corio_create_datagram_endpoint", rc);
   /* Connected: the kernel gave the socket its address already. */
   rc = corio_datagram_sockname(endpoint, (struct sockaddr *)&self, &len);
-  if (rc < 0 || (s->client_port = loopback_port(&self)) <= 0) {
+  if (rc < 0 || (s->client_port = example_loopback_port(&self)) <= 0) {
     corio_datagram_unref(endpoint);
     return example_task_fail(EXAMPLE, "corio_datagram_sockname",
                              rc < 0 ? rc : -EPROTO);
@@ -186,7 +176,7 @@ static int echo_main(void *arg, void **result) {
   if (rc < 0)
     return example_task_fail(EXAMPLE, "corio_create_datagram_endpoint", rc);
   rc = corio_datagram_sockname(s.endpoint, (struct sockaddr *)&addr, &len);
-  port = rc == 0 ? loopback_port(&addr) : -1;
+  port = rc == 0 ? example_loopback_port(&addr) : -1;
   if (port <= 0)
     rc = example_task_fail(EXAMPLE, "corio_datagram_sockname", -EPROTO);
   if (rc == 0 && (rc = corio_spawn(&serving, serve, &s)) < 0)
@@ -213,9 +203,6 @@ static int echo_main(void *arg, void **result) {
   puts("server closed");
   return 0;
 }
-
-/* Declared here too until example.h lists it (the demo's list is the
- * lead's). */
 
 int example_udp_echo(void) {
   return example_run(EXAMPLE, echo_main,

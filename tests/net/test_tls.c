@@ -94,20 +94,13 @@ static int echo_big_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_close(s), 0);
   CHECK_EQ(corio_stream_wait_closed(s), 0);
   corio_stream_unref(s);
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   free(big);
   free(back);
   return 0;
 }
 
-static void test_echo_big(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(echo_big_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_echo_big, echo_big_body)
 
 /* ---- record boundaries --------------------------------------------------- */
 
@@ -158,11 +151,7 @@ static int boundaries_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_record_boundaries(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(boundaries_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_record_boundaries, boundaries_body)
 
 /* ---- a proxy that cuts records into pieces ------------------------------- */
 
@@ -298,18 +287,11 @@ static int mid_record_body(void *arg, void **result) {
   CHECK_TRUE(r.buf[0] == 'x' && r.buf[2999] == 'x' && r.buf[3000] == '\n');
   corio_stream_unref(r.s);
   stop_server(px);
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_cancel_mid_record(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(mid_record_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_cancel_mid_record, mid_record_body)
 
 /* ---- many connections ---------------------------------------------------- */
 
@@ -366,11 +348,7 @@ static int many_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_many_connections(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(many_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_many_connections, many_body)
 
 /* ---- verification -------------------------------------------------------- */
 
@@ -486,10 +464,7 @@ static int client_cert_body(void *arg, void **result) {
     CHECK_EQ(handler_calls, 0);
   }
   close_stream(s);
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
@@ -539,11 +514,7 @@ static int version_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_version_mismatch(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(version_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_version_mismatch, version_body)
 
 /* ---- ALPN ---------------------------------------------------------------- */
 
@@ -663,18 +634,11 @@ static int starttls_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_close(s), 0);
   CHECK_EQ(corio_stream_wait_closed(s), 0);
   corio_stream_unref(s);
-  stop_server(srv);
-  corio_tls_context_unref(starttls_server_ctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, starttls_server_ctx, cctx, fds);
   return 0;
 }
 
-static void test_start_tls(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(starttls_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_start_tls, starttls_body)
 
 /* ---- timeouts ------------------------------------------------------------ */
 
@@ -711,18 +675,11 @@ static int handshake_timeout_body(void *arg, void **result) {
   CHECK_EQ(n, 0);
   CHECK_EQ(handler_calls, 0);
   corio_stream_unref(plain);
-  stop_server(tls_srv);
-  corio_tls_context_unref(cctx);
-  corio_tls_context_unref(sctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(tls_srv, cctx, sctx, fds);
   return 0;
 }
 
-static void test_handshake_timeout(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(handshake_timeout_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_handshake_timeout, handshake_timeout_body)
 
 static int shutdown_timeout_body(void *arg, void **result) {
   corio_tls_context *cctx = client_ctx(), *sctx = server_ctx(certs.server);
@@ -747,18 +704,11 @@ static int shutdown_timeout_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_fd(s), -1);
   corio_stream_unref(s);
   corio_event_set(&let_go);
-  stop_server(srv);
-  corio_tls_context_unref(cctx);
-  corio_tls_context_unref(sctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, cctx, sctx, fds);
   return 0;
 }
 
-static void test_shutdown_timeout(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(shutdown_timeout_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_shutdown_timeout, shutdown_timeout_body)
 
 /* ---- abort, EOF, write_eof ----------------------------------------------- */
 
@@ -796,18 +746,11 @@ static int abort_eof_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_write(s, "x", 1), CORIO_ESTREAMCLOSED);
   CHECK_EQ(corio_stream_wait_closed(s), 0);
   corio_stream_unref(s);
-  stop_server(srv);
-  corio_tls_context_unref(cctx);
-  corio_tls_context_unref(sctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, cctx, sctx, fds);
   return 0;
 }
 
-static void test_abort_and_ragged_eof(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(abort_eof_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_abort_and_ragged_eof, abort_eof_body)
 
 /* ---- cancellation -------------------------------------------------------- */
 
@@ -856,18 +799,11 @@ static int cancel_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_readline(s, buf, sizeof buf, &n), 0);
   CHECK_STR(buf, "again\n");
   close_stream(s);
-  stop_server(srv);
-  corio_tls_context_unref(cctx);
-  corio_tls_context_unref(sctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, cctx, sctx, fds);
   return 0;
 }
 
-static void test_cancel(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(cancel_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_cancel, cancel_body)
 
 /* ---- the loop closes with TLS streams open ------------------------------- */
 
@@ -930,11 +866,7 @@ static int misuse_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_misuse(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(misuse_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_misuse, misuse_body)
 
 int main(void) {
   const struct CMUnitTest tests[] = {

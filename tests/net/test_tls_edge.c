@@ -80,11 +80,7 @@ static int error_queue_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_error_queue_clean(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(error_queue_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_error_queue_clean, error_queue_body)
 
 /* ---- key updates --------------------------------------------------------- */
 
@@ -133,18 +129,11 @@ static int key_update_body(void *arg, void **result) {
   }
   CHECK_EQ(ERR_peek_error(), 0);
   close_stream(s);
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_key_update(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(key_update_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_key_update, key_update_body)
 
 /* ---- a slow reader with a small limit ------------------------------------ */
 
@@ -209,18 +198,11 @@ static int slow_reader_body(void *arg, void **result) {
   /* One event decrypts at most what one recv took (under 64 KiB). */
   CHECK_TRUE(most <= 2 * SMALL_LIMIT + 64 * 1024);
   close_stream(s);
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_slow_reader_small_limit(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(slow_reader_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_slow_reader_small_limit, slow_reader_body)
 
 /* ---- closing while a handshake waits ------------------------------------- */
 
@@ -280,11 +262,7 @@ static int close_mid_handshake_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_close_mid_handshake(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(close_mid_handshake_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_close_mid_handshake, close_mid_handshake_body)
 
 /* A TLS server closes its clients while their handshakes wait for a
  * ClientHello that never comes: the handlers never run, nothing leaks. */
@@ -324,11 +302,7 @@ static int server_close_mid_handshake_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_server_close_mid_handshake(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(server_close_mid_handshake_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_server_close_mid_handshake, server_close_mid_handshake_body)
 
 /* The main task returns while another waits in a handshake: the loop's
  * end cancels it and closes its stream. */
@@ -398,18 +372,11 @@ static int unref_while_shutting_body(void *arg, void **result) {
     CHECK_EQ(open_fds(), before + 1);
   }
   corio_event_set(&let_go);
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_unref_while_shutting_down(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(unref_while_shutting_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_unref_while_shutting_down, unref_while_shutting_body)
 
 /* ---- writev of many small buffers --------------------------------------- */
 
@@ -481,18 +448,11 @@ static int coalesce_body(void *arg, void **result) {
     CHECK_STR(line, "1\n");
     close_stream(s);
   }
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_writev_coalesces(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(coalesce_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_writev_coalesces, coalesce_body)
 
 /* ---- read-ahead ---------------------------------------------------------- */
 
@@ -525,18 +485,11 @@ static int read_ahead_body(void *arg, void **result) {
     CHECK_STR(buf, "early\n");
     close_stream(s);
   }
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_read_ahead_after_handshake(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(read_ahead_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_read_ahead_after_handshake, read_ahead_body)
 
 /* ---- SNI and the IP check ------------------------------------------------ */
 
@@ -595,18 +548,11 @@ static int sni_body(void *arg, void **result) {
   } else {
     fprintf(stderr, "no ::1 here: the IPv6 case is skipped\n");
   }
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_sni_and_ip_check(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(sni_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_sni_and_ip_check, sni_body)
 
 /* ---- an error that arrives while nobody reads ------------------------------
  */
@@ -649,18 +595,11 @@ static int late_error_body(void *arg, void **result) {
   CHECK_TRUE(message_has(rc, "certificate required"));
   CHECK_EQ(handler_calls, 0);
   corio_stream_unref(s);
-  stop_server(srv);
-  corio_tls_context_unref(sctx);
-  corio_tls_context_unref(cctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(srv, sctx, cctx, fds);
   return 0;
 }
 
-static void test_error_after_nobody_read(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(late_error_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_error_after_nobody_read, late_error_body)
 
 /* ---- options refused up front, and the context's defaults ---------------- */
 
@@ -734,18 +673,11 @@ static int bad_options_body(void *arg, void **result) {
   CHECK_EQ(corio_tls_context_set_verify(sctx, CORIO_TLS_VERIFY_REQUIRED), 0);
   CHECK_EQ(SSL_CTX_get_verify_mode(raw),
            SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT);
-  stop_server(plain_srv);
-  corio_tls_context_unref(cctx);
-  corio_tls_context_unref(sctx);
-  CHECK_EQ(fds_settled(fds), fds);
+  finish_case(plain_srv, cctx, sctx, fds);
   return 0;
 }
 
-static void test_bad_options_refused(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(bad_options_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_bad_options_refused, bad_options_body)
 
 /* ---- ALPN's wire format -------------------------------------------------- */
 
@@ -779,11 +711,7 @@ static int alpn_limits_body(void *arg, void **result) {
   return 0;
 }
 
-static void test_alpn_limits(void **state) {
-  (void)state;
-  assert_int_equal(corio_run(alpn_limits_body, NULL, NULL), 0);
-  assert_checks_passed();
-}
+LOOP_TEST(test_alpn_limits, alpn_limits_body)
 
 int main(void) {
   const struct CMUnitTest tests[] = {

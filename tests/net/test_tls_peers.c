@@ -48,6 +48,17 @@ static int wait_line(child *c, const char *prefix, char *rest, size_t size) {
   }
 }
 
+/* Reads the child's whole stdout, which must be `want`, then waits for
+ * it to exit with status 0. */
+static void check_child_output(child *c, const char *want) {
+  char out[256] = {0};
+  size_t n;
+
+  CHECK_EQ(corio_stream_read_all(c->out, out, sizeof out - 1, &n), 0);
+  CHECK_STR(out, want);
+  CHECK_EQ(child_finish(c, 0), 0);
+}
+
 /* ---- corio client, openssl s_server -------------------------------------- */
 
 static int s_server_body(void *arg, void **result) {
@@ -116,10 +127,8 @@ static int s_client_body(void *arg, void **result) {
                   "localhost",
                   "-quiet",
                   NULL};
-  char out[256] = {0};
   corio_server *srv;
   child c;
-  size_t n;
 
   (void)arg, (void)result;
   CHECK_EQ(start_tls_server(upper_handler, NULL, sctx, 0, &srv), 0);
@@ -127,9 +136,7 @@ static int s_client_body(void *arg, void **result) {
   CHECK_EQ(child_start(&c, argv), 0);
   CHECK_EQ(corio_stream_write_all(c.in, "hello tls\n", 10), 0);
   /* s_client prints what the server sent, and ends when it closes. */
-  CHECK_EQ(corio_stream_read_all(c.out, out, sizeof out - 1, &n), 0);
-  CHECK_STR(out, "HELLO TLS\n");
-  CHECK_EQ(child_finish(&c, 0), 0);
+  check_child_output(&c, "HELLO TLS\n");
   stop_server(srv);
   corio_tls_context_unref(sctx);
   return 0;
@@ -195,10 +202,8 @@ static int python_client_body(void *arg, void **result) {
   corio_tls_context *sctx = server_ctx(certs.server);
   char port[16], code[sizeof python_client];
   char *argv[] = {"python3", "-c", code, port, certs.ca, NULL};
-  char out[128] = {0};
   corio_server *srv;
   child c;
-  size_t n;
 
   (void)arg, (void)result;
   memcpy(code, python_client, sizeof code);
@@ -206,9 +211,7 @@ static int python_client_body(void *arg, void **result) {
   CHECK_EQ(start_tls_server(size_echo_handler, NULL, sctx, 0, &srv), 0);
   snprintf(port, sizeof port, "%d", corio_server_port(srv));
   CHECK_EQ(child_start(&c, argv), 0);
-  CHECK_EQ(corio_stream_read_all(c.out, out, sizeof out - 1, &n), 0);
-  CHECK_STR(out, "TLSv1.3 http/1.1\n");
-  CHECK_EQ(child_finish(&c, 0), 0);
+  check_child_output(&c, "TLSv1.3 http/1.1\n");
   stop_server(srv);
   corio_tls_context_unref(sctx);
   return 0;
@@ -251,7 +254,7 @@ static int python_server_body(void *arg, void **result) {
   char code[sizeof python_server];
   char *argv[] = {"python3", "-c",     code, certs.server,
                   certs.key, certs.ca, NULL};
-  char line[64] = {0}, out[64] = {0};
+  char line[64] = {0};
   corio_stream *s;
   child c;
   size_t n;
@@ -275,9 +278,7 @@ static int python_server_body(void *arg, void **result) {
   CHECK_EQ(corio_stream_read(s, line, sizeof line, &n), 0);
   CHECK_EQ(n, 0);
   close_stream(s);
-  CHECK_EQ(corio_stream_read_all(c.out, out, sizeof out - 1, &n), 0);
-  CHECK_STR(out, "client\n");
-  CHECK_EQ(child_finish(&c, 0), 0);
+  check_child_output(&c, "client\n");
   corio_tls_context_unref(cctx);
   CHECK_EQ(open_fds(), fds);
   return 0;

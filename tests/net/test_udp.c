@@ -11,19 +11,6 @@
 
 static int ipv6_ok;
 
-static void run_body(corio_task_fn body, void *arg) {
-  int before = open_fds();
-  corio_test_usage usage;
-
-  reset_checks(NULL);
-  corio_test_release_pools();
-  usage = corio_test_usage_now();
-  assert_int_equal(corio_run(body, arg, NULL), 0);
-  assert_checks_passed();
-  assert_int_equal(open_fds(), before);
-  corio_test_assert_no_leak(usage);
-}
-
 /* ---- echo ------------------------------------------------------------------
  */
 
@@ -47,9 +34,7 @@ static int echo_server_main(void *arg, void **result) {
                                      (struct sockaddr *)&from, &len);
 
     if (rc == 0) {
-      for (size_t j = 0; j < n; j++)
-        if (buf[j] >= 'a' && buf[j] <= 'z')
-          buf[j] = (char)(buf[j] - 'a' + 'A');
+      upper_case(buf, n);
       rc = corio_datagram_sendto(e->d, buf, n, (struct sockaddr *)&from, len);
     }
     if (rc < 0)
@@ -73,9 +58,7 @@ static void echo_family(int family, int connected) {
   srv_len = udp_name(e.d, &srv);
   CHECK_EQ(corio_spawn(&t, echo_server_main, &e), 0);
   if (connected)
-    CHECK_EQ(corio_datagram_open_addr(NULL, NULL, 0, (struct sockaddr *)&srv,
-                                      srv_len, NULL, &c),
-             0);
+    CHECK_EQ(udp_connect_to(&srv, srv_len, &c), 0);
   else
     CHECK_EQ(udp_bound(family, NULL, &c), 0);
   for (int i = 0; i < e.n && !failed.line; i++) {
@@ -135,7 +118,7 @@ static int echo_body(void *arg, void **result) {
 
 static void test_echo(void **state) {
   (void)state;
-  run_body(echo_body, NULL);
+  udp_run(echo_body, NULL);
   if (!ipv6_ok)
     print_message("[  NOTE    ] ::1 cannot be bound: IPv6 echo not run\n");
 }
@@ -203,7 +186,7 @@ static int by_name_body(void *arg, void **result) {
 
 static void test_by_name(void **state) {
   (void)state;
-  run_body(by_name_body, NULL);
+  udp_run(by_name_body, NULL);
 }
 
 /* ---- errors --------------------------------------------------------------
@@ -232,9 +215,7 @@ static void refused_family(int family) {
   char buf[8];
   size_t n;
 
-  CHECK_EQ(corio_datagram_open_addr(NULL, NULL, 0, (struct sockaddr *)&dead,
-                                    len, NULL, &c),
-           0);
+  CHECK_EQ(udp_connect_to(&dead, len, &c), 0);
   if (failed.line)
     return;
   for (int round = 0; round < 2; round++) {
@@ -255,7 +236,7 @@ static int refused_body(void *arg, void **result) {
 
 static void test_icmp_refused(void **state) {
   (void)state;
-  run_body(refused_body, NULL);
+  udp_run(refused_body, NULL);
 }
 
 /* Whether fd reports a pending error or datagram (poll does not take it). */
@@ -282,10 +263,7 @@ static int error_order_body(void *arg, void **result) {
     return 0;
   peer_len = sizeof peer_addr;
   getsockname(peer, (struct sockaddr *)&peer_addr, &peer_len);
-  CHECK_EQ(corio_datagram_open_addr(NULL, NULL, 0,
-                                    (struct sockaddr *)&peer_addr, peer_len,
-                                    NULL, &c),
-           0);
+  CHECK_EQ(udp_connect_to(&peer_addr, peer_len, &c), 0);
   if (failed.line) {
     close(peer);
     return 0;
@@ -324,7 +302,7 @@ static int error_order_body(void *arg, void **result) {
 
 static void test_icmp_error_in_order(void **state) {
   (void)state;
-  run_body(error_order_body, NULL);
+  udp_run(error_order_body, NULL);
 }
 
 /* Too large for UDP: -EMSGSIZE, nothing sent, the endpoint goes on. */
@@ -343,9 +321,7 @@ static int emsgsize_body(void *arg, void **result) {
     return 0;
   }
   len = udp_name(srv, &ss);
-  CHECK_EQ(corio_datagram_open_addr(NULL, NULL, 0, (struct sockaddr *)&ss, len,
-                                    NULL, &c),
-           0);
+  CHECK_EQ(udp_connect_to(&ss, len, &c), 0);
   CHECK_EQ(corio_datagram_send(c, big, 70000), -EMSGSIZE);
   CHECK_EQ(corio_datagram_send(c, big, 65507), 0);
   CHECK_EQ(corio_datagram_recv(srv, NULL, 0, &n), -ENOBUFS);
@@ -363,7 +339,7 @@ static int emsgsize_body(void *arg, void **result) {
 
 static void test_emsgsize(void **state) {
   (void)state;
-  run_body(emsgsize_body, NULL);
+  udp_run(emsgsize_body, NULL);
 }
 
 /* A datagram larger than the caller's buffer: -ENOBUFS, its size in
@@ -408,7 +384,7 @@ static int truncation_body(void *arg, void **result) {
 
 static void test_truncation(void **state) {
   (void)state;
-  run_body(truncation_body, NULL);
+  udp_run(truncation_body, NULL);
 }
 
 /* ---- the receive queue's bound -------------------------------------------
@@ -490,7 +466,7 @@ static int drops_body(void *arg, void **result) {
 
 static void test_queue_drops_exact(void **state) {
   (void)state;
-  run_body(drops_body, NULL);
+  udp_run(drops_body, NULL);
 }
 
 /* ---- options -------------------------------------------------------------
@@ -541,7 +517,7 @@ static int options_body(void *arg, void **result) {
 
 static void test_options(void **state) {
   (void)state;
-  run_body(options_body, NULL);
+  udp_run(options_body, NULL);
 }
 
 /* ---- cancellation and timeouts -------------------------------------------
@@ -620,23 +596,11 @@ static int cancel_body(void *arg, void **result) {
 
 static void test_cancel_and_timeout(void **state) {
   (void)state;
-  run_body(cancel_body, NULL);
+  udp_run(cancel_body, NULL);
 }
 
 /* ---- the send queue ------------------------------------------------------
  */
-
-/* A Unix datagram socketpair whose first end has a small send buffer, so
- * that the kernel refuses (EAGAIN) after a few datagrams. */
-static int small_pair(int sv[2]) {
-  int size = 4096;
-
-  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) != 0)
-    return -errno;
-  return setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof size) == 0
-             ? 0
-             : -errno;
-}
 
 /* A Unix datagram socketpair with a small send buffer: the kernel
  * refuses (EAGAIN) while the receiver has not read (UDP on loopback never
@@ -720,7 +684,7 @@ static int send_queue_body(void *arg, void **result) {
 
 static void test_send_queue_drain(void **state) {
   (void)state;
-  run_body(send_queue_body, NULL);
+  udp_run(send_queue_body, NULL);
 }
 
 /* A drain waiting when the endpoint is aborted: the datagrams it waited
@@ -764,7 +728,7 @@ static int drain_abort_body(void *arg, void **result) {
 
 static void test_drain_abort_fails(void **state) {
   (void)state;
-  run_body(drain_abort_body, NULL);
+  udp_run(drain_abort_body, NULL);
 }
 
 /* ---- closing -------------------------------------------------------------
@@ -855,7 +819,7 @@ static int close_body(void *arg, void **result) {
 
 static void test_close_abort(void **state) {
   (void)state;
-  run_body(close_body, NULL);
+  udp_run(close_body, NULL);
 }
 
 /* The last reference closes; queued datagrams still leave. */
@@ -885,11 +849,30 @@ static int unref_body(void *arg, void **result) {
 
 static void test_unref_flushes(void **state) {
   (void)state;
-  run_body(unref_body, NULL);
+  udp_run(unref_body, NULL);
 }
 
 /* ---- Unix datagram sockets by path ---------------------------------------
  */
+
+/* A fresh temporary directory in dir (a mkdtemp template) and the paths
+ * dir/server and dir/<other_name> in server and other, each of size. */
+static int unix_temp_paths(char *dir, char *server, char *other, size_t size,
+                           const char *other_name) {
+  if (!mkdtemp(dir))
+    return -errno;
+  snprintf(server, size, "%s/server", dir);
+  snprintf(other, size, "%s/%s", dir, other_name);
+  return 0;
+}
+
+/* A Unix socket address naming path, at its full size. */
+static socklen_t unix_address(struct sockaddr_un *sa, const char *path) {
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  snprintf(sa->sun_path, sizeof sa->sun_path, "%s", path);
+  return (socklen_t)sizeof *sa;
+}
 
 static int unix_body(void *arg, void **result) {
   char dir[] = "/tmp/corio-udp-XXXXXX", a[128], b[128], buf[16], from[128];
@@ -899,11 +882,9 @@ static int unix_body(void *arg, void **result) {
   size_t n;
 
   (void)arg, (void)result;
-  CHECK_TRUE(mkdtemp(dir) != NULL);
+  CHECK_EQ(unix_temp_paths(dir, a, b, sizeof a, "client"), 0);
   if (failed.line)
     return 0;
-  snprintf(a, sizeof a, "%s/server", dir);
-  snprintf(b, sizeof b, "%s/client", dir);
   CHECK_EQ(corio_datagram_open_unix(NULL, a, NULL, NULL, &srv), 0);
   CHECK_EQ(corio_datagram_open_unix(NULL, b, a, NULL, &c), 0);
   if (failed.line)
@@ -939,7 +920,7 @@ static int unix_body(void *arg, void **result) {
 
 static void test_unix(void **state) {
   (void)state;
-  run_body(unix_body, NULL);
+  udp_run(unix_body, NULL);
 }
 
 /* ---- default destinations ------------------------------------------------
@@ -1035,7 +1016,7 @@ static int broadcast_body(void *arg, void **result) {
 
 static void test_broadcast_remote_not_connected(void **state) {
   (void)state;
-  run_body(broadcast_body, NULL);
+  udp_run(broadcast_body, NULL);
 }
 
 /* sendto naming a connected Unix endpoint's own peer is a send, however
@@ -1049,21 +1030,16 @@ static int unix_peer_body(void *arg, void **result) {
   size_t n;
 
   (void)arg, (void)result;
-  CHECK_TRUE(mkdtemp(dir) != NULL);
+  CHECK_EQ(unix_temp_paths(dir, a, b, sizeof a, "other"), 0);
   if (failed.line)
     return 0;
-  snprintf(a, sizeof a, "%s/server", dir);
-  snprintf(b, sizeof b, "%s/other", dir);
   CHECK_EQ(corio_datagram_open_unix(NULL, a, NULL, NULL, &srv), 0);
   CHECK_EQ(corio_datagram_open_unix(NULL, NULL, a, NULL, &c), 0);
   if (failed.line)
     return 0;
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", a);
-  CHECK_EQ(
-      corio_datagram_sendto(c, "peer", 4, (struct sockaddr *)&sa, sizeof sa),
-      0);
+  CHECK_EQ(corio_datagram_sendto(c, "peer", 4, (struct sockaddr *)&sa,
+                                 unix_address(&sa, a)),
+           0);
   sa_len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(a));
   CHECK_EQ(corio_datagram_sendto(c, "sun", 3, (struct sockaddr *)&sa, sa_len),
            0);
@@ -1094,7 +1070,7 @@ static int unix_peer_body(void *arg, void **result) {
 
 static void test_unix_sendto_peer(void **state) {
   (void)state;
-  run_body(unix_peer_body, NULL);
+  udp_run(unix_peer_body, NULL);
 }
 
 /* A datagram that has to queue behind others gets the error the kernel
@@ -1140,10 +1116,7 @@ static int queued_checks_body(void *arg, void **result) {
     return 0;
   snprintf(path, sizeof path, "%s/rx", dir);
   plain = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
-  sa_len = (socklen_t)sizeof sa;
+  sa_len = unix_address(&sa, path);
   CHECK_EQ(bind(plain, (struct sockaddr *)&sa, sa_len), 0);
   CHECK_EQ(corio_datagram_open_unix(NULL, NULL, NULL, NULL, &tx), 0);
   if (failed.line) {
@@ -1172,7 +1145,7 @@ static int queued_checks_body(void *arg, void **result) {
 
 static void test_queued_send_checked(void **state) {
   (void)state;
-  run_body(queued_checks_body, NULL);
+  udp_run(queued_checks_body, NULL);
 }
 
 /* ---- misuse --------------------------------------------------------------
@@ -1191,9 +1164,7 @@ static int misuse_body(void *arg, void **result) {
   if (failed.line)
     return 0;
   len = udp_name(srv, &ss);
-  CHECK_EQ(corio_datagram_open_addr(NULL, NULL, 0, (struct sockaddr *)&ss, len,
-                                    NULL, &c),
-           0);
+  CHECK_EQ(udp_connect_to(&ss, len, &c), 0);
   /* send on an unconnected endpoint, sendto elsewhere on a connected. */
   CHECK_EQ(corio_datagram_send(srv, "x", 1), -EDESTADDRREQ);
   loopback(AF_INET, port_of_addr(&ss) == 9 ? 10 : 9, &other);
@@ -1252,7 +1223,7 @@ static void test_misuse(void **state) {
   size_t n;
 
   (void)state;
-  run_body(misuse_body, NULL);
+  udp_run(misuse_body, NULL);
   /* Outside a task. */
   assert_int_equal(
       corio_create_datagram_endpoint("127.0.0.1", 0, NULL, 0, NULL, &d),

@@ -154,9 +154,7 @@ static int python_client_body(void *arg, void **result) {
                                  (struct sockaddr *)&from, &len);
     if (rc < 0 || (n == 3 && memcmp(buf, "bye", 3) == 0))
       break;
-    for (size_t i = 0; i < n; i++)
-      if (buf[i] >= 'a' && buf[i] <= 'z')
-        buf[i] = (char)(buf[i] - 'a' + 'A');
+    upper_case(buf, n);
     rc = corio_datagram_sendto(srv, buf, n, (struct sockaddr *)&from, len);
     if (rc < 0)
       break;

@@ -118,6 +118,25 @@ static inline void stop_server(corio_server *srv) {
   corio_server_unref(srv);
 }
 
+/* The end most cases share: the server stopped, then its two contexts
+ * dropped (in the order given), then no fd left behind. */
+static inline void finish_case(corio_server *srv, corio_tls_context *first,
+                               corio_tls_context *second, int fds) {
+  stop_server(srv);
+  corio_tls_context_unref(first);
+  corio_tls_context_unref(second);
+  CHECK_EQ(fds_settled(fds), fds);
+}
+
+/* A cmocka test that runs `body` as a loop's main task, then reports the
+ * first CHECK that failed in it. */
+#define LOOP_TEST(test_name, body)                                             \
+  static void test_name(void **state) {                                        \
+    (void)state;                                                               \
+    assert_int_equal(corio_run(body, NULL, NULL), 0);                          \
+    assert_checks_passed();                                                    \
+  }
+
 /* A peer that accepts and never speaks: reads until EOF. */
 static inline int silent_handler(corio_stream *s, void *arg) {
   char buf[256];
