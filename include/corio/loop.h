@@ -21,10 +21,39 @@ typedef int (*corio_callback)(void *arg);
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-/* Creates a loop (reference count 1). The poller is epoll, or poll(2) when
- * the environment says CORIO_POLLER=poll. CORIO_DEBUG=1 turns debug mode on.
- * Errors: -EINVAL (NULL), -ENOMEM, a syscall's -errno. */
+/* Creates a loop (reference count 1). The backend is epoll, or what the
+ * environment names: CORIO_POLLER=poll, =epoll or =io_uring (falling back
+ * to epoll where the kernel refuses io_uring). CORIO_DEBUG=1 turns debug
+ * mode on. Errors: -EINVAL (NULL), -ENOMEM, a syscall's -errno. */
 CORIO_API int corio_loop_create(corio_loop **out);
+
+/* The I/O backend of a loop (docs/loop.md, "Backends"). */
+typedef enum corio_loop_backend {
+  CORIO_LOOP_BACKEND_DEFAULT = 0, /* CORIO_POLLER's choice, else epoll */
+  CORIO_LOOP_BACKEND_EPOLL,
+  CORIO_LOOP_BACKEND_POLL,
+  CORIO_LOOP_BACKEND_IO_URING,
+} corio_loop_backend;
+
+/* corio_loop_options.flags: fail rather than fall back to epoll when the
+ * backend asked for cannot be set up (the kernel's error comes back:
+ * -ENOSYS or -EPERM where io_uring is missing or forbidden, -EOPNOTSUPP
+ * where it lacks what corio needs, as before Linux 5.11). */
+#define CORIO_LOOP_NO_FALLBACK 1u
+
+typedef struct corio_loop_options {
+  corio_loop_backend backend;
+  unsigned flags;
+} corio_loop_options;
+
+/* corio_loop_create with options (NULL: the defaults). -EINVAL for an
+ * unknown backend or flag. */
+CORIO_API int corio_loop_create_with(corio_loop **out,
+                                     const corio_loop_options *options);
+
+/* "epoll", "poll" or "io_uring": the backend the loop runs on (after any
+ * fall back); NULL for NULL. */
+CORIO_API const char *corio_loop_backend_name(const corio_loop *loop);
 
 /* Reference counting: the loop's memory goes when the last reference does;
  * the last unref of a loop not closed yet closes it first. */

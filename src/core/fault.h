@@ -33,6 +33,9 @@ enum corio__fault_point {
   CORIO__FAULT_PIDFD, /* pidfd_open: -ENOSYS, as on kernels before 5.3 */
   CORIO__FAULT_TLS,   /* OpenSSL object creation (SSL_new, BIO_new...) */
   CORIO__FAULT_ARES,  /* c-ares channel creation (ares_init_options) */
+  CORIO__FAULT_URING_SETUP,
+  CORIO__FAULT_URING_ENTER,
+  CORIO__FAULT_URING_REGISTER,
   CORIO__FAULT_COUNT
 };
 

@@ -7,6 +7,7 @@
 #include "core/alloc.h"
 #include "core/sys_fd.h"
 #include "loop/loop_internal.h"
+#include "loop/uring.h"
 
 static int ensure_slot(corio_loop *loop, int fd) {
   if ((size_t)fd < loop->fds_len)
@@ -124,6 +125,11 @@ static void queue_watcher(corio_loop *loop, corio_handle *h) {
 void corio__io_dispatch(corio_loop *loop, const corio__poll_event *ev) {
   fd_watch *w;
 
+  if (ev->events & CORIO__POLL_DONE) {
+    corio__uring_op *op = ev->op;
+    op->done(op, ev->res, ev->flags);
+    return;
+  }
   if (ev->fd == loop->wakeup_fd) {
     corio__remote_drain(loop);
     return;

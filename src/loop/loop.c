@@ -58,12 +58,37 @@ static int64_t coarse_now_ns(void) {
 
 /* ---- life cycle ---------------------------------------------------------- */
 
-static const corio__poller_ops *poller_from_env(void) {
+static corio_loop_backend backend_from_env(void) {
   const char *name = getenv("CORIO_POLLER");
 
-  if (name && strcmp(name, "poll") == 0)
-    return &corio__poller_poll;
-  return &corio__poller_epoll;
+  if (!name)
+    return CORIO_LOOP_BACKEND_EPOLL;
+  if (strcmp(name, "poll") == 0)
+    return CORIO_LOOP_BACKEND_POLL;
+  if (strcmp(name, "io_uring") == 0 || strcmp(name, "uring") == 0)
+    return CORIO_LOOP_BACKEND_IO_URING;
+  return CORIO_LOOP_BACKEND_EPOLL;
+}
+
+/* The backend's poller, created; io_uring falls back to epoll unless told
+ * not to (a kernel without it, a seccomp filter, a container's policy). */
+static int create_poller(corio_loop *loop, corio_loop_backend backend,
+                         unsigned flags) {
+  int rc;
+
+  if (backend == CORIO_LOOP_BACKEND_DEFAULT)
+    backend = backend_from_env();
+  loop->poller_ops = backend == CORIO_LOOP_BACKEND_POLL ? &corio__poller_poll
+                     : backend == CORIO_LOOP_BACKEND_IO_URING
+                         ? &corio__poller_uring
+                         : &corio__poller_epoll;
+  rc = loop->poller_ops->create(&loop->poller);
+  if (rc < 0 && rc != -ENOMEM && loop->poller_ops == &corio__poller_uring &&
+      !(flags & CORIO_LOOP_NO_FALLBACK)) {
+    loop->poller_ops = &corio__poller_epoll;
+    rc = loop->poller_ops->create(&loop->poller);
+  }
+  return rc;
 }
 
 static void free_loop(corio_loop *loop) {
@@ -73,11 +98,20 @@ static void free_loop(corio_loop *loop) {
 }
 
 int corio_loop_create(corio_loop **out) {
+  return corio_loop_create_with(out, NULL);
+}
+
+int corio_loop_create_with(corio_loop **out,
+                           const corio_loop_options *options) {
+  static const corio_loop_options defaults;
   corio_loop *loop;
   const char *debug = getenv("CORIO_DEBUG");
   int rc;
 
-  if (!out)
+  if (!options)
+    options = &defaults;
+  if (!out || (unsigned)options->backend > CORIO_LOOP_BACKEND_IO_URING ||
+      (options->flags & ~CORIO_LOOP_NO_FALLBACK))
     return -EINVAL;
   loop = corio__calloc(sizeof *loop);
   if (!loop)
@@ -89,7 +123,6 @@ int corio_loop_create(corio_loop **out) {
   loop->callbacks_since_poll = POLL_EVERY_CALLBACKS;
   loop->coarse_res_ns = coarse_resolution_ns();
   loop->debug = debug && debug[0] && strcmp(debug, "0") != 0;
-  loop->poller_ops = poller_from_env();
   rc = pthread_mutex_init(&loop->remote_lock, NULL);
   if (rc != 0) {
     corio__free(loop, sizeof *loop);
@@ -102,7 +135,7 @@ int corio_loop_create(corio_loop **out) {
     free_loop(loop);
     return -ENOMEM;
   }
-  rc = loop->poller_ops->create(&loop->poller);
+  rc = create_poller(loop, options->backend, options->flags);
   if (rc < 0) {
     free_loop(loop);
     return rc;
@@ -185,6 +218,10 @@ int corio_loop_close(corio_loop *loop) {
   if (current_loop == loop)
     current_loop = NULL;
   return 0;
+}
+
+const char *corio_loop_backend_name(const corio_loop *loop) {
+  return loop ? loop->poller_ops->name : NULL;
 }
 
 int corio_loop_is_running(const corio_loop *loop) {

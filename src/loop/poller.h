@@ -1,18 +1,23 @@
-/* The I/O readiness backends behind one interface: epoll (default on
- * Linux) and poll(2) (portable). io_uring would be a third ops table. */
+/* The I/O backends behind one interface: epoll (default on Linux),
+ * poll(2) (portable) and io_uring (readiness through poll requests, plus
+ * the completions of ops the net layer submits: loop/uring.h). */
 #ifndef CORIO_LOOP_POLLER_H
 #define CORIO_LOOP_POLLER_H
 
 #include <stdint.h>
 
 enum {
-  CORIO__POLL_IN = 1,  /* readable, or hung up / error: a read will tell */
-  CORIO__POLL_OUT = 2, /* writable, or error: a write will tell */
+  CORIO__POLL_IN = 1,   /* readable, or hung up / error: a read will tell */
+  CORIO__POLL_OUT = 2,  /* writable, or error: a write will tell */
+  CORIO__POLL_DONE = 4, /* io_uring only: a CQE of op (fd is -1) */
 };
 
 typedef struct corio__poll_event {
   int fd;
-  unsigned events; /* CORIO__POLL_IN | CORIO__POLL_OUT */
+  unsigned events; /* CORIO__POLL_IN | CORIO__POLL_OUT, or _DONE */
+  int res;         /* _DONE: the CQE's result and flags */
+  unsigned flags;
+  void *op; /* _DONE: the corio__uring_op */
 } corio__poll_event;
 
 struct corio__poller;
@@ -50,5 +55,8 @@ typedef struct corio__poller_ops {
 
 extern const corio__poller_ops corio__poller_epoll;
 extern const corio__poller_ops corio__poller_poll;
+/* Its create fails (-ENOSYS) where corio was built without io_uring. */
+extern const corio__poller_ops corio__poller_uring;
+struct corio__uring *corio__poller_uring_ring(struct corio__poller *poller);
 
 #endif
