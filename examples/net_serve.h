@@ -5,7 +5,10 @@
  *   PROGRAM [--host H] [--port P] [--loops N] [program's own flags]
  *
  * --host: the address to listen on (default 127.0.0.1); --port: 0 picks
- * a free port; --loops: N loops, each on a thread of its own.
+ * a free port; --loops: N loops, each on a thread of its own;
+ * --batch-writes on: CORIO_NET_BATCH_WRITES on every connection (on an
+ * io_uring loop, CORIO_POLLER=io_uring, writes go out with the loop's
+ * next submission instead of a send each).
  *
  * One loop (N = 1): corio_run's main task starts the server, installs
  * SIGINT/SIGTERM handlers on its loop and serves forever
@@ -67,6 +70,7 @@ typedef struct net_serve {
   const char *host;
   int port;
   unsigned loops;
+  unsigned conn_flags;     /* --batch-writes */
   corio_loop_group *group; /* with loops > 1 */
   atomic_uint listening;   /* loops whose server has started */
   atomic_int failed;       /* a loop could not start */
@@ -74,7 +78,8 @@ typedef struct net_serve {
 
 static inline void net_serve_usage(const char *name) {
   fprintf(stderr,
-          "usage: %s [--host H] [--port P] [--loops N] (see the source's "
+          "usage: %s [--host H] [--port P] [--loops N] [--batch-writes on|off] "
+          "(see the source's "
           "first comment for the program's own flags)\n",
           name);
 }
@@ -94,6 +99,14 @@ static inline int net_serve_parse(net_serve *s, int argc, char **argv) {
     i++;
     if (strcmp(flag, "--host") == 0) {
       s->host = value;
+      continue;
+    }
+    if (strcmp(flag, "--batch-writes") == 0) {
+      if (strcmp(value, "on") != 0 && strcmp(value, "off") != 0) {
+        fprintf(stderr, "%s: bad %s %s\n", s->program->name, flag, value);
+        return -1;
+      }
+      s->conn_flags = value[1] == 'n' ? CORIO_NET_BATCH_WRITES : 0;
       continue;
     }
     if (strcmp(flag, "--port") == 0 || strcmp(flag, "--loops") == 0) {
@@ -212,7 +225,7 @@ static inline int net_serve_main(void *arg, void **result) {
 
   (void)result;
   options.backlog = 4096; /* as the anchor servers */
-  options.flags = s->loops > 1 ? CORIO_NET_REUSE_PORT : 0;
+  options.flags = (s->loops > 1 ? CORIO_NET_REUSE_PORT : 0) | s->conn_flags;
   if (p->loop_start && (rc = p->loop_start(&state)) < 0) {
     fprintf(stderr, "%s: starting a loop: %s\n", p->name, corio_strerror(rc));
     goto failed;
@@ -312,7 +325,7 @@ static inline int net_serve_group(net_serve *s) {
 /* The program's main: parse, serve until a signal, exit status. */
 static inline int net_serve_run(const net_serve_program *program, int argc,
                                 char **argv) {
-  net_serve s = {program, "127.0.0.1", 8000, 1, NULL, 0, 0};
+  net_serve s = {program, "127.0.0.1", 8000, 1, 0, NULL, 0, 0};
   int rc;
 
   if (net_serve_parse(&s, argc, argv) < 0)

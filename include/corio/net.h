@@ -49,7 +49,14 @@ enum {
   CORIO_NET_NO_START = 1 << 4,         /* server: start_serving=False */
   /* server: one IPv6 wildcard socket takes IPv4 too (IPV6_V6ONLY off)
    * instead of a socket per family */
-  CORIO_NET_NO_DUALSTACK = 1 << 5
+  CORIO_NET_NO_DUALSTACK = 1 << 5,
+  /* io_uring loops: a write with nothing pending is queued as a send op
+   * that goes in with the loop's next submission, instead of a send(2)
+   * at once. One syscall per loop iteration instead of one per write;
+   * but write returns before the bytes reach the socket, which asyncio
+   * code may assume (docs/loop.md, "The io_uring backend"). Ignored on
+   * other backends. */
+  CORIO_NET_BATCH_WRITES = 1 << 6
 };
 
 /* ---- connecting -----------------------------------------------------------
@@ -57,7 +64,8 @@ enum {
 typedef struct corio_connect_options {
   size_t limit;   /* read limit; 0: CORIO_STREAM_DEFAULT_LIMIT */
   int family;     /* AF_UNSPEC (0), AF_INET or AF_INET6 */
-  unsigned flags; /* CORIO_NET_NO_NODELAY, CORIO_NET_KEEPALIVE */
+  /* CORIO_NET_NO_NODELAY, CORIO_NET_KEEPALIVE, CORIO_NET_BATCH_WRITES */
+  unsigned flags;
   /* Seconds before the next address is tried while one is still
    * connecting (RFC 8305). 0: CORIO_HAPPY_EYEBALLS_DEFAULT_DELAY;
    * CORIO_NO_TIMEOUT: one address after another (asyncio's default). */

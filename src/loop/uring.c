@@ -314,11 +314,21 @@ static void buf_publish(corio__uring *r, unsigned bid) {
 
 static void bufs_free(corio__uring *r) {
   if (r->buf_ring)
-    corio__sys_munmap(r->buf_ring, r->buf_count * sizeof(struct io_uring_buf));
+    munmap(r->buf_ring, r->buf_count * sizeof(struct io_uring_buf));
   if (r->buf_mem)
-    corio__sys_munmap(r->buf_mem, (size_t)r->buf_count * CORIO__URING_BUF_SIZE);
+    munmap(r->buf_mem, (size_t)r->buf_count * CORIO__URING_BUF_SIZE);
   r->buf_ring = NULL;
   r->buf_mem = NULL;
+}
+
+/* Plain mmap, not the fault seam's: the buffers are set up by whichever
+ * stream comes first, and a fault armed for something else (a task's
+ * stack) must not land here. Their failures are walked through the
+ * registration instead (CORIO__FAULT_URING_REGISTER). */
+static void *map_anon(size_t len) {
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
 }
 
 int corio__uring_bufs_ready(corio__uring *r) {
@@ -332,14 +342,11 @@ int corio__uring_bufs_ready(corio__uring *r) {
     return -EOPNOTSUPP;
   r->buf_count = BUF_COUNT;
   /* The entries must be page aligned: a mapping of their own. */
-  rc = corio__sys_mmap_anon(BUF_COUNT * sizeof(struct io_uring_buf),
-                            PROT_READ | PROT_WRITE, 0, &ring);
-  if (rc < 0)
+  rc = -ENOMEM;
+  if (!(ring = map_anon(BUF_COUNT * sizeof(struct io_uring_buf))))
     goto fail;
   r->buf_ring = ring;
-  rc = corio__sys_mmap_anon((size_t)BUF_COUNT * CORIO__URING_BUF_SIZE,
-                            PROT_READ | PROT_WRITE, 0, &mem);
-  if (rc < 0)
+  if (!(mem = map_anon((size_t)BUF_COUNT * CORIO__URING_BUF_SIZE)))
     goto fail;
   r->buf_mem = mem;
   reg.ring_addr = (uint64_t)(uintptr_t)ring;

@@ -50,9 +50,11 @@ corio_server *corio_server_ref(corio_server *server) {
 
 /* The memory goes once nobody holds the server and no handler runs. */
 static void maybe_free(corio_server *srv) {
-  if (srv->refs == 0 && srv->nclients == 0)
+  if (srv->refs == 0 && srv->nclients == 0 && srv->accepts_armed == 0)
     server_free(srv);
 }
+
+void corio__server_maybe_free(corio_server *srv) { maybe_free(srv); }
 
 /* refs counts the user's references (and the calls that wait on the
  * server); running handlers are counted by nclients. So the last user
@@ -111,7 +113,7 @@ static int client_main(void *arg, void **result) {
   return rc;
 }
 
-static void start_client(corio_server *srv, int fd, int family) {
+void corio__server_start_client(corio_server *srv, int fd, int family) {
   corio_spawn_options opts = {0};
   corio_stream *s;
   int rc;
@@ -155,6 +157,8 @@ static void report(corio_server *srv, const char *message, int error) {
 static int set_serving(corio_server *srv, int on) {
   int rc = 0;
 
+  if (srv->ring)
+    return corio__server_uring_serving(srv, on);
   for (int i = 0; i < srv->nlisteners; i++) {
     corio__listener *l = &srv->listeners[i];
 
@@ -201,6 +205,27 @@ static void pause_accepting(corio_server *srv, int error) {
   }
 }
 
+/* The peer gave up before it was accepted, or a network error is pending
+ * on the new connection: the next one may be fine. */
+static int is_transient(int error) {
+  return error == -ECONNABORTED || error == -EPROTO || error == -ENETDOWN ||
+         error == -ENOPROTOOPT || error == -EHOSTDOWN || error == -ENONET ||
+         error == -EHOSTUNREACH || error == -EOPNOTSUPP ||
+         error == -ENETUNREACH || error == -EPERM;
+}
+
+int corio__server_accept_failed(corio_server *srv, int error) {
+  if (is_transient(error))
+    return 1;
+  if (error == -EMFILE || error == -ENFILE || error == -ENOBUFS ||
+      error == -ENOMEM) {
+    pause_accepting(srv, error);
+    return 0;
+  }
+  report(srv, "error while accepting a connection", error);
+  return 1;
+}
+
 /* Handlers start eagerly in here and may close, stop or drop the server:
  * it is held across the batch, and the batch stops with the serving. */
 static int on_acceptable(void *arg) {
@@ -216,23 +241,14 @@ static int on_acceptable(void *arg) {
       break;
     fd = corio__sys_accept(l->fd, NULL, NULL);
     if (fd >= 0) {
-      start_client(srv, fd, family);
+      corio__server_start_client(srv, fd, family);
       continue;
     }
     if (fd == -EAGAIN || fd == -EWOULDBLOCK)
       break;
-    /* The peer gave up before it was accepted, or a network error is
-     * pending on the new connection: the next one may be fine. */
-    if (fd == -ECONNABORTED || fd == -EPROTO || fd == -ENETDOWN ||
-        fd == -ENOPROTOOPT || fd == -EHOSTDOWN || fd == -ENONET ||
-        fd == -EHOSTUNREACH || fd == -EOPNOTSUPP || fd == -ENETUNREACH ||
-        fd == -EPERM)
+    if (is_transient(fd))
       continue;
-    if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-      pause_accepting(srv, fd);
-      break;
-    }
-    report(srv, "error while accepting a connection", fd);
+    (void)corio__server_accept_failed(srv, fd);
     break;
   }
   corio_server_unref(srv);
@@ -346,6 +362,7 @@ static int server_ready(corio_server *srv, unsigned flags, corio_server **out) {
   int rc;
 
   corio__net_loop_add_server(srv->net, srv);
+  corio__server_uring_attach(srv);
   if (!(flags & CORIO_NET_NO_START) &&
       (rc = corio_server_start_serving(srv)) < 0) {
     corio_server_unref(srv);

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include "corio/net.h"
+#include "loop/uring.h"
 #include "net/net_loop.h"
 #include "sync/waitq.h"
 
@@ -16,6 +17,10 @@ typedef struct corio__listener {
   struct corio_server *server;
   int fd;
   int family; /* of the connections it accepts */
+  /* io_uring loops: the multishot accept (server_uring.c). */
+  corio__uring_op accept_op;
+  unsigned accept_armed : 1;
+  unsigned accept_cancelled : 1;
 } corio__listener;
 
 struct corio_server {
@@ -34,6 +39,8 @@ struct corio_server {
   unsigned closed : 1;        /* the listening sockets are closed */
   unsigned accept_paused : 1; /* out of fds: waiting for backoff */
   unsigned fd_shortage_logged : 1;
+  corio__uring *ring;  /* io_uring loops: accepts are ops on it */
+  int accepts_armed;   /* multishot accepts whose last CQE has not come */
   corio_handle *backoff;
 
   /* A Unix server's socket file, removed on close if it is still ours. */
@@ -53,5 +60,19 @@ struct corio_server {
 
 /* Stops listening and closes the listening sockets (corio_server_close). */
 void corio__server_close_listeners(struct corio_server *server);
+
+/* server.c, for server_uring.c: a new connection's stream and handler
+ * (fd owned); the accept errors' handling; freeing once unused. */
+void corio__server_start_client(struct corio_server *srv, int fd, int family);
+/* 1 if accepting goes on after error (transient, or reported), 0 if it
+ * paused (out of fds). */
+int corio__server_accept_failed(struct corio_server *srv, int error);
+void corio__server_maybe_free(struct corio_server *srv);
+
+/* server_uring.c: accepting with multishot accept ops. */
+/* Whether this loop's listeners use them (sets srv->ring). */
+void corio__server_uring_attach(struct corio_server *srv);
+/* Starts (on) or cancels (off) every listener's op. */
+int corio__server_uring_serving(struct corio_server *srv, int on);
 
 #endif

@@ -32,6 +32,8 @@ static void stream_free(corio_stream *s) {
     else
       corio__free(s->in.data, s->in.cap);
   }
+  if (s->sending.data)
+    corio__free(s->sending.data, s->sending.cap);
   if (s->tls)
     corio__tls_free(s);
   corio__free(s, sizeof *s);
@@ -55,7 +57,14 @@ void corio_stream_unref(corio_stream *stream) {
     if (--stream->refs > 0)
       return;
   }
-  stream_free(stream);
+  corio__stream_free_unused(stream);
+}
+
+void corio__stream_free_unused(corio_stream *s) {
+  /* An io_uring op in flight may still write into the stream's buffers:
+   * its last CQE frees it (stream_uring.c). */
+  if (s->refs == 0 && !s->recv_armed && !s->send_armed)
+    stream_free(s);
 }
 
 /* ---- watchers ------------------------------------------------------------ */
@@ -68,7 +77,8 @@ static int start_reading(corio_stream *s) {
 
   if (s->reading || s->closed)
     return 0;
-  rc = corio_loop_add_reader(s->loop, s->fd, on_readable, s);
+  rc = s->uring ? corio__stream_uring_recv(s)
+                : corio_loop_add_reader(s->loop, s->fd, on_readable, s);
   if (rc == 0)
     s->reading = 1;
   return rc;
@@ -77,7 +87,10 @@ static int start_reading(corio_stream *s) {
 static void stop_reading(corio_stream *s) {
   if (!s->reading)
     return;
-  (void)corio_loop_remove_reader(s->loop, s->fd);
+  if (s->uring)
+    corio__stream_uring_recv_stop(s);
+  else
+    (void)corio_loop_remove_reader(s->loop, s->fd);
   s->reading = 0;
 }
 
@@ -114,6 +127,8 @@ void corio__stream_force_close(corio_stream *s) {
     (void)corio_loop_remove_writer(s->loop, s->fd);
     s->writing = 0;
   }
+  if (s->uring)
+    corio__stream_uring_cancel(s);
   corio__sys_close(s->fd);
   s->fd = -1;
   s->closed = 1;
@@ -139,8 +154,8 @@ static corio__cold void connection_lost(corio_stream *s, int error) {
   corio__stream_force_close(s);
 }
 
-/* Grows or compacts `in` so that a read has room. */
-static int make_read_room(corio_stream *s) {
+/* Grows or compacts `in` so that `need` more bytes fit. */
+static int make_read_room(corio_stream *s, size_t need) {
   stream_buf *b = &s->in;
   size_t cap;
   char *data;
@@ -153,14 +168,16 @@ static int make_read_room(corio_stream *s) {
     b->pos = b->len = 0;
     return 0;
   }
-  if (b->cap - b->pos - b->len >= READ_MIN_SPACE)
+  if (b->cap - b->pos - b->len >= need)
     return 0;
-  if (b->pos > 0 && b->cap - b->len >= b->cap / 2) {
+  if (b->pos > 0 && b->cap - b->len >= b->cap / 2 && b->cap - b->len >= need) {
     memmove(b->data, b->data + b->pos, b->len);
     b->pos = 0;
     return 0;
   }
   cap = b->cap * 2;
+  while (cap - b->len < need)
+    cap *= 2;
   data = corio__alloc(cap);
   if (!data)
     return -ENOMEM;
@@ -187,7 +204,7 @@ static int on_readable(void *arg) {
     return corio__tls_on_readable(s);
   if (s->closed || !s->reading)
     return 0;
-  if ((rc = make_read_room(s)) < 0) {
+  if ((rc = make_read_room(s, READ_MIN_SPACE)) < 0) {
     /* The bytes would have nowhere to go: fail the connection rather
      * than spin on a readable socket. */
     connection_lost(s, rc);
@@ -271,7 +288,13 @@ void corio__stream_wake_reader(corio_stream *s, int now) {
   wake_reader(s, now);
 }
 
-int corio__stream_read_room(corio_stream *s) { return make_read_room(s); }
+int corio__stream_read_room(corio_stream *s) {
+  return make_read_room(s, READ_MIN_SPACE);
+}
+
+int corio__stream_read_room_for(corio_stream *s, size_t need) {
+  return make_read_room(s, need);
+}
 
 void corio__stream_release_in(corio_stream *s) { release_in(s); }
 
@@ -325,6 +348,8 @@ int corio__stream_new(corio_loop *loop, int fd, int family,
     if (options->flags & CORIO_NET_KEEPALIVE)
       (void)corio__sys_setsockopt_int(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
   }
+  corio__stream_uring_attach(s, family);
+  s->batch_writes = (options->flags & CORIO_NET_BATCH_WRITES) != 0;
   /* The write end of a pipe has nothing to read: watching it would only
    * report the reader's departure as readable, and read() would fail. */
   if (family == AF_UNSPEC)
@@ -380,8 +405,8 @@ int corio_stream_open_fd(corio_loop *loop, int fd,
 
 /* ---- writing ------------------------------------------------------------- */
 
-static int append_out(corio_stream *s, const struct iovec *iov, int iovcnt,
-                      size_t skip) {
+int corio__stream_append_out(corio_stream *s, const struct iovec *iov,
+                             int iovcnt, size_t skip) {
   stream_buf *b = &s->out;
   size_t total = 0, need;
 
@@ -449,12 +474,12 @@ static void send_eof(corio_stream *s) {
 
 /* The write buffer emptied or shrank: wake drainers below the low-water
  * mark, finish a pending write_eof or close. */
-static void after_flush(corio_stream *s) {
-  if (s->write_paused && s->out.len <= s->low_water) {
+void corio__stream_after_flush(corio_stream *s) {
+  if (s->write_paused && corio__stream_pending(s) <= s->low_water) {
     s->write_paused = 0;
     corio__waitq_wake_all(&s->drainers, 0);
   }
-  if (s->out.len)
+  if (corio__stream_pending(s))
     return;
   release_out(s);
   if (s->writing) {
@@ -484,12 +509,12 @@ static int on_writable(void *arg) {
   }
   b->pos += (size_t)n;
   b->len -= (size_t)n;
-  after_flush(s);
+  corio__stream_after_flush(s);
   return 0;
 }
 
-static void update_write_paused(corio_stream *s) {
-  if (s->out.len > s->high_water)
+void corio__stream_update_write_paused(corio_stream *s) {
+  if (corio__stream_pending(s) > s->high_water)
     s->write_paused = 1;
 }
 
@@ -500,7 +525,7 @@ static corio__noinline int queue_rest(corio_stream *s, const struct iovec *iov,
                                       int iovcnt, size_t skip) {
   int rc;
 
-  if ((rc = append_out(s, iov, iovcnt, skip)) < 0) {
+  if ((rc = corio__stream_append_out(s, iov, iovcnt, skip)) < 0) {
     /* Part of it left already: a retry would send that part twice, so
      * the connection cannot go on. */
     if (skip)
@@ -515,7 +540,7 @@ static corio__noinline int queue_rest(corio_stream *s, const struct iovec *iov,
     }
     s->writing = 1;
   }
-  update_write_paused(s);
+  corio__stream_update_write_paused(s);
   return 0;
 }
 
@@ -550,6 +575,8 @@ int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
     return 0;
   if (corio__unlikely(stream->tls))
     return corio__tls_writev(stream, iov, iovcnt);
+  if (stream->uring)
+    return corio__stream_uring_write(stream, iov, iovcnt);
   if (stream->out.len == 0) {
     /* Nothing queued: straight to the socket, no copy, no wake-up. */
     n = sent(stream,
@@ -566,6 +593,11 @@ int corio__stream_send_raw(corio_stream *s, const void *data, size_t len) {
   struct iovec iov;
   ssize_t n = 0;
 
+  if (s->uring) {
+    memcpy(&iov.iov_base, &data, sizeof data);
+    iov.iov_len = len;
+    return corio__stream_uring_write(s, &iov, 1);
+  }
   if (s->out.len == 0) {
     n = sent(s, corio__sys_send(s->fd, data, len, s->is_socket));
     if (n < 0 || (size_t)n == len)
@@ -683,8 +715,8 @@ int corio_stream_set_write_buffer_limits(corio_stream *stream, size_t high,
     return -EINVAL;
   stream->high_water = high;
   stream->low_water = low;
-  update_write_paused(stream);
-  if (stream->write_paused && stream->out.len <= low) {
+  corio__stream_update_write_paused(stream);
+  if (stream->write_paused && corio__stream_pending(stream) <= low) {
     stream->write_paused = 0;
     corio__waitq_wake_all(&stream->drainers, 0);
   }
@@ -692,7 +724,7 @@ int corio_stream_set_write_buffer_limits(corio_stream *stream, size_t high,
 }
 
 size_t corio_stream_write_buffer_size(const corio_stream *stream) {
-  return stream ? stream->out.len : 0;
+  return stream ? corio__stream_pending(stream) : 0;
 }
 
 int corio_stream_can_write_eof(const corio_stream *stream) {
@@ -711,7 +743,7 @@ int corio_stream_write_eof(corio_stream *stream) {
   if ((rc = write_error(stream)) < 0)
     return rc;
   stream->eof_wanted = 1;
-  if (stream->out.len == 0)
+  if (corio__stream_pending(stream) == 0)
     send_eof(stream);
   return 0;
 }
@@ -731,7 +763,8 @@ int corio_stream_close(corio_stream *stream) {
   wake_reader(stream, 0);
   if (stream->closed)
     return 0;
-  if (stream->out.len == 0 && (!stream->tls || corio__tls_may_close(stream))) {
+  if (corio__stream_pending(stream) == 0 &&
+      (!stream->tls || corio__tls_may_close(stream))) {
     corio__stream_force_close(stream);
     return 0;
   }

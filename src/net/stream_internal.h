@@ -6,8 +6,10 @@
 #define CORIO_NET_STREAM_INTERNAL_H
 
 #include <stddef.h>
+#include <sys/uio.h>
 
 #include "corio/net.h"
+#include "loop/uring.h"
 #include "net/net_loop.h"
 #include "sync/waitq.h"
 #include "task/wait.h"
@@ -38,12 +40,23 @@ struct corio_stream {
   unsigned closing_ref : 1;     /* holds a reference until the fd closes */
   unsigned handler_started : 1; /* a server's handler ran (server.c) */
   unsigned read_only : 1;       /* a pipe's read end: writes are -EBADF */
+  unsigned uring : 1;           /* reads and writes are ops on the ring */
+  unsigned recv_armed : 1;      /* the multishot recv is in flight */
+  unsigned recv_cancelled : 1;  /* ... and asked to stop */
+  unsigned send_armed : 1;      /* a send of `sending` is in flight */
+  unsigned batch_writes : 1;    /* CORIO_NET_BATCH_WRITES */
 
   stream_buf in;
   size_t limit;
   corio__wait *reader; /* the task waiting in a read, if any */
 
   stream_buf out; /* what the kernel did not take */
+  /* io_uring streams: the bytes the send in flight reads (never moved
+   * while it is), and the ops; the memory stays until their last CQEs
+   * (corio__stream_free_unused). */
+  stream_buf sending;
+  corio__uring *ring;
+  corio__uring_op recv_op, send_op;
   size_t high_water, low_water;
   sync_waitq drainers;
   sync_waitq closers;
@@ -71,6 +84,8 @@ extern const corio__wait_kind corio__stream_closed_kind;
  * AF_UNSPEC for an fd that is not a socket. */
 int corio__stream_new(corio_loop *loop, int fd, int family,
                       const corio_connect_options *options, corio_stream **out);
+/* Frees a stream nobody refers to, once no io_uring op is in flight. */
+void corio__stream_free_unused(corio_stream *s);
 /* Closes the fd now: buffered writes dropped, every waiter woken. */
 void corio__stream_force_close(corio_stream *s);
 /* The read side has ended: EOF, an error, or the stream is closing. */
@@ -90,6 +105,19 @@ void corio__stream_stop_reading(corio_stream *s);
 void corio__stream_wake_reader(corio_stream *s, int now);
 /* Makes room at the end of `in` for a read (0 or -ENOMEM). */
 int corio__stream_read_room(corio_stream *s);
+/* ... for `need` more bytes. */
+int corio__stream_read_room_for(corio_stream *s, size_t need);
+/* Bytes written and not yet taken by the kernel. */
+static inline size_t corio__stream_pending(const corio_stream *s) {
+  return s->out.len + s->sending.len;
+}
+/* Appends iov (less its first skip bytes) to `out`: 0 or -ENOMEM. */
+int corio__stream_append_out(corio_stream *s, const struct iovec *iov,
+                             int iovcnt, size_t skip);
+/* After the kernel took bytes: wakes drainers, finishes a close or
+ * write_eof once nothing is pending. */
+void corio__stream_after_flush(corio_stream *s);
+void corio__stream_update_write_paused(corio_stream *s);
 /* Gives an empty `in` buffer back. */
 void corio__stream_release_in(corio_stream *s);
 /* The connection failed: the error sticks, the fd closes. */
@@ -97,5 +125,20 @@ void corio__stream_lost(corio_stream *s, int error);
 /* Sends at once what the kernel takes, queues the rest (write's path
  * without its checks): 0 or the error the connection was lost to. */
 int corio__stream_send_raw(corio_stream *s, const void *data, size_t len);
+
+
+/* stream_uring.c: the completion path of a socket stream on an io_uring
+ * loop (docs/loop.md, "The io_uring backend"). */
+/* Whether a new stream of this family uses it (sets s->uring, s->ring). */
+void corio__stream_uring_attach(corio_stream *s, int family);
+/* The multishot recv: armed (0 or a negative errno), asked to stop. */
+int corio__stream_uring_recv(corio_stream *s);
+void corio__stream_uring_recv_stop(corio_stream *s);
+/* Queues iov for a send op (after what is pending): 0 or an error. */
+int corio__stream_uring_write(corio_stream *s, const struct iovec *iov,
+                              int iovcnt);
+/* Before the fd closes: every op asked to stop, the requests submitted.
+ * Their last CQEs come later; the ops' references keep the stream. */
+void corio__stream_uring_cancel(corio_stream *s);
 
 #endif

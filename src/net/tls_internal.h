@@ -29,6 +29,9 @@ int corio__tls_check_options(const corio_tls_context *ctx, corio_tls_role role,
 /* The readable callback of a TLS stream (stream.c's on_readable defers
  * to it): ciphertext in, plaintext into s->in. */
 int corio__tls_on_readable(corio_stream *s);
+/* The same for ciphertext that came by the io_uring path (stream_uring.c)
+ * rather than from a read here; n = 0 is the socket's EOF. */
+void corio__tls_received(corio_stream *s, const char *data, size_t n);
 /* write/writev of a TLS stream (after stream.c's checks). */
 int corio__tls_writev(corio_stream *s, const struct iovec *iov, int iovcnt);
 /* close on a TLS stream: sends close_notify and keeps reading for the

@@ -139,6 +139,10 @@ int corio__tls_on_readable(corio_stream *s) {
   return 0;
 }
 
+void corio__tls_received(corio_stream *s, const char *data, size_t n) {
+  (void)s, (void)data, (void)n;
+}
+
 int corio__tls_writev(corio_stream *s, const struct iovec *iov, int iovcnt) {
   (void)s, (void)iov, (void)iovcnt;
   return -ENOTSUP;

@@ -41,7 +41,7 @@ typedef struct corio__tls {
   unsigned raw_eof : 1;   /* the socket read EOF */
   unsigned peer_done : 1; /* close_notify or EOF seen while shutting down */
   char *cin;              /* ciphertext from the socket, [cin_pos, +cin_len) */
-  size_t cin_pos, cin_len;
+  size_t cin_pos, cin_len, cin_cap;
   double shutdown_timeout;
   corio_handle *shutdown_timer;
   char alpn[256];
@@ -212,64 +212,109 @@ static void pump_shutdown(corio_stream *s) {
   }
   if (t->peer_done) {
     corio__stream_stop_reading(s);
-    if (s->out.len == 0)
+    if (corio__stream_pending(s) == 0)
       corio__stream_force_close(s);
   }
 }
 
-int corio__tls_on_readable(corio_stream *s) {
+/* Room for `need` more bytes of ciphertext at the end of cin. A read
+ * from the socket asks for little and takes what fits; bytes that came
+ * through the io_uring path have left the kernel already, so cin grows
+ * for them (reading pauses above the limit, which bounds it). */
+static int cin_room(corio__tls *t, size_t need) {
+  size_t cap;
+  char *bigger;
+
+  if (!t->cin) {
+    cap = need > CIN_CAP ? need : CIN_CAP;
+    if (!(t->cin = corio__alloc(cap)))
+      return -ENOMEM;
+    t->cin_cap = cap;
+    t->cin_pos = t->cin_len = 0;
+  }
+  if (t->cin_pos && (t->cin_pos + t->cin_len > t->cin_cap / 2 ||
+                     t->cin_cap - t->cin_pos - t->cin_len < need)) {
+    memmove(t->cin, t->cin + t->cin_pos, t->cin_len);
+    t->cin_pos = 0;
+  }
+  if (t->cin_cap - t->cin_len >= need)
+    return 0;
+  cap = t->cin_cap * 2 > t->cin_len + need ? t->cin_cap * 2 : t->cin_len + need;
+  if (!(bigger = corio__alloc(cap)))
+    return -ENOMEM;
+  memcpy(bigger, t->cin, t->cin_len);
+  corio__free(t->cin, t->cin_cap);
+  t->cin = bigger;
+  t->cin_cap = cap;
+  return 0;
+}
+
+/* n bytes of ciphertext were added to cin (0: the socket's EOF). */
+static void took_ciphertext(corio_stream *s, size_t n) {
   corio__tls *t = s->tls;
   size_t before = s->in.len;
+
+  if (n == 0) {
+    t->raw_eof = 1;
+    corio__stream_stop_reading(s);
+  }
+  t->cin_len += n;
+  switch (t->state) {
+  case TLS_HANDSHAKE:
+    corio__stream_wake_reader(s, 1); /* the handshake's task drives */
+    return;
+  case TLS_SHUTDOWN:
+    pump_shutdown(s);
+    return;
+  case TLS_OPEN:
+    break;
+  default:
+    return;
+  }
+  pump(s);
+  if (s->closed) /* failed: force_close woke the reader */
+    return;
+  /* Pause above twice the limit, unless a reader waits for more. */
+  if (s->in.len / 2 > s->limit && !s->reader)
+    corio__stream_stop_reading(s);
+  if (s->in.len > before || s->eof)
+    corio__stream_wake_reader(s, 1);
+}
+
+int corio__tls_on_readable(corio_stream *s) {
+  corio__tls *t = s->tls;
   ssize_t n;
 
   if (s->closed || !s->reading)
     return 0;
-  if (!t->cin) {
-    t->cin = corio__alloc(CIN_CAP);
-    if (!t->cin) {
-      fail_stream(s, -ENOMEM);
-      return 0;
-    }
-    t->cin_pos = t->cin_len = 0;
-  }
-  if (t->cin_pos && t->cin_pos + t->cin_len > CIN_CAP / 2) {
-    memmove(t->cin, t->cin + t->cin_pos, t->cin_len);
-    t->cin_pos = 0;
+  if (cin_room(t, 1) < 0) {
+    fail_stream(s, -ENOMEM);
+    return 0;
   }
   n = corio__sys_recv(s->fd, t->cin + t->cin_pos + t->cin_len,
-                      CIN_CAP - t->cin_pos - t->cin_len);
+                      t->cin_cap - t->cin_pos - t->cin_len);
   if (n == -EAGAIN || n == -EWOULDBLOCK)
     return 0;
   if (n < 0) {
     fail_stream(s, (int)n);
     return 0;
   }
-  if (n == 0) {
-    t->raw_eof = 1;
-    corio__stream_stop_reading(s);
-  }
-  t->cin_len += (size_t)n;
-  switch (t->state) {
-  case TLS_HANDSHAKE:
-    corio__stream_wake_reader(s, 1); /* the handshake's task drives */
-    return 0;
-  case TLS_SHUTDOWN:
-    pump_shutdown(s);
-    return 0;
-  case TLS_OPEN:
-    break;
-  default:
-    return 0;
-  }
-  pump(s);
-  if (s->closed) /* failed: force_close woke the reader */
-    return 0;
-  /* Pause above twice the limit, unless a reader waits for more. */
-  if (s->in.len / 2 > s->limit && !s->reader)
-    corio__stream_stop_reading(s);
-  if (s->in.len > before || s->eof)
-    corio__stream_wake_reader(s, 1);
+  took_ciphertext(s, (size_t)n);
   return 0;
+}
+
+void corio__tls_received(corio_stream *s, const char *data, size_t n) {
+  corio__tls *t = s->tls;
+
+  if (s->closed || (n == 0 && t->raw_eof))
+    return;
+  if (n && cin_room(t, n) < 0) {
+    fail_stream(s, -ENOMEM);
+    return;
+  }
+  if (n)
+    memcpy(t->cin + t->cin_pos + t->cin_len, data, n);
+  took_ciphertext(s, n);
 }
 
 /* ---- writing ------------------------------------------------------------- */
@@ -405,7 +450,7 @@ void corio__tls_closed(corio_stream *s) {
     t->shutdown_timer = NULL;
   }
   if (t->cin) {
-    corio__free(t->cin, CIN_CAP);
+    corio__free(t->cin, t->cin_cap);
     t->cin = NULL;
     t->cin_len = t->cin_pos = 0;
   }
@@ -419,7 +464,7 @@ void corio__tls_free(corio_stream *s) {
     corio_handle_unref(t->shutdown_timer);
   }
   if (t->cin)
-    corio__free(t->cin, CIN_CAP);
+    corio__free(t->cin, t->cin_cap);
   if (t->ssl)
     SSL_free(t->ssl); /* and its BIO */
   if (t->ctx)
@@ -541,11 +586,10 @@ int corio__tls_begin(corio_stream *s, corio_tls_context *ctx,
     return rc;
   /* Bytes buffered but unread are the peer's first TLS bytes. */
   if (s->in.len) {
-    t->cin = corio__alloc(CIN_CAP);
-    if (!t->cin)
-      return -ENOMEM;
     if (s->in.len > CIN_CAP)
       return -EPROTO;
+    if (cin_room(t, s->in.len) < 0)
+      return -ENOMEM;
     memcpy(t->cin, s->in.data + s->in.pos, s->in.len);
     t->cin_len = s->in.len;
     s->in.pos += s->in.len;
