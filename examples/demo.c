@@ -215,6 +215,12 @@ static const struct part parts[] = {
      "and the tasks run one after the other.",
      example_monkey_patch},
 #endif
+    {"A loop from a factory: the io_uring backend",
+     "corio_runner_create_with() is asyncio.Runner(loop_factory=...): the\n"
+     "runner's loop runs on io_uring (uvloop's place in the Python\n"
+     "examples), or on epoll where the kernel refuses it; the task's code\n"
+     "is the same either way.",
+     example_loop_factory},
 };
 
 int main(void) {

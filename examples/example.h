@@ -41,6 +41,7 @@ int example_loop_timers(void);
 int example_select_loop(void);
 /* Hello world: print, sleep, print, in a task run by corio_run (seed 001). */
 int example_hello_world(void);
+int example_loop_factory(void);
 /* say_after awaited in turn, then run as two tasks at once (seed 001). */
 int example_say_after(void);
 /* Task names: given, default, read and changed, and current_task (seed

@@ -151,6 +151,11 @@ CORIO_API int corio_run_ex(corio_task_fn main, void *arg, void **result,
 /* asyncio.Runner: several runs on one loop. */
 typedef struct corio_runner corio_runner;
 CORIO_API int corio_runner_create(corio_runner **out);
+/* asyncio.Runner(loop_factory=...): the runner's loop is made with these
+ * options (corio_loop_create_with: a backend such as io_uring, uvloop's
+ * place in Python). Errors as corio_loop_create_with. */
+CORIO_API int corio_runner_create_with(corio_runner **out,
+                                       const corio_loop_options *options);
 /* Runs fn(arg) as a task until it is done; as corio_run without the final
  * shutdown. Errors as corio_run. */
 CORIO_API int corio_runner_run(corio_runner *runner, corio_task_fn fn,

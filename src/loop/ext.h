@@ -51,7 +51,7 @@ void corio__loop_mem_ref(corio_loop *loop);
 void corio__loop_mem_unref(corio_loop *loop);
 
 CORIO_API void *corio__loop_ext_get(const corio_loop *loop,
-                          enum corio__loop_ext_slot slot);
+                                    enum corio__loop_ext_slot slot);
 /* Registers data and ops for a slot that is empty (-EBUSY otherwise). */
 int corio__loop_ext_set(corio_loop *loop, enum corio__loop_ext_slot slot,
                         void *data, const corio__loop_ext_ops *ops);

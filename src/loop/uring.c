@@ -326,8 +326,8 @@ static void bufs_free(corio__uring *r) {
  * stack) must not land here. Their failures are walked through the
  * registration instead (CORIO__FAULT_URING_REGISTER). */
 static void *map_anon(size_t len) {
-  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                 -1, 0);
   return p == MAP_FAILED ? NULL : p;
 }
 

@@ -15,12 +15,12 @@
 
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "core/raw.h"
 #include "core/str.h"
 #include "core/sys_fd.h"
 #include "core/sys_net.h"
 #include "loop/ext.h"
 #include "net/datagram_internal.h"
-#include "core/raw.h"
 
 /* The largest payload of a UDP datagram over IPv4 and IPv6 (without
  * jumbograms): a queued datagram larger than this could never leave. */
@@ -451,7 +451,8 @@ static int check_queued(const corio_datagram *d, size_t len,
                  addrlen <= (socklen_t)offsetof(struct sockaddr_un, sun_path)))
       return -EINVAL;
     if (len > UNIX_ALWAYS_FITS &&
-        corio__raw_getsockopt(d->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen) == 0 &&
+        corio__raw_getsockopt(d->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &optlen) ==
+            0 &&
         len + UNIX_SEND_OVERHEAD > (size_t)sndbuf)
       return -EMSGSIZE;
     return 0;

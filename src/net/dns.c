@@ -24,8 +24,8 @@
 #include "net/address.h"
 #include "net/dns_ares.h"
 #include "net/dns_result.h"
-#include "task/task_internal.h"
 #include "task/hook_support.h"
+#include "task/task_internal.h"
 #include "task/wait.h"
 
 /* ---- error codes --------------------------------------------------------- */

@@ -38,12 +38,12 @@
 
 #include "core/alloc.h"
 #include "core/fault.h"
+#include "core/raw.h"
 #include "core/sys_net.h"
 #include "loop/ext.h"
 #include "net/address.h"
 #include "net/dns_result.h"
 #include "task/wait.h"
-#include "core/raw.h"
 
 /* ---- per-loop state ------------------------------------------------------ */
 
@@ -173,7 +173,8 @@ static ares_socket_t sock_open(int family, int type, int protocol, void *data) {
   /* What c-ares's configure_socket does to its own TCP sockets: a query
    * is one small write, never worth Nagle's delay. Best effort. */
   if (type == SOCK_STREAM)
-    (void)corio__raw_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
+    (void)corio__raw_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1},
+                                sizeof(int));
   s->owner = d;
   s->fd = fd;
   s->datagram = type == SOCK_DGRAM;

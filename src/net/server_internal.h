@@ -39,8 +39,8 @@ struct corio_server {
   unsigned closed : 1;        /* the listening sockets are closed */
   unsigned accept_paused : 1; /* out of fds: waiting for backoff */
   unsigned fd_shortage_logged : 1;
-  corio__uring *ring;  /* io_uring loops: accepts are ops on it */
-  int accepts_armed;   /* multishot accepts whose last CQE has not come */
+  corio__uring *ring; /* io_uring loops: accepts are ops on it */
+  int accepts_armed;  /* multishot accepts whose last CQE has not come */
   corio_handle *backoff;
 
   /* A Unix server's socket file, removed on close if it is still ours. */

@@ -29,8 +29,8 @@ void corio__server_uring_attach(corio_server *srv) {
 
 static int arm_accept(corio_server *srv, corio__listener *l) {
   int err = 0;
-  struct io_uring_sqe *sqe =
-      corio__uring_prep(srv->ring, IORING_OP_ACCEPT, l->fd, &l->accept_op, &err);
+  struct io_uring_sqe *sqe = corio__uring_prep(srv->ring, IORING_OP_ACCEPT,
+                                               l->fd, &l->accept_op, &err);
 
   if (!sqe)
     return err;

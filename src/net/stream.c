@@ -12,12 +12,12 @@
 
 #include "core/alloc.h"
 #include "core/compiler.h"
+#include "core/raw.h"
 #include "core/sys_fd.h"
 #include "core/sys_net.h"
 #include "loop/ext.h"
 #include "net/stream_internal.h"
 #include "net/tls_internal.h"
-#include "core/raw.h"
 
 /* Below this much free space at the end, the read buffer is compacted or
  * grown before a read, so no read is ever tiny. */

@@ -48,7 +48,8 @@ static void describe_drain(const void *object, char *buf, size_t len) {
   const corio_stream *s = object;
   size_t used = describe_fd(s, buf, len);
 
-  corio__appendf(buf, len, &used, ", %zu bytes to send", corio__stream_pending(s));
+  corio__appendf(buf, len, &used, ", %zu bytes to send",
+                 corio__stream_pending(s));
 }
 
 static void describe_plain(const void *object, char *buf, size_t len) {

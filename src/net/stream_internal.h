@@ -126,7 +126,6 @@ void corio__stream_lost(corio_stream *s, int error);
  * without its checks): 0 or the error the connection was lost to. */
 int corio__stream_send_raw(corio_stream *s, const void *data, size_t len);
 
-
 /* stream_uring.c: the completion path of a socket stream on an io_uring
  * loop (docs/loop.md, "The io_uring backend"). */
 /* Whether a new stream of this family uses it (sets s->uring, s->ring). */

@@ -176,8 +176,8 @@ static int arm_send(corio_stream *s) {
   if (!sqe)
     return err;
   sqe->addr = (uint64_t)(uintptr_t)(s->sending.data + s->sending.pos);
-  sqe->len = (unsigned)(s->sending.len > 0x7ffff000 ? 0x7ffff000
-                                                     : s->sending.len);
+  sqe->len =
+      (unsigned)(s->sending.len > 0x7ffff000 ? 0x7ffff000 : s->sending.len);
   sqe->msg_flags = MSG_NOSIGNAL;
   return 0;
 }

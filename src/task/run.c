@@ -44,6 +44,11 @@ int corio_run_until_complete(corio_loop *loop, corio_future *fut,
 }
 
 int corio_runner_create(corio_runner **out) {
+  return corio_runner_create_with(out, NULL);
+}
+
+int corio_runner_create_with(corio_runner **out,
+                             const corio_loop_options *options) {
   corio_runner *runner;
   int rc;
 
@@ -52,7 +57,7 @@ int corio_runner_create(corio_runner **out) {
   runner = corio__calloc(sizeof *runner);
   if (!runner)
     return -ENOMEM;
-  rc = corio_loop_create(&runner->loop);
+  rc = corio_loop_create_with(&runner->loop, options);
   if (rc < 0) {
     corio__free(runner, sizeof *runner);
     return rc;
