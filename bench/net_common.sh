@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Shell helpers shared by bench/net_echo.sh and bench/net_http.sh (sourced,
-# not run): building the anchor programs and corio, starting servers pinned
-# to one CPU and waiting until they accept, medians, perf, cleanup.
-# Everything listens on 127.0.0.1 only.
+# Shell helpers shared by bench/net_echo.sh, bench/net_http.sh and
+# bench/net_callgrind.sh (sourced, not run): building the anchor programs
+# and corio, picking and starting servers pinned to one CPU and waiting
+# until they accept, medians, perf, cleanup. Everything listens on
+# 127.0.0.1 only.
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 # The anchor programs (never copied into the repository: built from there).
@@ -67,18 +68,94 @@ perf_usable() {
   return 1
 }
 
-# perf_window PID DELAY SECONDS OUT: counts PID's instructions (user and
-# kernel, every thread) from DELAY seconds from now, for SECONDS; the
-# count goes to OUT. Run it in the background.
+# perf_window PID DELAY SECONDS OUT [EVENTS]: counts PID's EVENTS
+# (default instructions; user and kernel, every thread existing when it
+# starts) from DELAY seconds from now, for SECONDS; the counts go to OUT.
+# Run it in the background.
 perf_window() {
   sleep "$2"
-  perf stat -x, -e instructions -p "$1" -o "$4" -- sleep "$3" 2>/dev/null
+  perf stat -x, -e "${5:-instructions}" -p "$1" -o "$4" -- sleep "$3" \
+    2>/dev/null
 }
 
-# perf_count OUT: the instructions counted into OUT, or nothing.
+# perf_count OUT [EVENT]: EVENT's count (default instructions) in OUT, or
+# nothing.
 perf_count() {
-  awk -F, '/instructions/ && $1 ~ /^[0-9]+$/ { print $1 }' "$1" 2>/dev/null
+  awk -F, -v e="${2:-instructions}" \
+    'index($3, e) == 1 && $1 ~ /^[0-9]+$/ { print $1 }' "$1" 2>/dev/null
 }
+
+# The kernel-entry counts (the count pass of net_echo.sh and net_http.sh):
+# perf event, and the figure's word (NAME_SERVER_WORD_per_rt). Syscall and
+# io_uring tracepoints count where the hardware counters are missing, as in
+# most VMs; they slow every syscall on the machine while counted, so they
+# are counted in runs of their own, never in the measured ones.
+count_events=(raw_syscalls:sys_enter context-switches
+  syscalls:sys_enter_io_uring_enter io_uring:io_uring_submit_req
+  io_uring:io_uring_poll_arm io_uring:io_uring_queue_async_work)
+count_words=(syscalls cs uring_enters sqes poll_arms async_punts)
+count_units=(syscalls switches enters sqes arms punts)
+
+# counts_usable: perf counts the syscall tracepoint here; drops from
+# count_events (and count_words) the io_uring events this kernel lacks.
+# Sets count_reason when it cannot count at all.
+# shellcheck disable=SC2034 # count_reason is for the scripts
+counts_usable() {
+  local i out events=() words=() units=()
+  if ! command -v perf >/dev/null 2>&1; then
+    count_reason="perf is not installed (linux-perf)"
+    return 1
+  fi
+  for i in "${!count_events[@]}"; do
+    out=$(perf stat -x, -e "${count_events[$i]}" -- true 2>&1 | tail -n 1)
+    case "$out" in
+    [0-9]*)
+      events+=("${count_events[$i]}")
+      words+=("${count_words[$i]}")
+      units+=("${count_units[$i]}")
+      ;;
+    *)
+      [ "$i" != 0 ] ||
+        count_reason="perf stat -e ${count_events[0]}: ${out%%,*}"
+      ;;
+    esac
+  done
+  [ "${events[0]:-}" = "${count_events[0]}" ] || return 1
+  count_events=("${events[@]}")
+  count_words=("${words[@]}")
+  count_units=("${units[@]}")
+}
+
+# counts_record OUT KEY RATE SECONDS: each counted event of OUT divided by
+# the round trips (or requests) of the window, RATE * SECONDS, appended to
+# $tmp/KEY.WORD.
+counts_record() {
+  local i n
+  for i in "${!count_events[@]}"; do
+    n=$(perf_count "$1" "${count_events[$i]}")
+    [ -n "$n" ] && awk -v n="$n" -v r="$3" -v w="$4" \
+      'BEGIN { if (r > 0) print n / (r * w) }' >>"$tmp/$2.${count_words[$i]}"
+  done
+  return 0
+}
+
+# counts_print NAME SERVER KEY PER: the medians recorded by counts_record,
+# as NAME_SERVER_WORD_per_PER figures; the io_uring ones only for a server
+# that has an io_uring instance (they are 0 for the others).
+counts_print() {
+  local i w
+  for i in "${!count_events[@]}"; do
+    w=${count_words[$i]}
+    case "${count_events[$i]}" in
+    *io_uring*) [[ "${poller[$2]:-}" == *io_uring* ]] || continue ;;
+    esac
+    # shellcheck disable=SC2046
+    figure "${1}_${2}_${w}_per_$4" "$(median $(values "$tmp/$3.$w"))" \
+      "${count_units[$i]}" 2
+  done
+}
+
+values() { if [ -e "$1" ]; then cat "$1"; fi; }
 
 pids=()
 cleanup() {
@@ -110,7 +187,8 @@ free_port() {
 
 # start_server NAME PROGRAM ARGS...: starts it pinned to $CPU on a free
 # port ("{PORT}" in ARGS is replaced by it), waits (at most 10 s) until it
-# accepts connections; sets server_pid and server_port.
+# accepts connections; sets server_pid and server_port. PROGRAM may be
+# `env VAR=VALUE... PROGRAM` (env execs it: the pid stays the server's).
 start_server() {
   local name=$1 a args=()
   shift
@@ -130,6 +208,83 @@ start_server() {
   done
   accepts "$server_port" || die "$name does not accept on port $server_port"
   note "$name: pid $server_pid, port $server_port, CPU $CPU: ${args[*]}"
+}
+
+# pick_servers KNOWN DEFAULT: sets servers to the names of $SERVERS
+# (separated by spaces or commas; DEFAULT when unset), in that order,
+# dropping (with a note) names not in KNOWN.
+pick_servers() {
+  local s list=${SERVERS:-$2}
+  servers=()
+  for s in ${list//,/ }; do
+    if [[ " $1 " != *" $s "* ]]; then
+      note "unknown server $s ignored (known: $1)"
+    elif ! has_server "$s"; then
+      servers+=("$s")
+    fi
+  done
+  [ "${#servers[@]}" -gt 0 ] || die "no servers to run (SERVERS=${SERVERS:-})"
+}
+
+# has_server NAME: NAME is among $servers.
+has_server() { [[ " ${servers[*]} " == *" $1 "* ]]; }
+
+# drop_server NAME: removes NAME from $servers.
+drop_server() {
+  local s kept=()
+  for s in "${servers[@]}"; do [ "$s" = "$1" ] || kept+=("$s"); done
+  servers=("${kept[@]}")
+}
+
+# corio_env NAME: the environment corio's server NAME runs with: corio on
+# epoll, corio_uring on io_uring. Set either way, so that a CORIO_POLLER
+# exported by the caller (or a different default) changes neither.
+corio_env() {
+  case $1 in
+  corio_uring) echo CORIO_POLLER=io_uring ;;
+  *) echo CORIO_POLLER=epoll ;;
+  esac
+}
+
+# poller_of PID: the kinds of poller PID holds, "io_uring" and/or
+# "eventpoll" (an open descriptor, or for io_uring a mapped ring), or
+# nothing.
+poller_of() {
+  local f l uring='' epoll=''
+  for f in "/proc/$1/fd/"*; do
+    l=$(readlink "$f" 2>/dev/null) || continue
+    case $l in
+    'anon_inode:[io_uring]') uring=io_uring ;;
+    'anon_inode:[eventpoll]') epoll=eventpoll ;;
+    esac
+  done
+  grep -qF 'anon_inode:[io_uring]' "/proc/$1/maps" 2>/dev/null &&
+    uring=io_uring
+  echo $uring $epoll
+}
+
+# check_poller NAME PID: records in poller[NAME] what PID holds, and warns
+# (now, and again from poller_warnings at the end) when a corio server
+# does not run on the poller its name says: corio_uring without an
+# io_uring instance (the loop fell back to epoll, or the backend is not
+# there yet), or corio without an epoll instance.
+declare -A poller
+warnings=()
+check_poller() {
+  local want=eventpoll msg
+  poller[$1]=$(poller_of "$2")
+  case $1 in corio_uring) want=io_uring ;; corio) ;; *) return 0 ;; esac
+  [[ " ${poller[$1]} " == *" $want "* ]] && return 0
+  msg="$1 (pid $2, $(corio_env "$1")) holds no $want instance"
+  msg+=" (it holds: ${poller[$1]:-no poller}): its figures are not $want's"
+  warnings+=("$msg")
+  note "WARNING: ${warnings[-1]}"
+}
+
+# poller_warnings: repeats check_poller's warnings (for the end of a run).
+poller_warnings() {
+  local w
+  for w in "${warnings[@]}"; do note "WARNING: $w"; done
 }
 
 # alive NAME PID: fails loudly if the server died.

@@ -22,6 +22,8 @@
 /* Below this much free space at the end, the read buffer is compacted or
  * grown before a read, so no read is ever tiny. */
 enum { READ_MIN_SPACE = 4096 };
+/* The largest write buffer an io_uring stream keeps while empty. */
+enum { KEPT_OUT_CAP = 4096 };
 
 static void stream_free(corio_stream *s) {
   corio_loop *loop = s->loop;
@@ -421,7 +423,7 @@ int corio__stream_append_out(corio_stream *s, const struct iovec *iov,
       memmove(b->data, b->data + b->pos, b->len);
       b->pos = 0;
     } else {
-      size_t cap = b->cap ? b->cap : 16384;
+      size_t cap = b->cap ? b->cap : s->uring ? KEPT_OUT_CAP / 4 : 16384;
       char *data;
 
       while (cap < need)
@@ -481,7 +483,11 @@ void corio__stream_after_flush(corio_stream *s) {
   }
   if (corio__stream_pending(s))
     return;
-  release_out(s);
+  /* An io_uring stream queues small writes as send ops (batched writes):
+   * a small buffer is kept for the next ones, not freed and allocated
+   * again each time. */
+  if (!s->uring || s->out.cap > KEPT_OUT_CAP)
+    release_out(s);
   if (s->writing) {
     (void)corio_loop_remove_writer(s->loop, s->fd);
     s->writing = 0;

@@ -257,6 +257,11 @@ static void send_done(corio__uring_op *op, int res, unsigned flags) {
   }
   s->send_armed = 0;
   b->pos = b->len = 0;
+  /* Kept while small, as after_flush keeps `out`. */
+  if (!s->closed && b->cap > 4096) {
+    corio__free(b->data, b->cap);
+    memset(b, 0, sizeof *b);
+  }
   if (s->closed) {
     if (b->data)
       corio__free(b->data, b->cap);
