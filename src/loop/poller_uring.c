@@ -96,6 +96,13 @@ static int disarm(struct corio__poller *p, int fd, uring_fd *e) {
   return 0;
 }
 
+static void rearm_later(struct corio__poller *p, int fd, uring_fd *e) {
+  if (e->rearm)
+    return;
+  p->rearm[p->rearm_len++] = fd;
+  e->rearm = 1;
+}
+
 static int uring_set(struct corio__poller *p, int fd, unsigned old,
                      unsigned events) {
   uring_fd *e;
@@ -121,6 +128,12 @@ static int uring_set(struct corio__poller *p, int fd, unsigned old,
   if ((!old || e->armed != events) && (rc = disarm(p, fd, e)) < 0)
     return rc;
   e->want = (uint8_t)events;
+  /* A ring not enabled yet (its loop has not run) cannot take more than
+   * one queue of SQEs: the first wait arms what was added before it. */
+  if (events && !e->armed && !p->ring.enabled) {
+    rearm_later(p, fd, e);
+    return 0;
+  }
   if (events && !e->armed)
     return arm(p, fd, e);
   /* Removed: the request holds the file, so it goes now, before the
@@ -130,16 +143,12 @@ static int uring_set(struct corio__poller *p, int fd, unsigned old,
   return 0;
 }
 
-static void rearm_later(struct corio__poller *p, int fd, uring_fd *e) {
-  if (e->rearm)
-    return;
-  p->rearm[p->rearm_len++] = fd;
-  e->rearm = 1;
-}
-
 static int rearm_reported(struct corio__poller *p) {
   size_t i;
   int rc = 0;
+
+  if (!p->rearm_len)
+    return 0; /* the list may not even exist yet: nothing was ever set */
 
   for (i = 0; i < p->rearm_len; i++) {
     int fd = p->rearm[i];
@@ -149,8 +158,10 @@ static int rearm_reported(struct corio__poller *p) {
       break;
     e->rearm = 0;
   }
-  /* What could not be armed (a full queue) waits for the next round. */
-  memmove(p->rearm, p->rearm + i, (p->rearm_len - i) * sizeof *p->rearm);
+  /* What could not be armed (a full queue) waits for the next round
+   * (p->rearm is NULL while no fd was ever registered). */
+  if (i < p->rearm_len)
+    memmove(p->rearm, p->rearm + i, (p->rearm_len - i) * sizeof *p->rearm);
   p->rearm_len -= i;
   return rc == -EBUSY ? 0 : rc;
 }
@@ -203,10 +214,17 @@ static int uring_wait(struct corio__poller *p, int64_t timeout_ns,
     return -EINVAL;
   if ((rc = rearm_reported(p)) < 0)
     return rc;
+  /* Fds left unarmed (a full queue on a ring that this enter enables)
+   * are armed by the next wait, which must come at once. */
+  if (p->rearm_len)
+    timeout_ns = 0;
   if (corio__uring_cq_ready(r) == 0)
     rc = corio__uring_enter(r, timeout_ns != 0, timeout_ns);
-  else if (r->sq_tail != r->sq_submitted || corio__uring_needs_enter(r))
+  else if (r->sq_tail != r->sq_submitted || r->backlog_len ||
+           corio__uring_needs_enter(r))
     rc = corio__uring_enter(r, 0, 0);
+  if (rc == 0)
+    rc = corio__uring_run_deferred(r, (unsigned)max);
   if (rc < 0)
     return rc;
   head = *r->cq_khead;

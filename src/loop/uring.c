@@ -11,6 +11,7 @@
 
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/sys.h"
@@ -21,7 +22,6 @@
 enum {
   SQ_ENTRIES = 512,
   CQ_ENTRIES = 8192, /* room for a burst of completions: NODROP keeps more */
-  BUF_COUNT = 256,   /* provided buffers: 4 MiB, taken on first use */
   EXIT_ROUNDS = 64,  /* waits for the last CQEs before giving up */
 };
 
@@ -188,14 +188,30 @@ static int enable(corio__uring *r) {
       return rc;
     r->enabled = 1;
   }
-  r->issuer = pthread_self();
-  /* Optional: saves the fd lookup on every enter. */
+  r->issuer = gettid();
+  /* Optional: saves the fd lookup on every enter. Undone by
+   * corio__uring_exit: the thread's reference keeps the ring, and with it
+   * every file a poll request holds, alive until the thread ends. */
   if (corio__sys_uring_register(r->fd, IORING_REGISTER_RING_FDS, &reg, 1) ==
       1) {
     r->enter_fd = (int)reg.offset;
     r->enter_flags = IORING_ENTER_REGISTERED_RING;
   }
   return 0;
+}
+
+/* Moves backlogged SQEs into the queue, as many as it has room for. */
+static void backlog_move(corio__uring *r) {
+  unsigned head = __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
+  size_t n = r->sq_entries - (r->sq_tail - head);
+
+  if (n > r->backlog_len)
+    n = r->backlog_len;
+  for (size_t i = 0; i < n; i++)
+    r->sqes[r->sq_tail++ & r->sq_mask] = r->backlog[i];
+  memmove(r->backlog, r->backlog + n,
+          (r->backlog_len - n) * sizeof *r->backlog);
+  r->backlog_len -= n;
 }
 
 int corio__uring_enter(corio__uring *r, int wait, int64_t timeout_ns) {
@@ -207,13 +223,26 @@ int corio__uring_enter(corio__uring *r, int wait, int64_t timeout_ns) {
   if (!r->enabled || r->issuer == 0) {
     if ((rc = enable(r)) < 0)
       return rc;
-  } else if (!pthread_equal(r->issuer, pthread_self())) {
+  } else if (r->issuer != gettid()) {
     /* Another thread runs the loop now: the registered fd is not its. */
     if (r->setup_flags & IORING_SETUP_SINGLE_ISSUER)
       return CORIO_ETHREAD;
     r->enter_fd = r->fd;
     r->enter_flags = 0;
-    r->issuer = pthread_self();
+    r->issuer = gettid();
+  }
+  /* The backlog goes first, submitted as the queue takes it. */
+  while (r->backlog_len) {
+    backlog_move(r);
+    if (!r->backlog_len)
+      break;
+    __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE);
+    rc = corio__sys_uring_enter(r->enter_fd, r->sq_tail - r->sq_submitted, 0,
+                                IORING_ENTER_EXT_ARG | r->enter_flags, &arg,
+                                sizeof arg);
+    if (rc <= 0)
+      return rc < 0 ? rc : -EBUSY;
+    r->sq_submitted += (unsigned)rc;
   }
   __atomic_store_n(r->sq_ktail, r->sq_tail, __ATOMIC_RELEASE);
   to_submit = r->sq_tail - r->sq_submitted;
@@ -234,11 +263,31 @@ int corio__uring_enter(corio__uring *r, int wait, int64_t timeout_ns) {
   /* SQEs the kernel did not take stay queued for the next enter. */
   if (rc == -ETIME || rc == -EINTR)
     return 0;
-  return rc;
+  /* The kernel's word for a single-issuer ring entered by another task. */
+  return rc == -EEXIST ? CORIO_ETHREAD : rc;
+}
+
+/* A wait runs at most 20 deferred completions beyond the number it waits
+ * for (Linux 6.13 and later), so a wait for one leaves most of a burst
+ * behind; a zero-timeout wait for `want` runs up to that many at once. */
+int corio__uring_run_deferred(corio__uring *r, unsigned want) {
+  struct __kernel_timespec ts = {0, 0};
+  struct io_uring_getevents_arg arg = {.ts = (uint64_t)(uintptr_t)&ts};
+  unsigned ready = corio__uring_cq_ready(r);
+  int rc;
+
+  if (!(r->setup_flags & IORING_SETUP_DEFER_TASKRUN) || ready >= want ||
+      !corio__uring_needs_enter(r))
+    return 0;
+  rc = corio__sys_uring_enter(r->enter_fd, 0, want - ready,
+                              IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG |
+                                  r->enter_flags,
+                              &arg, sizeof arg);
+  return rc >= 0 || rc == -ETIME || rc == -EINTR ? 0 : rc;
 }
 
 int corio__uring_flush(corio__uring *r) {
-  if (!r->enabled || r->sq_tail == r->sq_submitted)
+  if (!r->enabled || (r->sq_tail == r->sq_submitted && !r->backlog_len))
     return 0; /* a disabled ring submits when its thread first waits */
   return corio__uring_enter(r, 0, 0);
 }
@@ -261,16 +310,23 @@ struct io_uring_sqe *corio__uring_prep(corio__uring *r, uint8_t opcode, int fd,
     *err = -ECANCELED;
     return NULL;
   }
-  if (r->sq_tail - head >= r->sq_entries) {
-    int rc = r->enabled ? corio__uring_flush(r) : -EBUSY;
+  if (!r->backlog_len && r->sq_tail - head >= r->sq_entries && r->enabled) {
+    (void)corio__uring_flush(r);
     head = __atomic_load_n(r->sq_khead, __ATOMIC_ACQUIRE);
-    if (r->sq_tail - head >= r->sq_entries) {
-      *err = rc < 0 ? rc : -EBUSY;
+  }
+  if (r->backlog_len || r->sq_tail - head >= r->sq_entries) {
+    /* No room (and none to be made now): queued in memory, in order. */
+    int rc = corio__grow_array((void **)&r->backlog, &r->backlog_cap,
+                               sizeof *r->backlog, r->backlog_len + 1, 64);
+    if (rc < 0) {
+      *err = rc;
       return NULL;
     }
+    sqe = &r->backlog[r->backlog_len++];
+  } else {
+    sqe = &r->sqes[r->sq_tail & r->sq_mask];
+    r->sq_tail++;
   }
-  sqe = &r->sqes[r->sq_tail & r->sq_mask];
-  r->sq_tail++;
   memset(sqe, 0, sizeof *sqe);
   sqe->opcode = opcode;
   sqe->fd = fd;
@@ -289,6 +345,32 @@ int corio__uring_cancel(corio__uring *r, corio__uring_op *op) {
     return err;
   sqe->addr = (uint64_t)(uintptr_t)op;
   sqe->cancel_flags = IORING_ASYNC_CANCEL_ALL;
+  return 0;
+}
+
+int corio__uring_withdraw(corio__uring *r, corio__uring_op *op) {
+  /* SQEs from sq_submitted on are queued but unseen by the kernel; an op
+   * has at most one SQE at a time. */
+  for (unsigned i = r->sq_submitted; i != r->sq_tail; i++) {
+    struct io_uring_sqe *sqe = &r->sqes[i & r->sq_mask];
+
+    if (sqe->user_data != (uint64_t)(uintptr_t)op)
+      continue;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_NOP; /* user data 0: its CQE is dropped */
+    r->ops_in_flight--;
+    return 1;
+  }
+  for (size_t i = 0; i < r->backlog_len; i++) {
+    struct io_uring_sqe *sqe = &r->backlog[i];
+
+    if (sqe->user_data != (uint64_t)(uintptr_t)op)
+      continue;
+    memset(sqe, 0, sizeof *sqe);
+    sqe->opcode = IORING_OP_NOP;
+    r->ops_in_flight--;
+    return 1;
+  }
   return 0;
 }
 
@@ -340,23 +422,23 @@ int corio__uring_bufs_ready(corio__uring *r) {
     return 0;
   if (r->bufs_failed || !(r->caps & CORIO__URING_BUF_RING))
     return -EOPNOTSUPP;
-  r->buf_count = BUF_COUNT;
+  r->buf_count = CORIO__URING_BUF_COUNT;
   /* The entries must be page aligned: a mapping of their own. */
   rc = -ENOMEM;
-  if (!(ring = map_anon(BUF_COUNT * sizeof(struct io_uring_buf))))
+  if (!(ring = map_anon(CORIO__URING_BUF_COUNT * sizeof(struct io_uring_buf))))
     goto fail;
   r->buf_ring = ring;
-  if (!(mem = map_anon((size_t)BUF_COUNT * CORIO__URING_BUF_SIZE)))
+  if (!(mem = map_anon((size_t)CORIO__URING_BUF_COUNT * CORIO__URING_BUF_SIZE)))
     goto fail;
   r->buf_mem = mem;
   reg.ring_addr = (uint64_t)(uintptr_t)ring;
-  reg.ring_entries = BUF_COUNT;
+  reg.ring_entries = CORIO__URING_BUF_COUNT;
   reg.bgid = CORIO__URING_BUF_GROUP;
   rc = corio__sys_uring_register(r->fd, IORING_REGISTER_PBUF_RING, &reg, 1);
   if (rc < 0)
     goto fail;
   r->buf_tail = 0;
-  for (unsigned i = 0; i < BUF_COUNT; i++)
+  for (unsigned i = 0; i < CORIO__URING_BUF_COUNT; i++)
     buf_publish(r, i);
   __atomic_store_n(&r->buf_ring->tail, r->buf_tail, __ATOMIC_RELEASE);
   return 0;
@@ -406,7 +488,7 @@ void corio__uring_exit(corio__uring *r) {
    * buffers go: their owners' memory is released by those callbacks. A
    * ring another thread must issue on cannot be waited on here. */
   if (r->ops_in_flight && r->enabled &&
-      (!r->issuer || pthread_equal(r->issuer, pthread_self()) ||
+      (!r->issuer || r->issuer == gettid() ||
        !(r->setup_flags & IORING_SETUP_SINGLE_ISSUER))) {
     int err;
     struct io_uring_sqe *sqe =
@@ -424,10 +506,23 @@ void corio__uring_exit(corio__uring *r) {
     (void)corio__sys_uring_register(r->fd, IORING_UNREGISTER_PBUF_RING, &reg,
                                     1);
   }
+  /* The thread's registration references the ring: while it lasts,
+   * closing the fd frees nothing, and poll requests keep their files
+   * open (a peer would never see its socket closed). Only the thread
+   * that registered can drop it; another thread's goes when it ends. */
+  if ((r->enter_flags & IORING_ENTER_REGISTERED_RING) &&
+      r->issuer == gettid()) {
+    struct io_uring_rsrc_update reg = {.offset = (unsigned)r->enter_fd};
+    (void)corio__sys_uring_register(r->fd, IORING_UNREGISTER_RING_FDS, &reg,
+                                    1);
+  }
   unmap(r);
   corio__sys_close(r->fd);
   r->fd = -1;
   bufs_free(r);
+  corio__free(r->backlog, r->backlog_cap * sizeof *r->backlog);
+  r->backlog = NULL;
+  r->backlog_len = r->backlog_cap = 0;
 }
 
 #else /* no io_uring: no loop has a ring, so none of these is reached */
@@ -454,6 +549,11 @@ struct io_uring_sqe *corio__uring_prep(corio__uring *r, uint8_t opcode, int fd,
 int corio__uring_cancel(corio__uring *r, corio__uring_op *op) {
   (void)r, (void)op;
   return -ENOSYS;
+}
+
+int corio__uring_withdraw(corio__uring *r, corio__uring_op *op) {
+  (void)r, (void)op;
+  return 0;
 }
 
 int corio__uring_flush(corio__uring *r) {

@@ -34,8 +34,12 @@ enum {
 };
 
 /* The provided-buffer group every multishot recv of a loop selects from,
- * and its buffers' size. */
-enum { CORIO__URING_BUF_GROUP = 0, CORIO__URING_BUF_SIZE = 16384 };
+ * its buffers' number and size. */
+enum {
+  CORIO__URING_BUF_GROUP = 0,
+  CORIO__URING_BUF_COUNT = 256,
+  CORIO__URING_BUF_SIZE = 16384
+};
 
 /* The ring of a loop on the io_uring backend, else NULL. */
 corio__uring *corio__loop_uring(corio_loop *loop);
@@ -50,6 +54,12 @@ struct io_uring_sqe *corio__uring_prep(corio__uring *r, uint8_t opcode, int fd,
 /* Asks the kernel to cancel every op of `op` (their last CQEs still
  * come): 0 or a negative errno. */
 int corio__uring_cancel(corio__uring *r, corio__uring_op *op);
+/* Takes back op's SQE if the kernel has not seen it yet (the ring not
+ * enabled yet, an enter that failed): it becomes a no-op whose CQE is
+ * ignored. 1 if it did, and then no CQE of op comes; 0 if op is in the
+ * kernel (or not armed). Before an fd closes: a request submitted after
+ * the close would act on whatever file reuses the number. */
+int corio__uring_withdraw(corio__uring *r, corio__uring_op *op);
 /* Submits what is queued now, without waiting: 0 or a negative errno. */
 int corio__uring_flush(corio__uring *r);
 

@@ -4,7 +4,7 @@
 #define CORIO_LOOP_URING_INTERNAL_H
 
 #include <linux/io_uring.h>
-#include <pthread.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,7 +22,9 @@ struct corio__uring {
   unsigned features;
   unsigned caps; /* CORIO__URING_* */
   int enabled;   /* created disabled (single issuer): enabled by its thread */
-  pthread_t issuer;
+  /* The thread that enters the ring, by kernel thread id: a pthread_t
+   * is reused by the next thread as soon as its owner is joined. */
+  pid_t issuer;
 
   /* Submission queue: the kernel's head, our tail (published on flush). */
   unsigned *sq_khead, *sq_ktail, *sq_kflags;
@@ -30,6 +32,11 @@ struct corio__uring {
   struct io_uring_sqe *sqes;
   unsigned sq_tail;      /* SQEs handed out */
   unsigned sq_submitted; /* of those, the ones the kernel took */
+  /* SQEs handed out while the queue was full and could not be submitted
+   * (a ring not enabled yet, an enter that failed): moved into the queue,
+   * in order, by the next enter. */
+  struct io_uring_sqe *backlog;
+  size_t backlog_len, backlog_cap;
 
   /* Completion queue. */
   unsigned *cq_khead, *cq_ktail;
@@ -62,6 +69,9 @@ void corio__uring_exit(corio__uring *r);
  * timeout_ns (-1: no limit) for a CQE. Returns 0 or a negative errno;
  * -ETIME and -EINTR are 0. */
 int corio__uring_enter(corio__uring *r, int wait, int64_t timeout_ns);
+/* Runs completions the kernel deferred (DEFER_TASKRUN) until `want` CQEs
+ * are ready or none is left, without waiting: 0 or a negative errno. */
+int corio__uring_run_deferred(corio__uring *r, unsigned want);
 /* CQEs ready to be read. */
 unsigned corio__uring_cq_ready(const corio__uring *r);
 /* Whether an enter is needed to learn of completions the kernel holds

@@ -34,6 +34,8 @@ static void server_free(corio_server *srv) {
     corio_handle_unref(srv->backoff);
   }
 
+  if (srv->held)
+    corio__free(srv->held, srv->held_cap * sizeof *srv->held);
   if (srv->unix_path)
     corio__free(srv->unix_path, srv->unix_path_size);
   if (srv->conn.tls)
@@ -181,8 +183,10 @@ static int resume_accepting(void *arg) {
   corio_handle_unref(srv->backoff);
   srv->backoff = NULL;
   srv->accept_paused = 0;
-  if (srv->serving && !srv->closed)
+  if (srv->serving && !srv->closed) {
     (void)set_serving(srv, 1);
+    corio__server_uring_release_held(srv, 1);
+  }
   return 0;
 }
 
@@ -546,6 +550,7 @@ int corio_server_start_serving(corio_server *server) {
   if (!server->accept_paused && (rc = set_serving(server, 1)) < 0)
     return rc;
   server->serving = 1;
+  corio__server_uring_release_held(server, 1);
   return 0;
 }
 
@@ -579,6 +584,7 @@ void corio__server_close_listeners(corio_server *srv) {
     srv->backoff = NULL;
   }
   close_listener_fds(srv);
+  corio__server_uring_release_held(srv, 0);
   /* Only our own file: another server may have replaced it since. */
   if (srv->unix_path && stat(srv->unix_path, &st) == 0 &&
       st.st_dev == srv->unix_dev && st.st_ino == srv->unix_ino)

@@ -13,6 +13,12 @@
 /* Listening sockets of one server at most (one per resolved address). */
 enum { CORIO__SERVER_MAX_LISTENERS = 16 };
 
+/* io_uring loops: a connection accepted after serving stopped. */
+typedef struct corio__held_conn {
+  int fd;
+  int family;
+} corio__held_conn;
+
 typedef struct corio__listener {
   struct corio_server *server;
   int fd;
@@ -41,6 +47,10 @@ struct corio_server {
   unsigned fd_shortage_logged : 1;
   corio__uring *ring; /* io_uring loops: accepts are ops on it */
   int accepts_armed;  /* multishot accepts whose last CQE has not come */
+  /* Connections those accepts took after serving stopped: handed to
+   * handlers when it resumes, closed with the server (server_uring.c). */
+  corio__held_conn *held;
+  size_t nheld, held_cap;
   corio_handle *backoff;
 
   /* A Unix server's socket file, removed on close if it is still ours. */
@@ -74,5 +84,8 @@ void corio__server_maybe_free(struct corio_server *srv);
 void corio__server_uring_attach(struct corio_server *srv);
 /* Starts (on) or cancels (off) every listener's op. */
 int corio__server_uring_serving(struct corio_server *srv, int on);
+/* The held connections: their handlers started while serving (serve),
+ * or closed (the server closes). */
+void corio__server_uring_release_held(struct corio_server *srv, int serve);
 
 #endif

@@ -5,8 +5,10 @@
  * close right after the cancel requests went in. */
 #include <errno.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/socket.h>
 
+#include "core/alloc.h"
 #include "core/fault.h"
 #include "core/sys_fd.h"
 #include "net/server_internal.h"
@@ -16,6 +18,10 @@
 #include <linux/io_uring.h>
 
 static void accept_done(corio__uring_op *op, int res, unsigned flags);
+
+static int wanted(const corio_server *srv) {
+  return srv->serving && !srv->closed && !srv->accept_paused;
+}
 
 void corio__server_uring_attach(corio_server *srv) {
   corio__uring *ring = corio__loop_uring(srv->loop);
@@ -53,6 +59,12 @@ int corio__server_uring_serving(corio_server *srv, int on) {
         (void)corio__server_uring_serving(srv, 0);
         return rc;
       }
+    } else if (l->accept_armed && corio__uring_withdraw(srv->ring,
+                                                        &l->accept_op)) {
+      /* Not in the kernel yet: taken back before the fd may close. */
+      l->accept_armed = 0;
+      l->accept_cancelled = 0;
+      srv->accepts_armed--;
     } else if (l->accept_armed && !l->accept_cancelled &&
                corio__uring_cancel(srv->ring, &l->accept_op) == 0) {
       l->accept_cancelled = 1;
@@ -64,8 +76,40 @@ int corio__server_uring_serving(corio_server *srv, int on) {
   return 0;
 }
 
-static int wanted(const corio_server *srv) {
-  return srv->serving && !srv->closed && !srv->accept_paused;
+/* A connection the kernel accepted after serving stopped or paused (the
+ * cancellation had not reached it): it cannot go back to the backlog,
+ * so it waits here until serving resumes. No room: dropped, as by a full
+ * backlog. */
+static void hold(corio_server *srv, int fd, int family) {
+  if (corio__grow_array((void **)&srv->held, &srv->held_cap,
+                        sizeof *srv->held, srv->nheld + 1, 8) < 0) {
+    corio__sys_close(fd);
+    return;
+  }
+  srv->held[srv->nheld].fd = fd;
+  srv->held[srv->nheld].family = family;
+  srv->nheld++;
+}
+
+void corio__server_uring_release_held(corio_server *srv, int serve) {
+  if (!srv->nheld)
+    return;
+  if (!serve) {
+    for (size_t i = 0; i < srv->nheld; i++)
+      corio__sys_close(srv->held[i].fd);
+    srv->nheld = 0;
+    return;
+  }
+  /* Handlers start eagerly and may stop serving again, or drop the
+   * server: one at a time, the server held. */
+  srv->refs++;
+  while (srv->nheld && wanted(srv)) {
+    corio__held_conn c = srv->held[0];
+
+    memmove(srv->held, srv->held + 1, --srv->nheld * sizeof *srv->held);
+    corio__server_start_client(srv, c.fd, c.family);
+  }
+  corio_server_unref(srv);
 }
 
 static void accept_done(corio__uring_op *op, int res, unsigned flags) {
@@ -75,10 +119,11 @@ static void accept_done(corio__uring_op *op, int res, unsigned flags) {
   int last = !(flags & IORING_CQE_F_MORE);
 
   /* The fault seam of the readiness path's accept, so that the same
-   * walks run here: the kernel's connection is dropped, the error is
-   * what corio__sys_accept injects. */
+   * walks run here: the error is what corio__sys_accept injects, and the
+   * connection waits for the accepting to resume, as it would in the
+   * backlog. */
   if (res >= 0 && corio__fault_hit(CORIO__FAULT_ACCEPT)) {
-    corio__sys_close(res);
+    hold(srv, res, l->family);
     res = -EMFILE;
   }
   /* Handlers start eagerly in here and may close, stop or drop the
@@ -86,6 +131,8 @@ static void accept_done(corio__uring_op *op, int res, unsigned flags) {
   if (res >= 0) {
     if (wanted(srv))
       corio__server_start_client(srv, res, l->family);
+    else if (!srv->closed)
+      hold(srv, res, l->family);
     else
       corio__sys_close(res);
   } else if (res != -ECANCELED && wanted(srv)) {
@@ -108,6 +155,10 @@ void corio__server_uring_attach(corio_server *srv) { (void)srv; }
 int corio__server_uring_serving(corio_server *srv, int on) {
   (void)srv, (void)on;
   return -ENOSYS;
+}
+
+void corio__server_uring_release_held(corio_server *srv, int serve) {
+  (void)srv, (void)serve;
 }
 
 #endif

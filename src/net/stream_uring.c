@@ -276,6 +276,13 @@ static void send_done(corio__uring_op *op, int res, unsigned flags) {
 }
 
 void corio__stream_uring_cancel(corio_stream *s) {
+  /* Ops the kernel has not seen are taken back: submitted after the fd
+   * closes, they would read from or send to the file that reuses its
+   * number. */
+  if (s->recv_armed && corio__uring_withdraw(s->ring, &s->recv_op))
+    s->recv_armed = s->recv_cancelled = 0;
+  if (s->send_armed && corio__uring_withdraw(s->ring, &s->send_op))
+    s->send_armed = 0;
   if (s->recv_armed && !s->recv_cancelled &&
       corio__uring_cancel(s->ring, &s->recv_op) == 0)
     s->recv_cancelled = 1;

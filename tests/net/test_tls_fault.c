@@ -102,6 +102,8 @@ static const char *point_name(enum corio__fault_point p) {
     return "recv";
   case CORIO__FAULT_SEND:
     return "send";
+  case CORIO__FAULT_URING_ENTER:
+    return "io_uring_enter";
   default:
     return "?";
   }
@@ -112,7 +114,14 @@ static const char *point_name(enum corio__fault_point p) {
  * the client has its reply. Everywhere else the error shows. */
 static int may_recover(enum corio__fault_point p) {
   return p == CORIO__FAULT_ALLOC || p == CORIO__FAULT_SEND ||
-         p == CORIO__FAULT_RECV;
+         p == CORIO__FAULT_RECV || p == CORIO__FAULT_URING_ENTER;
+}
+
+/* On io_uring (the .uring variant) streams receive and send through the
+ * ring: few recv and send calls are left to walk, and the ring's
+ * submissions are walked instead (test_walk_uring). */
+static int on_uring(void) {
+  return strcmp(corio_test_backend(), "io_uring") == 0;
 }
 
 static long walk(enum corio__fault_point point) {
@@ -176,21 +185,36 @@ static void test_walk_alloc(void **state) {
 }
 
 static void test_walk_recv(void **state) {
+  long walked = walk(CORIO__FAULT_RECV);
+
   (void)state;
-  assert_true(walk(CORIO__FAULT_RECV) > 2);
+  if (!on_uring())
+    assert_true(walked > 2);
 }
 
 static void test_walk_send(void **state) {
+  long walked = walk(CORIO__FAULT_SEND);
+
   (void)state;
-  assert_true(walk(CORIO__FAULT_SEND) > 2);
+  if (!on_uring())
+    assert_true(walked > 2);
+}
+
+/* The enter of each iteration: a failure stops the run with its error
+ * (or, for a removal's submission, is tolerated); corio_run's shutdown
+ * cleans up either way. */
+static void test_walk_uring(void **state) {
+  (void)state;
+  if (!on_uring())
+    skip();
+  assert_true(walk(CORIO__FAULT_URING_ENTER) > 2);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_walk_tls),
-      cmocka_unit_test(test_walk_alloc),
-      cmocka_unit_test(test_walk_recv),
-      cmocka_unit_test(test_walk_send),
+      cmocka_unit_test(test_walk_tls),   cmocka_unit_test(test_walk_alloc),
+      cmocka_unit_test(test_walk_recv),  cmocka_unit_test(test_walk_send),
+      cmocka_unit_test(test_walk_uring),
   };
   (void)check_str; /* task_check.h's, unused here */
   return cmocka_run_group_tests(tests, certs_setup, certs_teardown);

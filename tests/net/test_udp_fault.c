@@ -106,7 +106,9 @@ static long walk(enum corio__fault_point point, int family) {
   assert_int_equal(walk_op(&current), 0);
   return corio_test_fault_walk(point, walk_op, &current,
                                point == CORIO__FAULT_ALLOC ||
-                                       point == CORIO__FAULT_EPOLL_CTL
+                                       point == CORIO__FAULT_EPOLL_CTL ||
+                                       point == CORIO__FAULT_URING_ENTER ||
+                                       point == CORIO__FAULT_URING_REGISTER
                                    ? corio_test_negative_or_tolerated
                                    : corio_test_negative);
 }
@@ -118,9 +120,17 @@ static void test_walk_syscalls(void **state) {
   /* Each receive (the loop's recvmmsg, at least once per datagram). */
   assert_true(walk(CORIO__FAULT_RECV, AF_INET) >= 6);
   assert_true(walk(CORIO__FAULT_SEND, AF_INET) >= 6);
-  /* Registering with epoll (poll(2) has no such call). */
-  if (!getenv("CORIO_POLLER") || strcmp(getenv("CORIO_POLLER"), "poll") != 0)
+  /* Registering with the backend: epoll_ctl for each endpoint (poll(2)
+   * has no such call). io_uring's registrations are queued and go in with
+   * the enter each iteration makes (a failed one stops the run with its
+   * error; a removal's is tolerated), after the ring is enabled by the
+   * first (a registration: its failure fails the run). */
+  if (strcmp(corio_test_backend(), "epoll") == 0)
     assert_true(walk(CORIO__FAULT_EPOLL_CTL, AF_INET) >= 2);
+  if (strcmp(corio_test_backend(), "io_uring") == 0) {
+    assert_true(walk(CORIO__FAULT_URING_ENTER, AF_INET) >= 2);
+    assert_true(walk(CORIO__FAULT_URING_REGISTER, AF_INET) >= 2);
+  }
   if (have_ipv6())
     assert_true(walk(CORIO__FAULT_RECV, AF_INET6) >= 6);
 }

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "core/alloc.h"
 #include "core/sys.h"
 #include "corio/coro.h"
+#include "corio/loop.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)
@@ -72,6 +74,27 @@ long corio_test_fault_walk(enum corio__fault_point point, corio_test_op op,
 void corio_test_negative(int rc) { assert_true(rc < 0); }
 
 void corio_test_negative_or_tolerated(int rc) { assert_true(rc <= 0); }
+
+static void *find_backend(void *arg) {
+  const char **name = arg;
+  corio_loop *loop;
+
+  assert_int_equal(corio_loop_create(&loop), 0);
+  *name = corio_loop_backend_name(loop); /* a static string */
+  corio_loop_unref(loop);
+  return NULL;
+}
+
+const char *corio_test_backend(void) {
+  static const char *name;
+  pthread_t thread;
+
+  if (!name) {
+    assert_int_equal(pthread_create(&thread, NULL, find_backend, &name), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+  }
+  return name;
+}
 
 int corio_test_under_valgrind(void) {
 #if CORIO_TEST_HAVE_VALGRIND

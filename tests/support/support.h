@@ -49,6 +49,12 @@ int corio_test_open_fds(void);
  * port may be taken before the server binds it: callers retry. */
 int corio_test_free_port(int type);
 
+/* The backend a loop made with the defaults runs on ("epoll", "poll",
+ * "io_uring": what CORIO_POLLER asks for, after any fall back), for
+ * fault walks over backend syscalls. Found once, on a thread of its own
+ * (a ring's teardown would interrupt this thread's next wait). */
+const char *corio_test_backend(void);
+
 /* Under Valgrind some tests (forking crash tests) are skipped. */
 int corio_test_under_valgrind(void);
 
