@@ -750,6 +750,8 @@ int corio_loop_run_forever(corio_loop *loop) {
   do
     rc = run_once(loop);
   while (rc == 0 && !loop->stopping);
+  if (loop->poller_ops->run_ended)
+    loop->poller_ops->run_ended(loop->poller);
   for (int i = 0; i < CORIO__LOOP_EXT_COUNT; i++)
     if (loop->ext_ops[i] && loop->ext_ops[i]->stopped)
       loop->ext_ops[i]->stopped(loop, loop->ext_data[i]);

@@ -35,7 +35,11 @@ struct corio__poller;
  *   negative timeout as no limit, and never wakes early (epoll rounds up
  *   to whole milliseconds). Events are copied out, so set may be called
  *   while handling them.
- * - A poller must not be used on both sides of a fork. */
+ * - A poller must not be used on both sides of a fork.
+ * - io_uring learns of a closed fd only when its poll request is
+ *   submitted (set returns 0): the request fails and the watch ends
+ *   silently. The loop checks new fds itself (corio__sys_fd_pollable), so
+ *   only replacing a watcher on an fd closed since is affected. */
 typedef struct corio__poller_ops {
   const char *name;
   /* 0 or a negative errno. */
@@ -51,6 +55,9 @@ typedef struct corio__poller_ops {
    * errno. */
   int (*wait)(struct corio__poller *poller, int64_t timeout_ns,
               corio__poll_event *events, int max);
+  /* NULL, or called on the running thread when a run of the loop ends:
+   * lets go of what that thread holds for the poller. */
+  void (*run_ended)(struct corio__poller *poller);
 } corio__poller_ops;
 
 extern const corio__poller_ops corio__poller_epoll;

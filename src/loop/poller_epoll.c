@@ -134,7 +134,7 @@ static int epoll_wait_(struct corio__poller *p, int64_t timeout_ns,
 }
 
 const corio__poller_ops corio__poller_epoll = {
-    "epoll", epoll_create_, epoll_destroy, epoll_set, epoll_wait_,
+    "epoll", epoll_create_, epoll_destroy, epoll_set, epoll_wait_, NULL,
 };
 
 #else

@@ -154,5 +154,5 @@ static int poll_wait(struct corio__poller *p, int64_t timeout_ns,
 }
 
 const corio__poller_ops corio__poller_poll = {
-    "poll", poll_create, poll_destroy, poll_set, poll_wait,
+    "poll", poll_create, poll_destroy, poll_set, poll_wait, NULL,
 };

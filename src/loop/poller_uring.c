@@ -214,6 +214,7 @@ static int uring_wait(struct corio__poller *p, int64_t timeout_ns,
     return -EINVAL;
   if ((rc = rearm_reported(p)) < 0)
     return rc;
+  corio__uring_register_ring(r);
   /* Fds left unarmed (a full queue on a ring that this enter enables)
    * are armed by the next wait, which must come at once. */
   if (p->rearm_len)
@@ -252,8 +253,13 @@ static int uring_wait(struct corio__poller *p, int64_t timeout_ns,
   return filled;
 }
 
+static void uring_run_ended(struct corio__poller *p) {
+  corio__uring_unregister(&p->ring);
+}
+
 const corio__poller_ops corio__poller_uring = {
-    "io_uring", uring_create, uring_destroy, uring_set, uring_wait,
+    "io_uring", uring_create, uring_destroy,
+    uring_set,  uring_wait,   uring_run_ended,
 };
 
 #else
@@ -275,7 +281,7 @@ corio__uring *corio__poller_uring_ring(struct corio__poller *p) {
 }
 
 const corio__poller_ops corio__poller_uring = {
-    "io_uring", uring_create, NULL, NULL, NULL,
+    "io_uring", uring_create, NULL, NULL, NULL, NULL,
 };
 
 #endif

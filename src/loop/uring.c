@@ -176,9 +176,17 @@ int corio__uring_init(corio__uring *r) {
 /* A ring created disabled is enabled by the thread that first enters it,
  * which then is its only issuer (IORING_SETUP_SINGLE_ISSUER); the ring's
  * fd is registered by the same thread, as registrations are per thread. */
+/* gettid() is a syscall each time: cached, as the issuer is checked on
+ * every enter. */
+static pid_t current_tid(void) {
+  static __thread pid_t tid;
+
+  if (!tid)
+    tid = gettid();
+  return tid;
+}
+
 static int enable(corio__uring *r) {
-  struct io_uring_rsrc_update reg = {.offset = (unsigned)-1,
-                                     .data = (uint64_t)r->fd};
   int rc;
 
   if (!r->enabled) {
@@ -188,16 +196,42 @@ static int enable(corio__uring *r) {
       return rc;
     r->enabled = 1;
   }
-  r->issuer = gettid();
-  /* Optional: saves the fd lookup on every enter. Undone by
-   * corio__uring_exit: the thread's reference keeps the ring, and with it
-   * every file a poll request holds, alive until the thread ends. */
+  r->issuer = current_tid();
+  /* Only the poller's wait enables a ring (a flush leaves a disabled one
+   * alone): this is a run's first wait. */
+  corio__uring_register_ring(r);
+  return 0;
+}
+
+/* Optional: saves the fd lookup on every enter. Registered only while a
+ * run of the loop lasts (the poller's wait asks, corio__uring_unregister
+ * undoes it when the run ends): the registration is the thread's own
+ * reference to the ring, which would keep the ring, and every file its
+ * poll requests hold, alive until that thread ends, even after the loop
+ * closed on another thread. */
+void corio__uring_register_ring(corio__uring *r) {
+  struct io_uring_rsrc_update reg = {.offset = (unsigned)-1,
+                                     .data = (uint64_t)r->fd};
+
+  if ((r->enter_flags & IORING_ENTER_REGISTERED_RING) || !r->enabled ||
+      r->issuer != current_tid())
+    return;
   if (corio__sys_uring_register(r->fd, IORING_REGISTER_RING_FDS, &reg, 1) ==
       1) {
     r->enter_fd = (int)reg.offset;
     r->enter_flags = IORING_ENTER_REGISTERED_RING;
   }
-  return 0;
+}
+
+void corio__uring_unregister(corio__uring *r) {
+  struct io_uring_rsrc_update reg = {.offset = (unsigned)r->enter_fd};
+
+  if (!(r->enter_flags & IORING_ENTER_REGISTERED_RING) ||
+      r->issuer != current_tid())
+    return;
+  (void)corio__sys_uring_register(r->fd, IORING_UNREGISTER_RING_FDS, &reg, 1);
+  r->enter_fd = r->fd;
+  r->enter_flags = 0;
 }
 
 /* Moves backlogged SQEs into the queue, as many as it has room for. */
@@ -223,13 +257,13 @@ int corio__uring_enter(corio__uring *r, int wait, int64_t timeout_ns) {
   if (!r->enabled || r->issuer == 0) {
     if ((rc = enable(r)) < 0)
       return rc;
-  } else if (r->issuer != gettid()) {
+  } else if (r->issuer != current_tid()) {
     /* Another thread runs the loop now: the registered fd is not its. */
     if (r->setup_flags & IORING_SETUP_SINGLE_ISSUER)
       return CORIO_ETHREAD;
     r->enter_fd = r->fd;
     r->enter_flags = 0;
-    r->issuer = gettid();
+    r->issuer = current_tid();
   }
   /* The backlog goes first, submitted as the queue takes it. */
   while (r->backlog_len) {
@@ -488,7 +522,7 @@ void corio__uring_exit(corio__uring *r) {
    * buffers go: their owners' memory is released by those callbacks. A
    * ring another thread must issue on cannot be waited on here. */
   if (r->ops_in_flight && r->enabled &&
-      (!r->issuer || r->issuer == gettid() ||
+      (!r->issuer || r->issuer == current_tid() ||
        !(r->setup_flags & IORING_SETUP_SINGLE_ISSUER))) {
     int err;
     struct io_uring_sqe *sqe =
@@ -506,16 +540,7 @@ void corio__uring_exit(corio__uring *r) {
     (void)corio__sys_uring_register(r->fd, IORING_UNREGISTER_PBUF_RING, &reg,
                                     1);
   }
-  /* The thread's registration references the ring: while it lasts,
-   * closing the fd frees nothing, and poll requests keep their files
-   * open (a peer would never see its socket closed). Only the thread
-   * that registered can drop it; another thread's goes when it ends. */
-  if ((r->enter_flags & IORING_ENTER_REGISTERED_RING) &&
-      r->issuer == gettid()) {
-    struct io_uring_rsrc_update reg = {.offset = (unsigned)r->enter_fd};
-    (void)corio__sys_uring_register(r->fd, IORING_UNREGISTER_RING_FDS, &reg,
-                                    1);
-  }
+  corio__uring_unregister(r);
   unmap(r);
   corio__sys_close(r->fd);
   r->fd = -1;

@@ -4,9 +4,9 @@
 #define CORIO_LOOP_URING_INTERNAL_H
 
 #include <linux/io_uring.h>
-#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "loop/uring.h"
 
@@ -72,6 +72,10 @@ int corio__uring_enter(corio__uring *r, int wait, int64_t timeout_ns);
 /* Runs completions the kernel deferred (DEFER_TASKRUN) until `want` CQEs
  * are ready or none is left, without waiting: 0 or a negative errno. */
 int corio__uring_run_deferred(corio__uring *r, unsigned want);
+/* The ring's fd registered for the calling thread (its issuer), for the
+ * length of a run; unregistered when the run ends and at exit. */
+void corio__uring_register_ring(corio__uring *r);
+void corio__uring_unregister(corio__uring *r);
 /* CQEs ready to be read. */
 unsigned corio__uring_cq_ready(const corio__uring *r);
 /* Whether an enter is needed to learn of completions the kernel holds

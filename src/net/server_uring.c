@@ -59,8 +59,8 @@ int corio__server_uring_serving(corio_server *srv, int on) {
         (void)corio__server_uring_serving(srv, 0);
         return rc;
       }
-    } else if (l->accept_armed && corio__uring_withdraw(srv->ring,
-                                                        &l->accept_op)) {
+    } else if (l->accept_armed &&
+               corio__uring_withdraw(srv->ring, &l->accept_op)) {
       /* Not in the kernel yet: taken back before the fd may close. */
       l->accept_armed = 0;
       l->accept_cancelled = 0;
@@ -81,8 +81,8 @@ int corio__server_uring_serving(corio_server *srv, int on) {
  * so it waits here until serving resumes. No room: dropped, as by a full
  * backlog. */
 static void hold(corio_server *srv, int fd, int family) {
-  if (corio__grow_array((void **)&srv->held, &srv->held_cap,
-                        sizeof *srv->held, srv->nheld + 1, 8) < 0) {
+  if (corio__grow_array((void **)&srv->held, &srv->held_cap, sizeof *srv->held,
+                        srv->nheld + 1, 8) < 0) {
     corio__sys_close(fd);
     return;
   }

@@ -819,6 +819,55 @@ static void test_run_here_then_there(void **state) {
   corio_loop_unref(r.loop);
 }
 
+/* Run on a thread that stays, closed on this one: the ring must still go
+ * with the loop (the running thread's registration of it must not keep it
+ * and the files its poll requests hold). */
+struct parked {
+  corio_loop *loop;
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  int phase; /* 1: run done, 2: may end */
+};
+
+static void *run_then_park(void *arg) {
+  struct parked *pk = arg;
+  struct runner r = {pk->loop, 1, 0};
+
+  (void)run_on_thread(&r);
+  pthread_mutex_lock(&pk->lock);
+  pk->phase = 1;
+  pthread_cond_broadcast(&pk->cond);
+  while (pk->phase != 2)
+    pthread_cond_wait(&pk->cond, &pk->lock);
+  pthread_mutex_unlock(&pk->lock);
+  return NULL;
+}
+
+static void test_closed_while_its_thread_lives(void **state) {
+  struct parked pk = {uring_loop(), PTHREAD_MUTEX_INITIALIZER,
+                      PTHREAD_COND_INITIALIZER, 0};
+  pthread_t thread;
+  int sv[2];
+  (void)state;
+
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+  assert_int_equal(corio_loop_add_reader(pk.loop, sv[0], noop, NULL), 0);
+  assert_int_equal(pthread_create(&thread, NULL, run_then_park, &pk), 0);
+  pthread_mutex_lock(&pk.lock);
+  while (pk.phase != 1)
+    pthread_cond_wait(&pk.cond, &pk.lock);
+  pthread_mutex_unlock(&pk.lock);
+  corio_loop_unref(pk.loop);
+  close(sv[0]);
+  expect_peer_sees_close(sv[1]);
+  pthread_mutex_lock(&pk.lock);
+  pk.phase = 2;
+  pthread_cond_broadcast(&pk.cond);
+  pthread_mutex_unlock(&pk.lock);
+  assert_int_equal(pthread_join(thread, NULL), 0);
+  close(sv[1]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_backend_names),
@@ -838,6 +887,7 @@ int main(void) {
       cmocka_unit_test(test_signals),
       cmocka_unit_test(test_made_here_run_there),
       cmocka_unit_test(test_run_here_then_there),
+      cmocka_unit_test(test_closed_while_its_thread_lives),
   };
   corio_loop *loop = NULL;
   struct rlimit rl;
