@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "core/alloc.h"
+#include "core/compiler.h"
 #include "core/fault.h"
 #include "core/sys_fd.h"
 #include "net/server_internal.h"
@@ -113,8 +114,7 @@ void corio__server_uring_release_held(corio_server *srv, int serve) {
 }
 
 static void accept_done(corio__uring_op *op, int res, unsigned flags) {
-  corio__listener *l =
-      (corio__listener *)((char *)op - offsetof(corio__listener, accept_op));
+  corio__listener *l = corio__container_of(op, corio__listener, accept_op);
   corio_server *srv = l->server;
   int last = !(flags & IORING_CQE_F_MORE);
 

@@ -582,7 +582,7 @@ int corio_stream_writev(corio_stream *stream, const struct iovec *iov,
   if (corio__unlikely(stream->tls))
     return corio__tls_writev(stream, iov, iovcnt);
   if (stream->uring)
-    return corio__stream_uring_write(stream, iov, iovcnt);
+    return corio__stream_uring_write(stream, iov, iovcnt, total);
   if (stream->out.len == 0) {
     /* Nothing queued: straight to the socket, no copy, no wake-up. */
     n = sent(stream,
@@ -602,7 +602,7 @@ int corio__stream_send_raw(corio_stream *s, const void *data, size_t len) {
   if (s->uring) {
     memcpy(&iov.iov_base, &data, sizeof data);
     iov.iov_len = len;
-    return corio__stream_uring_write(s, &iov, 1);
+    return corio__stream_uring_write(s, &iov, 1, len);
   }
   if (s->out.len == 0) {
     n = sent(s, corio__sys_send(s->fd, data, len, s->is_socket));

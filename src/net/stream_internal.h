@@ -133,9 +133,10 @@ void corio__stream_uring_attach(corio_stream *s, int family);
 /* The multishot recv: armed (0 or a negative errno), asked to stop. */
 int corio__stream_uring_recv(corio_stream *s);
 void corio__stream_uring_recv_stop(corio_stream *s);
-/* Queues iov for a send op (after what is pending): 0 or an error. */
+/* Queues iov (total bytes, > 0) for a send op, after what is pending:
+ * 0 or an error. */
 int corio__stream_uring_write(corio_stream *s, const struct iovec *iov,
-                              int iovcnt);
+                              int iovcnt, size_t total);
 /* Before the fd closes: every op asked to stop, the requests submitted.
  * Their last CQEs come later; the ops' references keep the stream. */
 void corio__stream_uring_cancel(corio_stream *s);

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "core/alloc.h"
+#include "core/compiler.h"
 #include "core/fault.h"
 #include "core/sys_net.h"
 #include "net/stream_internal.h"
@@ -38,9 +39,6 @@
 #include <linux/io_uring.h>
 
 enum { DIRECT_SEND_MIN = 64 * 1024 };
-
-#define STREAM_OF(op, member)                                                  \
-  ((corio_stream *)((char *)(op)-offsetof(corio_stream, member)))
 
 static void recv_done(corio__uring_op *op, int res, unsigned flags);
 static void send_done(corio__uring_op *op, int res, unsigned flags);
@@ -117,7 +115,7 @@ static void deliver(corio_stream *s, const char *data, size_t n) {
 }
 
 static void recv_done(corio__uring_op *op, int res, unsigned flags) {
-  corio_stream *s = STREAM_OF(op, recv_op);
+  corio_stream *s = corio__container_of(op, corio_stream, recv_op);
   int last = !(flags & IORING_CQE_F_MORE), changed = 0;
 
   if (flags & IORING_CQE_F_BUFFER) {
@@ -202,12 +200,10 @@ static int start_send(corio_stream *s) {
 }
 
 int corio__stream_uring_write(corio_stream *s, const struct iovec *iov,
-                              int iovcnt) {
-  size_t total = 0, skip = 0;
+                              int iovcnt, size_t total) {
+  size_t skip = 0;
   int rc;
 
-  for (int i = 0; i < iovcnt; i++)
-    total += iov[i].iov_len;
   /* Nothing pending: what the socket takes now is not copied. */
   if ((!s->batch_writes || total >= DIRECT_SEND_MIN) &&
       corio__stream_pending(s) == 0) {
@@ -235,7 +231,7 @@ int corio__stream_uring_write(corio_stream *s, const struct iovec *iov,
 }
 
 static void send_done(corio__uring_op *op, int res, unsigned flags) {
-  corio_stream *s = STREAM_OF(op, send_op);
+  corio_stream *s = corio__container_of(op, corio_stream, send_op);
   stream_buf *b = &s->sending;
 
   (void)flags;
@@ -308,8 +304,8 @@ int corio__stream_uring_recv(corio_stream *s) {
 void corio__stream_uring_recv_stop(corio_stream *s) { (void)s; }
 
 int corio__stream_uring_write(corio_stream *s, const struct iovec *iov,
-                              int iovcnt) {
-  (void)s, (void)iov, (void)iovcnt;
+                              int iovcnt, size_t total) {
+  (void)s, (void)iov, (void)iovcnt, (void)total;
   return -ENOSYS;
 }
 
