@@ -6,6 +6,8 @@
 
 #include <stdatomic.h>
 
+#include "corio/export.h"
+
 enum corio__fault_point {
   CORIO__FAULT_ALLOC,
   CORIO__FAULT_MMAP,
@@ -48,8 +50,10 @@ long corio__fault_calls(enum corio__fault_point point);
 /* Whether an injected failure fired since the point was armed. */
 int corio__fault_fired(enum corio__fault_point point);
 
-extern atomic_int corio__fault_armed;
-int corio__fault_hit_slow(enum corio__fault_point point);
+/* Exported from libcorio.so for libcorio_hook.so, whose hooked calls go
+ * through the same seam (not API: two underscores). */
+CORIO_API extern atomic_int corio__fault_armed;
+CORIO_API int corio__fault_hit_slow(enum corio__fault_point point);
 
 /* True when this call must fail. */
 static inline int corio__fault_hit(enum corio__fault_point point) {

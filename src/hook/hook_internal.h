@@ -4,6 +4,7 @@
 #ifndef CORIO_HOOK_INTERNAL_H
 #define CORIO_HOOK_INTERNAL_H
 
+#include <errno.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -16,6 +17,7 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "core/fault.h"
 #include "corio/loop.h"
 #include "corio/task.h"
 #include "task/hook_support.h"
@@ -94,6 +96,17 @@ void corio__hook_load(void);
   (*(atomic_load_explicit(&corio__real_ready, memory_order_acquire)            \
          ? corio__real.name                                                    \
          : (corio__hook_load(), corio__real.name)))
+
+/* corio's fault seam (src/core/fault.h) for the calls the hooks handle,
+ * as corio__sys_* has it for corio's own: tests make the Nth hooked
+ * socket, connect, accept, receive or send fail with `err` (the same
+ * errno corio__sys_* injects). Nonzero: fail the call, errno set. */
+static inline int corio__hook_fault(enum corio__fault_point point, int err) {
+  if (!corio__fault_hit(point))
+    return 0;
+  errno = err;
+  return 1;
+}
 
 /* ---- the fd table (fd_table.c) --------------------------------------------
  */

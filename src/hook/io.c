@@ -64,6 +64,10 @@ static ssize_t run_io(corio_task *t, int fd, hook_fd *e, unsigned event,
   if (mode == ATTEMPT_NOWAIT)
     blocking = 0; /* each attempt is non-blocking by itself */
   for (;;) {
+    if (corio__hook_fault(event == HOOK_IN ? CORIO__FAULT_RECV
+                                           : CORIO__FAULT_SEND,
+                          event == HOOK_IN ? ECONNRESET : EPIPE))
+      return done > 0 ? (ssize_t)done : -1;
     if (!blocking || ready_now(fd, event)) {
       n = attempt(fd, arg, done, mode);
       if (n > 0 && total > 0 && (done += (size_t)n) < total)

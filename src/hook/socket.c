@@ -8,7 +8,11 @@
 #include "hook/hook_internal.h"
 
 int socket(int family, int type, int protocol) {
-  int fd = REAL(socket)(family, type, protocol);
+  int fd;
+
+  if (corio__hook_fault(CORIO__FAULT_SOCKET, EMFILE))
+    return -1;
+  fd = REAL(socket)(family, type, protocol);
 
   if (fd >= 0)
     corio__hook_fd_created(fd, HOOK_FD_SOCKET, type & SOCK_NONBLOCK);
@@ -76,6 +80,8 @@ int connect(int fd, const struct sockaddr *addr, socklen_t len) {
 
   if (!e)
     return REAL(connect)(fd, addr, len);
+  if (corio__hook_fault(CORIO__FAULT_CONNECT, ECONNREFUSED))
+    return -1;
   /* A socket being connected is this process's own, even one first seen
    * here: without O_NONBLOCK the real connect would block the thread. */
   if (t && corio__hook_fd_make_nonblocking(fd, e) < 0)
@@ -132,6 +138,8 @@ int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags) {
    * waits until it is readable, then accepts. */
   int foreign = t && e && !atomic_load(&e->ours_nonblock);
 
+  if (e && corio__hook_fault(CORIO__FAULT_ACCEPT, EMFILE))
+    return -1;
   for (;;) {
     if (foreign) {
       struct pollfd p = {.fd = fd, .events = POLLIN};
