@@ -24,6 +24,11 @@
 enum { READ_MIN_SPACE = 4096 };
 /* The largest write buffer an io_uring stream keeps while empty. */
 enum { KEPT_OUT_CAP = 4096 };
+/* A reader that waits with at most this much buffered (a slow peer's
+ * partial line) parks it in an allocation of this size and gives the
+ * read block back: thousands of slow connections then cost their bytes,
+ * not 64 KiB each. Parked buffers are the only ones below a block. */
+enum { PARKED_CAP = 1024 };
 
 static void stream_free(corio_stream *s) {
   corio_loop *loop = s->loop;
@@ -172,6 +177,17 @@ static int make_read_room(corio_stream *s, size_t need) {
   }
   if (b->cap - b->pos - b->len >= need)
     return 0;
+  if (b->cap < CORIO__NET_READ_CHUNK && b->len + need <= CORIO__NET_READ_CHUNK) {
+    data = corio__net_buffer_take(s->net); /* a parked buffer: unpark */
+    if (!data)
+      return -ENOMEM;
+    memcpy(data, b->data + b->pos, b->len);
+    corio__free(b->data, b->cap);
+    b->data = data;
+    b->cap = CORIO__NET_READ_CHUNK;
+    b->pos = 0;
+    return 0;
+  }
   if (b->pos > 0 && b->cap - b->len >= b->cap / 2 && b->cap - b->len >= need) {
     memmove(b->data, b->data + b->pos, b->len);
     b->pos = 0;
@@ -247,6 +263,27 @@ void corio__stream_consumed(corio_stream *s) {
     (void)start_reading(s);
 }
 
+/* See PARKED_CAP. Parking is only an economy: without memory for it the
+ * block stays. */
+static void park_read_buffer(corio_stream *s) {
+  stream_buf *b = &s->in;
+  char *data;
+
+  if (b->cap != CORIO__NET_READ_CHUNK || b->len > PARKED_CAP)
+    return;
+  if (b->len == 0) {
+    release_in(s);
+    return;
+  }
+  if (!(data = corio__alloc(PARKED_CAP)))
+    return;
+  memcpy(data, b->data + b->pos, b->len);
+  corio__net_buffer_give(s->net, b->data);
+  b->data = data;
+  b->cap = PARKED_CAP;
+  b->pos = 0;
+}
+
 static void reader_detach(corio__wait *w) {
   corio_stream *s = w->data;
 
@@ -270,6 +307,7 @@ int corio__stream_wait_readable(corio_stream *s) {
    * asyncio's _wait_for_data does). */
   if (!s->reading && (rc = start_reading(s)) < 0)
     return rc;
+  park_read_buffer(s);
   w.task = self;
   s->reader = &w;
   s->refs++;
