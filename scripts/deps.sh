@@ -1,8 +1,8 @@
 #!/bin/sh
 # Installs what building and testing corio needs, when it can (root with
 # apt-get); otherwise names the exact command to run and fails. Packages
-# only the benchmarks use are installed along when possible, but their
-# absence never fails the tests.
+# only the benchmarks and the fuzzers use are installed along when
+# possible, but their absence never fails the tests.
 set -eu
 
 missing=""
@@ -14,7 +14,7 @@ need() { # need <package> <test command...>
     missing="$missing $pkg"
   fi
 }
-want() { # want <package> <test command...>: for `make bench` only
+want() { # want <package> <test command...>: for `make bench`/`make fuzz` only
   pkg=$1
   shift
   if ! "$@" >/dev/null 2>&1; then
@@ -72,6 +72,11 @@ want wrk command -v wrk
 # Only bench/net_echo.sh and bench/net_http.sh use it, for the servers'
 # instructions per round trip (where the machine exposes the counters).
 want linux-perf command -v perf
+# Only `make fuzz` (scripts/fuzz.sh, which installs them itself too):
+# clang and its libFuzzer runtime. The fuzz corpus replay tests of
+# `make test` build with gcc and need neither.
+want clang command -v clang
+want libclang-rt-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a'
 
 can_install=""
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -80,7 +85,7 @@ fi
 
 if [ -z "$missing" ] && { [ -z "$optional" ] || [ -z "$can_install" ]; }; then
   if [ -n "$optional" ]; then
-    echo "corio: optional, for make bench only:$optional" >&2
+    echo "corio: optional, for make bench and make fuzz only:$optional" >&2
   fi
   exit 0
 fi
@@ -108,7 +113,8 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing
 if [ -n "$optional" ]; then
-  # The benchmarks do without them; a failure here is not the tests'.
+  # The benchmarks and fuzzers do without them; a failure here is not the
+  # tests'.
   # shellcheck disable=SC2086
   apt-get install -y -qq --no-install-recommends $optional ||
     echo "corio: could not install$optional (make bench will skip them)" >&2

@@ -233,7 +233,7 @@ static int on_readable(void *arg) {
   if (n > 0) {
     b->len += (size_t)n;
     /* Pause above twice the limit, unless a reader waits for more. */
-    if (b->len / 2 > s->limit && !s->reader)
+    if (corio__stream_above_read_mark(s) && !s->reader)
       stop_reading(s);
   } else if (n == 0) {
     s->eof = 1;

@@ -89,6 +89,12 @@ void corio__stream_free_unused(corio_stream *s);
 /* Closes the fd now: buffered writes dropped, every waiter woken. */
 void corio__stream_force_close(corio_stream *s);
 /* The read side has ended: EOF, an error, or the stream is closing. */
+/* Reading pauses above asyncio's mark: more than twice the limit
+ * buffered (written so that a huge limit cannot overflow). */
+static inline int corio__stream_above_read_mark(const corio_stream *s) {
+  return s->in.len > s->limit && s->in.len - s->limit > s->limit;
+}
+
 static inline int corio__stream_read_ended(const corio_stream *s) {
   return s->eof || s->error || s->closing;
 }

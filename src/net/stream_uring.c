@@ -110,7 +110,7 @@ static void deliver(corio_stream *s, const char *data, size_t n) {
   memcpy(b->data + b->pos + b->len, data, n);
   b->len += n;
   /* Pause above twice the limit, unless a reader waits for more. */
-  if (b->len / 2 > s->limit && !s->reader)
+  if (corio__stream_above_read_mark(s) && !s->reader)
     corio__stream_stop_reading(s);
 }
 

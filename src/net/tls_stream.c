@@ -11,6 +11,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -275,7 +276,7 @@ static void took_ciphertext(corio_stream *s, size_t n) {
   if (s->closed) /* failed: force_close woke the reader */
     return;
   /* Pause above twice the limit, unless a reader waits for more. */
-  if (s->in.len / 2 > s->limit && !s->reader)
+  if (corio__stream_above_read_mark(s) && !s->reader)
     corio__stream_stop_reading(s);
   if (s->in.len > before || s->eof)
     corio__stream_wake_reader(s, 1);
@@ -512,7 +513,8 @@ static int make_ssl(corio_stream *s, corio__tls *t, const char *hostname) {
       return corio__tls_fail("X509_VERIFY_PARAM_set1_ip_asc");
     return 0;
   }
-  if (!SSL_set_tlsext_host_name(t->ssl, hostname))
+  /* The macro casts the name to void * (OpenSSL only reads it). */
+  if (!SSL_set_tlsext_host_name(t->ssl, (char *)(uintptr_t)hostname))
     return corio__tls_fail("SSL_set_tlsext_host_name");
   if (ctx->check_hostname && !SSL_set1_host(t->ssl, hostname))
     return corio__tls_fail("SSL_set1_host");
