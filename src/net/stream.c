@@ -177,7 +177,8 @@ static int make_read_room(corio_stream *s, size_t need) {
   }
   if (b->cap - b->pos - b->len >= need)
     return 0;
-  if (b->cap < CORIO__NET_READ_CHUNK && b->len + need <= CORIO__NET_READ_CHUNK) {
+  if (b->cap < CORIO__NET_READ_CHUNK &&
+      b->len + need <= CORIO__NET_READ_CHUNK) {
     data = corio__net_buffer_take(s->net); /* a parked buffer: unpark */
     if (!data)
       return -ENOMEM;

@@ -42,41 +42,6 @@ static void fill(unsigned char *buf, size_t len, unsigned seed) {
     buf[i] = (unsigned char)(i * 13 + i / 509 + seed);
 }
 
-static int run_point(corio_task_fn main, void *ctx) {
-  corio_test_usage before, after;
-  int fds = corio_test_open_fds(), rc;
-
-  corio_test_release_pools();
-  before = corio_test_usage_now();
-  rc = corio_run(main, ctx, NULL);
-  CHECK_EQ(rc, 0);
-  CHECK_EQ(corio_test_open_fds(), fds);
-  corio_test_release_pools();
-  after = corio_test_usage_now();
-  CHECK_EQ(after.allocations, before.allocations);
-  return failed.line != 0;
-}
-
-static void check_outcome(const sweep_point *pt, corio_task *t, int first_rc) {
-  CHECK_EQ(pt->unseen, 0);
-  CHECK_EQ(pt->nested, 0);
-  CHECK_TRUE(corio_task_done(t));
-  if (pt->reached[0]) {
-    CHECK_EQ(first_rc, -ECANCELED);
-    CHECK_TRUE(corio_task_cancelled(t));
-  } else {
-    CHECK_EQ(first_rc, 0);
-    CHECK_EQ(corio_task_error(t), 0);
-  }
-}
-
-static void report(const char *scenario, const sweep_point *pt) {
-  if (failed.line)
-    print_error("%s: cancel at %ld and %ld: %s:%d: %s\n", scenario,
-                pt->cancel_at[0], pt->cancel_at[1], failed.file, failed.line,
-                failed.text);
-}
-
 /* Sends in pieces, letting the loop run between them: the blocking reader
  * gets them one by one. */
 static int write_in_pieces(corio_stream *s, const unsigned char *buf,
@@ -239,7 +204,7 @@ static int client_main(void *arg, void **result) {
   (void)corio_server_close(srv);
   CHECK_EQ(corio_server_wait_closed(srv), 0);
   sweep_uninstall();
-  check_outcome(c->pt, t, c->first_rc);
+  sweep_check_outcome(c->pt, t, c->first_rc);
   corio_task_unref(t);
   corio_server_unref(srv);
   return 0;
@@ -253,7 +218,7 @@ static int client_point(void *ctx, sweep_point *pt) {
   c->got_len = c->sent = c->peer_len = 0;
   c->first_rc = c->cleanup_rc = c->peer_rc = 1;
   c->connected = c->handlers = 0;
-  run_point(client_main, c);
+  sweep_run_point(client_main, c, NULL, NULL);
   whole = c->connected && (c->first_rc == 0 || c->cleanup_rc == 0);
   CHECK_TRUE(c->got_len <= data_len);
   CHECK_TRUE(memcmp(c->got, data_in, c->got_len) == 0);
@@ -266,7 +231,7 @@ static int client_point(void *ctx, sweep_point *pt) {
   }
   if (c->first_rc == 0)
     CHECK_EQ(c->sent, data_len);
-  report("hooked client", pt);
+  sweep_report("hooked client", pt);
   return failed.line != 0;
 }
 
@@ -380,7 +345,7 @@ static int pipe_main(void *arg, void **result) {
   (void)corio_task_await(writer, NULL);
   sweep_collect(c->pt);
   sweep_uninstall();
-  check_outcome(c->pt, t, c->first_rc);
+  sweep_check_outcome(c->pt, t, c->first_rc);
   corio_task_unref(t);
   corio_task_unref(writer);
   return 0;
@@ -393,7 +358,7 @@ static int pipe_point(void *ctx, sweep_point *pt) {
   c->pt = pt;
   c->got_len = 0;
   c->first_rc = c->cleanup_rc = c->writer_rc = 1;
-  run_point(pipe_main, c);
+  sweep_run_point(pipe_main, c, NULL, NULL);
   whole = c->first_rc == 0 || c->cleanup_rc == 0;
   CHECK_TRUE(c->got_len <= data_len);
   CHECK_TRUE(memcmp(c->got, data_in, c->got_len) == 0);
@@ -404,7 +369,7 @@ static int pipe_point(void *ctx, sweep_point *pt) {
     /* The reader closed early: the writer may have met EPIPE. */
     CHECK_TRUE(c->writer_rc == 0 || c->writer_rc == -EPIPE);
   }
-  report("hooked pipe", pt);
+  sweep_report("hooked pipe", pt);
   return failed.line != 0;
 }
 

@@ -20,36 +20,10 @@ static unsigned char *input;
 
 enum { CHUNK = 8192, EXTRA = 64 };
 
-/* Runs main (its own loop) and checks what it left: no child, no fd, no
- * corio allocation. */
-static int run_point(corio_task_fn main, void *ctx) {
-  corio_test_usage before, after;
-  int fds = open_fds(), rc;
-
-  corio_test_release_pools();
-  before = corio_test_usage_now();
-  rc = corio_run(main, ctx, NULL);
-  CHECK_EQ(rc, 0);
+/* After every point: no child outlives it. */
+static void no_child_left(void) {
   CHECK_EQ(reap_leftovers(), 0);
   CHECK_TRUE(no_children());
-  CHECK_EQ(open_fds(), fds);
-  corio_test_release_pools();
-  after = corio_test_usage_now();
-  CHECK_EQ(after.allocations, before.allocations);
-  return failed.line != 0;
-}
-
-static void check_outcome(const sweep_point *pt, corio_task *t, int first_rc) {
-  CHECK_EQ(pt->unseen, 0);
-  CHECK_EQ(pt->nested, 0);
-  CHECK_TRUE(corio_task_done(t));
-  if (pt->reached[0]) {
-    CHECK_EQ(first_rc, -ECANCELED);
-    CHECK_TRUE(corio_task_cancelled(t));
-  } else {
-    CHECK_EQ(first_rc, 0);
-    CHECK_EQ(corio_task_error(t), 0);
-  }
 }
 
 /* Awaits the target under a guard (only a bug reaches it). */
@@ -60,13 +34,6 @@ static void await_target(corio_task *t) {
   if (rc == 0)
     rc = corio_timeout_exit(&g, corio_task_await(t, NULL));
   CHECK_TRUE(rc != -ETIMEDOUT);
-}
-
-static void report(const char *scenario, const sweep_point *pt) {
-  if (failed.line)
-    print_error("%s: cancel at %ld and %ld: %s:%d: %s\n", scenario,
-                pt->cancel_at[0], pt->cancel_at[1], failed.file, failed.line,
-                failed.text);
 }
 
 #define STEP(call)                                                             \
@@ -130,7 +97,7 @@ static int comm_main(void *arg, void **result) {
   if (c->pid > 0)
     CHECK_TRUE(await_gone(c->pid));
   sweep_uninstall();
-  check_outcome(c->pt, t, c->first_rc);
+  sweep_check_outcome(c->pt, t, c->first_rc);
   corio_task_unref(t);
   return 0;
 }
@@ -141,7 +108,7 @@ static int comm_point(void *ctx, sweep_point *pt) {
   memset(c, 0, sizeof *c);
   c->pt = pt;
   c->first_rc = c->cleanup_rc = 1;
-  run_point(comm_main, c);
+  sweep_run_point(comm_main, c, NULL, no_child_left);
   if (c->first_rc == 0) {
     CHECK_EQ(c->same_out, 1);
     CHECK_EQ(c->same_err, 1);
@@ -150,7 +117,7 @@ static int comm_point(void *ctx, sweep_point *pt) {
     /* Killed, unless it had finished already. */
     CHECK_TRUE(c->code == -SIGKILL || c->code == 0);
   }
-  report("communicate", pt);
+  sweep_report("communicate", pt);
   return failed.line != 0;
 }
 
@@ -257,7 +224,7 @@ static int pipe_main(void *arg, void **result) {
   if (c->pid > 0)
     CHECK_TRUE(await_gone(c->pid));
   sweep_uninstall();
-  check_outcome(c->pt, t, c->first_rc);
+  sweep_check_outcome(c->pt, t, c->first_rc);
   corio_task_unref(t);
   return 0;
 }
@@ -270,7 +237,7 @@ static int pipe_point(void *ctx, sweep_point *pt) {
   c->got = got;
   c->pt = pt;
   c->first_rc = c->cleanup_rc = 1;
-  run_point(pipe_main, c);
+  sweep_run_point(pipe_main, c, NULL, no_child_left);
   /* cat echoes every byte it is given, once, in order. */
   CHECK_TRUE(c->got_len <= c->wrote);
   CHECK_TRUE(memcmp(c->got, input, c->got_len) == 0);
@@ -280,7 +247,7 @@ static int pipe_point(void *ctx, sweep_point *pt) {
   }
   if (c->first_rc == 0)
     CHECK_EQ(c->wrote, input_len);
-  report("pipes", pt);
+  sweep_report("pipes", pt);
   return failed.line != 0;
 }
 

@@ -19,9 +19,21 @@
  * A step outside any callback would be seen at the next callback_begin
  * (the sentinel gone): counted, and reported as `unseen` so that a run
  * where the probe could not cancel in time fails instead of passing
- * unswept. Only the epoll and poll backends queue every readiness
- * callback; io_uring completions are not callbacks, so sweeps run on the
- * default epoll loop. */
+ * unswept.
+ *
+ * On an io_uring loop the completions of the net layer's ops (a stream's
+ * recv and send, a server's accept) are no callbacks: the loop calls
+ * op->done straight from its poll, and a done that wakes a reader steps
+ * it there and then. The probe covers those too, without a hook in src/:
+ * after every callback (and every completion) it walks the loop's open
+ * streams and servers and points each op's done at a trampoline of its
+ * own, which does what callback_begin/end do around the real done. The
+ * kernel names the op, not its done, so an op in flight when patched
+ * comes back through the trampoline as well; a stream's ops are patched
+ * in the callback that made the stream, before any of its ops can
+ * complete. A patched op stays patched (the trampoline passes through
+ * when no probe is active), so a stream that outlives its loop's sweep
+ * is never left with a dangling done. */
 #ifndef CORIO_TEST_SWEEP_H
 #define CORIO_TEST_SWEEP_H
 
@@ -29,9 +41,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "../task/task_check.h"
 #include "corio/task.h"
 #include "loop/ext.h"
 #include "loop/loop_internal.h"
+#include "loop/uring.h"
+#include "net/server_internal.h"
+#include "net/stream_internal.h"
+#include "support.h"
 #include "task/task_internal.h"
 
 /* No step ever resumes a body with this value. */
@@ -79,6 +96,94 @@ static inline void sweep_account(sweep_probe *p) {
     }
 }
 
+/* ---- io_uring completions ------------------------------------------------
+ */
+
+static inline void sweep_patch_ops(sweep_probe *p);
+
+typedef void (*sweep_done_fn)(corio__uring_op *op, int res, unsigned flags);
+
+/* The distinct real dones seen (recv, send, accept), one trampoline each. */
+enum { SWEEP_DONES = 4 };
+static sweep_done_fn sweep_done_real[SWEEP_DONES];
+/* Ops patched so far (a test may check that the ring's ops were used). */
+static long sweep_patched_ops;
+
+/* A completion as a callback: accounted before (a step outside any
+ * callback shows) and after (the step the done ran, if any). */
+static inline void sweep_done_run(int i, corio__uring_op *op, int res,
+                                  unsigned flags) {
+  sweep_probe *p = &sweep_probe_now;
+
+  if (!p->active || p->depth > 0) {
+    if (p->active)
+      p->nested++;
+    sweep_done_real[i](op, res, flags);
+    return;
+  }
+  p->depth++;
+  if (p->target && p->target->wake_value != SWEEP_SENTINEL) {
+    p->unseen++;
+    sweep_account(p);
+  }
+  sweep_done_real[i](op, res, flags); /* may free op's owner */
+  p->depth--;
+  sweep_account(p);
+  sweep_patch_ops(p);
+}
+
+#define SWEEP_DONE_TRAMPOLINE(i)                                               \
+  static void sweep_done_##i(corio__uring_op *op, int res, unsigned flags) {   \
+    sweep_done_run(i, op, res, flags);                                         \
+  }
+SWEEP_DONE_TRAMPOLINE(0)
+SWEEP_DONE_TRAMPOLINE(1)
+SWEEP_DONE_TRAMPOLINE(2)
+SWEEP_DONE_TRAMPOLINE(3)
+static const sweep_done_fn sweep_done_trampolines[SWEEP_DONES] = {
+    sweep_done_0, sweep_done_1, sweep_done_2, sweep_done_3};
+
+static inline void sweep_patch_op(corio__uring_op *op) {
+  int i;
+
+  if (!op->done)
+    return;
+  for (i = 0; i < SWEEP_DONES; i++)
+    if (op->done == sweep_done_trampolines[i])
+      return; /* already */
+  for (i = 0; i < SWEEP_DONES; i++)
+    if (sweep_done_real[i] == op->done || !sweep_done_real[i])
+      break;
+  if (i == SWEEP_DONES) {
+    fprintf(stderr, "sweep: more kinds of io_uring op than trampolines\n");
+    abort();
+  }
+  sweep_done_real[i] = op->done;
+  op->done = sweep_done_trampolines[i];
+  sweep_patched_ops++;
+}
+
+/* Every op of the loop's io_uring streams and servers goes through a
+ * trampoline from now on. */
+static inline void sweep_patch_ops(sweep_probe *p) {
+  corio__net_loop *net;
+
+  if (!p->active || !p->loop)
+    return;
+  net = p->loop->ext_data[CORIO__LOOP_EXT_NET];
+  if (!net)
+    return;
+  for (corio_stream *s = net->streams; s; s = s->next)
+    if (s->uring) {
+      sweep_patch_op(&s->recv_op);
+      sweep_patch_op(&s->send_op);
+    }
+  for (struct corio_server *srv = net->servers; srv; srv = srv->next)
+    if (srv->ring)
+      for (int i = 0; i < srv->nlisteners; i++)
+        sweep_patch_op(&srv->listeners[i].accept_op);
+}
+
 static inline void *sweep_callback_begin(corio_loop *loop, void *data,
                                          corio_callback cb, void *arg) {
   sweep_probe *p = &sweep_probe_now;
@@ -112,6 +217,7 @@ static inline void sweep_callback_end(corio_loop *loop, void *data, void *token,
   }
   p->depth--;
   sweep_account(p);
+  sweep_patch_ops(p);
   token = p->orig_token;
   p->orig_token = NULL;
   if (token)
@@ -144,6 +250,7 @@ static inline void sweep_install(void) {
   p->saved_debug = corio_loop_get_debug(loop);
   corio_loop_set_debug(loop, 1);
   (void)corio_loop_set_slow_callback_duration(loop, 1e9);
+  sweep_patch_ops(p);
 }
 
 /* Before the loop closes: the probe passes everything through from now
@@ -177,6 +284,7 @@ static inline void sweep_watch(corio_task *t, long cancel1, long cancel2) {
   p->unseen = p->nested = 0;
   if (t != corio_current_task())
     t->wake_value = SWEEP_SENTINEL;
+  sweep_patch_ops(p);
 }
 
 /* ---- the sweep ------------------------------------------------------------
@@ -201,6 +309,69 @@ static inline void sweep_collect(sweep_point *pt) {
   pt->reached[1] = p->reached[1];
   pt->unseen = p->unseen;
   pt->nested = p->nested;
+}
+
+/* ---- what every point checks ----------------------------------------------
+ */
+
+/* Runs main on a loop of its own (options NULL: the default one) and
+ * checks that the run left no fd and no corio allocation; more_checks,
+ * if given, checks what else must be gone (children) before the fds are
+ * counted. Returns non-zero once a check failed (task_check.h). */
+static inline int sweep_run_point(corio_task_fn main, void *ctx,
+                                  const corio_loop_options *options,
+                                  void (*more_checks)(void)) {
+  corio_test_usage before, after;
+  int fds = corio_test_open_fds(), rc;
+
+  corio_test_release_pools();
+  before = corio_test_usage_now();
+  if (options) {
+    corio_runner *runner = NULL;
+
+    rc = corio_runner_create_with(&runner, options);
+    CHECK_EQ(rc, 0);
+    if (rc == 0) {
+      rc = corio_runner_run(runner, main, ctx, NULL);
+      CHECK_EQ(corio_runner_close(runner), 0);
+    }
+  } else {
+    rc = corio_run(main, ctx, NULL);
+  }
+  CHECK_EQ(rc, 0);
+  if (more_checks)
+    more_checks();
+  CHECK_EQ(corio_test_open_fds(), fds);
+  corio_test_release_pools();
+  after = corio_test_usage_now();
+  CHECK_EQ(after.allocations, before.allocations);
+  return failed.line != 0;
+}
+
+/* The target's outcome at pt: cancelled where a cancel was made (its
+ * first error -ECANCELED), finished otherwise, every suspension seen. */
+static inline void sweep_check_outcome(const sweep_point *pt, corio_task *t,
+                                       int first_rc) {
+  CHECK_EQ(pt->unseen, 0);
+  CHECK_EQ(pt->nested, 0);
+  CHECK_TRUE(corio_task_done(t));
+  if (pt->reached[0]) {
+    CHECK_EQ(first_rc, -ECANCELED);
+    CHECK_TRUE(corio_task_cancelled(t));
+  } else {
+    CHECK_EQ(first_rc, 0);
+    CHECK_EQ(corio_task_error(t), 0);
+    /* An uncancelled run went past every point the sweep asked for. */
+    CHECK_EQ(pt->cancel_at[0] == 0 || pt->cancel_at[0] > pt->suspensions, 1);
+  }
+}
+
+/* Says where the first failed check of a point was. */
+static inline void sweep_report(const char *scenario, const sweep_point *pt) {
+  if (failed.line)
+    print_error("%s: cancel at %ld and %ld: %s:%d: %s\n", scenario,
+                pt->cancel_at[0], pt->cancel_at[1], failed.file, failed.line,
+                failed.text);
 }
 
 /* One whole run of a scenario at pt (its own corio_run, checks inside);
