@@ -42,24 +42,6 @@ static void fill(unsigned char *buf, size_t len, unsigned seed) {
     buf[i] = (unsigned char)(i * 13 + i / 509 + seed);
 }
 
-/* Sends in pieces, letting the loop run between them: the blocking reader
- * gets them one by one. */
-static int write_in_pieces(corio_stream *s, const unsigned char *buf,
-                           size_t len) {
-  for (size_t at = 0; at < len; at += PIECE) {
-    size_t n = len - at < PIECE ? len - at : PIECE;
-    int rc = corio_stream_write(s, buf + at, n);
-
-    if (rc == 0)
-      rc = corio_stream_drain(s);
-    if (rc == 0)
-      rc = corio_sleep(0);
-    if (rc < 0)
-      return rc;
-  }
-  return 0;
-}
-
 /* A blocking call's outcome as a corio code: -errno when it failed. */
 static int sys_rc(long r) { return r < 0 ? -errno : 0; }
 
@@ -116,7 +98,7 @@ static int client_peer(corio_stream *s, void *arg) {
     c->peer_len += n;
   }
   if (rc == 0)
-    rc = write_in_pieces(s, data_in, data_len);
+    rc = sweep_write_in_pieces(s, data_in, data_len, PIECE);
   c->peer_rc = rc;
   return 0;
 }
@@ -276,7 +258,7 @@ static int pipe_writer(void *arg, void **result) {
   (void)result;
   c->wfd = -1; /* the stream's now */
   if (rc == 0)
-    rc = write_in_pieces(s, data_in, data_len);
+    rc = sweep_write_in_pieces(s, data_in, data_len, PIECE);
   c->writer_rc = rc;
   if (s) {
     (void)corio_stream_close(s);

@@ -79,22 +79,6 @@ static void make_data(void) {
  * sizes. Returns 0 or the first error. */
 enum { PIECE = 4096 };
 
-static int write_in_pieces(corio_stream *s, const unsigned char *data,
-                           size_t len) {
-  for (size_t at = 0; at < len; at += PIECE) {
-    size_t n = len - at < PIECE ? len - at : PIECE;
-    int rc = corio_stream_write(s, data + at, n);
-
-    if (rc == 0)
-      rc = corio_stream_drain(s);
-    if (rc == 0)
-      rc = corio_sleep(0);
-    if (rc < 0)
-      return rc;
-  }
-  return 0;
-}
-
 /* Appends what a read gave into a buffer that is checked against what
  * was sent: has room for more, so a duplicated byte shows. */
 struct sink {
@@ -202,7 +186,7 @@ static int client_peer(corio_stream *s, void *arg) {
   if (rc == 0 || rc == CORIO_EINCOMPLETEREAD)
     c->peer_got.len = n;
   if (rc == 0)
-    rc = write_in_pieces(s, msg, msg_len);
+    rc = sweep_write_in_pieces(s, msg, msg_len, PIECE);
   if (rc == 0 && !c->client_tls)
     rc = corio_stream_write_eof(s);
   if (rc == 0)
@@ -496,7 +480,7 @@ static int handler_client(void *arg, void **result) {
     h->client_rc = rc;
     return 0;
   }
-  STEP(write_in_pieces(s, msg, msg_len));
+  STEP(sweep_write_in_pieces(s, msg, msg_len, PIECE));
   if (h->client_tls) {
     size_t n = 0;
 

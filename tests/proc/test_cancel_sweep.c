@@ -36,6 +36,30 @@ static void await_target(corio_task *t) {
   CHECK_TRUE(rc != -ETIMEDOUT);
 }
 
+/* Runs a scenario's target task (fn) under the probe, then checks its
+ * outcome and that its child is gone: a cleanup cancelled in its wait
+ * left the killed child to corio, which reaps it as soon as it exits.
+ * *pid and *first_rc are the target's, read once it is done. */
+static void run_child_scenario(corio_task_fn fn, void *c, sweep_point *pt,
+                               const pid_t *pid, const int *first_rc) {
+  corio_task *t = NULL;
+
+  sweep_install();
+  CHECK_EQ(corio_spawn(&t, fn, c), 0);
+  if (!t) {
+    sweep_uninstall();
+    return;
+  }
+  sweep_watch(t, pt->cancel_at[0], pt->cancel_at[1]);
+  await_target(t);
+  sweep_collect(pt);
+  if (*pid > 0)
+    CHECK_TRUE(await_gone(*pid));
+  sweep_uninstall();
+  sweep_check_outcome(pt, t, *first_rc);
+  corio_task_unref(t);
+}
+
 #define STEP(call)                                                             \
   do {                                                                         \
     if (rc == 0)                                                               \
@@ -84,21 +108,9 @@ static int comm_task(void *arg, void **result) {
 
 static int comm_main(void *arg, void **result) {
   struct comm_case *c = arg;
-  corio_task *t = NULL;
 
   (void)result;
-  sweep_install();
-  CHECK_EQ(corio_spawn(&t, comm_task, c), 0);
-  sweep_watch(t, c->pt->cancel_at[0], c->pt->cancel_at[1]);
-  await_target(t);
-  sweep_collect(c->pt);
-  /* A cleanup cancelled in its wait left the killed child to corio,
-   * which reaps it as soon as it exits. */
-  if (c->pid > 0)
-    CHECK_TRUE(await_gone(c->pid));
-  sweep_uninstall();
-  sweep_check_outcome(c->pt, t, c->first_rc);
-  corio_task_unref(t);
+  run_child_scenario(comm_task, c, c->pt, &c->pid, &c->first_rc);
   return 0;
 }
 
@@ -213,19 +225,9 @@ static int pipe_task(void *arg, void **result) {
 
 static int pipe_main(void *arg, void **result) {
   struct pipe_case *c = arg;
-  corio_task *t = NULL;
 
   (void)result;
-  sweep_install();
-  CHECK_EQ(corio_spawn(&t, pipe_task, c), 0);
-  sweep_watch(t, c->pt->cancel_at[0], c->pt->cancel_at[1]);
-  await_target(t);
-  sweep_collect(c->pt);
-  if (c->pid > 0)
-    CHECK_TRUE(await_gone(c->pid));
-  sweep_uninstall();
-  sweep_check_outcome(c->pt, t, c->first_rc);
-  corio_task_unref(t);
+  run_child_scenario(pipe_task, c, c->pt, &c->pid, &c->first_rc);
   return 0;
 }
 

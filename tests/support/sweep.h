@@ -42,6 +42,7 @@
 #include <stdlib.h>
 
 #include "../task/task_check.h"
+#include "corio/net.h"
 #include "corio/task.h"
 #include "loop/ext.h"
 #include "loop/loop_internal.h"
@@ -364,6 +365,27 @@ static inline void sweep_check_outcome(const sweep_point *pt, corio_task *t,
     /* An uncancelled run went past every point the sweep asked for. */
     CHECK_EQ(pt->cancel_at[0] == 0 || pt->cancel_at[0] > pt->suspensions, 1);
   }
+}
+
+/* A peer's sending: in pieces of `piece` bytes, each drained and
+ * followed by a turn of the loop, so the target's reads come one piece
+ * at a time and suspend in between. */
+static inline int sweep_write_in_pieces(corio_stream *s, const void *data,
+                                        size_t len, size_t piece) {
+  const unsigned char *bytes = data;
+
+  for (size_t at = 0; at < len; at += piece) {
+    size_t n = len - at < piece ? len - at : piece;
+    int rc = corio_stream_write(s, bytes + at, n);
+
+    if (rc == 0)
+      rc = corio_stream_drain(s);
+    if (rc == 0)
+      rc = corio_sleep(0);
+    if (rc < 0)
+      return rc;
+  }
+  return 0;
 }
 
 /* Says where the first failed check of a point was. */
