@@ -378,7 +378,6 @@ int main(void) {
   };
   int rc;
 
-  (void)check_str; /* task_check.h's, unused here */
   signal(SIGPIPE, SIG_IGN);
   /* Fewer pieces under Valgrind: a point per suspension. */
   data_len = (corio_test_under_valgrind() ? 16 : 24) * (size_t)PIECE;

@@ -655,6 +655,5 @@ int main(void) {
       cmocka_unit_test_setup(test_most_points_spare_the_bystanders,
                              reset_checks),
   };
-  (void)check_str, (void)check_int;
   return cmocka_run_group_tests(tests, setup_hooks, teardown_hooks);
 }

@@ -719,6 +719,5 @@ int main(void) {
       cmocka_unit_test_setup(test_walk_allocations, reset_checks),
       cmocka_unit_test_setup(test_walk_backend, reset_checks),
   };
-  (void)check_str; /* task_check.h's, unused here */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

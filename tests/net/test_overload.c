@@ -913,6 +913,5 @@ int main(void) {
                   corio_strerror((int)(intptr_t)probe));
   if (getenv("CORIO_TEST_FILTER"))
     cmocka_set_test_filter(getenv("CORIO_TEST_FILTER"));
-  (void)check_str; /* task_check.h's, unused here */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -216,6 +216,5 @@ int main(void) {
       cmocka_unit_test(test_walk_recv),  cmocka_unit_test(test_walk_send),
       cmocka_unit_test(test_walk_uring),
   };
-  (void)check_str; /* task_check.h's, unused here */
   return cmocka_run_group_tests(tests, certs_setup, certs_teardown);
 }

@@ -186,6 +186,5 @@ int main(void) {
       cmocka_unit_test(test_flush_failure),
   };
 
-  (void)check_str; /* task_check.h's, unused here */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

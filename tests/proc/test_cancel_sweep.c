@@ -274,7 +274,6 @@ int main(void) {
   };
   int rc;
 
-  (void)check_str; /* task_check.h's, unused here */
   signal(SIGPIPE, SIG_IGN);
   /* Fewer chunks under Valgrind: each point spawns a child. */
   input_len = (corio_test_under_valgrind() ? 6 : 8) * (size_t)CHUNK;

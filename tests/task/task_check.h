@@ -17,8 +17,8 @@ static struct {
   char text[320];
 } failed;
 
-static void check_int(long long got, long long want, const char *what,
-                      const char *file, int line) {
+static inline void check_int(long long got, long long want, const char *what,
+                             const char *file, int line) {
   if (got == want || failed.line)
     return;
   failed.file = file;
@@ -27,8 +27,8 @@ static void check_int(long long got, long long want, const char *what,
            got, want);
 }
 
-static void check_str(const char *got, const char *want, const char *what,
-                      const char *file, int line) {
+static inline void check_str(const char *got, const char *want,
+                             const char *what, const char *file, int line) {
   if (strcmp(got, want) == 0 || failed.line)
     return;
   failed.file = file;

@@ -1054,6 +1054,5 @@ int main(void) {
                              reset_checks),
   };
 
-  (void)check_str; /* task_check.h's, unused here */
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
