@@ -258,6 +258,33 @@ static inline int echo_once(corio_stream *s, const char *msg) {
   return memcmp(buf, msg, len) == 0 ? 0 : -EPROTO;
 }
 
+/* A whole conversation on s: `count` echoes of "<who> says <i>", a
+ * half-close, then the server's EOF with nothing before it; closes and
+ * drops s (wait_closed's error counts where the rest went well). */
+static inline int echo_conversation(corio_stream *s, const char *who,
+                                    int count) {
+  char msg[64], buf[8];
+  size_t n;
+  int rc = 0;
+
+  for (int i = 0; i < count && rc == 0; i++) {
+    snprintf(msg, sizeof msg, "%s says %d\n", who, i);
+    rc = echo_once(s, msg);
+  }
+  if (rc == 0)
+    rc = corio_stream_write_eof(s);
+  if (rc == 0) {
+    rc = corio_stream_read(s, buf, sizeof buf, &n);
+    if (rc == 0 && n != 0)
+      rc = -EPROTO;
+  }
+  (void)corio_stream_close(s);
+  if (rc == 0)
+    rc = corio_stream_wait_closed(s);
+  corio_stream_unref(s);
+  return rc;
+}
+
 /* Connects to host:port, echoes one message, closes. */
 static inline int echo_client(const char *host, int port, const char *msg) {
   corio_stream *s;

@@ -202,9 +202,12 @@ static int client_peer(corio_stream *s, void *arg) {
       rc = (call);                                                             \
   } while (0)
 
-static int client_read(corio_stream *s, struct client_case *c, int form) {
-  size_t n = 0, room = c->got.cap - c->got.len;
-  unsigned char *at = c->got.buf + c->got.len;
+/* One read of the message into k, in the form asked: 0 readline, 1
+ * readexactly of a block, 2 readuntil "END", 3 read_all, 4 the rest of
+ * the message exactly (TLS: no EOF comes). */
+static int sink_read(corio_stream *s, struct sink *k, int form) {
+  size_t n = 0, room = k->cap - k->len;
+  unsigned char *at = k->buf + k->len;
   int rc;
 
   switch (form) {
@@ -220,12 +223,12 @@ static int client_read(corio_stream *s, struct client_case *c, int form) {
   case 3:
     rc = corio_stream_read_all(s, at, room, &n);
     break;
-  default: /* the rest of the message, exactly (TLS: no EOF comes) */
-    rc = corio_stream_readexactly(s, at, msg_len - c->got.len, &n);
+  default:
+    rc = corio_stream_readexactly(s, at, msg_len - k->len, &n);
     break;
   }
   if (rc == 0)
-    c->got.len += n;
+    k->len += n;
   return rc;
 }
 
@@ -253,8 +256,8 @@ static int client_task(void *arg, void **result) {
     c->wrote = big_len;
   STEP(corio_stream_drain(s));
   for (int form = 0; form < 3; form++)
-    STEP(client_read(s, c, form));
-  STEP(client_read(s, c, c->client_tls ? 4 : 3));
+    STEP(sink_read(s, &c->got, form));
+  STEP(sink_read(s, &c->got, c->client_tls ? 4 : 3));
   if (rc == 0) {
     closed = 1;
     rc = corio_stream_close(s);
@@ -266,7 +269,7 @@ static int client_task(void *arg, void **result) {
      * rest of the message; a cancelled read consumed nothing), then the
      * stream is closed (what is queued is still sent) and waited for. */
     int crc = closed          ? 0
-              : c->client_tls ? client_read(s, c, 4)
+              : c->client_tls ? sink_read(s, &c->got, 4)
                               : sink_read_to_eof(s, &c->got);
 
     (void)corio_stream_close(s);
@@ -402,30 +405,6 @@ struct handler_case {
   int client_rc;
 };
 
-static int handler_read(corio_stream *s, struct handler_case *h, int form) {
-  size_t n = 0, room = h->got.cap - h->got.len;
-  unsigned char *at = h->got.buf + h->got.len;
-  int rc;
-
-  switch (form) {
-  case 0:
-    rc = corio_stream_readline(s, at, room, &n);
-    break;
-  case 1:
-    rc = corio_stream_readexactly(s, at, block_len, &n);
-    break;
-  case 2:
-    rc = corio_stream_readuntil(s, "END", 3, at, room, &n);
-    break;
-  default:
-    rc = corio_stream_read_all(s, at, room, &n);
-    break;
-  }
-  if (rc == 0)
-    h->got.len += n;
-  return rc;
-}
-
 /* The target: reads the message piece by piece and answers with the big
  * buffer in two writes (the first drained). When cancelled it reads what
  * is left to EOF and returns; the server closes the stream. Over TLS the
@@ -440,17 +419,17 @@ static int target_handler(corio_stream *s, void *arg) {
     return -EPROTO; /* one connection only */
   h->handler = corio_task_ref(corio_current_task());
   sweep_watch(h->handler, h->pt->cancel_at[0], h->pt->cancel_at[1]);
-  STEP(handler_read(s, h, 0));
-  STEP(handler_read(s, h, 1));
+  STEP(sink_read(s, &h->got, 0));
+  STEP(sink_read(s, &h->got, 1));
   STEP(corio_stream_write(s, big, half));
   if (rc == 0)
     h->wrote = half;
   STEP(corio_stream_drain(s));
-  STEP(handler_read(s, h, 2));
+  STEP(sink_read(s, &h->got, 2));
   STEP(corio_stream_write(s, big + half, big_len - half));
   if (rc == 0)
     h->wrote = big_len;
-  STEP(handler_read(s, h, 3));
+  STEP(sink_read(s, &h->got, 3));
   h->first_rc = rc;
   if (rc < 0) {
     int crc = 0;
@@ -1024,19 +1003,16 @@ static void test_start_tls_handler(void **state) {
  * the streams used the ring's ops (they do not where the kernel lacks
  * multishot recv: readiness then, as on epoll). */
 static void on_uring(void (*test)(void **), void **state) {
-  corio_loop *loop = NULL;
   int rc;
 
   if (corio_test_under_valgrind()) {
     print_message("io_uring under Valgrind: skipped (see backend_gate.c)\n");
     skip();
   }
-  rc = corio_loop_create_with(&loop, &uring_only);
-  if (rc < 0) {
+  if ((rc = corio_test_uring_refused()) < 0) {
     print_message("io_uring refused: %s; skipped\n", corio_strerror(rc));
     skip();
   }
-  corio_loop_unref(loop);
   backend = &uring_only;
   sweep_patched_ops = 0;
   test(state);

@@ -74,28 +74,13 @@ static int connect_to(const struct walk *w, corio_server *srv,
  * the server's end, close. */
 static int client(const struct walk *w, corio_server *srv, int id) {
   corio_stream *s;
-  char msg[64], buf[8];
-  size_t n;
+  char who[32];
   int rc;
 
   if ((rc = connect_to(w, srv, &s)) < 0)
     return rc;
-  for (int i = 0; i < 3 && rc == 0; i++) {
-    snprintf(msg, sizeof msg, "client %d says %d\n", id, i);
-    rc = echo_once(s, msg);
-  }
-  if (rc == 0)
-    rc = corio_stream_write_eof(s);
-  if (rc == 0) {
-    rc = corio_stream_read(s, buf, sizeof buf, &n);
-    if (rc == 0 && n != 0)
-      rc = -EPROTO;
-  }
-  (void)corio_stream_close(s);
-  if (rc == 0)
-    rc = corio_stream_wait_closed(s);
-  corio_stream_unref(s);
-  return rc;
+  snprintf(who, sizeof who, "client %d", id);
+  return echo_conversation(s, who, 3);
 }
 
 /* A server, three clients one after the other, the server closed and

@@ -98,29 +98,9 @@ static int start_cat(corio_process **p) {
  * half-close, the server's EOF, close. */
 static int victim_connection(struct scene *sc) {
   corio_stream *s;
-  char msg[64], buf[8];
-  size_t n;
-  int rc;
+  int rc = corio_open_connection("127.0.0.1", corio_server_port(sc->srv), &s);
 
-  if ((rc = corio_open_connection("127.0.0.1", corio_server_port(sc->srv),
-                                  &s)) < 0)
-    return rc;
-  for (int i = 0; i < VICTIM_ECHOES && rc == 0; i++) {
-    snprintf(msg, sizeof msg, "victim says %d\n", i);
-    rc = echo_once(s, msg);
-  }
-  if (rc == 0)
-    rc = corio_stream_write_eof(s);
-  if (rc == 0) {
-    rc = corio_stream_read(s, buf, sizeof buf, &n);
-    if (rc == 0 && n != 0)
-      rc = -EPROTO;
-  }
-  (void)corio_stream_close(s);
-  if (rc == 0)
-    rc = corio_stream_wait_closed(s);
-  corio_stream_unref(s);
-  return rc;
+  return rc < 0 ? rc : echo_conversation(s, "victim", VICTIM_ECHOES);
 }
 
 /* The victim child: cat fed a line through communicate. A write to its

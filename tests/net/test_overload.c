@@ -880,18 +880,6 @@ static void test_peer_never_reads(void **state) {
 /* ---- main -----------------------------------------------------------------
  */
 
-/* Whether io_uring loops can be made, asked on a thread of its own
- * (closing a ring interrupts its thread's next wait). */
-static void *probe_uring(void *arg) {
-  corio_loop *loop = NULL;
-  intptr_t rc = corio_loop_create_with(&loop, &on_uring);
-
-  (void)arg;
-  if (rc == 0)
-    corio_loop_unref(loop);
-  return (void *)rc;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_emfile_storm, reset_checks),
@@ -899,18 +887,15 @@ int main(void) {
       cmocka_unit_test_setup(test_peer_never_reads, reset_checks),
   };
   corio_allocator counting = {counting_alloc, counting_free, NULL};
-  pthread_t thread;
-  void *probe = NULL;
+  int refused;
 
   if (corio_set_allocator(&counting) != 0)
     return 1;
-  if (pthread_create(&thread, NULL, probe_uring, NULL) != 0 ||
-      pthread_join(thread, &probe) != 0)
-    return 1;
-  uring_available = (intptr_t)probe == 0;
+  refused = corio_test_uring_refused();
+  uring_available = refused == 0;
   if (!uring_available)
     print_message("[   INFO   ] io_uring loops refused (%s): epoll only\n",
-                  corio_strerror((int)(intptr_t)probe));
+                  corio_strerror(refused));
   if (getenv("CORIO_TEST_FILTER"))
     cmocka_set_test_filter(getenv("CORIO_TEST_FILTER"));
   return cmocka_run_group_tests(tests, NULL, NULL);

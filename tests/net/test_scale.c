@@ -302,6 +302,11 @@ static void run_scale(const corio_loop_options *loop_options) {
   char message[256];
   int fds, rc;
 
+  if (loop_options->backend == CORIO_LOOP_BACKEND_IO_URING &&
+      (rc = corio_test_uring_refused()) < 0) {
+    print_message("io_uring refused: %s; skipped\n", corio_strerror(rc));
+    skip();
+  }
   run.conns = scale_conns();
   assert_true(run.conns > 0);
   corio_test_release_pools();
@@ -309,10 +314,6 @@ static void run_scale(const corio_loop_options *loop_options) {
   fds = corio_test_open_fds();
 
   rc = corio_runner_create_with(&runner, loop_options);
-  if (rc < 0 && loop_options->backend == CORIO_LOOP_BACKEND_IO_URING) {
-    print_message("io_uring refused: %s; skipped\n", corio_strerror(rc));
-    skip();
-  }
   assert_int_equal(rc, 0);
   corio_event_init(&run.all_open);
   rc = corio_runner_run_ex(runner, scale_main, &run, NULL, message,

@@ -1832,18 +1832,6 @@ static void test_more_ops_than_the_queue(void **state) {
 
 /* ---- main ---------------------------------------------------------------- */
 
-/* Whether this process may make io_uring loops: asked on a thread of its
- * own (closing a ring interrupts its thread's next wait). */
-static void *probe_uring(void *arg) {
-  corio_loop *loop = NULL;
-  intptr_t rc = corio_loop_create_with(&loop, &uring_only);
-
-  (void)arg;
-  if (rc == 0)
-    corio_loop_unref(loop);
-  return (void *)rc;
-}
-
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_cancelled_readers, reset_checks),
@@ -1867,16 +1855,11 @@ int main(void) {
       cmocka_unit_test_setup(test_fd_reused_after_failed_flush, reset_checks),
       cmocka_unit_test_setup(test_more_ops_than_the_queue, reset_checks),
   };
-  pthread_t thread;
-  void *result = NULL;
-  int rc;
+  int rc = corio_test_uring_refused();
 
-  if (pthread_create(&thread, NULL, probe_uring, NULL) != 0 ||
-      pthread_join(thread, &result) != 0)
-    return 2;
-  if ((intptr_t)result < 0) {
-    printf("io_uring loops refused: %s (%d); skipped\n",
-           corio_strerror((int)(intptr_t)result), (int)(intptr_t)result);
+  if (rc < 0) {
+    printf("io_uring loops refused: %s (%d); skipped\n", corio_strerror(rc),
+           rc);
     return 77;
   }
   signal(SIGPIPE, SIG_IGN);

@@ -96,6 +96,29 @@ const char *corio_test_backend(void) {
   return name;
 }
 
+static void *probe_uring(void *result) {
+  static const corio_loop_options uring_only = {CORIO_LOOP_BACKEND_IO_URING,
+                                                CORIO_LOOP_NO_FALLBACK};
+  corio_loop *loop = NULL;
+
+  *(int *)result = corio_loop_create_with(&loop, &uring_only);
+  if (*(int *)result == 0)
+    corio_loop_unref(loop);
+  return NULL;
+}
+
+int corio_test_uring_refused(void) {
+  static int probed, refused;
+  pthread_t thread;
+
+  if (!probed) {
+    assert_int_equal(pthread_create(&thread, NULL, probe_uring, &refused), 0);
+    assert_int_equal(pthread_join(thread, NULL), 0);
+    probed = 1;
+  }
+  return refused;
+}
+
 int corio_test_under_valgrind(void) {
 #if CORIO_TEST_HAVE_VALGRIND
   if (RUNNING_ON_VALGRIND)

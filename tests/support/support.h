@@ -55,6 +55,10 @@ int corio_test_free_port(int type);
  * (a ring's teardown would interrupt this thread's next wait). */
 const char *corio_test_backend(void);
 
+/* 0 where io_uring loops can be made (CORIO_LOOP_NO_FALLBACK), else the
+ * kernel's refusal. Found once, on a thread of its own, as above. */
+int corio_test_uring_refused(void);
+
 /* Under Valgrind some tests (forking crash tests) are skipped. */
 int corio_test_under_valgrind(void);
 
